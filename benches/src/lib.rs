@@ -1,0 +1,1 @@
+//! Benches for bridge-net (see the `benches/` targets).

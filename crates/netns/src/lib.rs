@@ -1,0 +1,43 @@
+//! Named Linux network namespaces, compatible with iproute2, and the
+//! throwaway sandbox the rest of bridge-net is tested in.
+//!
+//! - [`NetnsDir`]: create, open, list and delete named namespaces
+//!   (`/run/netns/NAME` bind mounts, as `ip netns add` makes them).
+//! - [`Netns`]: an open namespace; [`Netns::enter`] switches the calling
+//!   thread with a guard that switches back; [`Netns::run`] runs a closure
+//!   on a dedicated thread inside it.
+//! - [`isolated`]: a fresh network + private mount namespace on its own
+//!   thread, with `lo` up and a private `/run`; everything made inside dies
+//!   with the thread.
+//!
+//! Namespaces belong to threads, not processes: everything here uses
+//! `/proc/thread-self/ns/net`, never `/proc/self/...`.
+//!
+//! ```no_run
+//! use brnet_netns::{NetnsDir, isolated};
+//!
+//! isolated(|| -> Result<(), brnet_netns::Error> {
+//!     let dir = NetnsDir::default();
+//!     let c1 = dir.create("c1")?;
+//!     assert_eq!(dir.list()?, vec!["c1".to_string()]);
+//!     let inside = c1.run(|| std::fs::read_to_string("/proc/thread-self/net/dev"))?;
+//!     assert!(inside.unwrap().contains("lo:"));
+//!     dir.delete("c1")?;
+//!     Ok(())
+//! })??;
+//! # Ok::<(), brnet_netns::Error>(())
+//! ```
+
+mod dir;
+mod error;
+mod name;
+mod netns;
+mod sandbox;
+mod sys;
+
+pub use dir::{DEFAULT_NETNS_DIR, NetnsDir};
+pub use error::{Error, NameProblem, Result, ShowErrno};
+pub use name::{MAX_NAME_LEN, NsName};
+pub use netns::{EnterGuard, Netns, NetnsId, THREAD_NETNS};
+pub use nix::errno::Errno;
+pub use sandbox::{SKIP_PRIVILEGED_ENV, isolated, privileged_test};

@@ -1,0 +1,191 @@
+//! Privileged tests: each runs in its own `isolated` sandbox.
+
+use std::process::Command;
+
+use brnet_netns::{Error, Netns, NetnsDir, isolated, privileged_test};
+
+fn ip(args: &[&str]) -> String {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .expect("run ip (install iproute2)");
+    assert!(
+        out.status.success(),
+        "ip {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn sandbox_is_a_fresh_namespace_with_lo_up() {
+    if !privileged_test() {
+        return;
+    }
+    let outside = Netns::current().unwrap().id().unwrap();
+    let (inside, dev, netns) = isolated(|| {
+        (
+            Netns::current().unwrap().id().unwrap(),
+            std::fs::read_to_string("/proc/thread-self/net/dev").unwrap(),
+            NetnsDir::default().list().unwrap(),
+        )
+    })
+    .unwrap();
+    assert_ne!(inside, outside);
+    assert!(dev.contains("lo:"));
+    assert_eq!(dev.lines().count(), 3, "only lo in a fresh namespace: {dev}");
+    assert!(netns.is_empty());
+    // lo is up inside: a child process sees it UP.
+    let out = isolated(|| ip(&["-br", "link", "show", "lo"])).unwrap();
+    assert!(out.contains("UNKNOWN") || out.contains("UP"), "{out}");
+    // The sandbox never touched the caller's namespace.
+    assert_eq!(Netns::current().unwrap().id().unwrap(), outside);
+}
+
+#[test]
+fn create_list_open_delete_and_iproute2_sees_ours() {
+    if !privileged_test() {
+        return;
+    }
+    isolated(|| {
+        let dir = NetnsDir::default();
+        let before = Netns::current().unwrap().id().unwrap();
+        let c1 = dir.create("c1").unwrap();
+        let c2 = dir.create("c2").unwrap();
+        // The caller's thread is back where it was.
+        assert_eq!(Netns::current().unwrap().id().unwrap(), before);
+        assert_ne!(c1.id().unwrap(), before);
+        assert_ne!(c1.id().unwrap(), c2.id().unwrap());
+        assert_eq!(c1.name(), Some("c1"));
+        assert_eq!(dir.list().unwrap(), ["c1", "c2"]);
+
+        // iproute2 sees ours...
+        let listed = ip(&["netns", "list"]);
+        assert!(listed.contains("c1") && listed.contains("c2"), "{listed}");
+        let inside = ip(&["netns", "exec", "c1", "ip", "-br", "link"]);
+        assert!(inside.contains("lo"), "{inside}");
+        // ...and we see theirs.
+        ip(&["netns", "add", "theirs"]);
+        assert_eq!(dir.list().unwrap(), ["c1", "c2", "theirs"]);
+        let theirs = dir.open("theirs").unwrap();
+        let ino = ip(&["netns", "exec", "theirs", "stat", "-L", "-c", "%i", "/proc/self/ns/net"]);
+        assert_eq!(ino.trim(), theirs.id().unwrap().ino.to_string());
+
+        // Opening again gives the same namespace.
+        assert_eq!(dir.open("c1").unwrap().id().unwrap(), c1.id().unwrap());
+
+        dir.delete("c1").unwrap();
+        dir.delete("theirs").unwrap();
+        assert_eq!(dir.list().unwrap(), ["c2"]);
+        assert!(!ip(&["netns", "list"]).contains("c1"));
+    })
+    .unwrap();
+}
+
+#[test]
+fn typed_errors_for_duplicates_missing_and_bad_paths() {
+    if !privileged_test() {
+        return;
+    }
+    isolated(|| {
+        let dir = NetnsDir::default();
+        dir.create("dup").unwrap();
+        match dir.create("dup") {
+            Err(Error::AlreadyExists { name, .. }) => assert_eq!(name, "dup"),
+            other => panic!("{other:?}"),
+        }
+        match dir.delete("nope") {
+            Err(e @ Error::NotFound { .. }) => {
+                assert!(e.to_string().contains("\"nope\""), "{e}")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(!dir.delete_if_exists("nope").unwrap());
+        assert!(dir.delete_if_exists("dup").unwrap());
+        assert!(!dir.delete_if_exists("dup").unwrap());
+        match dir.open("nope") {
+            Err(Error::NotFound { name, .. }) => assert_eq!(name, "nope"),
+            other => panic!("{other:?}"),
+        }
+        match dir.create("a/b") {
+            Err(Error::InvalidName { .. }) => {}
+            other => panic!("{other:?}"),
+        }
+        // A regular file is not a namespace.
+        std::fs::write("/run/not-a-netns", b"").unwrap();
+        match Netns::open_path("/run/not-a-netns") {
+            Err(e @ Error::NotANetworkNamespace { .. }) => {
+                assert_eq!(e.to_string(), "/run/not-a-netns is not a network namespace")
+            }
+            other => panic!("{other:?}"),
+        }
+        // Nor is a mount namespace.
+        assert!(matches!(
+            Netns::open_path("/proc/thread-self/ns/mnt"),
+            Err(Error::NotANetworkNamespace { .. })
+        ));
+        // Nothing half-made was left behind.
+        assert!(dir.list().unwrap().is_empty());
+    })
+    .unwrap();
+}
+
+#[test]
+fn enter_guard_and_run() {
+    if !privileged_test() {
+        return;
+    }
+    isolated(|| {
+        let dir = NetnsDir::default();
+        let home = Netns::current().unwrap().id().unwrap();
+        let c1 = dir.create("c1").unwrap();
+        let c1_id = c1.id().unwrap();
+        {
+            let _guard = c1.enter().unwrap();
+            assert_eq!(Netns::current().unwrap().id().unwrap(), c1_id);
+        }
+        assert_eq!(Netns::current().unwrap().id().unwrap(), home);
+        let guard = c1.enter().unwrap();
+        guard.exit().unwrap();
+        assert_eq!(Netns::current().unwrap().id().unwrap(), home);
+
+        let seen = c1.run(|| Netns::current().unwrap().id().unwrap()).unwrap();
+        assert_eq!(seen, c1_id);
+        assert_eq!(Netns::current().unwrap().id().unwrap(), home);
+    })
+    .unwrap();
+}
+
+#[test]
+fn create_with_runs_inside_and_cleans_up_after_a_panic() {
+    if !privileged_test() {
+        return;
+    }
+    isolated(|| {
+        let dir = NetnsDir::default();
+        let home = Netns::current().unwrap().id().unwrap();
+        let (ns, inside) = dir
+            .create_with("c1", || Netns::current().unwrap().id().unwrap())
+            .unwrap();
+        assert_eq!(ns.id().unwrap(), inside);
+        assert_ne!(inside, home);
+
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            dir.create_with("boom", || panic!("inside"))
+        }));
+        assert!(r.is_err());
+        assert_eq!(Netns::current().unwrap().id().unwrap(), home);
+        assert_eq!(dir.list().unwrap(), ["c1"]);
+    })
+    .unwrap();
+}
+
+#[test]
+fn a_panic_in_the_sandbox_reaches_the_caller() {
+    if !privileged_test() {
+        return;
+    }
+    let r = std::panic::catch_unwind(|| isolated(|| panic!("assertion inside")));
+    let msg = r.unwrap_err();
+    assert_eq!(msg.downcast_ref::<&str>(), Some(&"assertion inside"));
+}

@@ -1,0 +1,1 @@
+//! End-to-end tests for bridge-net live in `tests/tests/`.
