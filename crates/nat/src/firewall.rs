@@ -1,0 +1,627 @@
+//! The firewall handle: one backend chosen at construction, and the
+//! operations bridge-net calls, each one transaction.
+
+use std::collections::BTreeSet;
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+
+use nix::errno::Errno;
+
+use crate::error::{Error, ModelError, Result};
+use crate::iptables::{self, IptablesOptions, Rendered, USER_CHAIN};
+use crate::model::Model;
+use crate::netlink::consts::{
+    NFT_MSG_GETCHAIN, NFT_MSG_GETRULE, NFT_MSG_GETSETELEM, NFT_MSG_GETTABLE,
+};
+use crate::netlink::socket::NftSocket;
+use crate::netlink::{dump, msg};
+use crate::network::{Endpoint, Network};
+use crate::plan::Plan;
+use crate::port::PortMapping;
+use crate::readback::{Drift, Installed};
+use crate::ruleset::{self, ALL_SETS, DEFAULT_TABLE, Element, Family, Set};
+
+/// How rules reach the kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Backend {
+    /// nf_tables over netlink, one batch per operation, no external binary
+    /// (the default).
+    #[default]
+    Native,
+    /// The same nftables ruleset, written by `nft -f -` (read back over
+    /// netlink). For debugging, and for kernels where our encoding would
+    /// not do.
+    NftCommand,
+    /// Docker's iptables layout through `iptables-restore --noflush` and
+    /// `ip6tables-restore`, for hosts that run iptables.
+    IptablesRestore,
+    /// No firewall at all: every operation succeeds and does nothing.
+    None,
+}
+
+enum Inner {
+    Native(NftSocket),
+    Nft(NftSocket),
+    Iptables {
+        model: Model,
+        opts: IptablesOptions,
+    },
+    None,
+}
+
+/// A firewall for the network namespace it was created in.
+///
+/// Every operation is one transaction: it happens completely or not at
+/// all, and doing it twice leaves the same state as doing it once. Nothing
+/// outside our table (nftables) or Docker's chains (iptables) is touched.
+///
+/// With the nftables backends the handle keeps no state: it writes what it
+/// is given and reads the kernel back when it needs to know what is there
+/// (replacing and removing a network). With the iptables backend the
+/// handle keeps the model of every network it installed, because Docker's
+/// layout shares chains between networks: after creating a handle,
+/// install every network again.
+///
+/// ```no_run
+/// use brnet_nat::{Backend, Endpoint, Firewall, Network, PortMapping, Protocol};
+/// // The socket is opened in the calling thread's network namespace.
+/// let mut fw = Firewall::new(Backend::Native)?;
+/// let net = Network::builder("docker0").ipv4("172.17.0.0/16".parse()?).build()?;
+/// fw.install_network(&net, &[])?;
+/// let c1 = "172.17.0.2".parse()?;
+/// let ep = Endpoint::new(&[c1])?.publish(PortMapping::port(Protocol::Tcp, 8080, c1, 80)?)?;
+/// fw.add_endpoint(&net, &ep)?;
+/// assert!(fw.check(&net, &[ep.clone()])?.is_empty());
+/// fw.remove_endpoint(&net, &ep)?;
+/// fw.remove_network(&net)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Firewall {
+    table: String,
+    backend: Backend,
+    inner: Inner,
+}
+
+impl std::fmt::Debug for Firewall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Firewall")
+            .field("table", &self.table)
+            .field("backend", &self.backend)
+            .finish()
+    }
+}
+
+fn valid_table(name: &str) -> bool {
+    let mut chars = name.chars();
+    (1..=64).contains(&name.len())
+        && chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+impl Firewall {
+    /// A firewall using `backend`, with our table named `brnet`.
+    pub fn new(backend: Backend) -> Result<Firewall> {
+        Firewall::with_table(backend, DEFAULT_TABLE)
+    }
+
+    /// A firewall using `backend` with our nftables table named `table`
+    /// (ignored by the iptables backend, whose chains are Docker's).
+    pub fn with_table(backend: Backend, table: &str) -> Result<Firewall> {
+        if !valid_table(table) {
+            return Err(ModelError::InvalidTableName {
+                name: table.to_owned(),
+            }
+            .into());
+        }
+        let inner = match backend {
+            Backend::Native => Inner::Native(NftSocket::open()?),
+            Backend::NftCommand => Inner::Nft(NftSocket::open()?),
+            Backend::IptablesRestore => Inner::Iptables {
+                model: Model::new(),
+                opts: IptablesOptions::default(),
+            },
+            Backend::None => Inner::None,
+        };
+        Ok(Firewall {
+            table: table.to_owned(),
+            backend,
+            inner,
+        })
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The nftables table name.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// Apply `plan` (nftables backends).
+    fn apply(&mut self, op: &str, plan: &Plan) -> Result<()> {
+        if plan.ops.is_empty() {
+            return Ok(());
+        }
+        match &mut self.inner {
+            Inner::Native(sock) => {
+                let mut batch = sock.batch()?;
+                plan.to_batch(&self.table, &mut batch)?;
+                sock.transact(op, batch)
+            }
+            Inner::Nft(_) => run(op, "nft", &["-f", "-"], &plan.to_script(&self.table)),
+            Inner::Iptables { .. } | Inner::None => Ok(()),
+        }
+    }
+
+    /// The iptables backend: apply `change` to a copy of the model, render
+    /// before and after, restore the difference, keep the new model.
+    fn iptables(
+        &mut self,
+        op: &str,
+        change: impl FnOnce(&mut Model) -> std::result::Result<(), ModelError>,
+    ) -> Result<()> {
+        let Inner::Iptables { model, opts } = &mut self.inner else {
+            return Ok(());
+        };
+        let mut next = model.clone();
+        change(&mut next)?;
+        for family in [Family::V4, Family::V6] {
+            let used = |m: &Model| {
+                m.networks().any(|n| match family {
+                    Family::V4 => n.ipv4().is_some(),
+                    Family::V6 => n.ipv6().is_some(),
+                })
+            };
+            if !used(model) && !used(&next) {
+                continue;
+            }
+            let before = iptables::render(model.states(), family, opts);
+            let after = used(&next).then(|| iptables::render(next.states(), family, opts));
+            let (save, restore) = match family {
+                Family::V4 => ("iptables-save", "iptables-restore"),
+                Family::V6 => ("ip6tables-save", "ip6tables-restore"),
+            };
+            let current = SaveState::parse(&output(op, save, &[])?);
+            let input = restore_input(&before, after.as_ref(), &current);
+            run(op, restore, &["-w", "--noflush"], &input)?;
+        }
+        *model = next;
+        Ok(())
+    }
+
+    /// Elements of `net`'s sets as the kernel has them now.
+    fn found(&mut self, op: &str, net: &Network) -> Result<Vec<Element>> {
+        let mut sets = Vec::new();
+        if net.ipv4().is_some() {
+            sets.extend([Set::Ports4, Set::Ports4Host, Set::Open4, Set::Ep4]);
+        }
+        if net.ipv6().is_some() {
+            sets.extend([Set::Ports6, Set::Ports6Host, Set::Open6, Set::Ep6]);
+        }
+        let mut out = Vec::new();
+        for s in sets {
+            out.extend(self.set_elements(op, s)?.0);
+        }
+        Ok(out)
+    }
+
+    fn socket(&mut self) -> Option<&mut NftSocket> {
+        match &mut self.inner {
+            Inner::Native(s) | Inner::Nft(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Decoded elements of one set, and how many did not decode.
+    fn set_elements(&mut self, op: &str, set: Set) -> Result<(Vec<Element>, usize)> {
+        let table = self.table.clone();
+        let Some(sock) = self.socket() else {
+            return Ok((Vec::new(), 0));
+        };
+        let Some(replies) = sock.dump(op, NFT_MSG_GETSETELEM, &msg::set_ref(&table, set.name())?)? else {
+            return Ok((Vec::new(), 0));
+        };
+        let mut out = Vec::new();
+        let mut unknown = 0;
+        for r in replies {
+            for raw in dump::raw_elements(&r) {
+                match dump::decode(set, &raw) {
+                    Some(e) => out.push(e),
+                    None => unknown += 1,
+                }
+            }
+        }
+        Ok((out, unknown))
+    }
+
+    /// Install `net` with `endpoints`, or replace what is installed for it:
+    /// its chains are rewritten and its elements made exactly these. The
+    /// table, its sets and base chains are created if missing. One
+    /// transaction.
+    pub fn install_network(&mut self, net: &Network, endpoints: &[Endpoint]) -> Result<()> {
+        for ep in endpoints {
+            net.check_endpoint(ep)?;
+        }
+        let op = format!("install network {}", net.bridge());
+        if let Inner::Iptables { .. } = self.inner {
+            let (net, eps) = (net.clone(), endpoints.to_vec());
+            return self.iptables(&op, move |m| m.set_network(net, eps));
+        }
+        if matches!(self.inner, Inner::None) {
+            return Ok(());
+        }
+        let found = self.found(&op, net)?;
+        self.apply(&op, &Plan::install(net, endpoints, &found))
+    }
+
+    /// Remove `net`: exactly its chains and its elements. When it is the
+    /// last network, the whole table goes, so a host without networks has
+    /// no trace of us. Removing a network that is not installed is a no-op.
+    pub fn remove_network(&mut self, net: &Network) -> Result<()> {
+        let op = format!("remove network {}", net.bridge());
+        if let Inner::Iptables { .. } = self.inner {
+            let br = net.bridge().clone();
+            return self.iptables(&op, move |m| {
+                m.remove_network(&br);
+                Ok(())
+            });
+        }
+        if matches!(self.inner, Inner::None) {
+            return Ok(());
+        }
+        if !self.table_exists(&op)? {
+            return Ok(());
+        }
+        let (bridges, _) = self.set_elements(&op, Set::Bridges)?;
+        let last = bridges
+            .iter()
+            .all(|e| matches!(e, Element::Bridge(b) if b == net.bridge()));
+        let found = if last { Vec::new() } else { self.found(&op, net)? };
+        self.apply(&op, &Plan::remove(net, &found, last))
+    }
+
+    /// Add an endpoint: its addresses (direct-access protection) and its
+    /// published ports. One transaction, one element each.
+    pub fn add_endpoint(&mut self, net: &Network, ep: &Endpoint) -> Result<()> {
+        net.check_endpoint(ep)?;
+        let op = format!("add endpoint {:?} on {}", ep.addrs(), net.bridge());
+        if let Inner::Iptables { .. } = self.inner {
+            let (br, ep) = (net.bridge().clone(), ep.clone());
+            return self.iptables(&op, move |m| m.add_endpoint(&br, ep));
+        }
+        let mut elems = Vec::new();
+        ruleset::endpoint_elements(net, ep, &mut elems);
+        self.apply(&op, &Plan::add(elems))
+    }
+
+    /// Remove an endpoint's elements (whether or not they are there).
+    pub fn remove_endpoint(&mut self, net: &Network, ep: &Endpoint) -> Result<()> {
+        let op = format!("remove endpoint {:?} on {}", ep.addrs(), net.bridge());
+        if let Inner::Iptables { .. } = self.inner {
+            let (br, ep) = (net.bridge().clone(), ep.clone());
+            return self.iptables(&op, move |m| m.remove_endpoint(&br, &ep).map(|_| ()));
+        }
+        let mut elems = Vec::new();
+        ruleset::endpoint_elements(net, ep, &mut elems);
+        self.apply(&op, &Plan::destroy(elems))
+    }
+
+    /// Publish `ports` on `net`: one map element per port, no rule changes.
+    pub fn add_ports(&mut self, net: &Network, ports: &[PortMapping]) -> Result<()> {
+        net.check_ports(ports)?;
+        let op = format!("add ports on {}", net.bridge());
+        if let Inner::Iptables { .. } = self.inner {
+            let (br, ports) = (net.bridge().clone(), ports.to_vec());
+            return self.iptables(&op, move |m| m.add_ports(&br, &ports));
+        }
+        let mut elems = Vec::with_capacity(ports.len());
+        ruleset::port_elements(net, ports, &mut elems);
+        self.apply(&op, &Plan::add(elems))
+    }
+
+    /// Withdraw `ports` from `net` (whether or not they are there).
+    pub fn remove_ports(&mut self, net: &Network, ports: &[PortMapping]) -> Result<()> {
+        let op = format!("remove ports on {}", net.bridge());
+        if let Inner::Iptables { .. } = self.inner {
+            let (br, ports) = (net.bridge().clone(), ports.to_vec());
+            return self.iptables(&op, move |m| m.remove_ports(&br, &ports));
+        }
+        let mut elems = Vec::with_capacity(ports.len());
+        ruleset::port_elements(net, ports, &mut elems);
+        self.apply(&op, &Plan::destroy(elems))
+    }
+
+    fn table_exists(&mut self, op: &str) -> Result<bool> {
+        let table = self.table.clone();
+        let Some(sock) = self.socket() else {
+            return Ok(false);
+        };
+        let tables = sock.dump(op, NFT_MSG_GETTABLE, &[])?.unwrap_or_default();
+        Ok(tables
+            .iter()
+            .any(|t| dump::table_name(t).as_deref() == Some(table.as_str())))
+    }
+
+    /// Read back what is installed.
+    pub fn dump(&mut self) -> Result<Installed> {
+        let op = "dump";
+        if let Inner::Iptables { .. } = self.inner {
+            let mut inst = Installed::default();
+            for (family, save) in [(Family::V4, "iptables-save"), (Family::V6, "ip6tables-save")] {
+                let state = SaveState::parse(&output(op, save, &[])?);
+                for (table, t) in &state.tables {
+                    for chain in &t.chains {
+                        if chain.starts_with("DOCKER") {
+                            inst.exists = true;
+                            let rules = t
+                                .lines
+                                .iter()
+                                .filter(|l| l.split(' ').nth(1) == Some(chain.as_str()))
+                                .map(|_| None)
+                                .collect();
+                            let fam = if family == Family::V4 { "" } else { "6" };
+                            inst.chains.insert(format!("{table}{fam}/{chain}"), rules);
+                        }
+                    }
+                    for l in &t.lines {
+                        inst.lines.insert(format!("{table} {l}"));
+                    }
+                }
+            }
+            return Ok(inst);
+        }
+        if matches!(self.inner, Inner::None) {
+            return Ok(Installed::default());
+        }
+        let mut inst = Installed {
+            exists: self.table_exists(op)?,
+            ..Installed::default()
+        };
+        if !inst.exists {
+            return Ok(inst);
+        }
+        let table = self.table.clone();
+        if let Some(sock) = self.socket() {
+            // Every chain, even empty ones, then every rule.
+            let chains = sock
+                .dump(op, NFT_MSG_GETCHAIN, &msg::chains_table(&table)?)?
+                .unwrap_or_default();
+            for c in chains {
+                if let Some((t, name)) = dump::chain_table_name(&c) {
+                    if t == table {
+                        inst.chains.entry(name).or_default();
+                    }
+                }
+            }
+            let rules = sock
+                .dump(op, NFT_MSG_GETRULE, &msg::rules_table(&table)?)?
+                .unwrap_or_default();
+            for r in rules {
+                if let Some((chain, comment)) = dump::rule_chain_comment(&r) {
+                    inst.chains.entry(chain).or_default().push(comment);
+                }
+            }
+        }
+        for s in ALL_SETS {
+            let (elems, unknown) = self.set_elements(op, s)?;
+            inst.elements.extend(elems);
+            inst.unknown_elements += unknown;
+        }
+        Ok(inst)
+    }
+
+    /// How the installed state differs from `net` with `endpoints` (and
+    /// `ports` published outside endpoints). Empty when intact; anything
+    /// else means [`Firewall::install_network`] should run again.
+    pub fn check(&mut self, net: &Network, endpoints: &[Endpoint]) -> Result<Vec<Drift>> {
+        self.check_with_ports(net, endpoints, &[])
+    }
+
+    /// [`Firewall::check`] with ports published through [`Firewall::add_ports`].
+    pub fn check_with_ports(
+        &mut self,
+        net: &Network,
+        endpoints: &[Endpoint],
+        ports: &[PortMapping],
+    ) -> Result<Vec<Drift>> {
+        match &self.inner {
+            Inner::None => Ok(Vec::new()),
+            Inner::Iptables { opts, .. } => {
+                let opts = *opts;
+                let installed = self.dump()?;
+                let mut m = Model::new();
+                m.set_network(net.clone(), endpoints.to_vec())?;
+                if !ports.is_empty() {
+                    m.add_ports(net.bridge(), ports)?;
+                }
+                let mut out = Vec::new();
+                for family in [Family::V4, Family::V6] {
+                    let fam_used = match family {
+                        Family::V4 => net.ipv4().is_some(),
+                        Family::V6 => net.ipv6().is_some(),
+                    };
+                    if !fam_used {
+                        continue;
+                    }
+                    for t in iptables::render(m.states(), family, &opts).tables {
+                        for l in t.lines() {
+                            if !installed.lines.contains(&format!("{} {l}", t.name)) {
+                                out.push(Drift::MissingRule {
+                                    table: t.name.to_owned(),
+                                    rule: l.clone(),
+                                });
+                            }
+                        }
+                    }
+                }
+                Ok(out)
+            }
+            Inner::Native(_) | Inner::Nft(_) => {
+                let installed = self.dump()?;
+                Ok(installed.drift(&self.table, net, endpoints, ports))
+            }
+        }
+    }
+}
+
+/// What `iptables-save` printed: per table, its chains and rule lines.
+#[derive(Debug, Default)]
+pub(crate) struct SaveState {
+    pub tables: std::collections::BTreeMap<String, SaveTable>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct SaveTable {
+    pub chains: BTreeSet<String>,
+    pub lines: Vec<String>,
+}
+
+impl SaveState {
+    pub(crate) fn parse(text: &str) -> SaveState {
+        let mut state = SaveState::default();
+        let mut cur: Option<String> = None;
+        for line in text.lines() {
+            if let Some(t) = line.strip_prefix('*') {
+                cur = Some(t.to_owned());
+                state.tables.entry(t.to_owned()).or_default();
+            } else if let (Some(t), Some(c)) = (&cur, line.strip_prefix(':')) {
+                if let Some(name) = c.split(' ').next() {
+                    state
+                        .tables
+                        .entry(t.clone())
+                        .or_default()
+                        .chains
+                        .insert(name.to_owned());
+                }
+            } else if let (Some(t), true) = (&cur, line.starts_with("-A ")) {
+                state
+                    .tables
+                    .entry(t.clone())
+                    .or_default()
+                    .lines
+                    .push(line.to_owned());
+            }
+        }
+        state
+    }
+}
+
+/// The `iptables-restore --noflush` input that takes the host from
+/// `before` (what this handle rendered last time) to `after` (`None`: no
+/// networks left, remove our chains), given what is installed now.
+///
+/// Our user chains are declared, which creates or flushes them, and
+/// refilled; in built-in chains, our rules (those of `before` or `after`)
+/// are deleted and the `after` ones appended, so order and count are
+/// right however often it runs. `DOCKER-USER` is created, never flushed.
+pub(crate) fn restore_input(before: &Rendered, after: Option<&Rendered>, current: &SaveState) -> String {
+    let mut out = String::new();
+    for (i, t) in before.tables.iter().enumerate() {
+        let after_t = after.and_then(|a| a.tables.get(i));
+        let empty = SaveTable::default();
+        let cur = current.tables.get(t.name).unwrap_or(&empty);
+        out.push_str(&format!("*{}\n", t.name));
+        let mut user: Vec<&str> = t.user_chains.clone();
+        user.sort();
+        for c in &user {
+            if *c == USER_CHAIN && cur.chains.contains(*c) {
+                continue;
+            }
+            if after_t.is_none() && !cur.chains.contains(*c) {
+                continue;
+            }
+            out.push_str(&format!(":{c} - [0:0]\n"));
+        }
+        let ours: BTreeSet<&String> = t
+            .lines()
+            .chain(after_t.into_iter().flat_map(|a| a.lines()))
+            .filter(|l| t.is_builtin(l.split(' ').nth(1).unwrap_or_default()))
+            .collect();
+        for l in cur.lines.iter().filter(|l| ours.contains(l)) {
+            out.push_str(&format!("-D{}\n", &l[2..]));
+        }
+        match after_t {
+            Some(a) => {
+                for l in a.lines() {
+                    out.push_str(l);
+                    out.push('\n');
+                }
+            }
+            None => {
+                for c in user.iter().filter(|c| **c != USER_CHAIN && cur.chains.contains(**c)) {
+                    out.push_str(&format!("-X {c}\n"));
+                }
+            }
+        }
+        out.push_str("COMMIT\n");
+    }
+    out
+}
+
+fn spawn_errno(e: &std::io::Error) -> Errno {
+    e.raw_os_error().map(Errno::from_raw).unwrap_or(Errno::EIO)
+}
+
+/// Run `program args` with `input` on stdin; fail with its stderr.
+fn run(op: &str, program: &'static str, args: &[&str], input: &str) -> Result<()> {
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| Error::Spawn {
+            op: op.to_owned(),
+            program,
+            errno: spawn_errno(&e),
+        })?;
+    let write = child
+        .stdin
+        .take()
+        .map(|mut s| s.write_all(input.as_bytes()));
+    let out = child.wait_with_output().map_err(|e| Error::Spawn {
+        op: op.to_owned(),
+        program,
+        errno: spawn_errno(&e),
+    })?;
+    if !out.status.success() {
+        return Err(Error::Command {
+            op: op.to_owned(),
+            program,
+            status: out.status.to_string(),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        });
+    }
+    if let Some(Err(e)) = write {
+        return Err(Error::Spawn {
+            op: op.to_owned(),
+            program,
+            errno: spawn_errno(&e),
+        });
+    }
+    Ok(())
+}
+
+/// Run `program args` and return its stdout.
+fn output(op: &str, program: &'static str, args: &[&str]) -> Result<String> {
+    let out = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| Error::Spawn {
+            op: op.to_owned(),
+            program,
+            errno: spawn_errno(&e),
+        })?;
+    if !out.status.success() {
+        return Err(Error::Command {
+            op: op.to_owned(),
+            program,
+            status: out.status.to_string(),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        });
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
