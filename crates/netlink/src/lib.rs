@@ -1,1 +1,56 @@
-//! placeholder
+//! One rtnetlink socket over [neli]: links, addresses and routes, with
+//! typed kernel errors.
+//!
+//! - [`Socket`]: opened in the calling thread's namespace ([`Socket::new`])
+//!   or inside another one ([`Socket::open_in`]); it stays bound to that
+//!   namespace, so a container is configured without entering it.
+//! - Links ([`Socket::link`], [`Socket::links`], [`Socket::change_link`],
+//!   [`Socket::create_veth`], [`Socket::create_bridge`], ...), addresses
+//!   ([`Socket::add_address`], ...) and routes ([`Socket::add_default_route`],
+//!   ...).
+//! - [`msg`]: the pure functions that build every message, tested byte by
+//!   byte without root.
+//! - Errors name the operation and the object:
+//!   `create link veth1a2b3c4: file exists (EEXIST)`. Interface names are
+//!   checked ([`IfName`]) before anything is sent.
+//!
+//! ```no_run
+//! use brnet_netlink::{BridgeSpec, IfName, Socket};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! brnet_netns::isolated(|| -> Result<(), brnet_netlink::Error> {
+//!     let mut nl = Socket::new()?;
+//!     let br0 = IfName::new("br0")?;
+//!     nl.create_bridge(&BridgeSpec { name: &br0, mtu: None, mac: None, stp: false,
+//!                                    mcast_snooping: None, up: true })?;
+//!     let link = nl.link(&br0)?;
+//!     nl.add_address(link.index, &"172.30.0.1/24".parse().unwrap())?;
+//!     assert_eq!(link.kind.as_deref(), Some("bridge"));
+//!     Ok(())
+//! })??;
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod consts;
+mod error;
+mod ifname;
+mod mac;
+pub mod msg;
+mod socket;
+
+mod addr;
+mod link;
+mod route;
+
+pub use addr::Address;
+pub use error::{Error, IfNameProblem, Result};
+pub use ifname::{IfName, MAX_IFNAME_LEN};
+pub use ipnet;
+pub use link::{
+    BridgeInfo, BridgePortFlags, BridgePortInfo, BridgeSpec, Link, LinkChange, LinkRef, Master,
+    VethSpec,
+};
+pub use mac::MacAddr;
+pub use route::{Family, Route, RouteSpec};
+pub use socket::Socket;

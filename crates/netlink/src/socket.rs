@@ -1,0 +1,160 @@
+//! The rtnetlink socket: send a request, wait for its ack, or read a dump.
+
+use std::fmt::Display;
+use std::io::Cursor;
+
+use brnet_netns::{Errno, Netns};
+use neli::FromBytes;
+use neli::consts::nl::Nlmsg;
+use neli::consts::socket::{Msg, NlFamily};
+use neli::nl::{NlPayload, Nlmsghdr};
+use neli::socket::NlSocket;
+use neli::types::Buffer;
+use neli::utils::Groups;
+
+use crate::error::{Error, Result};
+
+/// Size of the receive buffer: a dump datagram from the kernel never exceeds
+/// this (the kernel sizes dump skbs at most to 32 KiB).
+const RECV_BUF: usize = 64 * 1024;
+
+/// One rtnetlink socket, bound to the network namespace it was opened in.
+///
+/// A socket stays in the namespace it was created in for its whole life, so
+/// a socket opened in a container's namespace configures that container
+/// from any thread, without entering it. Requests are synchronous: each one
+/// waits for the kernel's ack, like `ip(8)`.
+pub struct Socket {
+    sock: NlSocket,
+    seq: u32,
+    buf: Vec<u8>,
+}
+
+impl std::fmt::Debug for Socket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Socket")
+            .field("fd", &std::os::fd::AsRawFd::as_raw_fd(&self.sock))
+            .field("seq", &self.seq)
+            .finish()
+    }
+}
+
+impl Socket {
+    /// Open a socket in the calling thread's network namespace.
+    pub fn new() -> Result<Socket> {
+        let sock = NlSocket::connect(NlFamily::Route, None, Groups::empty())
+            .map_err(|e| socket_error("socket", &e))?;
+        // Extended acks: the kernel's own words on what it refused. Best
+        // effort; old kernels simply don't send them.
+        let _ = sock.enable_ext_ack(true);
+        Ok(Socket {
+            sock,
+            seq: 0,
+            buf: vec![0; RECV_BUF],
+        })
+    }
+
+    /// Open a socket inside `ns`. The socket is created on a short-lived
+    /// helper thread that enters the namespace, so the calling thread never
+    /// changes namespace; the socket stays bound to `ns` afterwards.
+    pub fn open_in(ns: &Netns) -> Result<Socket> {
+        ns.run(Socket::new)?
+    }
+
+    /// Send one request built by [`crate::msg`] and wait for its ack.
+    /// `op` and `object` name it in the error if the kernel refuses.
+    pub fn request(&mut self, msg: Vec<u8>, op: &'static str, object: &dyn Display) -> Result<()> {
+        self.transact(msg, op, object, &mut |_, _| Ok(()))
+    }
+
+    /// Send one request and hand the payload of each of the kernel's
+    /// replies to `each(message_type, payload)`: a `GET` (sent with
+    /// `NLM_F_ACK`) is answered by one message and an ack, a dump by many
+    /// messages and `NLMSG_DONE`.
+    pub fn query(
+        &mut self,
+        msg: Vec<u8>,
+        op: &'static str,
+        object: &dyn Display,
+        each: &mut dyn FnMut(u16, &[u8]) -> Result<()>,
+    ) -> Result<()> {
+        self.transact(msg, op, object, each)
+    }
+
+    fn transact(
+        &mut self,
+        mut msg: Vec<u8>,
+        op: &'static str,
+        object: &dyn Display,
+        each: &mut dyn FnMut(u16, &[u8]) -> Result<()>,
+    ) -> Result<()> {
+        self.seq = self.seq.wrapping_add(1);
+        let seq = self.seq;
+        if msg.len() < 16 {
+            return Err(Error::encode("netlink message", "shorter than its header"));
+        }
+        msg[8..12].copy_from_slice(&seq.to_ne_bytes());
+        loop {
+            match self.sock.send(&msg, Msg::empty()) {
+                Ok(_) => break,
+                Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
+                Err(e) => return Err(socket_error("send", &e)),
+            }
+        }
+        let decode = |detail: String| Error::Decode {
+            op,
+            object: object.to_string(),
+            detail,
+        };
+        loop {
+            let n = loop {
+                match self.sock.recv(&mut self.buf[..], Msg::empty()) {
+                    Ok((n, _)) => break n,
+                    Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
+                    Err(e) => return Err(socket_error("recv", &e)),
+                }
+            };
+            let mut cursor = Cursor::new(&self.buf[..n]);
+            while (cursor.position() as usize) < n {
+                let reply = Nlmsghdr::<u16, Buffer>::from_bytes(&mut cursor)
+                    .map_err(|e| decode(e.to_string()))?;
+                if *reply.nl_seq() != seq {
+                    // A reply to an earlier request that was abandoned.
+                    continue;
+                }
+                match reply.nl_payload() {
+                    NlPayload::Ack(_) => return Ok(()),
+                    NlPayload::Err(err) => {
+                        let message = err.ext_ack().iter().find_map(|a| {
+                            (u16::from(*a.nla_type().nla_type()) == 1).then(|| {
+                                String::from_utf8_lossy(a.nla_payload().as_ref())
+                                    .trim_end_matches('\0')
+                                    .to_owned()
+                            })
+                        });
+                        return Err(Error::Kernel {
+                            op,
+                            object: object.to_string(),
+                            errno: Errno::from_raw(-*err.error()),
+                            message,
+                        });
+                    }
+                    NlPayload::DumpExtAck(_) | NlPayload::Empty
+                        if *reply.nl_type() == u16::from(Nlmsg::Done) =>
+                    {
+                        return Ok(());
+                    }
+                    NlPayload::Payload(p) => each(*reply.nl_type(), p.as_ref())?,
+                    NlPayload::DumpExtAck(_) | NlPayload::Empty => {}
+                }
+            }
+        }
+    }
+}
+
+fn socket_error(op: &'static str, e: &std::io::Error) -> Error {
+    Error::Socket {
+        op,
+        errno: Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+    }
+}
