@@ -22,11 +22,16 @@ struct Chunk {
 
 /// A bitmap of `len` bits, `1` meaning taken.
 ///
+/// The first chunk lives inline, the others in a directory: a window of up
+/// to 65,536 addresses (every IPv4 /16 or smaller) reaches its bits without
+/// a dependent load through the directory.
+///
 /// Invariant: a chunk's `bits` is empty exactly when its `ones` is zero,
 /// so two bitmaps with the same bits set compare equal.
 #[derive(Clone, PartialEq, Eq)]
 pub(crate) struct Bitmap {
-    chunks: Vec<Chunk>,
+    head: Chunk,
+    tail: Vec<Chunk>,
     len: u32,
 }
 
@@ -37,8 +42,27 @@ impl Bitmap {
         let len = len.min(MAX_BITS);
         let n = len.div_ceil(CHUNK_BITS) as usize;
         Bitmap {
-            chunks: vec![Chunk::default(); n],
+            head: Chunk::default(),
+            tail: vec![Chunk::default(); n.saturating_sub(1)],
             len,
+        }
+    }
+
+    /// Chunk `ci`.
+    #[inline(always)]
+    fn chunk(&self, ci: usize) -> Option<&Chunk> {
+        match ci {
+            0 => Some(&self.head),
+            _ => self.tail.get(ci - 1),
+        }
+    }
+
+    /// Chunk `ci`, mutably.
+    #[inline(always)]
+    fn chunk_mut(&mut self, ci: usize) -> Option<&mut Chunk> {
+        match ci {
+            0 => Some(&mut self.head),
+            _ => self.tail.get_mut(ci - 1),
         }
     }
 
@@ -48,6 +72,7 @@ impl Bitmap {
     }
 
     /// Length in bits of chunk `ci`.
+    #[inline]
     fn chunk_len(&self, ci: usize) -> usize {
         let start = (ci as u32) << CHUNK_SHIFT;
         (self.len - start).min(CHUNK_BITS) as usize
@@ -56,10 +81,7 @@ impl Bitmap {
     /// Whether bit `i` is set (false beyond the end).
     pub(crate) fn get(&self, i: u32) -> bool {
         let (ci, bi) = split(i);
-        self.chunks
-            .get(ci)
-            .and_then(|c| c.bits.get(bi).map(|b| *b))
-            .unwrap_or(false)
+        self.chunk(ci).is_some_and(|c| c.get(bi))
     }
 
     /// Sets bit `i`; returns false if it was already set (or is beyond the
@@ -70,36 +92,25 @@ impl Bitmap {
         }
         let (ci, bi) = split(i);
         let len = self.chunk_len(ci);
-        let Some(chunk) = self.chunks.get_mut(ci) else {
+        let Some(chunk) = self.chunk_mut(ci) else {
             return false;
         };
         if chunk.bits.is_empty() {
             chunk.bits = BitVec::repeat(false, len);
         }
-        match chunk.bits.get_mut(bi) {
-            Some(mut bit) if !*bit => {
-                bit.set(true);
-                chunk.ones += 1;
-                true
-            }
-            _ => false,
-        }
+        chunk.set(bi)
     }
 
     /// Clears bit `i`; returns false if it was not set. A chunk whose last
     /// bit is cleared gives its memory back.
     pub(crate) fn clear(&mut self, i: u32) -> bool {
         let (ci, bi) = split(i);
-        let Some(chunk) = self.chunks.get_mut(ci) else {
+        let Some(chunk) = self.chunk_mut(ci) else {
             return false;
         };
-        match chunk.bits.get_mut(bi) {
-            Some(mut bit) if *bit => {
-                bit.set(false);
-            }
-            _ => return false,
+        if !chunk.clear(bi) {
+            return false;
         }
-        chunk.ones -= 1;
         if chunk.ones == 0 {
             chunk.bits = BitVec::new();
         }
@@ -119,7 +130,7 @@ impl Bitmap {
             let chunk_start = (ci as u32) << CHUNK_SHIFT;
             let end = (chunk_start + CHUNK_BITS).min(hi);
             let len = self.chunk_len(ci);
-            if let Some(chunk) = self.chunks.get_mut(ci) {
+            if let Some(chunk) = self.chunk_mut(ci) {
                 if chunk.bits.is_empty() {
                     chunk.bits = BitVec::repeat(false, len);
                 }
@@ -135,6 +146,7 @@ impl Bitmap {
 
     /// The first clear bit in `from..to`, scanning whole chunks and words,
     /// never bit by bit.
+    #[cfg(test)]
     pub(crate) fn first_zero(&self, from: u32, to: u32) -> Option<u32> {
         let to = to.min(self.len);
         let mut start = from;
@@ -142,18 +154,65 @@ impl Bitmap {
             let (ci, bi) = split(start);
             let chunk_start = (ci as u32) << CHUNK_SHIFT;
             let end = (chunk_start + CHUNK_BITS).min(to);
-            let chunk = self.chunks.get(ci)?;
+            let chunk = self.chunk(ci)?;
             if chunk.ones == 0 {
                 return Some(start);
             }
-            if (chunk.ones as usize) < chunk.bits.len() {
-                let found = chunk
-                    .bits
-                    .get(bi..(end - chunk_start) as usize)
-                    .and_then(|s| s.first_zero());
-                if let Some(i) = found {
-                    return Some(start + i as u32);
-                }
+            if (chunk.ones as usize) < chunk.bits.len()
+                && let Some(i) = chunk.first_zero(bi, (end - chunk_start) as usize)
+            {
+                return Some(chunk_start + i as u32);
+            }
+            start = end;
+        }
+        None
+    }
+
+    /// Sets and returns the first clear bit of `from..to` that lies in the
+    /// same `u64` word as `from`, if there is one: a single word read and
+    /// write, the fast path of allocation.
+    #[inline(always)]
+    pub(crate) fn take_in_word(&mut self, from: u32, to: u32) -> Option<u32> {
+        // The pool never asks beyond the end (`to <= len`), so `found < to`
+        // keeps the padding bits of the last word out of reach.
+        debug_assert!(to <= self.len);
+        let (ci, bi) = split(from);
+        let chunk = self.chunk_mut(ci)?;
+        let word = chunk.bits.as_raw_mut_slice().get_mut(bi / 64)?;
+        let masked = *word | (bit(bi) - 1);
+        let i = (bi & !63) + masked.trailing_ones() as usize;
+        let found = ((ci as u32) << CHUNK_SHIFT) + i as u32;
+        // `found < to <= len` also keeps `i` inside the chunk.
+        if masked != u64::MAX && found < to {
+            *word |= bit(i);
+            chunk.ones += 1;
+            Some(found)
+        } else {
+            None
+        }
+    }
+
+    /// Finds the first clear bit in `from..to` and sets it. Full chunks are
+    /// skipped on their count, empty ones answer at once (and are
+    /// materialised), others are scanned a word at a time: the word holding
+    /// the start masked, then `first_zero` on the slice from the next word.
+    pub(crate) fn take_first_zero(&mut self, from: u32, to: u32) -> Option<u32> {
+        let to = to.min(self.len);
+        let mut start = from;
+        while start < to {
+            let (ci, bi) = split(start);
+            let chunk_start = (ci as u32) << CHUNK_SHIFT;
+            let end = (chunk_start + CHUNK_BITS).min(to);
+            let len = self.chunk_len(ci);
+            let chunk = self.chunk_mut(ci)?;
+            if chunk.ones == 0 {
+                chunk.bits = BitVec::repeat(false, len);
+            }
+            if (chunk.ones as usize) < chunk.bits.len()
+                && let Some(i) = chunk.first_zero(bi, (end - chunk_start) as usize)
+            {
+                chunk.set(i);
+                return Some(chunk_start + i as u32);
             }
             start = end;
         }
@@ -168,7 +227,7 @@ impl Bitmap {
             let (ci, bi) = split(start);
             let chunk_start = (ci as u32) << CHUNK_SHIFT;
             let end = (chunk_start + CHUNK_BITS).min(to);
-            let chunk = self.chunks.get(ci)?;
+            let chunk = self.chunk(ci)?;
             if chunk.ones != 0 {
                 let found = chunk
                     .bits
@@ -185,14 +244,83 @@ impl Bitmap {
 
     /// Every set bit, ascending.
     pub(crate) fn iter_ones(&self) -> impl Iterator<Item = u32> + '_ {
-        self.chunks.iter().enumerate().flat_map(|(ci, chunk)| {
+        let chunks = std::iter::once(&self.head).chain(&self.tail);
+        chunks.enumerate().flat_map(|(ci, chunk)| {
             let base = (ci as u32) << CHUNK_SHIFT;
             chunk.bits.iter_ones().map(move |i| base + i as u32)
         })
     }
 }
 
+impl Chunk {
+    /// Whether bit `i` is set; a single word read.
+    fn get(&self, i: usize) -> bool {
+        let words = self.bits.as_raw_slice();
+        words.get(i / 64).is_some_and(|w| w & bit(i) != 0)
+    }
+
+    /// Sets bit `i`; false if it was set already. A single word write.
+    #[inline]
+    fn set(&mut self, i: usize) -> bool {
+        if i >= self.bits.len() {
+            return false;
+        }
+        let words = self.bits.as_raw_mut_slice();
+        match words.get_mut(i / 64) {
+            Some(w) if *w & bit(i) == 0 => {
+                *w |= bit(i);
+                self.ones += 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Clears bit `i`; false if it was not set.
+    fn clear(&mut self, i: usize) -> bool {
+        let words = self.bits.as_raw_mut_slice();
+        match words.get_mut(i / 64) {
+            Some(w) if *w & bit(i) != 0 => {
+                *w &= !bit(i);
+                self.ones -= 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The first clear bit in `lo..hi` (`hi` at most the chunk's length).
+    #[inline]
+    /// The word holding `lo` is checked with its lower bits masked; from
+    /// the next word boundary on, `first_zero` scans the rest of the slice
+    /// a word at a time.
+    fn first_zero(&self, lo: usize, hi: usize) -> Option<usize> {
+        let wi = lo / 64;
+        let word = *self.bits.as_raw_slice().get(wi)? | (bit(lo) - 1);
+        if word != u64::MAX {
+            let i = wi * 64 + word.trailing_ones() as usize;
+            return (i < hi).then_some(i);
+        }
+        let next = (wi + 1) * 64;
+        if next >= hi {
+            return None;
+        }
+        self.bits
+            .get(next..hi)
+            .and_then(|rest| rest.first_zero())
+            .map(|i| next + i)
+    }
+}
+
+/// The mask of bit `i` inside its `u64` word (`Lsb0`: bit 0 is the least
+/// significant).
+#[inline]
+fn bit(i: usize) -> u64 {
+    1 << (i % 64)
+}
+
 /// Chunk index and bit index inside the chunk.
+#[inline]
 fn split(i: u32) -> (usize, usize) {
     ((i >> CHUNK_SHIFT) as usize, (i & (CHUNK_BITS - 1)) as usize)
 }
@@ -204,17 +332,17 @@ mod tests {
     #[test]
     fn lazy_chunks_and_word_scan() {
         let mut b = Bitmap::new(3 * CHUNK_BITS + 10);
-        assert_eq!(b.chunks.len(), 4);
-        assert!(b.chunks.iter().all(|c| c.bits.is_empty()));
+        assert_eq!(b.tail.len(), 3);
+        assert!(b.head.bits.is_empty() && b.tail.iter().all(|c| c.bits.is_empty()));
         assert_eq!(b.first_zero(5, b.len()), Some(5));
         assert!(b.set(5));
         assert!(!b.set(5));
         assert_eq!(b.first_zero(5, b.len()), Some(6));
-        assert_eq!(b.chunks[0].bits.len(), CHUNK_BITS as usize);
-        assert_eq!(b.chunks[3].bits.len(), 0);
+        assert_eq!(b.head.bits.len(), CHUNK_BITS as usize);
+        assert_eq!(b.tail[2].bits.len(), 0);
         assert!(b.clear(5));
         assert!(!b.clear(5));
-        assert!(b.chunks[0].bits.is_empty());
+        assert!(b.head.bits.is_empty());
     }
 
     #[test]
@@ -222,7 +350,7 @@ mod tests {
         let mut b = Bitmap::new(3 * CHUNK_BITS);
         b.set_range(10, 2 * CHUNK_BITS + 3).unwrap();
         assert_eq!(b.first_zero(10, b.len()), Some(2 * CHUNK_BITS + 3));
-        assert_eq!(b.chunks[1].ones, CHUNK_BITS);
+        assert_eq!(b.tail[0].ones, CHUNK_BITS);
         assert_eq!(b.set_range(0, 11), Err(10));
         assert!(!b.get(0));
         assert_eq!(b.iter_ones().count() as u32, 2 * CHUNK_BITS - 7);
@@ -230,9 +358,39 @@ mod tests {
     }
 
     #[test]
+    fn short_chunks_never_report_padding_bits() {
+        let mut b = Bitmap::new(70);
+        for i in 0..70 {
+            assert_eq!(b.first_zero(0, 70), Some(i));
+            assert!(b.set(i));
+        }
+        assert_eq!(b.first_zero(0, 70), None);
+        assert!(!b.set(70));
+        assert!(!b.get(70));
+        assert!(b.clear(64));
+        assert_eq!(b.first_zero(3, 70), Some(64));
+        assert_eq!(b.first_zero(65, 70), None);
+        assert_eq!(b.first_zero(3, 64), None);
+    }
+
+    #[test]
+    fn word_boundaries() {
+        let mut b = Bitmap::new(CHUNK_BITS);
+        b.set_range(0, 200).unwrap();
+        for from in [0, 1, 63, 64, 127, 128, 199] {
+            assert_eq!(b.first_zero(from, CHUNK_BITS), Some(200), "{from}");
+        }
+        assert_eq!(b.first_zero(0, 200), None);
+        assert_eq!(b.first_zero(200, 201), Some(200));
+        assert!(b.clear(130));
+        assert_eq!(b.first_zero(64, CHUNK_BITS), Some(130));
+        assert_eq!(b.first_zero(131, CHUNK_BITS), Some(200));
+    }
+
+    #[test]
     fn capped_at_max_bits() {
         let b = Bitmap::new(u32::MAX);
         assert_eq!(b.len(), MAX_BITS);
-        assert_eq!(b.chunks.len(), 256);
+        assert_eq!(b.tail.len(), 255);
     }
 }

@@ -82,9 +82,7 @@ impl fmt::Display for StateProblem {
             }
             StateProblem::Duplicate => "address listed as both allocated and reserved",
             StateProblem::CursorOutsideRange => "cursor outside the dynamic range",
-            StateProblem::TooManyOutsideWindow => {
-                "too many addresses outside the dynamic window"
-            }
+            StateProblem::TooManyOutsideWindow => "too many addresses outside the dynamic window",
         })
     }
 }

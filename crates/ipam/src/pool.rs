@@ -159,6 +159,7 @@ impl PoolBuilder {
             broadcast_fixed,
             gateway,
             win_base,
+            win_addr: net + win_base,
             bits: Bitmap::new(win_len),
             dyn_lo,
             dyn_hi,
@@ -224,6 +225,8 @@ pub struct Pool {
     gateway: u128,
     /// The subnet offset of the bitmap's bit 0.
     win_base: u128,
+    /// The address of the bitmap's bit 0, as an integer.
+    win_addr: u128,
     /// Taken addresses inside the window, fixed ones included.
     bits: Bitmap,
     /// The dynamic range, in bitmap positions: `dyn_lo..dyn_hi`.
@@ -335,32 +338,48 @@ impl Pool {
     /// # Errors
     /// [`Error::Exhausted`] (`no available addresses in 172.20.0.0/16`) when
     /// the dynamic range has no free address left.
+    #[inline(always)]
     pub fn allocate(&mut self) -> Result<IpAddr> {
-        let found = match self.order {
-            Order::Serial => self
-                .bits
-                .first_zero(self.cursor, self.dyn_hi)
-                .or_else(|| self.bits.first_zero(self.dyn_lo, self.cursor)),
-            Order::Lowest => self.bits.first_zero(self.hint, self.dyn_hi),
+        let from = match self.order {
+            Order::Serial => self.cursor,
+            Order::Lowest => self.hint,
         };
-        let Some(w) = found else {
-            return Err(Error::Exhausted {
-                subnet: self.subnet,
-            });
+        // Nearly always the word under the cursor has a free bit; the rest
+        // of the search is out of line.
+        let w = match self.bits.take_in_word(from, self.dyn_hi) {
+            Some(w) => w,
+            None => self.take_slow()?,
         };
-        self.bits.set(w);
         self.allocated += 1;
+        let next = w + 1;
         match self.order {
             Order::Serial => {
-                self.cursor = if w + 1 >= self.dyn_hi {
+                self.cursor = if next >= self.dyn_hi {
                     self.dyn_lo
                 } else {
-                    w + 1
+                    next
                 }
             }
-            Order::Lowest => self.hint = w + 1,
+            Order::Lowest => self.hint = next,
         }
-        Ok(self.addr_at(self.win_base + u128::from(w)))
+        Ok(self.window_addr(w))
+    }
+
+    /// The search of [`allocate`](Pool::allocate) past the cursor's word:
+    /// to the end of the range, then (serial order) from its start.
+    #[cold]
+    #[inline(never)]
+    fn take_slow(&mut self) -> Result<u32> {
+        let found = match self.order {
+            Order::Serial => match self.bits.take_first_zero(self.cursor, self.dyn_hi) {
+                None => self.bits.take_first_zero(self.dyn_lo, self.cursor),
+                found => found,
+            },
+            Order::Lowest => self.bits.take_first_zero(self.hint, self.dyn_hi),
+        };
+        found.ok_or(Error::Exhausted {
+            subnet: self.subnet,
+        })
     }
 
     /// Takes `addr` (`--ip`): any free address of the subnet, inside the
@@ -531,9 +550,7 @@ impl Pool {
                 return Err(bad(addr, StateProblem::Duplicate));
             }
             pool.take(addr, true).map_err(|e| match e {
-                Error::TooManyOutsideWindow { .. } => {
-                    bad(addr, StateProblem::TooManyOutsideWindow)
-                }
+                Error::TooManyOutsideWindow { .. } => bad(addr, StateProblem::TooManyOutsideWindow),
                 other => other,
             })?;
         }
@@ -548,6 +565,7 @@ impl Pool {
     }
 
     /// The address at `off` (which is at most `last`).
+    #[inline]
     fn addr_at(&self, off: u128) -> IpAddr {
         let v = self.net.wrapping_add(off);
         match self.subnet {
@@ -560,6 +578,16 @@ impl Pool {
         Run {
             start: self.addr_at(start),
             end: self.addr_at(end),
+        }
+    }
+
+    /// The address at bitmap position `w`.
+    #[inline(always)]
+    fn window_addr(&self, w: u32) -> IpAddr {
+        match self.subnet {
+            // An IPv4 window's addresses fit in 32 bits.
+            IpNet::V4(_) => IpAddr::V4(Ipv4Addr::from((self.win_addr as u32).wrapping_add(w))),
+            IpNet::V6(_) => IpAddr::V6(Ipv6Addr::from(self.win_addr.wrapping_add(u128::from(w)))),
         }
     }
 

@@ -100,12 +100,19 @@ impl Model {
     /// Maps a raw draw to an offset: mostly inside the subnet, some just
     /// outside; for a huge subnet, half near the start, half anywhere.
     fn pick(&self, raw: u64) -> u128 {
+        // Near a bitmap chunk boundary (every 65,536 addresses).
+        let near_chunk_edge = |raw: u64, chunks: u64| {
+            (u128::from((raw >> 8) % chunks) * 65_536 + u128::from(raw % 8)).saturating_sub(4)
+        };
         if self.big {
-            match raw % 4 {
-                0 | 1 => u128::from(raw >> 2) % 48,
-                2 => u128::from(raw >> 2),
-                _ => self.last + 1 + u128::from(raw >> 2) % 4,
+            match raw % 5 {
+                0 | 1 => u128::from(raw >> 3) % 48,
+                2 => u128::from(raw >> 3),
+                3 => near_chunk_edge(raw >> 3, 256).max(2),
+                _ => self.last + 1 + u128::from(raw >> 3) % 4,
             }
+        } else if self.last > 65_536 && raw % 2 == 0 {
+            near_chunk_edge(raw >> 1, (self.last as u64 + 1) / 65_536 + 1)
         } else {
             u128::from(raw) % (self.last + 5)
         }
@@ -265,7 +272,21 @@ fn setup() -> impl Strategy<Value = Setup> {
         gateway: gateway.map(u128::from),
         order: if lowest { Order::Lowest } else { Order::Serial },
     });
-    prop_oneof![4 => small, 1 => big]
+    // An IPv4 /14: four bitmap chunks, with ranges of one or two chunks.
+    let medium = (
+        proptest::option::of((0u32..4, any::<bool>())),
+        any::<bool>(),
+    )
+        .prop_map(|(range, lowest)| Setup {
+            subnet: "10.64.0.0/14".parse().unwrap(),
+            range: range.map(|(chunk, two)| {
+                let base = bits("10.64.0.0".parse().unwrap()) + u128::from(chunk & !1) * 65_536;
+                make_net(false, base, if two { 15 } else { 16 })
+            }),
+            gateway: None,
+            order: if lowest { Order::Lowest } else { Order::Serial },
+        });
+    prop_oneof![4 => small, 1 => medium, 1 => big]
 }
 
 fn op() -> impl Strategy<Value = Op> {

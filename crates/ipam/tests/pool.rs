@@ -26,7 +26,12 @@ fn alloc(pool: &mut Pool) -> String {
 fn gateway_is_dot_one_and_first_container_dot_two() {
     for (subnet, gw, first, second) in [
         ("172.20.0.0/16", "172.20.0.1", "172.20.0.2", "172.20.0.3"),
-        ("192.168.7.0/24", "192.168.7.1", "192.168.7.2", "192.168.7.3"),
+        (
+            "192.168.7.0/24",
+            "192.168.7.1",
+            "192.168.7.2",
+            "192.168.7.3",
+        ),
         ("10.0.0.8/30", "10.0.0.9", "10.0.0.10", ""),
     ] {
         let mut pool = Pool::new(net(subnet)).unwrap();
@@ -249,7 +254,10 @@ fn given_gateway_is_checked() {
         .build()
         .unwrap();
     let got: Vec<String> = (0..5).map(|_| alloc(&mut pool)).collect();
-    assert_eq!(got, ["10.2.0.1", "10.2.0.2", "10.2.0.4", "10.2.0.5", "10.2.0.6"]);
+    assert_eq!(
+        got,
+        ["10.2.0.1", "10.2.0.2", "10.2.0.4", "10.2.0.5", "10.2.0.6"]
+    );
 }
 
 #[test]
@@ -384,7 +392,10 @@ fn double_release_and_fixed_addresses_are_typed_errors() {
     pool.release(a).unwrap();
     let err = pool.release(a).unwrap_err();
     assert_eq!(err, Error::NotAllocated { subnet, addr: a });
-    assert_eq!(err.to_string(), "address 10.8.0.2 is not allocated in 10.8.0.0/24");
+    assert_eq!(
+        err.to_string(),
+        "address 10.8.0.2 is not allocated in 10.8.0.0/24"
+    );
     assert_eq!(pool.used(), 1);
 
     for (addr, role) in [
@@ -471,7 +482,10 @@ fn huge_ipv6_subnets_use_a_bounded_window() {
     );
     pool.release(far).unwrap();
     assert!(!pool.is_allocated(far));
-    assert_eq!(pool.release(far), Err(Error::NotAllocated { subnet, addr: far }));
+    assert_eq!(
+        pool.release(far),
+        Err(Error::NotAllocated { subnet, addr: far })
+    );
 }
 
 #[test]
@@ -512,6 +526,60 @@ fn window_of_a_range_in_a_huge_subnet_starts_at_the_range() {
 fn debug_is_a_summary() {
     let pool = Pool::new(net("10.10.0.0/16")).unwrap();
     let s = format!("{pool:?}");
-    assert!(s.starts_with("Pool { subnet: 10.10.0.0/16, gateway: 10.10.0.1"), "{s}");
+    assert!(
+        s.starts_with("Pool { subnet: 10.10.0.0/16, gateway: 10.10.0.1"),
+        "{s}"
+    );
     assert!(s.len() < 300, "{s}");
+}
+
+#[test]
+fn allocation_crosses_bitmap_chunks() {
+    // A /15 is two 65,536-address chunks.
+    let mut pool = Pool::builder(net("10.0.0.0/15"))
+        .order(Order::Lowest)
+        .build()
+        .unwrap();
+    for _ in 0..65_534 {
+        pool.allocate().unwrap();
+    }
+    assert_eq!(alloc(&mut pool), "10.1.0.0");
+    assert_eq!(alloc(&mut pool), "10.1.0.1");
+    pool.release(ip("10.0.200.1")).unwrap();
+    assert_eq!(alloc(&mut pool), "10.0.200.1");
+    // Emptying the second chunk and filling it again.
+    pool.release(ip("10.1.0.0")).unwrap();
+    pool.release(ip("10.1.0.1")).unwrap();
+    assert!(!pool.is_allocated(ip("10.1.0.1")));
+    assert_eq!(alloc(&mut pool), "10.1.0.0");
+
+    // Serial order wraps from the last chunk back to the first.
+    let mut pool = Pool::builder(net("10.2.0.0/15"))
+        .range(net("10.3.0.0/16"))
+        .build()
+        .unwrap();
+    for _ in 0..65_534 {
+        pool.allocate().unwrap();
+    }
+    assert_eq!(alloc(&mut pool), "10.3.255.254");
+    assert!(matches!(pool.allocate(), Err(Error::Exhausted { .. })));
+    pool.release(ip("10.3.0.9")).unwrap();
+    assert_eq!(alloc(&mut pool), "10.3.0.9");
+    let json = serde_json::to_string(&pool).unwrap();
+    assert!(json.contains(r#""allocated":["10.3.0.0-10.3.255.254"]"#), "{json}");
+}
+
+#[test]
+fn ipv6_allocation_crosses_chunks_of_the_window() {
+    let mut pool = Pool::new(net("fd00:dd::/64")).unwrap();
+    for _ in 0..70_000 {
+        pool.allocate().unwrap();
+    }
+    assert_eq!(pool.used(), 70_001);
+    assert!(pool.is_allocated(ip("fd00:dd::1:0")));
+    // 70,001 = 0x1_1171: the last address handed out.
+    assert!(pool.is_allocated(ip("fd00:dd::1:1171")));
+    assert!(!pool.is_allocated(ip("fd00:dd::1:1172")));
+    let back: Pool = serde_json::from_str(&serde_json::to_string(&pool).unwrap()).unwrap();
+    assert_eq!(back, pool);
 }

@@ -49,7 +49,10 @@ fn full_slash_16_is_one_range() {
     let mut pool = Pool::new(net("10.1.0.0/16")).unwrap();
     while pool.allocate().is_ok() {}
     let json = serde_json::to_string(&pool).unwrap();
-    assert!(json.contains(r#""allocated":["10.1.0.2-10.1.255.254"]"#), "{json}");
+    assert!(
+        json.contains(r#""allocated":["10.1.0.2-10.1.255.254"]"#),
+        "{json}"
+    );
     round_trip(&pool);
 }
 
@@ -88,7 +91,10 @@ fn every_option_round_trips() {
     assert_eq!(back.allocate().unwrap(), ip("fd00:1::10"));
     assert_eq!(back.range(), Some(net("fd00:1::/112")));
     assert_eq!(back.gateway(), ip("fd00:1::fffe"));
-    assert_eq!((back.used(), back.free()), (pool.used() + 1, pool.free() - 1));
+    assert_eq!(
+        (back.used(), back.free()),
+        (pool.used() + 1, pool.free() - 1)
+    );
 
     for subnet in ["10.0.0.4/31", "10.0.0.4/32", "fd00::/127", "0.0.0.0/0"] {
         let mut pool = Pool::new(net(subnet)).unwrap();

@@ -126,8 +126,9 @@ fn custom_pools_replace_the_defaults() {
     assert_eq!(subnets.next(&[]), Ok(net("10.10.3.0/24")));
     assert_eq!(subnets.next(&[]), Err(Error::PoolsExhausted));
 
-    let mut v6 =
-        SubnetAllocator::with_pools(vec![DefaultPool::new(net("fd12:3456:789a::/48"), 64).unwrap()]);
+    let mut v6 = SubnetAllocator::with_pools(vec![
+        DefaultPool::new(net("fd12:3456:789a::/48"), 64).unwrap(),
+    ]);
     assert_eq!(v6.next(&[]), Ok(net("fd12:3456:789a::/64")));
     assert_eq!(v6.next(&[]), Ok(net("fd12:3456:789a:1::/64")));
 
@@ -239,7 +240,16 @@ fn allocator_state_round_trips_and_is_checked() {
         r#"{"version":1,"pools":[],"extra":true}"#,
         r#"{"version":1}"#,
     ] {
-        assert!(serde_json::from_str::<SubnetAllocator>(bad).is_err(), "{bad}");
+        assert!(
+            serde_json::from_str::<SubnetAllocator>(bad).is_err(),
+            "{bad}"
+        );
     }
-    assert_eq!(load(r#"{"version":1,"pools":[]}"#).unwrap().to_state().version(), 1);
+    assert_eq!(
+        load(r#"{"version":1,"pools":[]}"#)
+            .unwrap()
+            .to_state()
+            .version(),
+        1
+    );
 }
