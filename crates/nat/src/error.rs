@@ -41,7 +41,9 @@ pub enum ModelError {
         problem: IfNameProblem,
     },
     /// A table name we do not accept.
-    #[error("invalid nftables table name {name:?}: 1 to 64 ASCII letters, digits, '_' or '-', starting with a letter")]
+    #[error(
+        "invalid nftables table name {name:?}: 1 to 64 ASCII letters, digits, '_' or '-', starting with a letter"
+    )]
     InvalidTableName {
         /// The name given.
         name: String,
@@ -53,7 +55,9 @@ pub enum ModelError {
         bridge: IfName,
     },
     /// A fixed SNAT source for a family the network has no subnet of.
-    #[error("network on {bridge}: SNAT source {addr} given, but the network has no subnet of that family")]
+    #[error(
+        "network on {bridge}: SNAT source {addr} given, but the network has no subnet of that family"
+    )]
     SnatWithoutSubnet {
         /// The network's bridge.
         bridge: IfName,
@@ -197,9 +201,9 @@ impl Error {
     /// The errno behind this error, when there is one.
     pub fn errno(&self) -> Option<Errno> {
         match self {
-            Error::Kernel { errno, .. } | Error::Socket { errno, .. } | Error::Spawn { errno, .. } => {
-                Some(*errno)
-            }
+            Error::Kernel { errno, .. }
+            | Error::Socket { errno, .. }
+            | Error::Spawn { errno, .. } => Some(*errno),
             _ => None,
         }
     }

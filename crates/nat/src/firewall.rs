@@ -42,10 +42,7 @@ pub enum Backend {
 enum Inner {
     Native(NftSocket),
     Nft(NftSocket),
-    Iptables {
-        model: Model,
-        opts: IptablesOptions,
-    },
+    Iptables { model: Model, opts: IptablesOptions },
     None,
 }
 
@@ -220,7 +217,9 @@ impl Firewall {
         let Some(sock) = self.socket() else {
             return Ok((Vec::new(), 0));
         };
-        let Some(replies) = sock.dump(op, NFT_MSG_GETSETELEM, &msg::set_ref(&table, set.name())?)? else {
+        let Some(replies) =
+            sock.dump(op, NFT_MSG_GETSETELEM, &msg::set_ref(&table, set.name())?)?
+        else {
             return Ok((Vec::new(), 0));
         };
         let mut out = Vec::new();
@@ -278,7 +277,11 @@ impl Firewall {
         let last = bridges
             .iter()
             .all(|e| matches!(e, Element::Bridge(b) if b == net.bridge()));
-        let found = if last { Vec::new() } else { self.found(&op, net)? };
+        let found = if last {
+            Vec::new()
+        } else {
+            self.found(&op, net)?
+        };
         self.apply(&op, &Plan::remove(net, &found, last))
     }
 
@@ -349,7 +352,10 @@ impl Firewall {
         let op = "dump";
         if let Inner::Iptables { .. } = self.inner {
             let mut inst = Installed::default();
-            for (family, save) in [(Family::V4, "iptables-save"), (Family::V6, "ip6tables-save")] {
+            for (family, save) in [
+                (Family::V4, "iptables-save"),
+                (Family::V6, "ip6tables-save"),
+            ] {
                 let state = SaveState::parse(&output(op, save, &[])?);
                 for (table, t) in &state.tables {
                     for chain in &t.chains {
@@ -516,7 +522,11 @@ impl SaveState {
 /// refilled; in built-in chains, our rules (those of `before` or `after`)
 /// are deleted and the `after` ones appended, so order and count are
 /// right however often it runs. `DOCKER-USER` is created, never flushed.
-pub(crate) fn restore_input(before: &Rendered, after: Option<&Rendered>, current: &SaveState) -> String {
+pub(crate) fn restore_input(
+    before: &Rendered,
+    after: Option<&Rendered>,
+    current: &SaveState,
+) -> String {
     let mut out = String::new();
     for (i, t) in before.tables.iter().enumerate() {
         let after_t = after.and_then(|a| a.tables.get(i));
@@ -550,7 +560,10 @@ pub(crate) fn restore_input(before: &Rendered, after: Option<&Rendered>, current
                 }
             }
             None => {
-                for c in user.iter().filter(|c| **c != USER_CHAIN && cur.chains.contains(**c)) {
+                for c in user
+                    .iter()
+                    .filter(|c| **c != USER_CHAIN && cur.chains.contains(**c))
+                {
                     out.push_str(&format!("-X {c}\n"));
                 }
             }

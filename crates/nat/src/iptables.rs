@@ -12,7 +12,7 @@ use std::net::IpAddr;
 
 use crate::model::NetState;
 use crate::network::GatewayMode;
-use crate::port::{PortMapping, PortRange};
+use crate::port::PortMapping;
 use crate::ruleset::Family;
 
 /// How to render the iptables form.
@@ -125,29 +125,15 @@ fn host(addr: IpAddr) -> String {
     }
 }
 
-fn dport(range: PortRange) -> String {
-    if range.start() == range.end() {
-        range.start().to_string()
-    } else {
-        format!("{}:{}", range.start(), range.end())
-    }
-}
-
-fn proto_match(m: &PortMapping, ports: PortRange) -> String {
+fn proto_match(m: &PortMapping, port: u16) -> String {
     let p = m.protocol().as_str();
-    format!("-p {p} -m {p} --dport {}", dport(ports))
+    format!("-p {p} -m {p} --dport {port}")
 }
 
-fn to_destination(m: &PortMapping) -> String {
-    let c = m.container_ports();
-    let ports = if c.start() == c.end() {
-        c.start().to_string()
-    } else {
-        format!("{}-{}", c.start(), c.end())
-    };
+fn to_destination(m: &PortMapping, port: u16) -> String {
     match m.container() {
-        IpAddr::V4(a) => format!("{a}:{ports}"),
-        IpAddr::V6(a) => format!("[{a}]:{ports}"),
+        IpAddr::V4(a) => format!("{a}:{port}"),
+        IpAddr::V6(a) => format!("[{a}]:{port}"),
     }
 }
 
@@ -191,10 +177,12 @@ pub(crate) fn render(nets: &[NetState], family: Family, opts: &IptablesOptions) 
         }
         for m in s.all_ports().filter(|m| in_family(m.container())) {
             if let Some(h) = m.host_ip().filter(|h| h.is_loopback() && h.is_ipv4()) {
-                raw.add(
-                    "PREROUTING",
-                    format!("-d {} ! -i lo {} -j DROP", host(h), proto_match(m, m.host_ports())),
-                );
+                for port in m.host_ports().iter() {
+                    raw.add(
+                        "PREROUTING",
+                        format!("-d {} ! -i lo {} -j DROP", host(h), proto_match(m, port)),
+                    );
+                }
             }
         }
     }
@@ -210,11 +198,13 @@ pub(crate) fn render(nets: &[NetState], family: Family, opts: &IptablesOptions) 
         }
         let br = s.net.bridge();
         for m in s.all_ports().filter(|m| in_family(m.container())) {
-            accepts.push(format!(
-                "-d {} ! -i {br} -o {br} {} -j ACCEPT",
-                host(m.container()),
-                proto_match(m, m.container_ports())
-            ));
+            for port in m.container_ports().iter() {
+                accepts.push(format!(
+                    "-d {} ! -i {br} -o {br} {} -j ACCEPT",
+                    host(m.container()),
+                    proto_match(m, port)
+                ));
+            }
         }
     }
     for a in accepts.into_iter().rev() {
@@ -261,7 +251,10 @@ pub(crate) fn render(nets: &[NetState], family: Family, opts: &IptablesOptions) 
     }
 
     // nat
-    nat.add("PREROUTING", "-m addrtype --dst-type LOCAL -j DOCKER".into());
+    nat.add(
+        "PREROUTING",
+        "-m addrtype --dst-type LOCAL -j DOCKER".into(),
+    );
     let loopback = match family {
         Family::V4 => "127.0.0.0/8",
         Family::V6 => "::1/128",
@@ -303,34 +296,37 @@ pub(crate) fn render(nets: &[NetState], family: Family, opts: &IptablesOptions) 
             continue;
         }
         let br = s.net.bridge();
+        // Ranges are published port by port, as Docker does.
         for m in s.all_ports().filter(|m| in_family(m.container())) {
-            if !proxy {
-                nat.add(
-                    "POSTROUTING",
-                    format!(
-                        "-s {c} -d {c} {} -j MASQUERADE",
-                        proto_match(m, m.container_ports()),
-                        c = host(m.container())
-                    ),
+            for (hport, cport) in m.pairs() {
+                if !proxy {
+                    nat.add(
+                        "POSTROUTING",
+                        format!(
+                            "-s {c} -d {c} {} -j MASQUERADE",
+                            proto_match(m, cport),
+                            c = host(m.container())
+                        ),
+                    );
+                }
+                let mut rule = String::new();
+                if family == Family::V6 {
+                    rule.push_str("! -s fe80::/10 ");
+                }
+                if let Some(h) = m.host_ip() {
+                    let _ = write!(rule, "-d {} ", host(h));
+                }
+                if proxy {
+                    let _ = write!(rule, "! -i {br} ");
+                }
+                let _ = write!(
+                    rule,
+                    "{} -j DNAT --to-destination {}",
+                    proto_match(m, hport),
+                    to_destination(m, cport)
                 );
+                nat.add("DOCKER", rule);
             }
-            let mut rule = String::new();
-            if family == Family::V6 {
-                rule.push_str("! -s fe80::/10 ");
-            }
-            if let Some(h) = m.host_ip() {
-                let _ = write!(rule, "-d {} ", host(h));
-            }
-            if proxy {
-                let _ = write!(rule, "! -i {br} ");
-            }
-            let _ = write!(
-                rule,
-                "{} -j DNAT --to-destination {}",
-                proto_match(m, m.host_ports()),
-                to_destination(m)
-            );
-            nat.add("DOCKER", rule);
         }
     }
     Rendered {

@@ -69,16 +69,16 @@ mod plan;
 mod port;
 mod readback;
 mod ruleset;
-mod script;
-mod sys;
 #[cfg(test)]
 mod scenario;
+mod script;
+mod sys;
 
 pub use error::{Error, ModelError, Result, ShowErrno};
 pub use firewall::{Backend, Firewall};
 pub use ifname::{IfName, IfNameProblem, MAX_IFNAME_LEN};
-pub use iptables::IptablesOptions;
 pub use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+pub use iptables::IptablesOptions;
 pub use model::Model;
 pub use network::{Endpoint, GatewayMode, Network, NetworkBuilder};
 pub use nix::errno::Errno;

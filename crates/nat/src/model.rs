@@ -74,11 +74,19 @@ impl Model {
     /// Add `net` with its endpoints, or replace the network on the same
     /// bridge (keeping its place). Ports added separately are kept when the
     /// network is replaced.
-    pub fn set_network(&mut self, net: Network, endpoints: Vec<Endpoint>) -> Result<(), ModelError> {
+    pub fn set_network(
+        &mut self,
+        net: Network,
+        endpoints: Vec<Endpoint>,
+    ) -> Result<(), ModelError> {
         for ep in &endpoints {
             net.check_endpoint(ep)?;
         }
-        if let Some(s) = self.networks.iter_mut().find(|s| s.net.bridge() == net.bridge()) {
+        if let Some(s) = self
+            .networks
+            .iter_mut()
+            .find(|s| s.net.bridge() == net.bridge())
+        {
             s.net = net;
             s.endpoints = endpoints;
         } else {
@@ -93,7 +101,10 @@ impl Model {
 
     /// Remove the network on `bridge`; returns it if it was there.
     pub fn remove_network(&mut self, bridge: &IfName) -> Option<Network> {
-        let i = self.networks.iter().position(|s| s.net.bridge() == bridge)?;
+        let i = self
+            .networks
+            .iter()
+            .position(|s| s.net.bridge() == bridge)?;
         Some(self.networks.remove(i).net)
     }
 
@@ -150,7 +161,11 @@ impl Model {
     }
 
     /// Withdraw `ports` (from the separately added ones and from endpoints).
-    pub fn remove_ports(&mut self, bridge: &IfName, ports: &[PortMapping]) -> Result<(), ModelError> {
+    pub fn remove_ports(
+        &mut self,
+        bridge: &IfName,
+        ports: &[PortMapping],
+    ) -> Result<(), ModelError> {
         let s = self.state_mut(bridge)?;
         s.ports.retain(|p| !ports.contains(p));
         for ep in &mut s.endpoints {

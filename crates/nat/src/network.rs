@@ -206,7 +206,12 @@ fn check_duplicates(ports: &[PortMapping], mode: GatewayMode) -> Result<(), Mode
     for (i, m) in ports.iter().enumerate() {
         for (h, c) in m.pairs() {
             let key = match mode {
-                GatewayMode::Nat => (m.protocol().number(), m.host_ip(), h, m.container().is_ipv4()),
+                GatewayMode::Nat => (
+                    m.protocol().number(),
+                    m.host_ip(),
+                    h,
+                    m.container().is_ipv4(),
+                ),
                 // Routed: the container side is the key.
                 GatewayMode::Routed => (m.protocol().number(), Some(m.container()), c, true),
             };
@@ -286,9 +291,12 @@ impl NetworkBuilder {
         if self.ipv4.is_none() && self.ipv6.is_none() {
             return Err(ModelError::NoSubnet { bridge });
         }
-        for subnet in [self.ipv4.map(ipnet::IpNet::V4), self.ipv6.map(ipnet::IpNet::V6)]
-            .into_iter()
-            .flatten()
+        for subnet in [
+            self.ipv4.map(ipnet::IpNet::V4),
+            self.ipv6.map(ipnet::IpNet::V6),
+        ]
+        .into_iter()
+        .flatten()
         {
             if subnet.prefix_len() == 0 {
                 return Err(ModelError::SubnetTooBroad { bridge, subnet });

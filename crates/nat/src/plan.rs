@@ -11,9 +11,7 @@ use crate::error::Error;
 use crate::netlink::consts::*;
 use crate::netlink::msg::{self, Batch};
 use crate::network::{Endpoint, Network};
-use crate::ruleset::{
-    self, ALL_NET_CHAINS, ALL_SETS, Chain, Element, Hook, NetChain, Rule, Set,
-};
+use crate::ruleset::{self, ALL_NET_CHAINS, ALL_SETS, Chain, Element, Hook, NetChain, Rule, Set};
 use crate::script;
 
 /// One operation of a transaction.

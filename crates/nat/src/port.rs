@@ -424,11 +424,9 @@ impl fmt::Display for PortSpec {
                 "[{ip}]:{}:",
                 h.map(|h| h.to_string()).unwrap_or_default()
             )?,
-            (Some(IpAddr::V4(ip)), h) => write!(
-                f,
-                "{ip}:{}:",
-                h.map(|h| h.to_string()).unwrap_or_default()
-            )?,
+            (Some(IpAddr::V4(ip)), h) => {
+                write!(f, "{ip}:{}:", h.map(|h| h.to_string()).unwrap_or_default())?
+            }
             (None, Some(h)) => write!(f, "{h}:")?,
             (None, None) => {}
         }
@@ -570,7 +568,12 @@ mod tests {
     fn docker_forms() {
         let p = spec("8080:80");
         assert_eq!(
-            (p.host_ip(), p.host_ports(), p.container_ports(), p.protocol()),
+            (
+                p.host_ip(),
+                p.host_ports(),
+                p.container_ports(),
+                p.protocol()
+            ),
             (
                 None,
                 Some(PortRange::single(8080).unwrap()),
@@ -652,7 +655,10 @@ mod tests {
             PortError::UnbracketedIpv6 { .. }
         ));
         assert!(matches!(problem("8080:"), PortError::Malformed { .. }));
-        assert!(matches!(problem("[::1]8080:80"), PortError::Malformed { .. }));
+        assert!(matches!(
+            problem("[::1]8080:80"),
+            PortError::Malformed { .. }
+        ));
         assert!(matches!(problem("http"), PortError::NotANumber { .. }));
         assert!(matches!(problem(""), PortError::Malformed { .. }));
         let e = "8080:0/tcp".parse::<PortSpec>().unwrap_err();

@@ -158,8 +158,11 @@ impl Installed {
                     chain: c.name.clone(),
                 }),
                 Some(found) => {
-                    let want: Vec<Option<String>> =
-                        c.rules.iter().map(|r| r.comment.map(str::to_owned)).collect();
+                    let want: Vec<Option<String>> = c
+                        .rules
+                        .iter()
+                        .map(|r| r.comment.map(str::to_owned))
+                        .collect();
                     if *found != want {
                         out.push(Drift::RulesDiffer {
                             chain: c.name.clone(),

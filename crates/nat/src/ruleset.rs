@@ -36,7 +36,11 @@ pub(crate) enum Family {
 
 impl Family {
     pub(crate) fn of(addr: IpAddr) -> Family {
-        if addr.is_ipv4() { Family::V4 } else { Family::V6 }
+        if addr.is_ipv4() {
+            Family::V4
+        } else {
+            Family::V6
+        }
     }
 
     /// `NFPROTO_IPV4` / `NFPROTO_IPV6`.
@@ -302,7 +306,10 @@ pub(crate) enum Stmt {
     Masquerade,
     Snat(IpAddr),
     /// `dnat ip[6] to [ip[6] daddr .] meta l4proto . th dport map @set`.
-    Dnat { family: Family, host: bool },
+    Dnat {
+        family: Family,
+        host: bool,
+    },
 }
 
 /// A rule: matches, one statement, an optional comment.
@@ -369,8 +376,16 @@ pub(crate) fn base_chains() -> Vec<Chain> {
             name: "raw_prerouting".into(),
             hook: Some(RAW_PREROUTING),
             rules: vec![
-                rule(vec![], Stmt::Vmap(VmapKey::Daddr(Family::V4), Set::Ep4), None),
-                rule(vec![], Stmt::Vmap(VmapKey::Daddr(Family::V6), Set::Ep6), None),
+                rule(
+                    vec![],
+                    Stmt::Vmap(VmapKey::Daddr(Family::V4), Set::Ep4),
+                    None,
+                ),
+                rule(
+                    vec![],
+                    Stmt::Vmap(VmapKey::Daddr(Family::V6), Set::Ep6),
+                    None,
+                ),
                 rule(
                     vec![Match::IifIn(Set::Bridges), Match::Daddr(loopback)],
                     Stmt::Drop,
@@ -533,12 +548,20 @@ pub(crate) fn net_chain_rules(net: &Network, kind: NetChain) -> Vec<Rule> {
         NetChain::FwdIn => {
             let icc = if net.icc() { Stmt::Accept } else { Stmt::Drop };
             if net.internal() {
-                rules.push(rule(vec![Match::Iif(CmpOp::Eq, br.clone())], icc, Some("ICC")));
+                rules.push(rule(
+                    vec![Match::Iif(CmpOp::Eq, br.clone())],
+                    icc,
+                    Some("ICC"),
+                ));
                 rules.push(rule(vec![], Stmt::Drop, Some("INTERNAL INGRESS")));
                 return rules;
             }
             rules.push(rule(vec![Match::CtEstablished], Stmt::Accept, None));
-            rules.push(rule(vec![Match::Iif(CmpOp::Eq, br.clone())], icc, Some("ICC")));
+            rules.push(rule(
+                vec![Match::Iif(CmpOp::Eq, br.clone())],
+                icc,
+                Some("ICC"),
+            ));
             match net.gateway_mode() {
                 GatewayMode::Nat => {
                     rules.push(rule(vec![Match::CtDnat], Stmt::Accept, Some("PUBLISHED")));
@@ -580,8 +603,10 @@ pub(crate) fn net_chain_rules(net: &Network, kind: NetChain) -> Vec<Rule> {
         NetChain::PostIn => {
             if net.nats_outbound() {
                 let subnets = [
-                    net.ipv4().map(|n| (IpNet::V4(n), net.snat4().map(IpAddr::V4))),
-                    net.ipv6().map(|n| (IpNet::V6(n), net.snat6().map(IpAddr::V6))),
+                    net.ipv4()
+                        .map(|n| (IpNet::V4(n), net.snat4().map(IpAddr::V4))),
+                    net.ipv6()
+                        .map(|n| (IpNet::V6(n), net.snat6().map(IpAddr::V6))),
                 ];
                 for (subnet, snat) in subnets.into_iter().flatten() {
                     let (stmt, comment) = match snat {
@@ -603,11 +628,19 @@ pub(crate) fn net_chain_rules(net: &Network, kind: NetChain) -> Vec<Rule> {
                     Stmt::Masquerade,
                     Some("LOCAL SOURCE"),
                 ));
-                rules.push(rule(
-                    vec![Match::Iif(CmpOp::Eq, br.clone()), Match::CtDnat],
-                    Stmt::Masquerade,
-                    Some("HAIRPIN"),
-                ));
+                // DNAT'd back into the bridge it came from (a container
+                // reaching a published port of its own network through a
+                // host address). Matched by source subnet, not iifname:
+                // with br_netfilter such a packet is bridged, and bridged
+                // packets have no input device in postrouting.
+                let subnets = [net.ipv4().map(IpNet::V4), net.ipv6().map(IpNet::V6)];
+                for subnet in subnets.into_iter().flatten() {
+                    rules.push(rule(
+                        vec![Match::Saddr(subnet), Match::CtDnat],
+                        Stmt::Masquerade,
+                        Some("HAIRPIN"),
+                    ));
+                }
             }
         }
     }

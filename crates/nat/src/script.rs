@@ -4,9 +4,7 @@ use std::fmt::Write as _;
 
 use ipnet::IpNet;
 
-use crate::ruleset::{
-    Chain, CmpOp, Element, Family, Match, Set, SetData, Stmt, VmapKey, ALL_SETS,
-};
+use crate::ruleset::{ALL_SETS, Chain, CmpOp, Element, Family, Match, Set, SetData, Stmt, VmapKey};
 
 /// `ip saddr`-style prefix as nft prints it (no `/32`, `/128`).
 fn prefix(out: &mut String, net: &IpNet) {
@@ -56,7 +54,11 @@ pub(crate) fn write_rule(out: &mut String, matches: &[Match], stmt: &Stmt, comme
                 let _ = write!(out, "iifname @{} ", set.name());
             }
             Match::Saddr(net) | Match::Daddr(net) => {
-                let dir = if matches!(m, Match::Saddr(_)) { "saddr" } else { "daddr" };
+                let dir = if matches!(m, Match::Saddr(_)) {
+                    "saddr"
+                } else {
+                    "daddr"
+                };
                 let _ = write!(out, "{} {dir} ", family_of(net).keyword());
                 prefix(out, net);
                 out.push(' ');
@@ -114,7 +116,11 @@ pub(crate) fn write_rule(out: &mut String, matches: &[Match], stmt: &Stmt, comme
                     set.name()
                 );
             } else {
-                let _ = write!(out, "dnat {kw} to meta l4proto . th dport map @{}", set.name());
+                let _ = write!(
+                    out,
+                    "dnat {kw} to meta l4proto . th dport map @{}",
+                    set.name()
+                );
             }
         }
     }
@@ -178,9 +184,8 @@ pub(crate) fn write_key(out: &mut String, e: &Element) {
 
 /// `type a . b : c . d` for a set.
 pub(crate) fn set_type(set: Set) -> String {
-    let join = |dts: &[crate::ruleset::Dt]| {
-        dts.iter().map(|d| d.name()).collect::<Vec<_>>().join(" . ")
-    };
+    let join =
+        |dts: &[crate::ruleset::Dt]| dts.iter().map(|d| d.name()).collect::<Vec<_>>().join(" . ");
     match set.data() {
         SetData::None => format!("type {}", join(set.key())),
         SetData::Values(v) => format!("type {} : {}", join(set.key()), join(v)),

@@ -31,5 +31,9 @@ pub(crate) fn set_rcvbuf(sock: &NlSocket, bytes: usize) -> Result<(), Errno> {
 
 /// `SO_RCVTIMEO`: how long a dump may wait for the kernel's next part.
 pub(crate) fn set_rcv_timeout(sock: &NlSocket, secs: i64) -> Result<(), Errno> {
-    setsockopt(&borrow(sock), sockopt::ReceiveTimeout, &TimeVal::new(secs, 0))
+    setsockopt(
+        &borrow(sock),
+        sockopt::ReceiveTimeout,
+        &TimeVal::new(secs, 0),
+    )
 }

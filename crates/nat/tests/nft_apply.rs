@@ -142,15 +142,20 @@ EOF");
             let mut fw = Firewall::new(backend).unwrap();
             install_all(&mut fw, &nets);
             let (n, eps) = &nets[0];
-            fw.add_ports(n, &[mapping("7000:70", "172.17.0.2")]).unwrap();
-            fw.remove_ports(n, &[mapping("7000:70", "172.17.0.2")]).unwrap();
+            fw.add_ports(n, &[mapping("7000:70", "172.17.0.2")])
+                .unwrap();
+            fw.remove_ports(n, &[mapping("7000:70", "172.17.0.2")])
+                .unwrap();
             fw.remove_endpoint(n, &eps[0]).unwrap();
             fw.add_endpoint(n, &eps[0]).unwrap();
             fw.dump().unwrap();
             for (n, _) in &nets {
                 fw.remove_network(n).unwrap();
             }
-            assert_eq!((table_json("inet", "foreign"), table_json("ip", "nat")), foreign);
+            assert_eq!(
+                (table_json("inet", "foreign"), table_json("ip", "nat")),
+                foreign
+            );
             assert_eq!(sh("nft list tables"), "table inet foreign\ntable ip nat\n");
         })
         .unwrap();
@@ -166,11 +171,18 @@ fn a_failing_transaction_changes_nothing() {
         let a = net("br-a", "10.1.0.0/24");
         let b = net("br-b", "10.2.0.0/24");
         let mut fw = Firewall::new(Backend::Native).unwrap();
-        fw.install_network(&a, &[endpoint("10.1.0.2", &["8080:80"])]).unwrap();
+        fw.install_network(&a, &[endpoint("10.1.0.2", &["8080:80"])])
+            .unwrap();
         let before = ruleset_json();
         // 8081 is new, 8080 is taken by another container: all or nothing.
         let err = fw
-            .add_ports(&a, &[mapping("8081:80", "10.1.0.2"), mapping("8080:80", "10.1.0.3")])
+            .add_ports(
+                &a,
+                &[
+                    mapping("8081:80", "10.1.0.2"),
+                    mapping("8080:80", "10.1.0.3"),
+                ],
+            )
             .unwrap_err();
         assert!(matches!(err, Error::Kernel { .. }), "{err}");
         assert_eq!(err.errno(), Some(Errno::EEXIST), "{err}");
@@ -209,7 +221,11 @@ fn dump_and_check_find_what_was_flushed() {
         assert_eq!(dump.bridges().len(), 4);
         // 8080, 5353, 9000 (sctp), 8000-8002, plus host-address and v6 ones.
         assert_eq!(dump.ports().len(), 9);
-        assert!(dump.ports().iter().any(|p| p.protocol == brnet_nat::Protocol::Sctp));
+        assert!(
+            dump.ports()
+                .iter()
+                .any(|p| p.protocol == brnet_nat::Protocol::Sctp)
+        );
         assert_eq!(dump.open_ports().len(), 1);
         // An element deleted behind our back.
         sh("nft delete element inet brnet ports4 '{ tcp . 8080 }'");
@@ -231,7 +247,9 @@ fn dump_and_check_find_what_was_flushed() {
         sh("nft flush ruleset");
         assert_eq!(
             fw.check(n, eps).unwrap(),
-            vec![Drift::MissingTable { table: "brnet".into() }]
+            vec![Drift::MissingTable {
+                table: "brnet".into()
+            }]
         );
         // Reconcile: install again.
         install_all(&mut fw, &nets);

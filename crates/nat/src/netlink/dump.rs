@@ -89,7 +89,9 @@ pub(crate) fn raw_elements(payload: &[u8]) -> Vec<RawElement> {
             let e = parse(e.nla_payload().as_ref())?;
             let key = find(&e, NFTA_SET_ELEM_KEY).and_then(data_value)?;
             let data = find(&e, NFTA_SET_ELEM_DATA).and_then(parse);
-            let value = data.as_ref().and_then(|d| find(d, NFTA_DATA_VALUE).map(<[u8]>::to_vec));
+            let value = data
+                .as_ref()
+                .and_then(|d| find(d, NFTA_DATA_VALUE).map(<[u8]>::to_vec));
             let jump = data
                 .as_ref()
                 .and_then(|d| find(d, NFTA_DATA_VERDICT))

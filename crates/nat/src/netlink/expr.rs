@@ -30,7 +30,10 @@ fn expr(name: &str, data: &[Attr]) -> Result<Attr, Error> {
 fn meta(key: u32, dreg: u32) -> Result<Attr, Error> {
     expr(
         "meta",
-        &[attr_u32(NFTA_META_KEY, key)?, attr_u32(NFTA_META_DREG, dreg)?],
+        &[
+            attr_u32(NFTA_META_KEY, key)?,
+            attr_u32(NFTA_META_DREG, dreg)?,
+        ],
     )
 }
 
@@ -74,7 +77,10 @@ fn bitwise(mask: &[u8]) -> Result<Attr, Error> {
 fn ct(key: u32) -> Result<Attr, Error> {
     expr(
         "ct",
-        &[attr_u32(NFTA_CT_KEY, key)?, attr_u32(NFTA_CT_DREG, NFT_REG_1)?],
+        &[
+            attr_u32(NFTA_CT_KEY, key)?,
+            attr_u32(NFTA_CT_DREG, NFT_REG_1)?,
+        ],
     )
 }
 
@@ -224,7 +230,12 @@ impl Encoder {
         let addr = addr_bytes(net);
         if plen % 8 == 0 {
             let n = (plen / 8) as usize;
-            self.push(payload(NFT_REG_1, NFT_PAYLOAD_NETWORK_HEADER, offset, n as u32)?);
+            self.push(payload(
+                NFT_REG_1,
+                NFT_PAYLOAD_NETWORK_HEADER,
+                offset,
+                n as u32,
+            )?);
             self.push(cmp(NFT_CMP_EQ, &addr[..n])?);
         } else {
             self.push(payload(
@@ -341,7 +352,11 @@ impl Encoder {
                 }
                 self.push(lookup(Set::ports(*family, *host), Some(NFT_REG_1))?);
                 // The mapped port follows the address in the data registers.
-                self.push(nat(NFT_NAT_DNAT, *family, Some(reg(addr_len(*family) / 4)))?);
+                self.push(nat(
+                    NFT_NAT_DNAT,
+                    *family,
+                    Some(reg(addr_len(*family) / 4)),
+                )?);
             }
         }
         Ok(())

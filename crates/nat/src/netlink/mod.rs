@@ -85,7 +85,9 @@ pub(crate) fn nest(ty: u16, children: &[Attr]) -> Result<Attr, Error> {
         .build()
         .map_err(|e| encode_error("attribute", e))?;
     for c in children {
-        out = out.nest(c).map_err(|e| encode_error("nested attribute", e))?;
+        out = out
+            .nest(c)
+            .map_err(|e| encode_error("nested attribute", e))?;
     }
     Ok(out)
 }

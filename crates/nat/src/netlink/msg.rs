@@ -3,10 +3,10 @@
 
 use std::io::Cursor;
 
+use neli::ToBytes;
 use neli::consts::nl::NlmF;
 use neli::nl::{NlPayload, NlmsghdrBuilder};
 use neli::types::Buffer;
-use neli::ToBytes;
 
 use super::consts::*;
 use super::expr::{comment_udata, rule_exprs, verdict};
@@ -79,7 +79,10 @@ pub(crate) fn rule(table: &str, chain: &str, rule: &Rule) -> Result<Vec<Attr>, E
     let mut v = vec![
         attr_str(NFTA_RULE_TABLE, table)?,
         attr_str(NFTA_RULE_CHAIN, chain)?,
-        nest(NFTA_RULE_EXPRESSIONS, &rule_exprs(&rule.matches, &rule.stmt)?)?,
+        nest(
+            NFTA_RULE_EXPRESSIONS,
+            &rule_exprs(&rule.matches, &rule.stmt)?,
+        )?,
     ];
     if let Some(c) = rule.comment {
         v.push(attr(NFTA_RULE_USERDATA, &comment_udata(c))?);
@@ -144,7 +147,11 @@ pub(crate) fn set_udata(set: Set) -> Vec<u8> {
 
 /// `NEWSET` attributes.
 pub(crate) fn set(table: &str, set: Set) -> Result<Vec<Attr>, Error> {
-    let flags = if set.data() == SetData::None { 0 } else { NFT_SET_MAP };
+    let flags = if set.data() == SetData::None {
+        0
+    } else {
+        NFT_SET_MAP
+    };
     let mut v = vec![
         attr_str(NFTA_SET_TABLE, table)?,
         attr_str(NFTA_SET_NAME, set.name())?,

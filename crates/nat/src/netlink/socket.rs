@@ -4,9 +4,9 @@
 use std::io::Cursor;
 
 use neli::FromBytes;
+use neli::consts::nl::NlmsgerrAttr;
 use neli::consts::nl::{NlmF, Nlmsg};
 use neli::consts::socket::{Msg, NlFamily};
-use neli::consts::nl::NlmsgerrAttr;
 use neli::nl::{NlPayload, Nlmsghdr};
 use neli::socket::NlSocket;
 use neli::types::Buffer;
@@ -142,10 +142,11 @@ impl NftSocket {
         let mut cur = Cursor::new(&self.buf[..n]);
         let mut out = Vec::new();
         while (cur.position() as usize) < n {
-            let msg = Nlmsghdr::<u16, Buffer>::from_bytes(&mut cur).map_err(|e| Error::Protocol {
-                op: op.to_owned(),
-                detail: format!("cannot parse a netlink message: {e}"),
-            })?;
+            let msg =
+                Nlmsghdr::<u16, Buffer>::from_bytes(&mut cur).map_err(|e| Error::Protocol {
+                    op: op.to_owned(),
+                    detail: format!("cannot parse a netlink message: {e}"),
+                })?;
             let seq = *msg.nl_seq();
             let ty = *msg.nl_type();
             out.push(match msg.nl_payload() {

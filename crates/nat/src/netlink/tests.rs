@@ -36,13 +36,10 @@ fn reference_element_batch() {
         // BATCH_BEGIN, seq 0, res_id 10
         "14000000", "1000", "0100", "00000000", "00000000", "0000000a",
         // NEWSETELEM, seq 1
-        "5c000000", "0c0a", "0100", "01000000", "00000000", "01000000",
-        "0a000100", "62726e65", "74000000",
-        "0b000200", "706f7274", "73340000",
-        "08000400", "00000001",
-        "28000380", "24000180", "10000180", "0c000100", "11000000", "14e90000",
-        "10000280", "0c000100", "ac110003", "00350000",
-        // BATCH_END, seq 2
+        "5c000000", "0c0a", "0100", "01000000", "00000000", "01000000", "0a000100", "62726e65",
+        "74000000", "0b000200", "706f7274", "73340000", "08000400", "00000001", "28000380",
+        "24000180", "10000180", "0c000100", "11000000", "14e90000", "10000280", "0c000100",
+        "ac110003", "00350000", // BATCH_END, seq 2
         "14000000", "1100", "0100", "02000000", "00000000", "0000000a",
     ));
     let mut batch = Batch::new(0).unwrap();
@@ -74,7 +71,10 @@ fn reference_element_batch() {
         (NlmF::REQUEST | NlmF::ACK | NlmF::CREATE).bits(),
         "add element asks for an ack and creates"
     );
-    assert_eq!(u16::from_le_bytes([bytes[4], bytes[5]]), NFNL_MSG_BATCH_BEGIN);
+    assert_eq!(
+        u16::from_le_bytes([bytes[4], bytes[5]]),
+        NFNL_MSG_BATCH_BEGIN
+    );
     assert_eq!(msg_type(NFT_MSG_NEWSETELEM), 0x0a0c);
 }
 

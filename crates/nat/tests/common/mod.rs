@@ -245,8 +245,8 @@ pub fn scenario() -> Vec<(Network, Vec<Endpoint>)> {
         .ipv6("fd00:17::/64".parse().unwrap())
         .build()
         .unwrap();
-    let mut c1 = Endpoint::new(&["172.17.0.2".parse().unwrap(), "fd00:17::2".parse().unwrap()])
-        .unwrap();
+    let mut c1 =
+        Endpoint::new(&["172.17.0.2".parse().unwrap(), "fd00:17::2".parse().unwrap()]).unwrap();
     for (spec, addr) in [
         ("8080:80", "172.17.0.2"),
         ("5353:53/udp", "172.17.0.2"),
