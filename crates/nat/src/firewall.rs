@@ -395,10 +395,10 @@ impl Firewall {
                 .dump(op, NFT_MSG_GETCHAIN, &msg::chains_table(&table)?)?
                 .unwrap_or_default();
             for c in chains {
-                if let Some((t, name)) = dump::chain_table_name(&c) {
-                    if t == table {
-                        inst.chains.entry(name).or_default();
-                    }
+                if let Some((t, name)) = dump::chain_table_name(&c)
+                    && t == table
+                {
+                    inst.chains.entry(name).or_default();
                 }
             }
             let rules = sock

@@ -80,7 +80,7 @@ impl Table {
         user.sort();
         builtins
             .iter()
-            .chain(user.into_iter())
+            .chain(user)
             .filter_map(|c| self.rules.get(*c))
             .flatten()
     }

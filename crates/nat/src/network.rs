@@ -202,7 +202,9 @@ fn check_duplicates(ports: &[PortMapping], mode: GatewayMode) -> Result<(), Mode
     if ports.len() < 2 {
         return Ok(());
     }
-    let mut seen: BTreeMap<(u8, Option<IpAddr>, u16, bool), (IpAddr, u16, usize)> = BTreeMap::new();
+    // (protocol, host address, host port, IPv4?) -> (target, its port, index)
+    type Claim = (u8, Option<IpAddr>, u16, bool);
+    let mut seen: BTreeMap<Claim, (IpAddr, u16, usize)> = BTreeMap::new();
     for (i, m) in ports.iter().enumerate() {
         for (h, c) in m.pairs() {
             let key = match mode {
@@ -215,13 +217,13 @@ fn check_duplicates(ports: &[PortMapping], mode: GatewayMode) -> Result<(), Mode
                 // Routed: the container side is the key.
                 GatewayMode::Routed => (m.protocol().number(), Some(m.container()), c, true),
             };
-            if let Some((addr, port, j)) = seen.insert(key, (m.container(), c, i)) {
-                if (addr, port) != (m.container(), c) {
-                    return Err(ModelError::DuplicateHostPort {
-                        first: ports[j],
-                        second: *m,
-                    });
-                }
+            if let Some((addr, port, j)) = seen.insert(key, (m.container(), c, i))
+                && (addr, port) != (m.container(), c)
+            {
+                return Err(ModelError::DuplicateHostPort {
+                    first: ports[j],
+                    second: *m,
+                });
             }
         }
     }

@@ -293,13 +293,13 @@ impl PortSpec {
         host_ports: Option<PortRange>,
         container_ports: PortRange,
     ) -> Result<PortSpec, PortError> {
-        if let Some(h) = host_ports {
-            if h.len() != container_ports.len() {
-                return Err(PortError::LengthMismatch {
-                    host: h,
-                    container: container_ports,
-                });
-            }
+        if let Some(h) = host_ports
+            && h.len() != container_ports.len()
+        {
+            return Err(PortError::LengthMismatch {
+                host: h,
+                container: container_ports,
+            });
         }
         Ok(PortSpec {
             host_ip,
@@ -712,8 +712,8 @@ mod tests {
         #[test]
         fn display_round_trips(
             ip in proptest::option::of(prop_oneof![
-                any::<[u8; 4]>().prop_map(|b| IpAddr::from(b)),
-                any::<[u8; 16]>().prop_map(|b| IpAddr::from(b)),
+                any::<[u8; 4]>().prop_map(IpAddr::from),
+                any::<[u8; 16]>().prop_map(IpAddr::from),
             ]),
             start in 1u16..=60000, len in 0u16..100, cstart in 1u16..=60000,
             host in any::<bool>(),

@@ -108,8 +108,11 @@ fn options_render_docker_variants() {
         .unwrap();
     let mut m = Model::new();
     m.set_network(internal, vec![]).unwrap();
-    m.set_network(noicc, vec![endpoint("10.5.0.2", &["127.0.0.1:8000-8001:80-81/udp"])])
-        .unwrap();
+    m.set_network(
+        noicc,
+        vec![endpoint("10.5.0.2", &["127.0.0.1:8000-8001:80-81/udp"])],
+    )
+    .unwrap();
     let text = m.iptables(&IptablesOptions::default());
     for line in [
         "-A DOCKER-FORWARD -i brint -o brint -j DROP",
@@ -122,9 +125,15 @@ fn options_render_docker_variants() {
         "-A DOCKER -d 127.0.0.1/32 -p udp -m udp --dport 8000 -j DNAT --to-destination 10.5.0.2:80",
         "-A DOCKER -d 127.0.0.1/32 -p udp -m udp --dport 8001 -j DNAT --to-destination 10.5.0.2:81",
     ] {
-        assert!(text.contains(&format!("{line}\n")), "missing {line}\n{text}");
+        assert!(
+            text.contains(&format!("{line}\n")),
+            "missing {line}\n{text}"
+        );
     }
-    assert!(!text.contains("-o brint -j DOCKER"), "internal networks have no DOCKER rules");
+    assert!(
+        !text.contains("-o brint -j DOCKER"),
+        "internal networks have no DOCKER rules"
+    );
 }
 
 /// What we render is byte for byte what `iptables-save` prints back, for
@@ -156,7 +165,8 @@ fn rendered_lines_are_what_iptables_save_prints() {
         .unwrap();
     let mut m = Model::new();
     m.set_network(docker0, vec![c1]).unwrap();
-    m.set_network(int, vec![endpoint("10.30.0.2", &[])]).unwrap();
+    m.set_network(int, vec![endpoint("10.30.0.2", &[])])
+        .unwrap();
     for proxy in [false, true] {
         let opts = IptablesOptions {
             userland_proxy: proxy,
@@ -196,17 +206,17 @@ fn iptables_backend_is_idempotent_exact_and_leaves_foreign_rules() {
         let foreign = save_all();
         let a = net("br-a", "10.1.0.0/24");
         let b = net("br-b", "10.2.0.0/24");
-        let ea = endpoint("10.1.0.2", &["8080:80"]);
-        let eb = endpoint("10.2.0.2", &["8081:80"]);
+        let ea = [endpoint("10.1.0.2", &["8080:80"])];
+        let eb = [endpoint("10.2.0.2", &["8081:80"])];
         let mut fw = Firewall::new(Backend::IptablesRestore).unwrap();
-        fw.install_network(&b, &[eb.clone()]).unwrap();
+        fw.install_network(&b, &eb).unwrap();
         let b_only = save_all();
-        fw.install_network(&a, &[ea.clone()]).unwrap();
+        fw.install_network(&a, &ea).unwrap();
         let both = save_all();
-        fw.install_network(&a, &[ea.clone()]).unwrap();
-        fw.install_network(&b, &[eb.clone()]).unwrap();
+        fw.install_network(&a, &ea).unwrap();
+        fw.install_network(&b, &eb).unwrap();
         assert_eq!(save_all(), both, "installing again changes nothing");
-        assert_eq!(fw.check(&a, &[ea.clone()]).unwrap(), vec![]);
+        assert_eq!(fw.check(&a, &ea).unwrap(), vec![]);
         // Ports come and go as rules.
         fw.add_ports(&a, &[mapping("7000:70", "10.1.0.2")]).unwrap();
         assert!(save_all().contains("--dport 7000 -j DNAT --to-destination 10.1.0.2:70"));
@@ -229,7 +239,7 @@ fn iptables_backend_is_idempotent_exact_and_leaves_foreign_rules() {
             .collect();
         assert_eq!(without_user_chain, foreign);
         // A check of a removed network says what is missing.
-        assert!(!fw.check(&a, &[ea]).unwrap().is_empty());
+        assert!(!fw.check(&a, &ea).unwrap().is_empty());
     })
     .unwrap();
 }

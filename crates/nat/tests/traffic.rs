@@ -44,7 +44,7 @@ fn masquerade_dnat_and_loopback(backend: Backend) {
             ],
         );
         let mut fw = Firewall::new(backend).unwrap();
-        fw.install_network(&br0, &[c1.clone()]).unwrap();
+        fw.install_network(&br0, std::slice::from_ref(&c1)).unwrap();
 
         // Masquerade: the outside sees the host's address.
         assert_eq!(tcp("c1", OUT, 9000).as_deref(), Some(HOST));

@@ -18,7 +18,7 @@ fn parse(bytes: &[u8]) -> Option<Attrs> {
     Attrs::from_bytes_with_input(&mut Cursor::new(bytes), bytes.len()).ok()
 }
 
-fn find<'a>(attrs: &'a Attrs, ty: u16) -> Option<&'a [u8]> {
+fn find(attrs: &Attrs, ty: u16) -> Option<&[u8]> {
     attrs
         .iter()
         .find(|a| *a.nla_type().nla_type() == ty)

@@ -13,7 +13,7 @@ use crate::ruleset::{CmpOp, Family, Match, Set, Stmt, VmapKey};
 /// `NFT_REG_1`, numbered as nft numbers it: 16-byte registers where the
 /// word is 16-byte aligned, 4-byte registers otherwise.
 pub(crate) fn reg(word: u32) -> u32 {
-    if word % 4 == 0 {
+    if word.is_multiple_of(4) {
         NFT_REG_1 + word / 4
     } else {
         NFT_REG32_00 + word

@@ -134,10 +134,10 @@ pub(crate) fn set_udata(set: Set) -> Vec<u8> {
     if key.len() > 1 {
         udata_concat_typeof(&mut out, NFTNL_UDATA_SET_KEY_TYPEOF);
     }
-    if let SetData::Values(v) = set.data() {
-        if v.len() > 1 {
-            udata_concat_typeof(&mut out, NFTNL_UDATA_SET_DATA_TYPEOF);
-        }
+    if let SetData::Values(v) = set.data()
+        && v.len() > 1
+    {
+        udata_concat_typeof(&mut out, NFTNL_UDATA_SET_DATA_TYPEOF);
     }
     if set.data() != SetData::None {
         udata_u32(&mut out, NFTNL_UDATA_SET_DATA_INTERVAL, 0);
@@ -328,6 +328,10 @@ pub(crate) fn message(
     Ok(())
 }
 
+/// A closed batch: the bytes to send, the sequence number of
+/// `BATCH_BEGIN`, and each change's sequence number and description.
+pub(crate) type Finished = (Vec<u8>, u32, Vec<(u32, String)>);
+
 /// A transaction being built: `BATCH_BEGIN`, the changes, `BATCH_END`, in
 /// one buffer sent with one `send`. Every change asks for an ack, so the
 /// reply says, per sequence number, what the kernel thought of it.
@@ -391,7 +395,7 @@ impl Batch {
 
     /// Close the batch: the bytes to send, the sequence number of
     /// `BATCH_BEGIN`, and the changes (sequence number, description).
-    pub(crate) fn finish(mut self) -> Result<(Vec<u8>, u32, Vec<(u32, String)>), Error> {
+    pub(crate) fn finish(mut self) -> Result<Finished, Error> {
         message(
             NFNL_MSG_BATCH_END,
             NlmF::REQUEST,

@@ -155,7 +155,7 @@ impl NftSocket {
                     let message = e
                         .ext_ack()
                         .iter()
-                        .find(|a| *a.nla_type().nla_type() == NlmsgerrAttr::Msg.into())
+                        .find(|a| *a.nla_type().nla_type() == NlmsgerrAttr::Msg)
                         .map(|a| {
                             String::from_utf8_lossy(a.nla_payload().as_ref())
                                 .trim_end_matches('\0')

@@ -160,7 +160,7 @@ pub fn tcp(ns: &str, addr: &str, port: u16) -> Option<String> {
     };
     try_sh(&in_ns(
         ns,
-        &format!("socat -T2 - TCP:{target}:{port},connect-timeout=1 </dev/null"),
+        &format!("socat -T3 -t3 - TCP:{target}:{port},connect-timeout=1 </dev/null"),
     ))
     .map(|s| s.trim().to_owned())
     .filter(|s| !s.is_empty())
@@ -170,7 +170,7 @@ pub fn tcp(ns: &str, addr: &str, port: u16) -> Option<String> {
 pub fn udp(ns: &str, addr: &str, port: u16) -> Option<String> {
     try_sh(&in_ns(
         ns,
-        &format!("sh -c 'echo ping | socat -T1 - UDP:{addr}:{port}'"),
+        &format!("sh -c 'echo ping | socat -T2 -t2 - UDP:{addr}:{port}'"),
     ))
     .map(|s| s.trim().to_owned())
     .filter(|s| !s.is_empty())
@@ -193,10 +193,8 @@ fn strip(v: &mut serde_json::Value) {
             m.remove("handle");
             for (k, x) in m.iter_mut() {
                 strip(x);
-                if k == "elem" {
-                    if let serde_json::Value::Array(a) = x {
-                        a.sort_by_key(|e| e.to_string());
-                    }
+                if let (true, serde_json::Value::Array(a)) = (k == "elem", x) {
+                    a.sort_by_key(|e| e.to_string());
                 }
             }
         }
