@@ -1,1 +1,184 @@
-//! Benches for bridge-net (see the `benches/` targets).
+//! Shared pieces of the benches: the kernel-floor baselines measured in the
+//! same run as our code (`nlbench.c` and `ip -batch`), and the link-level
+//! attach loop they are compared with.
+//!
+//! Everything here runs inside a sandbox made by [`brnet_netns::isolated`].
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use brnet_bridge::{BridgeConfig, ensure};
+use brnet_netlink::{IfName, Socket};
+use brnet_netns::NetnsDir;
+use brnet_veth::{Container, VethConfig};
+
+/// The baseline sources shipped beside the project (`../shared/baseline`).
+pub fn baseline_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/baseline")
+}
+
+/// Where bench artefacts go (`target/brnet-bench`).
+pub fn out_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/brnet-bench");
+    let _ = std::fs::create_dir_all(&dir);
+    dir
+}
+
+/// `nlbench`, built once per process with `cc -O2`; `None` when there is no
+/// C compiler or no baseline source.
+pub fn nlbench() -> Option<&'static Path> {
+    static BIN: OnceLock<Option<PathBuf>> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let src = baseline_dir().join("nlbench.c");
+        let bin = out_dir().join("nlbench");
+        let ok = src.exists()
+            && Command::new("cc")
+                .args(["-O2", "-o"])
+                .arg(&bin)
+                .arg(&src)
+                .status()
+                .is_ok_and(|s| s.success());
+        ok.then_some(bin)
+    })
+    .as_deref()
+}
+
+/// Prepare a sandbox the way the baseline expects: bridge `br0` up with
+/// 10.88.0.1/16. With `no_ipv6`, IPv6 is off for every new link on the
+/// sandbox's own side (what nlbench's `NLNOV6` run assumes).
+pub fn prepare_sandbox(no_ipv6: bool) -> u32 {
+    if no_ipv6 {
+        for k in ["all", "default"] {
+            let _ = std::fs::write(format!("/proc/sys/net/ipv6/conf/{k}/disable_ipv6"), "1");
+        }
+    }
+    let mut nl = Socket::new().expect("netlink socket");
+    ensure(
+        &mut nl,
+        &BridgeConfig {
+            addresses: vec!["10.88.0.1/16".parse().expect("cidr")],
+            ..BridgeConfig::new(IfName::new("br0").expect("name"))
+        },
+    )
+    .expect("bridge br0")
+    .index
+}
+
+/// The address of endpoint `k` (10.88.0.2, ...), as nlbench numbers them.
+pub fn endpoint_addr(k: usize) -> String {
+    let host = k + 2;
+    format!("10.88.{}.{}/16", host >> 8, host & 0xff)
+}
+
+/// Run `nlbench CMD N` in the calling sandbox; its own figure (it times
+/// only the netlink work, not its process start).
+pub fn run_nlbench(cmd: &str, n: usize, no_ipv6: bool) -> Option<Duration> {
+    let bin = nlbench()?;
+    let mut c = Command::new(bin);
+    c.arg(cmd).arg(n.to_string());
+    if no_ipv6 {
+        c.env("NLNOV6", "1");
+    }
+    let out = c.output().ok()?;
+    if !out.status.success() {
+        eprintln!("nlbench {cmd} {n}: {}", String::from_utf8_lossy(&out.stderr));
+        return None;
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let us: u64 = text.split_whitespace().last()?.parse().ok()?;
+    Some(Duration::from_micros(us))
+}
+
+/// The same work through iproute2: one `ip -batch` for the namespaces and
+/// veths, then one `ip -n cI -batch` per namespace for its configuration.
+pub fn run_ip_batch(n: usize) -> Option<Duration> {
+    let dir = out_dir();
+    let main = dir.join(format!("ip-batch-{}.txt", std::process::id()));
+    let mut text = String::new();
+    for k in 0..n {
+        text.push_str(&format!(
+            "netns add b{k}\nlink add bv{k} master br0 up type veth peer name eth0 netns b{k}\n"
+        ));
+    }
+    std::fs::write(&main, text).ok()?;
+    let per_ns: Vec<PathBuf> = (0..n)
+        .map(|k| {
+            let p = dir.join(format!("ip-batch-{}-{k}.txt", std::process::id()));
+            let body = format!(
+                "link set lo up\nlink set eth0 up\naddr add {} dev eth0\nroute add default via 10.88.0.1\n",
+                endpoint_addr(k)
+            );
+            std::fs::write(&p, body).map(|()| p)
+        })
+        .collect::<Result<_, _>>()
+        .ok()?;
+    let start = Instant::now();
+    let ok = Command::new("ip")
+        .arg("-batch")
+        .arg(&main)
+        .status()
+        .is_ok_and(|s| s.success());
+    let mut all_ok = ok;
+    for (k, p) in per_ns.iter().enumerate() {
+        all_ok &= Command::new("ip")
+            .args(["-n", &format!("b{k}"), "-batch"])
+            .arg(p)
+            .status()
+            .is_ok_and(|s| s.success());
+    }
+    let took = start.elapsed();
+    let _ = std::fs::remove_file(&main);
+    for p in per_ns {
+        let _ = std::fs::remove_file(p);
+    }
+    all_ok.then_some(took)
+}
+
+/// Our attach loop, the same work as nlbench: per endpoint a named
+/// namespace (socket opened inside it while it is made), a veth with its
+/// peer created inside, on `br0`, address, default route, up.
+pub fn run_brnet(bridge: u32, n: usize, disable_ipv6: bool) -> Duration {
+    let dir = NetnsDir::default();
+    let mut host = Socket::new().expect("netlink socket");
+    let gateway = "10.88.0.1".parse().expect("ip");
+    let start = Instant::now();
+    for k in 0..n {
+        let (_ns, inside) = dir
+            .create_with(&format!("c{k}"), Container::here)
+            .expect("create namespace");
+        let mut inside = inside.expect("socket in namespace");
+        brnet_veth::create(
+            &mut host,
+            &mut inside,
+            &VethConfig {
+                host_name: Some(IfName::new(&format!("v{k}")).expect("name")),
+                bridge: Some(bridge),
+                addresses: vec![endpoint_addr(k).parse().expect("cidr")],
+                gateways: vec![gateway],
+                disable_ipv6,
+                ..VethConfig::default()
+            },
+        )
+        .expect("attach endpoint");
+    }
+    start.elapsed()
+}
+
+/// Teardown of what [`run_brnet`] made: explicit veth deletes plus the
+/// namespaces (`delete_veths`), or the namespaces only, letting the kernel
+/// remove the veths with them.
+pub fn teardown_brnet(n: usize, delete_veths: bool) -> Duration {
+    let dir = NetnsDir::default();
+    let mut host = Socket::new().expect("netlink socket");
+    let start = Instant::now();
+    for k in 0..n {
+        if delete_veths {
+            host.delete_link(IfName::new(&format!("v{k}")).expect("name"))
+                .expect("delete veth");
+        }
+        dir.delete(&format!("c{k}")).expect("delete namespace");
+    }
+    start.elapsed()
+}

@@ -7,7 +7,7 @@ use brnet_bridge::{BridgeConfig, ensure};
 use brnet_netlink::{Error as NlError, IfName, Socket};
 use brnet_netns::{Netns, NetnsDir, isolated, privileged_test};
 use brnet_tests::*;
-use brnet_veth::{VethConfig, create};
+use brnet_veth::{Container, VethConfig, create};
 
 fn name(s: &str) -> IfName {
     IfName::new(s).unwrap()
@@ -27,10 +27,9 @@ fn two_containers(disable_ipv6: bool) -> (Socket, u32, Netns, Netns) {
     let dir = NetnsDir::default();
     let mut spaces = Vec::new();
     for (i, ns_name) in ["c1", "c2"].iter().enumerate() {
-        let (ns, inside) = dir.create_with(ns_name, Socket::new).unwrap();
+        let (ns, inside) = dir.create_with(ns_name, Container::here).unwrap();
         let veth = create(
             &mut nl,
-            &ns,
             &mut inside.unwrap(),
             &VethConfig {
                 bridge: Some(br.index),
@@ -248,10 +247,9 @@ fn bad_input_is_a_typed_error_and_leaves_the_sandbox_unchanged() {
         }
 
         // A veth whose host name is taken: EEXIST, nothing left behind.
-        let (c3, inside) = dir.create_with("c3", Socket::new).unwrap();
+        let (c3, inside) = dir.create_with("c3", Container::here).unwrap();
         let e = create(
             &mut nl,
-            &c3,
             &mut inside.unwrap(),
             &VethConfig {
                 host_name: Some(name(&port)),
@@ -262,10 +260,9 @@ fn bad_input_is_a_typed_error_and_leaves_the_sandbox_unchanged() {
         .unwrap_err();
         assert!(e.to_string().contains("file exists (EEXIST)"), "{e}");
         // A gateway with no address of its family: the pair is rolled back.
-        let mut inside = Socket::open_in(&c3).unwrap();
+        let mut inside = Container::open(&c3).unwrap();
         let e = create(
             &mut nl,
-            &c3,
             &mut inside,
             &VethConfig {
                 bridge: Some(br),
@@ -276,7 +273,17 @@ fn bad_input_is_a_typed_error_and_leaves_the_sandbox_unchanged() {
         )
         .unwrap_err();
         assert!(matches!(e, brnet_veth::Error::GatewayFamily { .. }), "{e}");
-        assert_eq!(inside.links().unwrap().len(), 1, "only lo left in c3");
+        assert_eq!(inside.socket().links().unwrap().len(), 1, "only lo left in c3");
+        // A good pair into c3 works after the failures, and deletes once.
+        let v = create(
+            &mut nl,
+            &mut inside,
+            &VethConfig { bridge: Some(br), ..VethConfig::default() },
+        )
+        .unwrap();
+        assert_eq!(v.peer_index, inside.socket().link_by_name("eth0").unwrap().index);
+        assert!(brnet_veth::delete(&mut nl, &v.host).unwrap());
+        assert!(!brnet_veth::delete(&mut nl, &v.host).unwrap());
 
         assert_eq!(link_names(), before);
     })

@@ -15,12 +15,12 @@
 //! ```no_run
 //! use brnet_netlink::{IfName, Socket};
 //! use brnet_netns::NetnsDir;
-//! use brnet_veth::{VethConfig, create};
+//! use brnet_veth::{Container, VethConfig, create};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let mut host = Socket::new()?;
-//! let (ns, mut inside) = NetnsDir::default().create_with("c1", Socket::new)?;
-//! let veth = create(&mut host, &ns, &mut inside?, &VethConfig {
+//! let (_ns, inside) = NetnsDir::default().create_with("c1", Container::here)?;
+//! let veth = create(&mut host, &mut inside?, &VethConfig {
 //!     addresses: vec!["172.30.0.2/24".parse()?],
 //!     gateways: vec!["172.30.0.1".parse()?],
 //!     disable_ipv6: true,
@@ -137,40 +137,131 @@ pub fn random_host_name() -> IfName {
     IfName::new(&format!("veth{n:07x}")).expect("veth + 7 hex digits is a valid interface name")
 }
 
-/// Make a veth pair for the container namespace `ns`.
+/// What is needed to configure links inside a container's namespace: a
+/// handle on the namespace, a netlink socket bound to it, and its
+/// `net.ipv6.conf.default.disable_ipv6` sysctl file (a sysctl file stays
+/// bound to the namespace it was opened in).
 ///
-/// `host` is a socket in the namespace the host end lives in (the bridge's);
-/// `container` is a socket opened inside `ns` (for example with
-/// [`Socket::open_in`], or by [`brnet_netns::NetnsDir::create_with`] when
-/// the namespace is new). Requests, in order: one `RTM_NEWLINK` for the pair
-/// (peer created in `ns`, named, MAC, MTU; host end on the bridge and up),
-/// then in `ns`: `lo` up, the peer up, one lookup of the peer's index, each
-/// address, each default route. With `disable_ipv6` the host end comes up
-/// in a request of its own, after its `disable_ipv6` sysctl is written.
+/// Opening takes one visit to the namespace; after that the container is
+/// configured from any thread without entering it again.
+#[derive(Debug)]
+pub struct Container {
+    ns: Netns,
+    socket: Socket,
+    ipv6_default: Option<File>,
+}
+
+const V6_DEFAULT: &str = "/proc/sys/net/ipv6/conf/default/disable_ipv6";
+
+impl Container {
+    /// Open `ns` for configuration. The calling thread enters the namespace
+    /// for the duration of two `open`s (a netlink socket and one sysctl
+    /// file) and is back in its own namespace before this returns, errors
+    /// included; no other code runs while it is inside.
+    pub fn open(ns: &Netns) -> Result<Container> {
+        let guard = ns.enter()?;
+        let opened = Container::here_with(ns.try_clone());
+        guard.exit()?;
+        opened
+    }
+
+    /// Open the calling thread's current namespace for configuration: for
+    /// use inside [`brnet_netns::NetnsDir::create_with`], where the thread
+    /// is already in the new namespace.
+    pub fn here() -> Result<Container> {
+        Container::here_with(Netns::current())
+    }
+
+    fn here_with(ns: brnet_netns::Result<Netns>) -> Result<Container> {
+        let ns = ns?;
+        let socket = Socket::new()?;
+        // Absent when the kernel runs without IPv6: nothing to disable then.
+        let ipv6_default = File::options().read(true).write(true).open(V6_DEFAULT).ok();
+        Ok(Container {
+            ns,
+            socket,
+            ipv6_default,
+        })
+    }
+
+    /// The container's namespace.
+    pub fn netns(&self) -> &Netns {
+        &self.ns
+    }
+
+    /// The netlink socket bound to the container's namespace.
+    pub fn socket(&mut self) -> &mut Socket {
+        &mut self.socket
+    }
+
+    /// Set the namespace's IPv6 default to off, returning what to write
+    /// back (`None`: nothing changed).
+    fn ipv6_default_off(&mut self) -> Result<Option<u8>> {
+        let Some(file) = self.ipv6_default.as_mut() else {
+            return Ok(None);
+        };
+        let mut old = [0u8; 1];
+        file.rewind()
+            .and_then(|()| file.read(&mut old))
+            .map_err(|e| sysctl_error("read", V6_DEFAULT, &e))?;
+        if old[0] == b'1' {
+            return Ok(None);
+        }
+        // A sysctl write must start at offset 0 (writes at an offset are
+        // ignored under the default `kernel.sysctl_writes_strict`).
+        file.rewind()
+            .and_then(|()| file.write_all(b"1"))
+            .map_err(|e| sysctl_error("write", V6_DEFAULT, &e))?;
+        Ok(Some(old[0]))
+    }
+
+    fn ipv6_default_restore(&mut self, old: u8) -> Result<()> {
+        let Some(file) = self.ipv6_default.as_mut() else {
+            return Ok(());
+        };
+        file.rewind()
+            .and_then(|()| file.write_all(&[old]))
+            .map_err(|e| sysctl_error("write", V6_DEFAULT, &e))
+    }
+}
+
+fn sysctl_error(op: &'static str, path: &str, e: &std::io::Error) -> Error {
+    Error::Sysctl {
+        op,
+        path: PathBuf::from(path),
+        errno: Errno::from_raw(e.raw_os_error().unwrap_or(0)),
+    }
+}
+
+/// Make a veth pair into `container`'s namespace.
+///
+/// `host` is a socket in the namespace the host end lives in (the
+/// bridge's). Requests, in order: one `RTM_NEWLINK` for the pair (peer
+/// created inside the container, named, MAC, MTU; host end on the bridge
+/// and up), then inside: `lo` up, the peer up, one lookup of the peer's
+/// index (the kernel picks it and does not report it; it ignores an index
+/// asked for a peer created in another namespace), each address, each
+/// default route.
 ///
 /// With `disable_ipv6`, the container namespace's
-/// `net.ipv6.conf.default.disable_ipv6` is set to 1 for the instant the
-/// peer is created and restored right after (so the peer is born without
-/// IPv6), and the host end gets `disable_ipv6=1` before it comes up.
+/// `net.ipv6.conf.default.disable_ipv6` is 1 for the instant the peer is
+/// created and restored right after (so the peer is born without IPv6), and
+/// the host end gets its own `disable_ipv6=1` before it comes up, in a
+/// request of its own.
 ///
 /// On failure the pair is deleted (which also removes the peer) and the
 /// first error returned.
-pub fn create(
-    host: &mut Socket,
-    ns: &Netns,
-    container: &mut Socket,
-    cfg: &VethConfig,
-) -> Result<Veth> {
+pub fn create(host: &mut Socket, container: &mut Container, cfg: &VethConfig) -> Result<Veth> {
     let host_name = cfg.host_name.clone().unwrap_or_else(random_host_name);
-    let default_v6 = if cfg.disable_ipv6 {
-        Some(Ipv6Default::switch_off(ns)?)
+    let restore = if cfg.disable_ipv6 {
+        container.ipv6_default_off()?
     } else {
         None
     };
-    let created = host.create_veth(&VethSpec {
+    let spec = VethSpec {
         name: &host_name,
         peer_name: &cfg.peer_name,
-        peer_netns: Some(ns.as_fd()),
+        peer_netns: Some(container.ns.as_fd()),
         master: cfg.bridge,
         mtu: cfg.mtu,
         mac: None,
@@ -179,10 +270,14 @@ pub fn create(
         // The kernel cannot open a veth before its peer is linked, which
         // happens after both are registered: the peer comes up below.
         peer_up: false,
-    });
-    let restored = default_v6.map(Ipv6Default::restore).transpose();
+    };
+    let created = host.create_veth(&spec);
+    let restored = match restore {
+        Some(old) => container.ipv6_default_restore(old),
+        None => Ok(()),
+    };
     created?;
-    let result = restored.and_then(|_| finish(host, container, &host_name, cfg));
+    let result = restored.and_then(|()| finish(host, container, &host_name, cfg));
     match result {
         Ok(peer_index) => Ok(Veth {
             host: host_name,
@@ -199,101 +294,37 @@ pub fn create(
 
 fn finish(
     host: &mut Socket,
-    container: &mut Socket,
+    container: &mut Container,
     host_name: &IfName,
     cfg: &VethConfig,
 ) -> Result<u32> {
     if cfg.disable_ipv6 {
-        write_sysctl(
-            &PathBuf::from(format!("/proc/sys/net/ipv6/conf/{host_name}/disable_ipv6")),
-            b"1",
-        )?;
+        let path = format!("/proc/sys/net/ipv6/conf/{host_name}/disable_ipv6");
+        std::fs::write(&path, b"1").map_err(|e| sysctl_error("write", &path, &e))?;
         if cfg.host_up {
             host.set_up(host_name)?;
         }
     }
-    container.set_up(LinkRef::Index(1))?;
-    container.set_up(&cfg.peer_name)?;
-    let peer_index = container.link(&cfg.peer_name)?.index;
+    let nl = &mut container.socket;
+    nl.set_up(LinkRef::Index(1))?;
+    nl.set_up(&cfg.peer_name)?;
+    let peer_index = nl.link(&cfg.peer_name)?.index;
     for net in &cfg.addresses {
         match net {
-            IpNet::V6(_) => container.add_address_nodad(peer_index, net)?,
-            IpNet::V4(_) => container.add_address(peer_index, net)?,
+            IpNet::V6(_) => nl.add_address_nodad(peer_index, net)?,
+            IpNet::V4(_) => nl.add_address(peer_index, net)?,
         }
     }
     for gw in &cfg.gateways {
-        if !cfg
-            .addresses
-            .iter()
-            .any(|a| a.addr().is_ipv4() == gw.is_ipv4())
-        {
+        if !cfg.addresses.iter().any(|a| a.addr().is_ipv4() == gw.is_ipv4()) {
             return Err(Error::GatewayFamily {
                 gateway: *gw,
                 peer: cfg.peer_name.clone(),
             });
         }
-        container.add_default_route(*gw)?;
+        nl.add_default_route(*gw)?;
     }
     Ok(peer_index)
-}
-
-/// The container namespace's `net.ipv6.conf.default.disable_ipv6`, switched
-/// to 1 and remembered. The file is opened inside the namespace, and a
-/// sysctl file stays bound to the namespace it was opened in, so it is
-/// restored from here without entering again.
-struct Ipv6Default {
-    file: File,
-    old: Vec<u8>,
-}
-
-const V6_DEFAULT: &str = "/proc/sys/net/ipv6/conf/default/disable_ipv6";
-
-impl Ipv6Default {
-    fn switch_off(ns: &Netns) -> Result<Ipv6Default> {
-        let path = PathBuf::from(V6_DEFAULT);
-        let err = |op, e: std::io::Error| Error::Sysctl {
-            op,
-            path: path.clone(),
-            errno: Errno::from_raw(e.raw_os_error().unwrap_or(0)),
-        };
-        let guard = ns.enter()?;
-        let opened = File::options().read(true).write(true).open(V6_DEFAULT);
-        guard.exit()?;
-        let mut file = opened.map_err(|e| err("open", e))?;
-        let mut old = Vec::with_capacity(4);
-        file.read_to_end(&mut old).map_err(|e| err("read", e))?;
-        if old.first() != Some(&b'1') {
-            // A sysctl write must start at offset 0 (writes at an offset are
-            // ignored under the default `kernel.sysctl_writes_strict`).
-            file.rewind()
-                .and_then(|()| file.write_all(b"1"))
-                .map_err(|e| err("write", e))?;
-        }
-        Ok(Ipv6Default { file, old })
-    }
-
-    fn restore(mut self) -> Result<()> {
-        if self.old.first() == Some(&b'1') {
-            return Ok(());
-        }
-        let path = PathBuf::from(V6_DEFAULT);
-        self.file
-            .rewind()
-            .and_then(|()| self.file.write_all(&self.old))
-            .map_err(|e| Error::Sysctl {
-                op: "write",
-                path,
-                errno: Errno::from_raw(e.raw_os_error().unwrap_or(0)),
-            })
-    }
-}
-
-fn write_sysctl(path: &PathBuf, value: &[u8]) -> Result<()> {
-    std::fs::write(path, value).map_err(|e| Error::Sysctl {
-        op: "write",
-        path: path.clone(),
-        errno: Errno::from_raw(e.raw_os_error().unwrap_or(0)),
-    })
 }
 
 /// Delete a pair by its host end (the peer goes with it). `Ok(false)` when
