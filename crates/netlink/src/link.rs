@@ -181,12 +181,27 @@ pub struct Link {
     pub bridge: Option<BridgeInfo>,
     /// Port settings, when this link is a bridge port.
     pub port: Option<BridgePortInfo>,
+    /// `IFLA_OPERSTATE` (RFC 2863: 0 unknown, 2 down, 6 up, ...).
+    pub operstate: u8,
 }
 
 impl Link {
     /// Whether the link is administratively up.
     pub fn is_up(&self) -> bool {
         self.flags & libc::IFF_UP as u32 != 0
+    }
+
+    /// The operational state as `ip -br` prints it.
+    pub fn state(&self) -> &'static str {
+        match self.operstate {
+            1 => "NOTPRESENT",
+            2 => "DOWN",
+            3 => "LOWERLAYERDOWN",
+            4 => "TESTING",
+            5 => "DORMANT",
+            6 => "UP",
+            _ => "UNKNOWN",
+        }
     }
 
     /// Whether the carrier is up (`IFF_LOWER_UP`).
@@ -215,6 +230,7 @@ impl Link {
             link_netnsid: None,
             bridge: None,
             port: None,
+            operstate: 0,
         };
         for a in msg.rtattrs().iter() {
             let p = a.rta_payload().as_ref();
@@ -229,6 +245,7 @@ impl Link {
                 Ifla::Master => link.master = u32_of(p).filter(|m| *m != 0),
                 Ifla::Link => link.link = u32_of(p).filter(|m| *m != 0),
                 Ifla::LinkNetnsid => link.link_netnsid = u32_of(p).map(|v| v as i32),
+                Ifla::Operstate => link.operstate = p.first().copied().unwrap_or(0),
                 Ifla::Linkinfo => parse_linkinfo(a, &mut link).map_err(|e| bad(e.to_string()))?,
                 _ => {}
             }
