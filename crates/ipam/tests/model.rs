@@ -111,7 +111,7 @@ impl Model {
                 3 => near_chunk_edge(raw >> 3, 256).max(2),
                 _ => self.last + 1 + u128::from(raw >> 3) % 4,
             }
-        } else if self.last > 65_536 && raw % 2 == 0 {
+        } else if self.last > 65_536 && raw.is_multiple_of(2) {
             near_chunk_edge(raw >> 1, (self.last as u64 + 1) / 65_536 + 1)
         } else {
             u128::from(raw) % (self.last + 5)

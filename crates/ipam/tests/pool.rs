@@ -566,7 +566,10 @@ fn allocation_crosses_bitmap_chunks() {
     pool.release(ip("10.3.0.9")).unwrap();
     assert_eq!(alloc(&mut pool), "10.3.0.9");
     let json = serde_json::to_string(&pool).unwrap();
-    assert!(json.contains(r#""allocated":["10.3.0.0-10.3.255.254"]"#), "{json}");
+    assert!(
+        json.contains(r#""allocated":["10.3.0.0-10.3.255.254"]"#),
+        "{json}"
+    );
 }
 
 #[test]
