@@ -319,3 +319,61 @@ fn native_routed_network() {
     })
     .unwrap();
 }
+
+/// IPv6: masquerade (NAT66, Docker's default for IPv6 networks), DNAT of a
+/// port published on every address, and direct access dropped.
+#[test]
+fn native_ipv6() {
+    if !privileged_test() {
+        return;
+    }
+    isolated(|| {
+        let mut procs = Procs::default();
+        router();
+        outside("out", "fd00:100::1/64", "fd00:100::2/64");
+        sh("ip link add br0 type bridge && ip link set br0 up");
+        sh("ip addr add fd00:18::1/64 dev br0 nodad");
+        container("c1", "br0", "fd00:18::2/64", "");
+        sh("ip -n c1 addr flush dev eth0 && ip -n c1 addr add fd00:18::2/64 dev eth0 nodad");
+        sh("ip -n c1 route add default via fd00:18::1");
+        sh("ip addr change fd00:100::1/64 dev x-out nodad; ip -n out addr change fd00:100::2/64 dev eth0 nodad");
+        sh("ip -n out route add fd00:18::/64 via fd00:100::1");
+        for (ns, port, reply) in [("out", 9000, "$SOCAT_PEERADDR"), ("c1", 80, "c1-v6")] {
+            let cmd = in_ns(
+                ns,
+                &format!("socat TCP6-LISTEN:{port},reuseaddr,fork SYSTEM:'echo {reply}'"),
+            );
+            procs.add(
+                std::process::Command::new("sh")
+                    .arg("-c")
+                    .arg(format!("exec {cmd}"))
+                    .spawn()
+                    .unwrap(),
+            );
+        }
+        // Wait for both listeners, and for the addresses to be usable.
+        for _ in 0..500 {
+            if tcp("c1", "fd00:100::2", 9000).is_some() && tcp("out", "fd00:18::2", 80).is_some() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        // Without a firewall: routed, no NAT.
+        let peer = |s: Option<String>| -> Option<std::net::Ipv6Addr> {
+            s?.trim_matches(|c| c == '[' || c == ']').parse().ok()
+        };
+        assert_eq!(peer(tcp("c1", "fd00:100::2", 9000)), "fd00:18::2".parse().ok());
+        let br0 = Network::builder("br0")
+            .ipv6("fd00:18::/64".parse().unwrap())
+            .build()
+            .unwrap();
+        let mut fw = Firewall::new(Backend::Native).unwrap();
+        fw.install_network(&br0, &[endpoint("fd00:18::2", &["8080:80"])])
+            .unwrap();
+        assert_eq!(peer(tcp("c1", "fd00:100::2", 9000)), "fd00:100::1".parse().ok());
+        assert_eq!(tcp("out", "fd00:100::1", 8080).as_deref(), Some("c1-v6"));
+        assert_eq!(tcp("out", "fd00:18::2", 80), None);
+        drop(procs);
+    })
+    .unwrap();
+}
