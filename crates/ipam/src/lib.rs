@@ -59,9 +59,12 @@
 //!   [`DYNAMIC_WINDOW`] = 2^24 addresses: the whole subnet up to an IPv4 /8
 //!   or IPv6 /104, else the first 2^24 addresses of the dynamic range (Docker
 //!   likewise allocates only from the first 2^63 addresses of a /64). It is
-//!   made of 8 KiB chunks of 65,536 addresses, allocated on first use and
-//!   freed when empty: a /16 costs 8 KiB, a /64 with 100,000 addresses
-//!   allocated about 24 KiB, and no bitmap exceeds 2 MiB. Explicit requests
+//!   made of 8 KiB chunks of 65,536 addresses (`BitVec<u64, Lsb0>`),
+//!   allocated on first use and freed when empty: a /16 costs 8 KiB, a /64
+//!   with 100,000 addresses allocated about 24 KiB, and no bitmap exceeds
+//!   2 MiB. It is searched a word at a time: the word under the cursor,
+//!   then `first_zero` on the slice from there; full chunks are skipped on
+//!   their count. Explicit requests
 //!   and reservations beyond the window are kept in a sorted set of at most
 //!   [`MAX_OUTSIDE_WINDOW`] addresses ([`Error::TooManyOutsideWindow`]).
 //!   [`Pool::free`] counts the whole subnet, so it can be non-zero while

@@ -20,8 +20,9 @@ use crate::state::{PoolState, Run, STATE_VERSION};
 /// whole; for larger ones (an IPv6 /64) allocation stops after the first
 /// 2^24 addresses of the range. The bitmap behind the window is made of
 /// 8 KiB chunks of 65,536 addresses, allocated on first use and freed when
-/// empty, so a /64 with 100,000 containers holds two chunks (16 KiB) plus a
-/// 256-entry chunk directory, and no pool's bitmap ever exceeds 2 MiB.
+/// empty, so a /64 with 100,000 containers holds two chunks (16 KiB) plus
+/// an 8 KiB chunk directory (about 24 KiB in all), and no pool's bitmap
+/// ever exceeds 2 MiB.
 pub const DYNAMIC_WINDOW: u32 = MAX_BITS;
 
 /// The most addresses outside the dynamic window (explicit requests and
