@@ -638,3 +638,69 @@ fn output(op: &str, program: &'static str, args: &[&str]) -> Result<String> {
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handles_can_move_between_threads() {
+        fn send<T: Send>() {}
+        send::<Firewall>();
+    }
+
+    #[test]
+    fn table_names_are_checked() {
+        assert!(valid_table("brnet"));
+        assert!(valid_table("brnet-test_2"));
+        assert!(!valid_table(""));
+        assert!(!valid_table("2brnet"));
+        assert!(!valid_table("br net"));
+        let e = Firewall::with_table(Backend::None, "bad name").unwrap_err();
+        assert!(matches!(
+            e,
+            Error::Model(ModelError::InvalidTableName { .. })
+        ));
+    }
+
+    #[test]
+    fn none_backend_does_nothing_successfully() {
+        let mut fw = Firewall::new(Backend::None).unwrap();
+        let net = Network::builder("br0")
+            .ipv4("10.0.0.0/24".parse().unwrap())
+            .build()
+            .unwrap();
+        fw.install_network(&net, &[]).unwrap();
+        assert!(!fw.dump().unwrap().exists());
+        assert!(fw.check(&net, &[]).unwrap().is_empty());
+        fw.remove_network(&net).unwrap();
+    }
+
+    #[test]
+    fn restore_input_deletes_ours_and_keeps_the_user_chain() {
+        let mut m = Model::new();
+        m.set_network(
+            Network::builder("br0")
+                .ipv4("10.0.0.0/24".parse().unwrap())
+                .build()
+                .unwrap(),
+            vec![],
+        )
+        .unwrap();
+        let r = iptables::render(m.states(), Family::V4, &IptablesOptions::default());
+        let current = SaveState::parse(
+            "*filter\n:FORWARD ACCEPT [0:0]\n:DOCKER-USER - [0:0]\n:DOCKER - [0:0]\n\
+             -A FORWARD -j DOCKER-USER\n-A FORWARD -j MINE\nCOMMIT\n",
+        );
+        let input = restore_input(&r, Some(&r), &current);
+        let filter = input.split("*filter\n").nth(1).unwrap();
+        assert!(!filter.contains(":DOCKER-USER"), "never flushed: {filter}");
+        assert!(filter.contains(":DOCKER - [0:0]"));
+        assert!(filter.contains("-D FORWARD -j DOCKER-USER\n"));
+        assert!(!filter.contains("MINE"));
+        // No networks left: our chains are deleted, the user's is kept.
+        let input = restore_input(&r, None, &current);
+        assert!(input.contains("-X DOCKER\n"));
+        assert!(!input.contains("-X DOCKER-USER"));
+    }
+}
