@@ -28,7 +28,9 @@ fn sizes() -> Vec<usize> {
 fn per_endpoint(iters: u64, n: usize, work: impl Fn() -> Option<Duration> + Sync) -> Duration {
     let mut total = Duration::ZERO;
     for _ in 0..iters {
-        let took = isolated(&work).expect("sandbox").expect("baseline available");
+        let took = isolated(&work)
+            .expect("sandbox")
+            .expect("baseline available");
         total += took / n as u32;
     }
     total
@@ -46,23 +48,31 @@ fn attach(c: &mut Criterion) {
     }
     for n in sizes() {
         for (variant, v6off) in [("v6on", false), ("v6off", true)] {
-            g.bench_with_input(BenchmarkId::new(format!("brnet/{variant}"), n), &n, |b, &n| {
-                b.iter_custom(|iters| {
-                    per_endpoint(iters, n, || {
-                        let br = prepare_sandbox(false);
-                        Some(run_brnet(br, n, v6off))
-                    })
-                })
-            });
-            if have_nlbench {
-                g.bench_with_input(BenchmarkId::new(format!("nlbench/{variant}"), n), &n, |b, &n| {
+            g.bench_with_input(
+                BenchmarkId::new(format!("brnet/{variant}"), n),
+                &n,
+                |b, &n| {
                     b.iter_custom(|iters| {
                         per_endpoint(iters, n, || {
-                            prepare_sandbox(v6off);
-                            run_nlbench("setup", n, v6off)
+                            let br = prepare_sandbox(false);
+                            Some(run_brnet(br, n, v6off))
                         })
                     })
-                });
+                },
+            );
+            if have_nlbench {
+                g.bench_with_input(
+                    BenchmarkId::new(format!("nlbench/{variant}"), n),
+                    &n,
+                    |b, &n| {
+                        b.iter_custom(|iters| {
+                            per_endpoint(iters, n, || {
+                                prepare_sandbox(v6off);
+                                run_nlbench("setup", n, v6off)
+                            })
+                        })
+                    },
+                );
             }
         }
         if n <= 100 {

@@ -83,7 +83,10 @@ pub fn run_nlbench(cmd: &str, n: usize, no_ipv6: bool) -> Option<Duration> {
     }
     let out = c.output().ok()?;
     if !out.status.success() {
-        eprintln!("nlbench {cmd} {n}: {}", String::from_utf8_lossy(&out.stderr));
+        eprintln!(
+            "nlbench {cmd} {n}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         return None;
     }
     let text = String::from_utf8_lossy(&out.stdout);

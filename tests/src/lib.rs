@@ -128,3 +128,37 @@ pub fn link_names() -> Vec<String> {
     names.sort();
     names
 }
+
+/// An "outside" namespace reached over a second veth from the sandbox's
+/// own side: `outside_host` (e.g. `198.51.100.1/24`) on the sandbox's end,
+/// `outside_addr` inside, with a default route back. It stands for the
+/// world beyond the host in masquerade and published-port checks.
+pub fn make_outside(name: &str, outside_host: &str, outside_addr: &str) -> Netns {
+    use brnet_netlink::{IfName, Socket};
+    let (ns, inside) = brnet_netns::NetnsDir::default()
+        .create_with(name, brnet_veth::Container::here)
+        .expect("create outside namespace");
+    let mut inside = inside.expect("open outside namespace");
+    let mut host = Socket::new().expect("netlink");
+    let host_end = IfName::new(&format!("o-{name}")).expect("name");
+    let gw: ipnet::IpNet = outside_host.parse().expect("cidr");
+    brnet_veth::create(
+        &mut host,
+        &mut inside,
+        &brnet_veth::VethConfig {
+            host_name: Some(host_end.clone()),
+            addresses: vec![outside_addr.parse().expect("cidr")],
+            gateways: vec![gw.addr()],
+            ..brnet_veth::VethConfig::default()
+        },
+    )
+    .expect("outside veth");
+    let link = host.link(&host_end).expect("outside link");
+    host.add_address(link.index, &gw).expect("outside address");
+    ns
+}
+
+/// A fresh state directory (removed when dropped).
+pub fn state_dir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("temp dir")
+}

@@ -273,15 +273,25 @@ fn bad_input_is_a_typed_error_and_leaves_the_sandbox_unchanged() {
         )
         .unwrap_err();
         assert!(matches!(e, brnet_veth::Error::GatewayFamily { .. }), "{e}");
-        assert_eq!(inside.socket().links().unwrap().len(), 1, "only lo left in c3");
+        assert_eq!(
+            inside.socket().links().unwrap().len(),
+            1,
+            "only lo left in c3"
+        );
         // A good pair into c3 works after the failures, and deletes once.
         let v = create(
             &mut nl,
             &mut inside,
-            &VethConfig { bridge: Some(br), ..VethConfig::default() },
+            &VethConfig {
+                bridge: Some(br),
+                ..VethConfig::default()
+            },
         )
         .unwrap();
-        assert_eq!(v.peer_index, inside.socket().link_by_name("eth0").unwrap().index);
+        assert_eq!(
+            v.peer_index,
+            inside.socket().link_by_name("eth0").unwrap().index
+        );
         assert!(brnet_veth::delete(&mut nl, &v.host).unwrap());
         assert!(!brnet_veth::delete(&mut nl, &v.host).unwrap());
 

@@ -34,19 +34,35 @@ fn cargo(args: &[&str]) -> Command {
 /// which runs the README's test command itself just before).
 pub fn run(args: &[String]) -> Result<(), String> {
     let skip_tests = args.iter().any(|a| a == "--skip-tests");
-    step("cargo fmt --all --check", &mut cargo(&["fmt", "--all", "--check"]))?;
+    step(
+        "cargo fmt --all --check",
+        &mut cargo(&["fmt", "--all", "--check"]),
+    )?;
     step(
         "cargo clippy --workspace --all-targets -- -D warnings",
-        &mut cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]),
+        &mut cargo(&[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]),
     )?;
     step(
         "RUSTDOCFLAGS=-D warnings cargo doc --workspace --no-deps",
         cargo(&["doc", "--workspace", "--no-deps"]).env("RUSTDOCFLAGS", "-D warnings"),
     )?;
     if !skip_tests {
-        step("cargo test --workspace", &mut cargo(&["test", "--workspace"]))?;
+        step(
+            "cargo test --workspace",
+            &mut cargo(&["test", "--workspace"]),
+        )?;
     }
-    step("cargo bench --workspace --no-run", &mut cargo(&["bench", "--workspace", "--no-run"]))?;
+    step(
+        "cargo bench --workspace --no-run",
+        &mut cargo(&["bench", "--workspace", "--no-run"]),
+    )?;
     let have_deny = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .args(["deny", "--version"])
         .output()

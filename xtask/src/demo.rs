@@ -47,7 +47,10 @@ fn serve(ns: &Netns, addr: SocketAddr, who: &'static str) -> Res<()> {
         .map_err(|e| format!("listen on {addr}: {e}"))?;
     std::thread::spawn(move || {
         for mut c in listener.incoming().flatten() {
-            let peer = c.peer_addr().map(|p| p.ip().to_string()).unwrap_or_default();
+            let peer = c
+                .peer_addr()
+                .map(|p| p.ip().to_string())
+                .unwrap_or_default();
             let _ = c.write_all(format!("{who} sees you as {peer}").as_bytes());
         }
     });
@@ -129,7 +132,10 @@ fn scenario() -> Res<()> {
     let c1 = "172.30.0.2:8080".parse().map_err(err)?;
     serve(&spaces[1].1, c2, "c2")?;
     serve(&spaces[0].1, c1, "c1")?;
-    checks.check("c1 -> c2 (172.30.0.3:8080) over TCP", fetch(Some(&spaces[0].1), c2));
+    checks.check(
+        "c1 -> c2 (172.30.0.3:8080) over TCP",
+        fetch(Some(&spaces[0].1), c2),
+    );
     checks.check("host -> c1 (172.30.0.2:8080) over TCP", fetch(None, c1));
     if checks.failed > 0 {
         return Err(format!("{} check(s) failed", checks.failed));

@@ -316,7 +316,11 @@ fn finish(
         }
     }
     for gw in &cfg.gateways {
-        if !cfg.addresses.iter().any(|a| a.addr().is_ipv4() == gw.is_ipv4()) {
+        if !cfg
+            .addresses
+            .iter()
+            .any(|a| a.addr().is_ipv4() == gw.is_ipv4())
+        {
             return Err(Error::GatewayFamily {
                 gateway: *gw,
                 peer: cfg.peer_name.clone(),

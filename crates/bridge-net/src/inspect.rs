@@ -1,0 +1,107 @@
+//! `docker network inspect`, shaped the same.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use crate::error::{Error, Result};
+use crate::options::{OPT_BRIDGE_NAME, OPT_ICC, OPT_MASQUERADE, OPT_MTU};
+use crate::state::{Net, State};
+use crate::{BridgeNet, DEFAULT_NETWORK};
+
+fn ipam_config(cfg: &crate::options::IpamConfig, gateway: Option<std::net::IpAddr>) -> Value {
+    let mut o = serde_json::Map::new();
+    if let Some(s) = cfg.subnet {
+        o.insert("Subnet".into(), json!(s.to_string()));
+    }
+    if let Some(r) = cfg.ip_range {
+        o.insert("IPRange".into(), json!(r.to_string()));
+    }
+    if let Some(g) = gateway.or(cfg.gateway) {
+        o.insert("Gateway".into(), json!(g.to_string()));
+    }
+    if !cfg.aux_addresses.is_empty() {
+        let aux: BTreeMap<_, _> = cfg
+            .aux_addresses
+            .iter()
+            .map(|(k, v)| (k.clone(), v.to_string()))
+            .collect();
+        o.insert("AuxiliaryAddresses".into(), json!(aux));
+    }
+    Value::Object(o)
+}
+
+/// The inspect document of one network.
+pub(crate) fn document(state: &State, net: &Net) -> Value {
+    let o = &net.rec.options;
+    let mut configs = vec![ipam_config(&o.ipv4, Some(net.pool4.gateway()))];
+    if let Some(v6) = &o.ipv6 {
+        configs.push(ipam_config(v6, net.pool6.as_ref().map(|p| p.gateway())));
+    }
+    let mut options: BTreeMap<String, String> = o.driver_options.clone();
+    options.insert(OPT_BRIDGE_NAME.into(), net.rec.bridge.clone());
+    options.insert(OPT_ICC.into(), o.icc.to_string());
+    options.insert(OPT_MASQUERADE.into(), o.masquerade.to_string());
+    options.insert(OPT_MTU.into(), o.mtu.unwrap_or(1500).to_string());
+    if net.rec.default {
+        options.insert(
+            "com.docker.network.bridge.default_bridge".into(),
+            "true".into(),
+        );
+    }
+    let mut containers = serde_json::Map::new();
+    for ep in state.endpoints_of(&net.rec.id) {
+        containers.insert(
+            ep.container_id.clone(),
+            json!({
+                "Name": ep.container,
+                "EndpointID": ep.id,
+                "MacAddress": ep.mac,
+                "IPv4Address": ep.ipv4.map(|a| a.to_string()).unwrap_or_default(),
+                "IPv6Address": ep.ipv6.map(|a| a.to_string()).unwrap_or_default(),
+            }),
+        );
+    }
+    json!({
+        "Name": net.rec.name,
+        "Id": net.rec.id,
+        "Created": net.rec.created,
+        "Scope": "local",
+        "Driver": "bridge",
+        "EnableIPv4": true,
+        "EnableIPv6": o.ipv6.is_some(),
+        "IPAM": {
+            "Driver": "default",
+            "Options": {},
+            "Config": configs,
+        },
+        "Internal": o.internal,
+        "Attachable": false,
+        "Ingress": false,
+        "ConfigFrom": { "Network": "" },
+        "ConfigOnly": false,
+        "Containers": containers,
+        "Options": options,
+        "Labels": o.labels,
+    })
+}
+
+impl BridgeNet {
+    /// `docker network inspect NAME`: Name, Id, Created, Driver, IPAM
+    /// (Config: Subnet, Gateway, IPRange, AuxiliaryAddresses), Internal,
+    /// Containers (by container id: Name, EndpointID, MacAddress,
+    /// IPv4Address, IPv6Address), Options (the
+    /// `com.docker.network.bridge.*` keys), Labels.
+    pub fn inspect(&mut self, name: &str) -> Result<Value> {
+        self.store.refresh_unlocked()?;
+        if name == DEFAULT_NETWORK && self.store.state.network(name).is_none() {
+            let _lock = self.store.lock()?;
+            self.ensure_default()?;
+        }
+        let st = &self.store.state;
+        let net = st.network(name).ok_or_else(|| Error::NetworkNotFound {
+            name: name.to_owned(),
+        })?;
+        Ok(document(st, net))
+    }
+}

@@ -1,0 +1,199 @@
+//! Docker's bridge network model as a library.
+//!
+//! A container runtime hands us a network namespace; [`BridgeNet::connect`]
+//! gives it an `eth0` on a Linux bridge, the next address of the network's
+//! pool, an IP-derived MAC, a default route through the gateway,
+//! masquerade for outbound traffic, published ports and isolation from
+//! other networks — what `docker0` does — with no daemon, no external
+//! binary on the hot path and no process per published port.
+//!
+//! - Networks: the default network `bridge` (bridge `docker0`,
+//!   172.17.0.0/16 or the first free default pool, created on first use)
+//!   and user-defined networks (bridge `br-` + 12 hex of the id), made by
+//!   [`BridgeNet::create_network`] with [`NetworkOptions`] (subnet, gateway,
+//!   ip-range, aux addresses, internal, ICC, masquerade, MTU, IPv6).
+//! - Endpoints: [`BridgeNet::connect`] / [`BridgeNet::disconnect`], with
+//!   [`ConnectOptions`] (interface name, fixed address, MAC, published
+//!   ports, aliases). A namespace on two networks gets `eth0` and `eth1`,
+//!   with the default route of the first.
+//! - Network modes: [`BridgeNet::attach`] for host, none and
+//!   `container:NAME`.
+//! - State: one file in a state directory, shared safely by every process
+//!   that opens it (an exclusive lock; see [`state`]). Opening reconciles
+//!   the kernel with it ([`BridgeNet::reconcile`]).
+//! - Rollback: every step of connect and create-network is undone, in
+//!   reverse, when a later one fails; nothing is left behind.
+//! - Inspect: [`BridgeNet::inspect`] returns `docker network inspect`'s
+//!   shape.
+//!
+//! ```no_run
+//! use bridge_net::{BridgeNet, ConnectOptions, NetworkOptions};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // Everything below runs in a throwaway sandbox; a runtime would use its
+//! // own namespaces and the default state directory.
+//! brnet_netns::isolated(|| -> Result<(), bridge_net::Error> {
+//!     let state = std::env::temp_dir().join("brnet-doc");
+//!     let mut brnet = BridgeNet::open(&state)?;
+//!     let mut opts = NetworkOptions::default();
+//!     opts.ipv4.subnet = Some("172.20.0.0/16".parse().unwrap());
+//!     brnet.create_network("customNetwork", &opts)?;
+//!     brnet_netns::NetnsDir::default().create("web")?;
+//!     let ep = brnet.connect(
+//!         "customNetwork",
+//!         &"web".parse()?,
+//!         &ConnectOptions { ports: vec!["8080:80".parse()?], ..Default::default() },
+//!     )?;
+//!     assert_eq!(ep.ipv4.unwrap().to_string(), "172.20.0.2/16");
+//!     assert_eq!(ep.mac.to_string(), "02:42:ac:14:00:02");
+//!     brnet.disconnect("customNetwork", &"web".parse()?)?;
+//!     brnet.remove_network("customNetwork")?;
+//!     Ok(())
+//! })??;
+//! # Ok(())
+//! # }
+//! ```
+
+mod endpoint;
+mod error;
+mod fault;
+mod fw;
+pub mod host;
+mod inspect;
+mod network;
+mod options;
+mod reconcile;
+pub mod state;
+
+use std::path::{Path, PathBuf};
+
+use brnet_netlink::Socket;
+
+pub use brnet_ipam::{DefaultPool, Order};
+pub use brnet_nat::{Backend as FirewallBackend, PortSpec};
+pub use endpoint::{Attachment, EndpointInfo};
+pub use error::{Error, Result, StateProblem};
+pub use fault::Fault;
+pub use network::NetworkInfo;
+pub use options::{
+    ConnectOptions, IpamConfig, MacPolicy, NetnsRef, NetworkMode, NetworkOptions, OPT_BRIDGE_NAME,
+    OPT_HOST_BINDING, OPT_HOST_IPV4, OPT_ICC, OPT_MASQUERADE, OPT_MTU, parse_aux, parse_cidr,
+    parse_ipv4_subnet, parse_ipv6_subnet, validate_network_name,
+};
+pub use reconcile::Report;
+pub use {brnet_bridge, brnet_ipam, brnet_nat, brnet_netlink, brnet_netns, brnet_veth};
+
+/// Where state lives unless told otherwise.
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/brnet";
+/// The default network's name.
+pub const DEFAULT_NETWORK: &str = "bridge";
+/// The default network's bridge.
+pub const DEFAULT_BRIDGE: &str = "docker0";
+/// The most ports the kernel allows on one bridge (`BR_MAX_PORTS - 1`).
+pub const BRIDGE_PORT_LIMIT: u32 = 1023;
+
+/// How to open a [`BridgeNet`].
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The state directory (default [`DEFAULT_STATE_DIR`]).
+    pub state_dir: PathBuf,
+    /// The firewall backend (default native nftables over netlink).
+    pub firewall: FirewallBackend,
+    /// The pools new networks without a subnet are carved from (default:
+    /// Docker's, 172.17–31.0.0/16 then 192.168.0.0/16 in /20s).
+    pub default_pools: Vec<DefaultPool>,
+    /// Reconcile the kernel with the state when opening (default true).
+    pub reconcile: bool,
+}
+
+impl Config {
+    /// Defaults, with state in `state_dir`.
+    pub fn new(state_dir: impl Into<PathBuf>) -> Config {
+        Config {
+            state_dir: state_dir.into(),
+            firewall: FirewallBackend::Native,
+            default_pools: DefaultPool::docker_defaults(),
+            reconcile: true,
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config::new(DEFAULT_STATE_DIR)
+    }
+}
+
+/// A handle on the bridge networks of one network namespace (the one of
+/// the thread that opens it: usually the host's), with their state
+/// directory.
+///
+/// Its netlink and nf_tables sockets stay bound to that namespace; sysctls
+/// and host-port checks go through the calling thread, so use the handle
+/// from threads in that same namespace. Any number of handles, in any
+/// number of processes, may share a state directory.
+#[derive(Debug)]
+pub struct BridgeNet {
+    store: state::Store,
+    nl: Socket,
+    fw: brnet_nat::Firewall,
+    config: Config,
+    fault: Option<Fault>,
+}
+
+impl BridgeNet {
+    /// Open the state directory `state_dir` with the default
+    /// configuration, and reconcile.
+    pub fn open(state_dir: impl AsRef<Path>) -> Result<BridgeNet> {
+        BridgeNet::open_with(Config::new(state_dir.as_ref()))
+    }
+
+    /// Open with `config`.
+    pub fn open_with(config: Config) -> Result<BridgeNet> {
+        let store = state::Store::open(&config.state_dir)?;
+        let nl = Socket::new()?;
+        let fw = brnet_nat::Firewall::new(config.firewall)?;
+        let mut brnet = BridgeNet {
+            store,
+            nl,
+            fw,
+            config,
+            fault: fault::from_env(),
+        };
+        if brnet.config.reconcile {
+            brnet.reconcile()?;
+        }
+        Ok(brnet)
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The state file.
+    pub fn state_path(&self) -> &Path {
+        self.store.path()
+    }
+
+    /// The host-side netlink socket (for reading the picture back).
+    pub fn netlink(&mut self) -> &mut Socket {
+        &mut self.nl
+    }
+
+    /// The firewall handle (for reading the ruleset back).
+    pub fn firewall(&mut self) -> &mut brnet_nat::Firewall {
+        &mut self.fw
+    }
+
+    /// Make the next operations fail (or crash) at `step`; see [`Fault`].
+    /// Only with the `fault-injection` feature, for tests.
+    #[cfg(feature = "fault-injection")]
+    pub fn inject(&mut self, fault: Option<Fault>) {
+        self.fault = fault;
+    }
+
+    fn step(&self, name: &'static str) -> Result<()> {
+        fault::hit(self.fault.as_ref(), name)
+    }
+}

@@ -1,0 +1,566 @@
+//! What a caller asks for: network options (with Docker's `-o` keys),
+//! connect options, network modes and namespace references.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use brnet_ipam::Order;
+use brnet_nat::PortSpec;
+use brnet_netlink::{IfName, MacAddr};
+use brnet_netns::NetnsDir;
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// Docker's option for the bridge's name.
+pub const OPT_BRIDGE_NAME: &str = "com.docker.network.bridge.name";
+/// Docker's option for inter-container communication.
+pub const OPT_ICC: &str = "com.docker.network.bridge.enable_icc";
+/// Docker's option for outbound masquerade.
+pub const OPT_MASQUERADE: &str = "com.docker.network.bridge.enable_ip_masquerade";
+/// Docker's option for the MTU of the bridge and the veths.
+pub const OPT_MTU: &str = "com.docker.network.driver.mtu";
+/// Docker's option for the default host address of published ports.
+pub const OPT_HOST_BINDING: &str = "com.docker.network.bridge.host_binding_ipv4";
+/// Docker's option for the fixed SNAT source address.
+pub const OPT_HOST_IPV4: &str = "com.docker.network.host_ipv4";
+
+/// The address plan of one family.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IpamConfig {
+    /// The subnet; `None` (IPv4 only): the next free default pool.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subnet: Option<IpNet>,
+    /// The gateway; `None`: the subnet's first host address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<IpAddr>,
+    /// Dynamic addresses come only from here (`--ip-range`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_range: Option<IpNet>,
+    /// Named addresses never handed out (`--aux-address NAME=IP`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub aux_addresses: BTreeMap<String, IpAddr>,
+}
+
+/// How a network should be made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkOptions {
+    /// IPv4 addressing (always present: every bridge network has IPv4).
+    pub ipv4: IpamConfig,
+    /// IPv6 addressing, when the network is dual-stack (`--ipv6`); its
+    /// subnet must be given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipv6: Option<IpamConfig>,
+    /// No outbound traffic, no published ports, no default route.
+    #[serde(default)]
+    pub internal: bool,
+    /// Inter-container communication on the bridge (default true).
+    #[serde(default = "yes")]
+    pub icc: bool,
+    /// Masquerade outbound traffic (default true).
+    #[serde(default = "yes")]
+    pub masquerade: bool,
+    /// MTU of the bridge and the veths.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mtu: Option<u32>,
+    /// The bridge's name; `None`: `br-` + 12 hex of the id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bridge_name: Option<String>,
+    /// Default host address of published ports (`host_binding_ipv4`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_binding: Option<IpAddr>,
+    /// Fixed SNAT source instead of masquerade (`com.docker.network.host_ipv4`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snat_source: Option<Ipv4Addr>,
+    /// Order of dynamic addresses: serial (default; a released address is
+    /// not handed out again at once) or lowest (Docker's bridge).
+    #[serde(default)]
+    pub order: Order,
+    /// Name resolution for the network's containers (user-defined networks;
+    /// `None`: on for user-defined networks, off for `bridge`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns: Option<bool>,
+    /// Options as given (`-o KEY=VALUE`), kept for inspect.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub driver_options: BTreeMap<String, String>,
+    /// Labels, kept for inspect.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for NetworkOptions {
+    fn default() -> Self {
+        NetworkOptions {
+            ipv4: IpamConfig::default(),
+            ipv6: None,
+            internal: false,
+            icc: true,
+            masquerade: true,
+            mtu: None,
+            bridge_name: None,
+            host_binding: None,
+            snat_source: None,
+            order: Order::Serial,
+            dns: None,
+            driver_options: BTreeMap::new(),
+            labels: BTreeMap::new(),
+        }
+    }
+}
+
+fn parse_bool(key: &str, value: &str) -> Result<bool> {
+    match value {
+        "true" | "1" => Ok(true),
+        "false" | "0" => Ok(false),
+        _ => Err(Error::option(key, value, "expected true or false")),
+    }
+}
+
+impl NetworkOptions {
+    /// Apply one Docker driver option (`-o KEY=VALUE`). Unknown keys are an
+    /// error naming the key, never silently ignored.
+    pub fn set_option(&mut self, key: &str, value: &str) -> Result<()> {
+        match key {
+            OPT_BRIDGE_NAME => {
+                IfName::new(value).map_err(|e| Error::option(key, value, e))?;
+                self.bridge_name = Some(value.to_owned());
+            }
+            OPT_ICC => self.icc = parse_bool(key, value)?,
+            OPT_MASQUERADE => self.masquerade = parse_bool(key, value)?,
+            OPT_MTU => {
+                let mtu: u32 = value
+                    .parse()
+                    .map_err(|_| Error::option(key, value, "expected a number"))?;
+                if !(68..=65535).contains(&mtu) {
+                    return Err(Error::option(key, value, "must be between 68 and 65535"));
+                }
+                self.mtu = Some(mtu);
+            }
+            OPT_HOST_BINDING => {
+                self.host_binding = Some(
+                    value
+                        .parse()
+                        .map_err(|_| Error::option(key, value, "expected an IP address"))?,
+                );
+            }
+            OPT_HOST_IPV4 => {
+                self.snat_source = Some(
+                    value
+                        .parse()
+                        .map_err(|_| Error::option(key, value, "expected an IPv4 address"))?,
+                );
+            }
+            "com.docker.network.bridge.enable_dns" | "brnet.dns" => {
+                self.dns = Some(parse_bool(key, value)?)
+            }
+            _ => {
+                return Err(Error::option(
+                    key,
+                    value,
+                    "unknown option (known: com.docker.network.bridge.{name,enable_icc,enable_ip_masquerade,host_binding_ipv4}, com.docker.network.driver.mtu, com.docker.network.host_ipv4)",
+                ));
+            }
+        }
+        self.driver_options.insert(key.to_owned(), value.to_owned());
+        Ok(())
+    }
+
+    /// Check everything that can be checked without the kernel: families
+    /// match, gateway/range/aux inside their subnet, the bridge name valid.
+    pub fn validate(&self) -> Result<()> {
+        check_family(&self.ipv4, true, "--subnet")?;
+        if let Some(v6) = &self.ipv6 {
+            if v6.subnet.is_none() {
+                return Err(Error::option(
+                    "--ipv6",
+                    "",
+                    "an IPv6 network needs its subnet (--subnet with an IPv6 CIDR)",
+                ));
+            }
+            check_family(v6, false, "--subnet")?;
+        }
+        if let Some(name) = &self.bridge_name {
+            IfName::new(name).map_err(|e| Error::option(OPT_BRIDGE_NAME, name, e))?;
+        }
+        if self.internal && self.snat_source.is_some() {
+            return Err(Error::option(
+                OPT_HOST_IPV4,
+                self.snat_source.map(|a| a.to_string()).unwrap_or_default(),
+                "an internal network has no outbound traffic to translate",
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn check_family(cfg: &IpamConfig, v4: bool, what: &str) -> Result<()> {
+    let fam = |a: &IpAddr| a.is_ipv4() == v4;
+    let want = if v4 { "an IPv4" } else { "an IPv6" };
+    if let Some(s) = &cfg.subnet
+        && !fam(&s.addr())
+    {
+        return Err(Error::option(what, s, format!("expected {want} subnet")));
+    }
+    if let Some(gw) = &cfg.gateway {
+        if !fam(gw) {
+            return Err(Error::option(
+                "--gateway",
+                gw,
+                format!("expected {want} address"),
+            ));
+        }
+        if let Some(s) = &cfg.subnet
+            && !s.contains(gw)
+        {
+            return Err(Error::option(
+                "--gateway",
+                gw,
+                format!("not inside subnet {s}"),
+            ));
+        }
+    }
+    if let Some(r) = &cfg.ip_range {
+        if !fam(&r.addr()) {
+            return Err(Error::option(
+                "--ip-range",
+                r,
+                format!("expected {want} range"),
+            ));
+        }
+        if let Some(s) = &cfg.subnet
+            && !(s.contains(&r.network()) && s.prefix_len() <= r.prefix_len())
+        {
+            return Err(Error::option(
+                "--ip-range",
+                r,
+                format!("not inside subnet {s}"),
+            ));
+        }
+    }
+    for (name, a) in &cfg.aux_addresses {
+        if !fam(a) {
+            continue;
+        }
+        if let Some(s) = &cfg.subnet
+            && !s.contains(a)
+        {
+            return Err(Error::option(
+                "--aux-address",
+                format!("{name}={a}"),
+                format!("not inside subnet {s}"),
+            ));
+        }
+        if cfg.gateway == Some(*a) {
+            return Err(Error::option(
+                "--aux-address",
+                format!("{name}={a}"),
+                "is the gateway",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// How an endpoint's MAC address is chosen.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum MacPolicy {
+    /// `02:42` + the four bytes of the IPv4 address (Docker up to v27):
+    /// 172.17.0.3 → `02:42:ac:11:00:03`. Random on IPv6-only networks.
+    #[default]
+    Derived,
+    /// Six random bytes, locally administered, unicast (Docker v28+).
+    Random,
+    /// This address.
+    Fixed(MacAddr),
+}
+
+/// How to connect a namespace to a network.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectOptions {
+    /// The container's name (for inspect and name resolution); `None`: the
+    /// namespace's name.
+    pub name: Option<String>,
+    /// Interface name inside the namespace; `None`: `eth0`, or the lowest
+    /// free `ethN` when the namespace is on other networks already.
+    pub ifname: Option<IfName>,
+    /// A fixed IPv4 address (`--ip`), anywhere in the subnet.
+    pub ipv4: Option<Ipv4Addr>,
+    /// A fixed IPv6 address (`--ip6`).
+    pub ipv6: Option<Ipv6Addr>,
+    /// The MAC.
+    pub mac: MacPolicy,
+    /// Published ports (`-p`).
+    pub ports: Vec<PortSpec>,
+    /// Extra names for name resolution (`--alias`).
+    pub aliases: Vec<String>,
+}
+
+/// A network namespace, by name (under `/run/netns`) or by path.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum NetnsRef {
+    /// A named namespace in the default directory.
+    Name(String),
+    /// A path (`/run/netns/NAME`, `/proc/PID/ns/net`, ...).
+    Path(PathBuf),
+}
+
+impl NetnsRef {
+    /// The path to open.
+    pub fn path(&self) -> Result<PathBuf> {
+        match self {
+            NetnsRef::Name(n) => Ok(NetnsDir::default().path_of(n)?),
+            NetnsRef::Path(p) => Ok(p.clone()),
+        }
+    }
+
+    /// A short name: the namespace's name, or the path's file name.
+    pub fn short_name(&self) -> String {
+        match self {
+            NetnsRef::Name(n) => n.clone(),
+            NetnsRef::Path(p) => p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| p.display().to_string()),
+        }
+    }
+}
+
+impl FromStr for NetnsRef {
+    type Err = Error;
+
+    /// A string with a `/` is a path; anything else a name.
+    fn from_str(s: &str) -> Result<Self> {
+        if s.contains('/') {
+            Ok(NetnsRef::Path(PathBuf::from(s)))
+        } else {
+            brnet_netns::NsName::new(s)?;
+            Ok(NetnsRef::Name(s.to_owned()))
+        }
+    }
+}
+
+impl fmt::Display for NetnsRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NetnsRef::Name(n) => f.write_str(n),
+            NetnsRef::Path(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
+
+/// Docker's network modes (`--network`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NetworkMode {
+    /// A veth on a bridge network (the name of the network).
+    Bridge(String),
+    /// The host's namespace: nothing is created.
+    Host,
+    /// Only `lo`.
+    None,
+    /// Join another container's namespace: no new link.
+    Container(String),
+}
+
+impl FromStr for NetworkMode {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        Ok(match s {
+            "host" => NetworkMode::Host,
+            "none" => NetworkMode::None,
+            _ => match s.strip_prefix("container:") {
+                Some("") => {
+                    return Err(Error::InvalidMode {
+                        mode: s.to_owned(),
+                        reason: "container: needs a container name".into(),
+                    });
+                }
+                Some(other) => NetworkMode::Container(other.to_owned()),
+                None => NetworkMode::Bridge(s.to_owned()),
+            },
+        })
+    }
+}
+
+/// Check a network name: 1 to 128 characters of `[A-Za-z0-9_.-]`, not
+/// starting with `.` or `-` (Docker's rule, with a length limit).
+pub fn validate_network_name(name: &str) -> Result<()> {
+    let bad = |reason| {
+        Err(Error::InvalidNetworkName {
+            name: name.to_owned(),
+            reason,
+        })
+    };
+    if name.is_empty() {
+        return bad("must not be empty");
+    }
+    if name.len() > 128 {
+        return bad("must be at most 128 characters");
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+    {
+        return bad("may only contain letters, digits, '_', '.' and '-'");
+    }
+    if name.starts_with(['.', '-']) {
+        return bad("must start with a letter, a digit or '_'");
+    }
+    Ok(())
+}
+
+/// Parse `NAME=IP` (`--aux-address`).
+pub fn parse_aux(s: &str) -> Result<(String, IpAddr)> {
+    let (name, ip) = s
+        .split_once('=')
+        .ok_or_else(|| Error::option("--aux-address", s, "expected NAME=IP"))?;
+    let ip = ip
+        .parse()
+        .map_err(|_| Error::option("--aux-address", s, "not an IP address"))?;
+    Ok((name.to_owned(), ip))
+}
+
+/// Parse a CIDR for option `what`, refusing host bits
+/// (`172.20.0.1/16` is an error naming the value, as Docker's is).
+pub fn parse_cidr(what: &str, s: &str) -> Result<IpNet> {
+    let net: IpNet = s
+        .parse()
+        .map_err(|_| Error::option(what, s, "not a CIDR (expected e.g. 172.20.0.0/16)"))?;
+    if net.addr() != net.network() {
+        return Err(Error::option(
+            what,
+            s,
+            format!("host bits are set (did you mean {}?)", net.trunc()),
+        ));
+    }
+    if net.prefix_len() == 0 {
+        return Err(Error::option(what, s, "a /0 would cover every address"));
+    }
+    Ok(net)
+}
+
+/// Parse an IPv4 subnet.
+pub fn parse_ipv4_subnet(what: &str, s: &str) -> Result<Ipv4Net> {
+    match parse_cidr(what, s)? {
+        IpNet::V4(n) => Ok(n),
+        IpNet::V6(_) => Err(Error::option(what, s, "expected an IPv4 subnet")),
+    }
+}
+
+/// Parse an IPv6 subnet.
+pub fn parse_ipv6_subnet(what: &str, s: &str) -> Result<Ipv6Net> {
+    match parse_cidr(what, s)? {
+        IpNet::V6(n) => Ok(n),
+        IpNet::V4(_) => Err(Error::option(what, s, "expected an IPv6 subnet")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn docker_options() {
+        let mut o = NetworkOptions::default();
+        o.set_option(OPT_ICC, "false").unwrap();
+        o.set_option(OPT_MTU, "1400").unwrap();
+        o.set_option(OPT_BRIDGE_NAME, "mybr0").unwrap();
+        assert!(!o.icc);
+        assert_eq!(o.mtu, Some(1400));
+        assert_eq!(o.bridge_name.as_deref(), Some("mybr0"));
+        let e = o.set_option(OPT_ICC, "maybe").unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "invalid option com.docker.network.bridge.enable_icc=\"maybe\": expected true or false"
+        );
+        assert!(
+            o.set_option("com.example.nope", "1")
+                .unwrap_err()
+                .to_string()
+                .contains("unknown option")
+        );
+        assert!(
+            o.set_option(OPT_BRIDGE_NAME, "a-name-that-is-too-long")
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn cidrs() {
+        assert!(parse_cidr("--subnet", "172.20.0.0/16").is_ok());
+        for bad in ["172.20.0.0/33", "300.1.1.1/16", "::/0", "0.0.0.0/0", "nope"] {
+            assert!(parse_cidr("--subnet", bad).is_err(), "{bad}");
+        }
+        let e = parse_cidr("--subnet", "172.20.0.1/16")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("172.20.0.1/16") && e.contains("172.20.0.0/16"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn validation() {
+        let mut o = NetworkOptions::default();
+        o.ipv4.subnet = Some("172.20.0.0/16".parse().unwrap());
+        o.ipv4.gateway = Some("172.21.0.1".parse().unwrap());
+        assert!(
+            o.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("not inside subnet")
+        );
+        o.ipv4.gateway = Some("fd00::1".parse().unwrap());
+        assert!(o.validate().unwrap_err().to_string().contains("IPv4"));
+        o.ipv4.gateway = Some("172.20.0.1".parse().unwrap());
+        o.ipv4
+            .aux_addresses
+            .insert("gw".into(), "172.20.0.1".parse().unwrap());
+        assert!(
+            o.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("is the gateway")
+        );
+        o.ipv4.aux_addresses.clear();
+        o.ipv4.ip_range = Some("10.0.0.0/24".parse().unwrap());
+        assert!(o.validate().is_err());
+        o.ipv4.ip_range = Some("172.20.5.0/24".parse().unwrap());
+        o.validate().unwrap();
+    }
+
+    #[test]
+    fn names_and_modes() {
+        for good in ["bridge", "customNetwork", "my_net.1", "a"] {
+            validate_network_name(good).unwrap();
+        }
+        for bad in ["", "has space", "-x", ".x", &"n".repeat(300), "a/b"] {
+            assert!(validate_network_name(bad).is_err(), "{bad}");
+        }
+        assert_eq!("host".parse::<NetworkMode>().unwrap(), NetworkMode::Host);
+        assert_eq!("none".parse::<NetworkMode>().unwrap(), NetworkMode::None);
+        assert_eq!(
+            "container:web".parse::<NetworkMode>().unwrap(),
+            NetworkMode::Container("web".into())
+        );
+        assert!("container:".parse::<NetworkMode>().is_err());
+        assert_eq!(
+            "c1".parse::<NetnsRef>().unwrap(),
+            NetnsRef::Name("c1".into())
+        );
+        assert_eq!(
+            "/proc/1/ns/net".parse::<NetnsRef>().unwrap(),
+            NetnsRef::Path("/proc/1/ns/net".into())
+        );
+    }
+}

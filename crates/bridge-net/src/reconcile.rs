@@ -1,0 +1,178 @@
+//! Reconcile: make the kernel match the state again after a crash, a
+//! reboot, a flushed ruleset or a deleted bridge.
+
+use brnet_bridge::BridgeConfig;
+use brnet_netlink::IfName;
+use brnet_netns::Netns;
+use ipnet::IpNet;
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::state::{EndpointRecord, Op};
+use crate::{BridgeNet, fw};
+
+/// What reconcile found and did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Report {
+    /// Operations cut short by a crash, cleaned up (their veth or bridge
+    /// removed, nothing recorded).
+    pub interrupted: Vec<String>,
+    /// Bridges that were missing and were made again.
+    pub bridges_recreated: Vec<String>,
+    /// Networks whose firewall rules were missing or different and were
+    /// installed again.
+    pub firewall_restored: Vec<String>,
+    /// Endpoints whose namespace is gone, dropped (addresses released).
+    pub endpoints_dropped: Vec<String>,
+    /// Endpoints whose veth was off its bridge and was put back.
+    pub ports_reattached: Vec<String>,
+}
+
+impl Report {
+    /// Whether nothing needed fixing.
+    pub fn is_clean(&self) -> bool {
+        *self == Report::default()
+    }
+}
+
+fn netns_alive(ep: &EndpointRecord) -> bool {
+    Netns::open_path(&ep.netns)
+        .and_then(|ns| ns.id())
+        .is_ok_and(|id| id.ino == ep.netns_ino)
+}
+
+impl BridgeNet {
+    /// Make the kernel match the state: clean up operations a crash cut
+    /// short, drop endpoints whose namespace is gone (releasing their
+    /// addresses), re-create missing bridges (and put their veths back),
+    /// and re-install firewall rules that were flushed or changed. Runs on
+    /// open; safe to run any time.
+    pub fn reconcile(&mut self) -> Result<Report> {
+        let _lock = self.store.lock()?;
+        let mut report = Report::default();
+
+        // 1. Operations cut short.
+        let intents: Vec<_> = self.store.state.intents.values().cloned().collect();
+        for intent in intents {
+            if let Some(v) = &intent.host_veth
+                && let Ok(name) = IfName::new(v)
+            {
+                let _ = self.nl.delete_link_if_exists(&name);
+            }
+            if intent.kind == "create_network"
+                && let Some(b) = &intent.bridge
+                && self.store.state.networks.iter().all(|n| &n.rec.bridge != b)
+            {
+                if let Ok(name) = IfName::new(b) {
+                    let _ = self.nl.delete_link_if_exists(&name);
+                }
+                if let Ok(table_net) = brnet_nat::Network::builder(b).build() {
+                    let _ = self.fw.remove_network(&table_net);
+                }
+            }
+            self.store.append(
+                &Op::End {
+                    id: intent.id.clone(),
+                },
+                false,
+            )?;
+            self.store.state.intents.remove(&intent.id);
+            report
+                .interrupted
+                .push(format!("{} {}", intent.kind, intent.id));
+        }
+
+        // 2. Endpoints whose namespace is gone.
+        let gone: Vec<EndpointRecord> = self
+            .store
+            .state
+            .endpoints
+            .values()
+            .filter(|e| !netns_alive(e))
+            .cloned()
+            .collect();
+        for ep in gone {
+            if let Some(net) = self.store.state.network_by_id(&ep.network).cloned() {
+                // Firewall leftovers are swept by step 4; the veth died with
+                // the namespace.
+                let _ = self
+                    .fw
+                    .remove_endpoint(&fw::network(&net)?, &fw::endpoint(&ep)?);
+                let _ = self.nl.delete_link_if_exists(&IfName::new(&ep.host_veth)?);
+            }
+            self.store
+                .append(&Op::Disconnect { id: ep.id.clone() }, false)?;
+            self.store.state.endpoints.remove(&ep.id);
+            let _ = crate::state::release(&mut self.store.state, &ep);
+            report
+                .endpoints_dropped
+                .push(format!("{} ({})", ep.container, ep.netns.display()));
+        }
+
+        // 3. Bridges, and the veths that belong on them.
+        let nets: Vec<_> = self.store.state.networks.clone();
+        for net in &nets {
+            let name = IfName::new(&net.rec.bridge)?;
+            let missing = match self.nl.link(&name) {
+                Ok(_) => false,
+                Err(e) if e.is_not_found() => true,
+                Err(e) => return Err(e.into()),
+            };
+            let mut addresses = vec![
+                IpNet::new(net.pool4.gateway(), net.subnet4().prefix_len())
+                    .map_err(|e| Error::option("--gateway", net.pool4.gateway(), e))?,
+            ];
+            if let (Some(p), Some(s)) = (&net.pool6, net.subnet6()) {
+                addresses.push(
+                    IpNet::new(p.gateway(), s.prefix_len())
+                        .map_err(|e| Error::option("--gateway", p.gateway(), e))?,
+                );
+            }
+            let br = brnet_bridge::ensure(
+                &mut self.nl,
+                &BridgeConfig {
+                    name: name.clone(),
+                    addresses,
+                    mtu: net.rec.options.mtu,
+                    mac: None,
+                },
+            )?;
+            if missing {
+                report.bridges_recreated.push(net.rec.bridge.clone());
+                let _ = brnet_bridge::sysctl::set_route_localnet(&name, true);
+            }
+            let eps: Vec<EndpointRecord> = self
+                .store
+                .state
+                .endpoints_of(&net.rec.id)
+                .cloned()
+                .collect();
+            for ep in eps {
+                if let Ok(link) = self.nl.link_by_name(&ep.host_veth)
+                    && link.master != Some(br.index)
+                {
+                    self.nl.set_master(link.index, br.index)?;
+                    self.nl.set_up(link.index)?;
+                    report.ports_reattached.push(ep.host_veth.clone());
+                }
+            }
+        }
+
+        // 4. Firewall rules.
+        for net in &nets {
+            let fw_net = fw::network(net)?;
+            let eps = self
+                .store
+                .state
+                .endpoints_of(&net.rec.id)
+                .map(fw::endpoint)
+                .collect::<Result<Vec<_>>>()?;
+            let drift = self.fw.check(&fw_net, &eps)?;
+            if !drift.is_empty() {
+                self.fw.install_network(&fw_net, &eps)?;
+                report.firewall_restored.push(net.rec.name.clone());
+            }
+        }
+        Ok(report)
+    }
+}
