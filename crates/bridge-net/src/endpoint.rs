@@ -392,10 +392,11 @@ impl BridgeNet {
         };
         let mut veth_made = false;
         let mut fw_made = false;
+        let mut lo_raised = false;
+        let mut inside = Container::open(ns)?;
         let result = (|| -> Result<()> {
             self.step("connect.begin")?;
             let bridge = self.nl.link_by_name(&net.rec.bridge)?;
-            let mut inside = Container::open(ns)?;
             let mut addresses = Vec::with_capacity(2);
             let mut gateways = Vec::new();
             if let Some(a) = ipv4 {
@@ -434,7 +435,7 @@ impl BridgeNet {
                     limit: BRIDGE_PORT_LIMIT,
                 });
             }
-            made?;
+            lo_raised = made?.lo_raised;
             veth_made = true;
             self.step("connect.veth")?;
             self.fw
@@ -463,6 +464,9 @@ impl BridgeNet {
                 }
                 if veth_made {
                     let _ = self.nl.delete_link_if_exists(&host_veth);
+                }
+                if lo_raised {
+                    let _ = brnet_veth::lower_lo(&mut inside);
                 }
                 let _ = self.store.append(&Op::End { id }, false);
                 Err(e)

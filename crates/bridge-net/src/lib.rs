@@ -54,6 +54,7 @@
 //! # }
 //! ```
 
+mod dot;
 mod endpoint;
 mod error;
 mod fault;

@@ -127,6 +127,9 @@ pub struct Veth {
     pub peer: IfName,
     /// The peer's interface index, in the container's namespace.
     pub peer_index: u32,
+    /// Whether `create` brought the container's `lo` up (it was down):
+    /// a caller undoing the pair undoes that with [`lower_lo`].
+    pub lo_raised: bool,
 }
 
 /// `veth` + 7 random hex digits, as Docker names both ends.
@@ -238,10 +241,11 @@ fn sysctl_error(op: &'static str, path: &str, e: &std::io::Error) -> Error {
 /// `host` is a socket in the namespace the host end lives in (the
 /// bridge's). Requests, in order: one `RTM_NEWLINK` for the pair (peer
 /// created inside the container, named, MAC, MTU; host end on the bridge
-/// and up), then inside: `lo` up, the peer up, one lookup of the peer's
-/// index (the kernel picks it and does not report it; it ignores an index
-/// asked for a peer created in another namespace), each address, each
-/// default route.
+/// and up), then inside: one dump of the container's links (the kernel
+/// picks the peer's index and does not report it, and ignores an index
+/// asked for a peer created in another namespace; the dump also tells
+/// whether `lo` is up), `lo` up if it was down, the peer up, each address,
+/// each default route.
 ///
 /// With `disable_ipv6`, the container namespace's
 /// `net.ipv6.conf.default.disable_ipv6` is 1 for the instant the peer is
@@ -277,16 +281,21 @@ pub fn create(host: &mut Socket, container: &mut Container, cfg: &VethConfig) ->
         None => Ok(()),
     };
     created?;
-    let result = restored.and_then(|()| finish(host, container, &host_name, cfg));
+    let mut lo_raised = false;
+    let result = restored.and_then(|()| finish(host, container, &host_name, cfg, &mut lo_raised));
     match result {
         Ok(peer_index) => Ok(Veth {
             host: host_name,
             peer: cfg.peer_name.clone(),
             peer_index,
+            lo_raised,
         }),
         Err(e) => {
             // Deleting one end deletes both.
             let _ = host.delete_link(&host_name);
+            if lo_raised {
+                let _ = lower_lo(container);
+            }
             Err(e)
         }
     }
@@ -297,6 +306,7 @@ fn finish(
     container: &mut Container,
     host_name: &IfName,
     cfg: &VethConfig,
+    lo_raised: &mut bool,
 ) -> Result<u32> {
     if cfg.disable_ipv6 {
         let path = format!("/proc/sys/net/ipv6/conf/{host_name}/disable_ipv6");
@@ -306,9 +316,21 @@ fn finish(
         }
     }
     let nl = &mut container.socket;
-    nl.set_up(LinkRef::Index(1))?;
-    nl.set_up(&cfg.peer_name)?;
-    let peer_index = nl.link(&cfg.peer_name)?.index;
+    // One dump tells both the peer's index and whether `lo` is up already.
+    let links = nl.links()?;
+    let peer_index = links
+        .iter()
+        .find(|l| l.name == cfg.peer_name.as_str())
+        .map(|l| l.index)
+        .ok_or_else(|| brnet_netlink::Error::NotFound {
+            what: "link",
+            object: cfg.peer_name.to_string(),
+        })?;
+    if links.iter().any(|l| l.index == LO_INDEX && !l.is_up()) {
+        nl.set_up(LinkRef::Index(LO_INDEX))?;
+        *lo_raised = true;
+    }
+    nl.set_up(LinkRef::Index(peer_index))?;
     for net in &cfg.addresses {
         match net {
             IpNet::V6(_) => nl.add_address_nodad(peer_index, net)?,
@@ -329,6 +351,28 @@ fn finish(
         nl.add_default_route(*gw)?;
     }
     Ok(peer_index)
+}
+
+/// `lo`'s index in every namespace.
+const LO_INDEX: u32 = 1;
+
+/// Put `lo` back the way a fresh namespace has it (down, no address),
+/// undoing the `lo` up of a [`create`] whose [`Veth::lo_raised`] is set.
+pub fn lower_lo(container: &mut Container) -> Result<()> {
+    let nl = &mut container.socket;
+    nl.set_down(LinkRef::Index(LO_INDEX))?;
+    let lo_addr: IpNet = IpNet::V4(
+        ipnet::Ipv4Net::new(std::net::Ipv4Addr::LOCALHOST, 8).map_err(|_| {
+            brnet_netlink::Error::NotFound {
+                what: "address",
+                object: "127.0.0.1/8".into(),
+            }
+        })?,
+    );
+    match nl.delete_address(LO_INDEX, &lo_addr) {
+        Err(e) if !e.is_not_found() => Err(e.into()),
+        _ => Ok(()),
+    }
 }
 
 /// Delete a pair by its host end (the peer goes with it). `Ok(false)` when

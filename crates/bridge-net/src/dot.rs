@@ -1,0 +1,107 @@
+//! The topology as Graphviz dot: bridges, veth pairs, namespaces,
+//! addresses, MACs and published ports — the picture Docker's docs draw by
+//! hand.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use crate::BridgeNet;
+use crate::error::{Error, Result};
+
+fn q(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+impl BridgeNet {
+    /// The topology of the networks `names` (all when empty) as dot text.
+    pub fn topology_dot(&mut self, names: &[&str]) -> Result<String> {
+        self.store.refresh_unlocked()?;
+        let st = &self.store.state;
+        let nets: Vec<_> = if names.is_empty() {
+            st.networks.iter().collect()
+        } else {
+            names
+                .iter()
+                .map(|n| {
+                    st.network(n)
+                        .ok_or_else(|| Error::NetworkNotFound { name: (*n).to_owned() })
+                })
+                .collect::<Result<_>>()?
+        };
+        let mut out = String::new();
+        let _ = writeln!(out, "digraph brnet {{");
+        let _ = writeln!(out, "  rankdir=LR;");
+        let _ = writeln!(out, "  node [shape=box, fontname=\"monospace\", fontsize=10];");
+        let _ = writeln!(out, "  edge [fontname=\"monospace\", fontsize=9];");
+        let _ = writeln!(out, "  subgraph cluster_host {{");
+        let _ = writeln!(out, "    label=\"host network namespace\"; style=rounded;");
+        let mut namespaces: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut edges = Vec::new();
+        for net in &nets {
+            let br = format!("br:{}", net.rec.bridge);
+            let mut label = format!("{}\\nnetwork {}\\n{}/{}", net.rec.bridge, net.rec.name, net.pool4.gateway(), net.subnet4().prefix_len());
+            if let (Some(p), Some(s)) = (&net.pool6, net.subnet6()) {
+                let _ = write!(label, "\\n{}/{}", p.gateway(), s.prefix_len());
+            }
+            if net.rec.options.internal {
+                label.push_str("\\ninternal");
+            }
+            let _ = writeln!(out, "    {} [label=\"{label}\", style=filled, fillcolor=\"#dbe9f6\"];", q(&br));
+            for ep in st.endpoints_of(&net.rec.id) {
+                let veth = format!("veth:{}", ep.host_veth);
+                let _ = writeln!(out, "    {} [label={}];", q(&veth), q(&ep.host_veth));
+                edges.push(format!("  {} -> {} [arrowhead=none];", q(&veth), q(&br)));
+                let inner = format!("{}:{}", ep.netns.display(), ep.ifname);
+                let mut l = format!("{}\\n{}", ep.ifname, ep.mac);
+                if let Some(a) = ep.ipv4 {
+                    let _ = write!(l, "\\n{a}");
+                }
+                if let Some(a) = ep.ipv6 {
+                    let _ = write!(l, "\\n{a}");
+                }
+                namespaces
+                    .entry(format!("{}|{}", ep.container, ep.netns.display()))
+                    .or_default()
+                    .push(format!("    {} [label=\"{l}\"];", q(&inner)));
+                edges.push(format!(
+                    "  {} -> {} [dir=both, arrowsize=0.5, label=\"veth pair\"];",
+                    q(&veth),
+                    q(&inner)
+                ));
+                for p in &ep.ports {
+                    let host = p.host_ip.map(|h| h.to_string()).unwrap_or_else(|| "*".into());
+                    let range = |a: u16, b: u16| if a == b { a.to_string() } else { format!("{a}-{b}") };
+                    let pnode = format!("port:{host}:{}:{}", p.protocol, p.host_port);
+                    let _ = writeln!(
+                        out,
+                        "    {} [label=\"{host}:{}/{}\", shape=cds, style=filled, fillcolor=\"#fde9c9\"];",
+                        q(&pnode),
+                        range(p.host_port, p.host_port_end),
+                        p.protocol
+                    );
+                    edges.push(format!(
+                        "  {} -> {} [style=dashed, label=\"DNAT → :{}\"];",
+                        q(&pnode),
+                        q(&inner),
+                        range(p.container_port, p.container_port_end)
+                    ));
+                }
+            }
+        }
+        let _ = writeln!(out, "  }}");
+        for (i, (key, nodes)) in namespaces.iter().enumerate() {
+            let (container, path) = key.split_once('|').unwrap_or((key.as_str(), ""));
+            let _ = writeln!(out, "  subgraph cluster_ns{i} {{");
+            let _ = writeln!(out, "    label={}; style=rounded;", q(&format!("container {container} ({path})")));
+            for n in nodes {
+                let _ = writeln!(out, "{n}");
+            }
+            let _ = writeln!(out, "  }}");
+        }
+        for e in edges {
+            let _ = writeln!(out, "{e}");
+        }
+        let _ = writeln!(out, "}}");
+        Ok(out)
+    }
+}
