@@ -17,7 +17,10 @@ fn snapshot(b: &mut BridgeNet, ns: &[&str]) -> String {
         s.push_str(&addrs(&["-n", n]));
         s.push_str(&ip(&["-n", n, "route"]));
     }
-    let out = Command::new("nft").args(["list", "ruleset"]).output().expect("nft");
+    let out = Command::new("nft")
+        .args(["list", "ruleset"])
+        .output()
+        .expect("nft");
     s.push_str(&String::from_utf8_lossy(&out.stdout));
     for n in b.networks().unwrap() {
         s.push_str(&serde_json::to_string(&b.inspect(&n.name).unwrap()).unwrap());
@@ -32,7 +35,10 @@ fn addrs(prefix: &[&str]) -> String {
     args.extend(["addr", "show"]);
     let mut out = String::new();
     for l in ip_json(&args).as_array().unwrap() {
-        out.push_str(&format!("{} master={} mac={}", l["ifname"], l["master"], l["address"]));
+        out.push_str(&format!(
+            "{} master={} mac={}",
+            l["ifname"], l["master"], l["address"]
+        ));
         for a in l["addr_info"].as_array().into_iter().flatten() {
             out.push_str(&format!(" {}/{}", a["local"], a["prefixlen"]));
         }
@@ -61,19 +67,34 @@ fn a_failure_at_every_connect_step_rolls_back() {
         o.ipv4.subnet = Some("172.20.0.0/16".parse().unwrap());
         b.create_network("n", &o).unwrap();
         NetnsDir::default().create("first").unwrap();
-        b.connect("n", &"first".parse().unwrap(), &ConnectOptions::default()).unwrap();
+        b.connect("n", &"first".parse().unwrap(), &ConnectOptions::default())
+            .unwrap();
         NetnsDir::default().create("c").unwrap();
-        let opts = ConnectOptions { ports: vec!["8080:80".parse().unwrap()], ..Default::default() };
+        let opts = ConnectOptions {
+            ports: vec!["8080:80".parse().unwrap()],
+            ..Default::default()
+        };
         for step in CONNECT_STEPS {
             let before = snapshot(&mut b, &["c"]);
             b.inject(Some(Fault::Fail(step.into())));
             let err = b.connect("n", &"c".parse().unwrap(), &opts).unwrap_err();
-            assert!(matches!(err, bridge_net::Error::Injected { .. }), "{step}: {err}");
+            assert!(
+                matches!(err, bridge_net::Error::Injected { .. }),
+                "{step}: {err}"
+            );
             b.inject(None);
-            assert_eq!(snapshot(&mut b, &["c"]), before, "after a failure at {step}");
+            assert_eq!(
+                snapshot(&mut b, &["c"]),
+                before,
+                "after a failure at {step}"
+            );
             // A fresh handle (another process) agrees.
             let mut again = BridgeNet::open(dir.path()).unwrap();
-            assert_eq!(snapshot(&mut again, &["c"]), before, "reloaded after {step}");
+            assert_eq!(
+                snapshot(&mut again, &["c"]),
+                before,
+                "reloaded after {step}"
+            );
         }
         // Serial order is unaffected by the failures: the next address.
         let e = b.connect("n", &"c".parse().unwrap(), &opts).unwrap();
@@ -93,11 +114,19 @@ fn a_failure_at_every_create_step_rolls_back() {
         let mut o = NetworkOptions::default();
         o.ipv4.subnet = Some("172.21.0.0/16".parse().unwrap());
         o.icc = false;
-        for step in ["create.begin", "create.bridge", "create.firewall", "create.record"] {
+        for step in [
+            "create.begin",
+            "create.bridge",
+            "create.firewall",
+            "create.record",
+        ] {
             let before = snapshot(&mut b, &[]);
             b.inject(Some(Fault::Fail(step.into())));
             let err = b.create_network("n", &o).unwrap_err();
-            assert!(matches!(err, bridge_net::Error::Injected { .. }), "{step}: {err}");
+            assert!(
+                matches!(err, bridge_net::Error::Injected { .. }),
+                "{step}: {err}"
+            );
             b.inject(None);
             assert_eq!(snapshot(&mut b, &[]), before, "after a failure at {step}");
         }
@@ -120,7 +149,10 @@ fn a_failed_disconnect_or_remove_leaves_things_whole_and_a_retry_finishes() {
         o.ipv4.subnet = Some("172.22.0.0/16".parse().unwrap());
         b.create_network("n", &o).unwrap();
         NetnsDir::default().create("c").unwrap();
-        let opts = ConnectOptions { ports: vec!["8080:80".parse().unwrap()], ..Default::default() };
+        let opts = ConnectOptions {
+            ports: vec!["8080:80".parse().unwrap()],
+            ..Default::default()
+        };
         b.connect("n", &"c".parse().unwrap(), &opts).unwrap();
         for step in ["disconnect.firewall", "disconnect.veth"] {
             let before = snapshot(&mut b, &["c"]);
@@ -128,7 +160,11 @@ fn a_failed_disconnect_or_remove_leaves_things_whole_and_a_retry_finishes() {
             assert!(b.disconnect("n", &"c".parse().unwrap()).is_err(), "{step}");
             b.inject(None);
             if step == "disconnect.firewall" {
-                assert_eq!(snapshot(&mut b, &["c"]), before, "after a failure at {step}");
+                assert_eq!(
+                    snapshot(&mut b, &["c"]),
+                    before,
+                    "after a failure at {step}"
+                );
             }
         }
         // After the veth is gone the record is the last step: a retry ends it.

@@ -23,15 +23,19 @@ impl BridgeNet {
             names
                 .iter()
                 .map(|n| {
-                    st.network(n)
-                        .ok_or_else(|| Error::NetworkNotFound { name: (*n).to_owned() })
+                    st.network(n).ok_or_else(|| Error::NetworkNotFound {
+                        name: (*n).to_owned(),
+                    })
                 })
                 .collect::<Result<_>>()?
         };
         let mut out = String::new();
         let _ = writeln!(out, "digraph brnet {{");
         let _ = writeln!(out, "  rankdir=LR;");
-        let _ = writeln!(out, "  node [shape=box, fontname=\"monospace\", fontsize=10];");
+        let _ = writeln!(
+            out,
+            "  node [shape=box, fontname=\"monospace\", fontsize=10];"
+        );
         let _ = writeln!(out, "  edge [fontname=\"monospace\", fontsize=9];");
         let _ = writeln!(out, "  subgraph cluster_host {{");
         let _ = writeln!(out, "    label=\"host network namespace\"; style=rounded;");
@@ -39,18 +43,28 @@ impl BridgeNet {
         let mut edges = Vec::new();
         for net in &nets {
             let br = format!("br:{}", net.rec.bridge);
-            let mut label = format!("{}\\nnetwork {}\\n{}/{}", net.rec.bridge, net.rec.name, net.pool4.gateway(), net.subnet4().prefix_len());
+            let mut label = format!(
+                "{}\\nnetwork {}\\n{}/{}",
+                net.rec.bridge,
+                net.rec.name,
+                net.pool4.gateway(),
+                net.subnet4().prefix_len()
+            );
             if let (Some(p), Some(s)) = (&net.pool6, net.subnet6()) {
                 let _ = write!(label, "\\n{}/{}", p.gateway(), s.prefix_len());
             }
             if net.rec.options.internal {
                 label.push_str("\\ninternal");
             }
-            let _ = writeln!(out, "    {} [label=\"{label}\", style=filled, fillcolor=\"#dbe9f6\"];", q(&br));
+            let _ = writeln!(
+                out,
+                "    {} [label=\"{label}\", style=filled, fillcolor=\"#dbe9f6\"];",
+                q(&br)
+            );
             for ep in st.endpoints_of(&net.rec.id) {
                 let veth = format!("veth:{}", ep.host_veth);
                 let _ = writeln!(out, "    {} [label={}];", q(&veth), q(&ep.host_veth));
-                edges.push(format!("  {} -> {} [arrowhead=none];", q(&veth), q(&br)));
+                edges.push(format!("  {} -> {} [arrowhead=none];", q(&br), q(&veth)));
                 let inner = format!("{}:{}", ep.netns.display(), ep.ifname);
                 let mut l = format!("{}\\n{}", ep.ifname, ep.mac);
                 if let Some(a) = ep.ipv4 {
@@ -69,8 +83,17 @@ impl BridgeNet {
                     q(&inner)
                 ));
                 for p in &ep.ports {
-                    let host = p.host_ip.map(|h| h.to_string()).unwrap_or_else(|| "*".into());
-                    let range = |a: u16, b: u16| if a == b { a.to_string() } else { format!("{a}-{b}") };
+                    let host = p
+                        .host_ip
+                        .map(|h| h.to_string())
+                        .unwrap_or_else(|| "*".into());
+                    let range = |a: u16, b: u16| {
+                        if a == b {
+                            a.to_string()
+                        } else {
+                            format!("{a}-{b}")
+                        }
+                    };
                     let pnode = format!("port:{host}:{}:{}", p.protocol, p.host_port);
                     let _ = writeln!(
                         out,
@@ -92,7 +115,11 @@ impl BridgeNet {
         for (i, (key, nodes)) in namespaces.iter().enumerate() {
             let (container, path) = key.split_once('|').unwrap_or((key.as_str(), ""));
             let _ = writeln!(out, "  subgraph cluster_ns{i} {{");
-            let _ = writeln!(out, "    label={}; style=rounded;", q(&format!("container {container} ({path})")));
+            let _ = writeln!(
+                out,
+                "    label={}; style=rounded;",
+                q(&format!("container {container} ({path})"))
+            );
             for n in nodes {
                 let _ = writeln!(out, "{n}");
             }
