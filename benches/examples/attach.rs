@@ -8,5 +8,8 @@ fn main() {
         brnet_benches::run_brnet(br, n, v6off)
     })
     .expect("sandbox");
-    println!("{n} endpoints: {:.3} ms each", took.as_secs_f64() * 1e3 / n as f64);
+    println!(
+        "{n} endpoints: {:.3} ms each",
+        took.as_secs_f64() * 1e3 / n as f64
+    );
 }

@@ -185,3 +185,68 @@ pub fn teardown_brnet(n: usize, delete_veths: bool) -> Duration {
     }
     start.elapsed()
 }
+
+/// bridge-net's connect loop: per container, a named namespace (made by the
+/// "runtime") and one `connect` to `network`, with `ports` published
+/// (`-p` specs, `{k}` replaced by the container's number).
+pub fn run_connect(
+    b: &mut bridge_net::BridgeNet,
+    network: &str,
+    n: usize,
+    ports: &[&str],
+) -> Duration {
+    let dir = NetnsDir::default();
+    let start = Instant::now();
+    for k in 0..n {
+        let name = format!("c{k}");
+        dir.create(&name).expect("create namespace");
+        let opts = bridge_net::ConnectOptions {
+            ports: ports
+                .iter()
+                .map(|p| {
+                    p.replace("{k}", &(10000 + k).to_string())
+                        .parse()
+                        .expect("port spec")
+                })
+                .collect(),
+            ..Default::default()
+        };
+        b.connect(network, &name.parse().expect("name"), &opts)
+            .expect("connect");
+    }
+    start.elapsed()
+}
+
+/// Disconnect what [`run_connect`] made, deleting each namespace first
+/// when `drop_netns_first` (the cheap path) or after (the veth is deleted
+/// explicitly).
+pub fn run_disconnect(
+    b: &mut bridge_net::BridgeNet,
+    network: &str,
+    n: usize,
+    drop_netns_first: bool,
+) -> Duration {
+    let dir = NetnsDir::default();
+    let start = Instant::now();
+    for k in 0..n {
+        let name = format!("c{k}");
+        if drop_netns_first {
+            dir.delete(&name).expect("delete namespace");
+        }
+        b.disconnect(network, &name.parse().expect("name"))
+            .expect("disconnect");
+        if !drop_netns_first {
+            dir.delete(&name).expect("delete namespace");
+        }
+    }
+    start.elapsed()
+}
+
+/// A network for the connect benches: 10.88.0.0/16 on its own bridge.
+pub fn bench_network(state: &Path) -> bridge_net::BridgeNet {
+    let mut b = bridge_net::BridgeNet::open(state).expect("open state");
+    let mut o = bridge_net::NetworkOptions::default();
+    o.ipv4.subnet = Some("10.88.0.0/16".parse().expect("cidr"));
+    b.create_network("bench", &o).expect("create network");
+    b
+}

@@ -613,7 +613,7 @@ impl BridgeNet {
         else {
             return Ok(false);
         };
-        self.disconnect_locked(&net, &ep)?;
+        self.disconnect_locked(&net, &ep, ino.is_some())?;
         Ok(true)
     }
 
@@ -632,8 +632,11 @@ impl BridgeNet {
             .collect();
         let mut errors = Vec::new();
         for ep in &eps {
+            let alive = Netns::open_path(&ep.netns)
+                .and_then(|n| n.id())
+                .is_ok_and(|id| id.ino == ep.netns_ino);
             if let Some(net) = self.store.state.network_by_id(&ep.network).cloned()
-                && let Err(e) = self.disconnect_locked(&net, ep)
+                && let Err(e) = self.disconnect_locked(&net, ep, alive)
             {
                 errors.push(e);
             }
@@ -662,14 +665,25 @@ impl BridgeNet {
         }
     }
 
-    pub(crate) fn disconnect_locked(&mut self, net: &Net, ep: &EndpointRecord) -> Result<()> {
+    /// `netns_alive`: the namespace still exists. When it is gone, the
+    /// kernel is already removing the veth with it (a namespace takes its
+    /// devices along, and a veth pair dies with either end): deleting it
+    /// here again would only wait for the kernel's RCU grace period.
+    pub(crate) fn disconnect_locked(
+        &mut self,
+        net: &Net,
+        ep: &EndpointRecord,
+        netns_alive: bool,
+    ) -> Result<()> {
         let fw_net = fw::network(net)?;
         let fw_ep = fw::endpoint(ep)?;
         self.fw.remove_endpoint(&fw_net, &fw_ep)?;
         let rest = (|| -> Result<()> {
             self.step("disconnect.firewall")?;
-            self.nl
-                .delete_link_if_exists(&IfName::new(&ep.host_veth)?)?;
+            if netns_alive {
+                self.nl
+                    .delete_link_if_exists(&IfName::new(&ep.host_veth)?)?;
+            }
             self.step("disconnect.veth")?;
             Ok(())
         })();
