@@ -1,0 +1,304 @@
+//! The command line as clap sees it: every command, flag and help text.
+//!
+//! Values stay strings here; [`crate::input`] parses them into the
+//! library's types, so a bad value is reported as one line naming the
+//! option and the value, before anything is opened.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Docker's bridge networks without Docker: `brnet network ...` mirrors
+/// `docker network ...` on Linux bridges, veth pairs and nftables.
+#[derive(Debug, Parser)]
+#[command(name = "brnet", version, propagate_version = true)]
+#[command(
+    after_help = "Exit codes: 0 ok, 1 operation failed, 2 bad input or usage, \
+                        3 not found, 4 conflict (exists, overlaps, in use)."
+)]
+pub struct Cli {
+    /// State directory, shared by every brnet process and library user.
+    #[arg(
+        long,
+        global = true,
+        env = "BRNET_STATE_DIR",
+        default_value = bridge_net::DEFAULT_STATE_DIR,
+        value_name = "DIR"
+    )]
+    pub state_dir: PathBuf,
+    /// Firewall backend.
+    #[arg(long, global = true, value_enum, default_value_t = Firewall::Nftables)]
+    pub firewall: Firewall,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The firewall backends, by their command-line names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Firewall {
+    /// nf_tables over netlink, no external binary (the default).
+    Nftables,
+    /// The same ruleset written by `nft -f -`.
+    #[value(name = "nft-cmd")]
+    NftCmd,
+    /// Docker's iptables layout via `iptables-restore`.
+    Iptables,
+    /// No firewall rules at all.
+    None,
+}
+
+impl From<Firewall> for bridge_net::FirewallBackend {
+    fn from(f: Firewall) -> Self {
+        match f {
+            Firewall::Nftables => bridge_net::FirewallBackend::Native,
+            Firewall::NftCmd => bridge_net::FirewallBackend::NftCommand,
+            Firewall::Iptables => bridge_net::FirewallBackend::IptablesRestore,
+            Firewall::None => bridge_net::FirewallBackend::None,
+        }
+    }
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Manage networks (like `docker network`).
+    #[command(subcommand)]
+    Network(NetworkCommand),
+    /// Manage named network namespaces under /run/netns (like `ip netns`).
+    #[command(subcommand)]
+    Netns(NetnsCommand),
+}
+
+/// `brnet network ...`.
+#[derive(Debug, Subcommand)]
+pub enum NetworkCommand {
+    /// Create a network; prints its id.
+    Create(CreateArgs),
+    /// List networks.
+    #[command(visible_alias = "list")]
+    Ls(LsArgs),
+    /// Show networks in detail (a JSON array, as `docker network inspect`).
+    Inspect(InspectArgs),
+    /// Remove networks; prints each name removed.
+    #[command(visible_alias = "remove")]
+    Rm(RmArgs),
+    /// Remove every network without endpoints; prints the names removed.
+    Prune(PruneArgs),
+    /// Connect a network namespace to a network; prints its interface.
+    Connect(ConnectArgs),
+    /// Disconnect a network namespace from a network (nothing to do is not
+    /// an error).
+    Disconnect(DisconnectArgs),
+}
+
+/// `brnet network create`.
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// Subnet in CIDR form; give an IPv6 one (as well) for a dual-stack
+    /// network.
+    #[arg(long, value_name = "CIDR")]
+    pub subnet: Vec<String>,
+    /// Gateway of the subnet of the same family (default: its first
+    /// address).
+    #[arg(long, value_name = "IP")]
+    pub gateway: Vec<String>,
+    /// Hand out dynamic addresses only from this part of the subnet of the
+    /// same family.
+    #[arg(long, value_name = "CIDR")]
+    pub ip_range: Vec<String>,
+    /// An address never handed out.
+    #[arg(long, value_name = "NAME=IP")]
+    pub aux_address: Vec<String>,
+    /// No outbound traffic, no published ports.
+    #[arg(long)]
+    pub internal: bool,
+    /// Dual-stack: needs an IPv6 --subnet.
+    #[arg(long)]
+    pub ipv6: bool,
+    /// Driver option, e.g. com.docker.network.bridge.name=br0,
+    /// com.docker.network.bridge.enable_icc=false,
+    /// com.docker.network.bridge.enable_ip_masquerade=false,
+    /// com.docker.network.driver.mtu=1400.
+    #[arg(short = 'o', long = "opt", value_name = "KEY=VALUE")]
+    pub opt: Vec<String>,
+    /// A label, kept for inspect.
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub label: Vec<String>,
+    /// Network driver (only `bridge`; accepted for docker compatibility).
+    #[arg(short = 'd', long, default_value = "bridge", value_name = "DRIVER")]
+    pub driver: String,
+    /// The network's name.
+    pub name: String,
+}
+
+/// Output format of `network ls`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LsFormat {
+    /// A table: NETWORK ID, NAME, DRIVER, SCOPE.
+    Table,
+    /// A JSON array with every network's details.
+    Json,
+}
+
+/// `brnet network ls`.
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = LsFormat::Table)]
+    pub format: LsFormat,
+    /// Only the ids.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Full 64-digit ids.
+    #[arg(long)]
+    pub no_trunc: bool,
+}
+
+/// Output format of `network inspect`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InspectFormat {
+    /// `docker network inspect`'s JSON array.
+    Json,
+    /// The topology as Graphviz dot (`| dot -Tsvg > net.svg`).
+    Dot,
+}
+
+/// `brnet network inspect`.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = InspectFormat::Json)]
+    pub format: InspectFormat,
+    /// Networks, by name or id.
+    #[arg(required = true, value_name = "NETWORK")]
+    pub names: Vec<String>,
+}
+
+/// `brnet network rm`.
+#[derive(Debug, Args)]
+pub struct RmArgs {
+    /// Networks, by name or id.
+    #[arg(required = true, value_name = "NETWORK")]
+    pub names: Vec<String>,
+}
+
+/// `brnet network prune`.
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Accepted for docker compatibility: brnet never asks.
+    #[arg(short, long)]
+    pub force: bool,
+}
+
+/// Output format of `network connect`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ConnectFormat {
+    /// One `key  value` line per fact.
+    Text,
+    /// The endpoint as a JSON object.
+    Json,
+}
+
+/// `brnet network connect`.
+#[derive(Debug, Args)]
+pub struct ConnectArgs {
+    /// A fixed IPv4 address in the network's subnet.
+    #[arg(long, value_name = "IP")]
+    pub ip: Option<String>,
+    /// A fixed IPv6 address in the network's IPv6 subnet.
+    #[arg(long, value_name = "IP")]
+    pub ip6: Option<String>,
+    /// The interface's MAC address (default: derived from the IPv4
+    /// address, 02:42:...).
+    #[arg(long, value_name = "MAC")]
+    pub mac: Option<String>,
+    /// An extra name for the container on this network.
+    #[arg(long, value_name = "NAME")]
+    pub alias: Vec<String>,
+    /// The container's name (default: the namespace's name).
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Interface name inside the namespace (default: eth0, or the next
+    /// free ethN).
+    #[arg(long, value_name = "IFNAME")]
+    pub ifname: Option<String>,
+    /// Publish a port, docker's -p syntax:
+    /// [HOST_IP:][HOST_PORT:]CONTAINER_PORT[/PROTO], ranges allowed.
+    #[arg(short = 'p', long = "publish", value_name = "SPEC")]
+    pub publish: Vec<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ConnectFormat::Text)]
+    pub format: ConnectFormat,
+    /// The network, by name or id.
+    pub network: String,
+    /// The namespace: a name under /run/netns, or a path
+    /// (/proc/PID/ns/net).
+    pub netns: String,
+}
+
+/// `brnet network disconnect`.
+#[derive(Debug, Args)]
+pub struct DisconnectArgs {
+    /// The network, by name or id.
+    pub network: String,
+    /// The namespace: a name under /run/netns, or a path.
+    pub netns: String,
+}
+
+/// `brnet netns ...`.
+#[derive(Debug, Subcommand)]
+pub enum NetnsCommand {
+    /// Create a named network namespace.
+    Add {
+        /// Its name.
+        name: String,
+    },
+    /// Delete a named network namespace (its veths go with it; the next
+    /// brnet command forgets their endpoints).
+    #[command(visible_alias = "delete")]
+    Del {
+        /// Its name.
+        name: String,
+    },
+    /// List named network namespaces.
+    #[command(visible_alias = "list")]
+    Ls,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn repeated_flags_and_globals() {
+        let cli = Cli::try_parse_from([
+            "brnet",
+            "network",
+            "create",
+            "--subnet",
+            "172.20.0.0/16",
+            "--subnet",
+            "fd00::/64",
+            "-o",
+            "com.docker.network.driver.mtu=1400",
+            "n1",
+            "--state-dir",
+            "/tmp/x",
+        ])
+        .unwrap();
+        assert_eq!(cli.state_dir, PathBuf::from("/tmp/x"));
+        let Command::Network(NetworkCommand::Create(c)) = cli.command else {
+            panic!("not create");
+        };
+        assert_eq!(c.subnet, ["172.20.0.0/16", "fd00::/64"]);
+        assert_eq!(c.opt.len(), 1);
+        assert_eq!(c.name, "n1");
+    }
+}

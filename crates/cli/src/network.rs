@@ -1,0 +1,167 @@
+//! `brnet network ...`: parse the values, open the state, ask the library,
+//! print.
+
+use std::io::Write;
+
+use bridge_net::brnet_netns;
+use bridge_net::{BridgeNet, Config, Error, NetnsRef};
+
+use crate::args::{
+    ConnectArgs, ConnectFormat, CreateArgs, DisconnectArgs, InspectArgs, InspectFormat, LsArgs,
+    LsFormat, NetworkCommand, PruneArgs, RmArgs,
+};
+use crate::failure::{Failed, Failure, Failures};
+use crate::{input, render};
+
+/// Run one `network` command, printing to `out`.
+pub fn run(cmd: &NetworkCommand, config: &Config, out: &mut dyn Write) -> Result<(), Failures> {
+    let one = |what: String, r: Result<(), Failure>| r.map_err(|e| vec![Failed::new(what, e)]);
+    match cmd {
+        NetworkCommand::Create(a) => {
+            one(format!("network create {}", a.name), create(a, config, out))
+        }
+        NetworkCommand::Ls(a) => one("network ls".into(), ls(a, config, out)),
+        NetworkCommand::Inspect(a) => inspect(a, config, out),
+        NetworkCommand::Rm(a) => rm(a, config, out),
+        NetworkCommand::Prune(a) => one("network prune".into(), prune(a, config, out)),
+        NetworkCommand::Connect(a) => one(
+            format!("network connect {} {}", a.network, a.netns),
+            connect(a, config, out),
+        ),
+        NetworkCommand::Disconnect(a) => one(
+            format!("network disconnect {} {}", a.network, a.netns),
+            disconnect(a, config),
+        ),
+    }
+}
+
+fn open(config: &Config) -> Result<BridgeNet, Failure> {
+    Ok(BridgeNet::open_with(config.clone())?)
+}
+
+fn create(a: &CreateArgs, config: &Config, out: &mut dyn Write) -> Result<(), Failure> {
+    let opts = input::network_options(a)?;
+    let info = open(config)?.create_network(&a.name, &opts)?;
+    writeln!(out, "{}", info.id)?;
+    Ok(())
+}
+
+fn ls(a: &LsArgs, config: &Config, out: &mut dyn Write) -> Result<(), Failure> {
+    let nets = open(config)?.networks()?;
+    if a.quiet {
+        for n in &nets {
+            writeln!(out, "{}", render::short_id(&n.id, a.no_trunc))?;
+        }
+        return Ok(());
+    }
+    match a.format {
+        LsFormat::Table => out.write_all(render::network_table(&nets, a.no_trunc).as_bytes())?,
+        LsFormat::Json => out.write_all(render::json(&nets).as_bytes())?,
+    }
+    Ok(())
+}
+
+fn inspect(a: &InspectArgs, config: &Config, out: &mut dyn Write) -> Result<(), Failures> {
+    let all = || format!("network inspect {}", a.names.join(" "));
+    let mut net = open(config).map_err(|e| vec![Failed::new(all(), e)])?;
+    match a.format {
+        InspectFormat::Json => {
+            // As docker: print what was found, report what was not.
+            let mut docs = Vec::with_capacity(a.names.len());
+            let mut failed = Vec::new();
+            for name in &a.names {
+                match net.inspect(name) {
+                    Ok(doc) => docs.push(doc),
+                    Err(e) => failed.push(Failed::new(format!("network inspect {name}"), e)),
+                }
+            }
+            out.write_all(render::json(&docs).as_bytes())
+                .map_err(|e| vec![Failed::new(all(), e)])?;
+            if failed.is_empty() {
+                Ok(())
+            } else {
+                Err(failed)
+            }
+        }
+        InspectFormat::Dot => {
+            let names: Vec<&str> = a.names.iter().map(String::as_str).collect();
+            let dot = net
+                .topology_dot(&names)
+                .map_err(|e| vec![Failed::new(all(), e)])?;
+            out.write_all(dot.as_bytes())
+                .map_err(|e| vec![Failed::new(all(), e)])
+        }
+    }
+}
+
+fn rm(a: &RmArgs, config: &Config, out: &mut dyn Write) -> Result<(), Failures> {
+    let mut net = open(config)
+        .map_err(|e| vec![Failed::new(format!("network rm {}", a.names.join(" ")), e)])?;
+    // As docker: remove what can be removed, report the rest.
+    let mut failed = Vec::new();
+    for name in &a.names {
+        let what = || format!("network rm {name}");
+        match net.remove_network(name) {
+            Ok(true) => {
+                if let Err(e) = writeln!(out, "{name}") {
+                    failed.push(Failed::new(what(), e));
+                }
+            }
+            Ok(false) => failed.push(Failed::new(
+                what(),
+                Error::NetworkNotFound { name: name.clone() },
+            )),
+            Err(e) => failed.push(Failed::new(what(), e)),
+        }
+    }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(failed)
+    }
+}
+
+fn prune(_: &PruneArgs, config: &Config, out: &mut dyn Write) -> Result<(), Failure> {
+    for name in open(config)?.prune()? {
+        writeln!(out, "{name}")?;
+    }
+    Ok(())
+}
+
+/// The library opens a named namespace by its path, and names it by the
+/// path when it is missing; name it as the user did.
+fn as_named(e: Error, netns: &NetnsRef) -> Error {
+    match (e, netns) {
+        (Error::Netns(brnet_netns::Error::NotFound { path, .. }), NetnsRef::Name(name)) => {
+            Error::Netns(brnet_netns::Error::NotFound {
+                name: name.clone(),
+                path,
+            })
+        }
+        (e, _) => e,
+    }
+}
+
+fn connect(a: &ConnectArgs, config: &Config, out: &mut dyn Write) -> Result<(), Failure> {
+    let opts = input::connect_options(a)?;
+    let netns = input::netns(&a.netns)?;
+    let ep = open(config)?
+        .connect(&a.network, &netns, &opts)
+        .map_err(|e| as_named(e, &netns))?;
+    let text = match a.format {
+        ConnectFormat::Text => render::endpoint(&ep),
+        ConnectFormat::Json => render::json(&ep),
+    };
+    out.write_all(text.as_bytes())?;
+    Ok(())
+}
+
+fn disconnect(a: &DisconnectArgs, config: &Config) -> Result<(), Failure> {
+    let netns = input::netns(&a.netns)?;
+    let mut net = open(config)?;
+    // An unknown network is an error (a typo, as docker says); a namespace
+    // that is not connected, or is gone, is nothing to do.
+    net.network(&a.network)?;
+    net.disconnect(&a.network, &netns)?;
+    Ok(())
+}
