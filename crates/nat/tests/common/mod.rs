@@ -166,14 +166,18 @@ pub fn tcp(ns: &str, addr: &str, port: u16) -> Option<String> {
     .filter(|s| !s.is_empty())
 }
 
-/// Send a UDP datagram from `ns` and return the reply, if one comes within 1 s.
+/// Send a UDP datagram from `ns` and return the reply. Datagrams may be
+/// lost (a busy machine, a listener still forking): up to three tries, each
+/// waiting up to 3 s for the reply.
 pub fn udp(ns: &str, addr: &str, port: u16) -> Option<String> {
-    try_sh(&in_ns(
-        ns,
-        &format!("sh -c 'echo ping | socat -T2 -t2 - UDP:{addr}:{port}'"),
-    ))
-    .map(|s| s.trim().to_owned())
-    .filter(|s| !s.is_empty())
+    (0..3).find_map(|_| {
+        try_sh(&in_ns(
+            ns,
+            &format!("sh -c 'echo ping | socat -T3 -t3 - UDP:{addr}:{port}'"),
+        ))
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+    })
 }
 
 /// `nft -j list ruleset`, normalised: handles dropped, set elements sorted,
