@@ -359,8 +359,8 @@ impl BridgeNet {
 
         let id = host::random_id();
         let host_veth = brnet_veth::random_host_name();
-        self.store.append(
-            &Op::Begin {
+        self.store.record(
+            Op::Begin {
                 intent: Intent {
                     id: id.clone(),
                     kind: "connect".into(),
@@ -443,8 +443,8 @@ impl BridgeNet {
             fw_made = true;
             self.step("connect.firewall")?;
             self.step("connect.record")?;
-            self.store.append(
-                &Op::Connect {
+            self.store.record(
+                Op::Connect {
                     endpoint: rec.clone(),
                 },
                 false,
@@ -453,10 +453,8 @@ impl BridgeNet {
         })();
         match result {
             Ok(()) => {
-                let info = EndpointInfo::of(&net, &rec);
-                self.store.state.endpoints.insert(id, rec);
                 let _ = name;
-                Ok(info)
+                Ok(EndpointInfo::of(&net, &rec))
             }
             Err(e) => {
                 if fw_made && let (Ok(n), Ok(ep)) = (fw::network(&net), fw::endpoint(&rec)) {
@@ -468,7 +466,7 @@ impl BridgeNet {
                 if lo_raised {
                     let _ = brnet_veth::lower_lo(&mut inside);
                 }
-                let _ = self.store.append(&Op::End { id }, false);
+                let _ = self.store.record(Op::End { id }, false);
                 Err(e)
             }
         }
@@ -650,9 +648,7 @@ impl BridgeNet {
             .map(|s| s.id.clone())
             .collect();
         for id in sandboxes {
-            self.store
-                .append(&Op::RemoveSandbox { id: id.clone() }, false)?;
-            self.store.state.sandboxes.remove(&id);
+            self.store.record(Op::RemoveSandbox { id }, false)?;
         }
         if errors.is_empty() {
             Ok(eps.len())
@@ -695,13 +691,10 @@ impl BridgeNet {
             return Err(e);
         }
         self.step("disconnect.record")?;
+        // The addresses go back to the pool as the record is applied.
         self.store
-            .append(&Op::Disconnect { id: ep.id.clone() }, false)?;
-        self.store.state.endpoints.remove(&ep.id);
-        crate::state::release(&mut self.store.state, ep).map_err(|source| Error::Ipam {
-            network: net.rec.name.clone(),
-            source,
-        })?;
+            .record(Op::Disconnect { id: ep.id.clone() }, false)?;
+        let _ = net;
         Ok(())
     }
 
@@ -816,16 +809,7 @@ impl BridgeNet {
                 )
             }
         };
-        self.store.append(
-            &Op::Sandbox {
-                sandbox: sandbox.clone(),
-            },
-            false,
-        )?;
-        self.store
-            .state
-            .sandboxes
-            .insert(sandbox.id.clone(), sandbox);
+        self.store.record(Op::Sandbox { sandbox }, false)?;
         Ok(attachment)
     }
 
@@ -843,8 +827,7 @@ impl BridgeNet {
             .collect();
         for id in &ids {
             self.store
-                .append(&Op::RemoveSandbox { id: id.clone() }, false)?;
-            self.store.state.sandboxes.remove(id);
+                .record(Op::RemoveSandbox { id: id.clone() }, false)?;
         }
         Ok(!ids.is_empty())
     }

@@ -144,8 +144,8 @@ impl BridgeNet {
             v6.gateway = Some(p.gateway());
         }
 
-        self.store.append(
-            &Op::Begin {
+        self.store.record(
+            Op::Begin {
                 intent: Intent {
                     id: id.clone(),
                     kind: "create_network".into(),
@@ -158,11 +158,7 @@ impl BridgeNet {
         )?;
         let mut undo = Undo::default();
         match self.create_steps(&mut net, &bridge_name, &mut undo) {
-            Ok(()) => {
-                let info = NetworkInfo::of(&net, 0);
-                self.store.state.networks.push(net);
-                Ok(info)
-            }
+            Ok(()) => Ok(NetworkInfo::of(&net, 0)),
             Err(e) => {
                 if undo.firewall
                     && let Ok(n) = fw::network(&net)
@@ -172,7 +168,7 @@ impl BridgeNet {
                 if undo.bridge {
                     let _ = brnet_bridge::delete(&mut self.nl, &bridge_name);
                 }
-                let _ = self.store.append(&Op::End { id }, false);
+                let _ = self.store.record(Op::End { id }, false);
                 Err(e)
             }
         }
@@ -230,8 +226,8 @@ impl BridgeNet {
         undo.firewall = true;
         self.step("create.firewall")?;
         self.step("create.record")?;
-        self.store.append(
-            &Op::Network {
+        self.store.record(
+            Op::Network {
                 network: net.rec.clone(),
             },
             true,
@@ -351,13 +347,12 @@ impl BridgeNet {
             return Err(e);
         }
         self.step("remove.record")?;
-        self.store.append(
-            &Op::RemoveNetwork {
+        self.store.record(
+            Op::RemoveNetwork {
                 id: net.rec.id.clone(),
             },
             true,
         )?;
-        self.store.state.networks.retain(|n| n.rec.id != net.rec.id);
         Ok(true)
     }
 

@@ -70,13 +70,12 @@ impl BridgeNet {
                     let _ = self.fw.remove_network(&table_net);
                 }
             }
-            self.store.append(
-                &Op::End {
+            self.store.record(
+                Op::End {
                     id: intent.id.clone(),
                 },
                 false,
             )?;
-            self.store.state.intents.remove(&intent.id);
             report
                 .interrupted
                 .push(format!("{} {}", intent.kind, intent.id));
@@ -98,12 +97,9 @@ impl BridgeNet {
                 let _ = self
                     .fw
                     .remove_endpoint(&fw::network(&net)?, &fw::endpoint(&ep)?);
-                let _ = self.nl.delete_link_if_exists(&IfName::new(&ep.host_veth)?);
             }
             self.store
-                .append(&Op::Disconnect { id: ep.id.clone() }, false)?;
-            self.store.state.endpoints.remove(&ep.id);
-            let _ = crate::state::release(&mut self.store.state, &ep);
+                .record(Op::Disconnect { id: ep.id.clone() }, false)?;
             report
                 .endpoints_dropped
                 .push(format!("{} ({})", ep.container, ep.netns.display()));

@@ -9,13 +9,14 @@
 //! [`COMPACT_MIN`] records), the whole state is written as a new snapshot:
 //! temp file, `fsync`, `rename`, `fsync` of the directory.
 //!
-//! Durability: records about networks (which outlive a reboot) are
-//! `fdatasync`ed; records about endpoints and network modes are not — they
-//! describe kernel objects that a crash of the machine destroys anyway, and
-//! a killed process loses nothing (the page cache keeps its writes). A torn
-//! last record (a crash mid-write) is ignored and cut off by the next
-//! writer; a malformed record anywhere else is an error, never silently
-//! skipped.
+//! Durability: a change to a network (which outlives a reboot) is written
+//! as a whole new snapshot (temp file, `fsync`, `rename`), so networks only
+//! ever live in the snapshot record. Endpoints and network modes go to the
+//! journal without `fsync`: they describe kernel objects that a crash of
+//! the machine destroys anyway, and a killed process loses nothing (the
+//! page cache keeps its writes). A torn last record (a crash mid-write) is
+//! ignored and cut off by the next writer; a malformed record anywhere else
+//! is an error, never silently skipped.
 //!
 //! Every process keeps the state in memory and, under the lock, reads only
 //! the records appended since it last looked (or everything again when
@@ -345,6 +346,12 @@ impl State {
     /// itself, so replay reproduces its state exactly (dynamic addresses
     /// are allocated again and come out the same).
     fn apply(&mut self, op: Op) -> std::result::Result<(), String> {
+        self.apply_op(op, true)
+    }
+
+    /// Apply `op`; `replay`: the addresses of a `Connect` are taken from
+    /// the pools here (when false, the live code has taken them already).
+    fn apply_op(&mut self, op: Op, replay: bool) -> std::result::Result<(), String> {
         match op {
             Op::Network { network } => {
                 if self.networks.iter().any(|n| n.rec.name == network.name) {
@@ -359,6 +366,10 @@ impl State {
                 if self.networks.len() == before {
                     return Err(format!("removal of unknown network {id}"));
                 }
+            }
+            Op::Connect { endpoint } if !replay => {
+                self.intents.remove(&endpoint.id);
+                self.endpoints.insert(endpoint.id.clone(), endpoint);
             }
             Op::Connect { endpoint } => {
                 let net = self
@@ -436,6 +447,10 @@ pub struct Store {
     lock_file: File,
     /// The state as of the last refresh, plus this process's changes.
     pub state: State,
+    /// The state file as of the last load, held open: while it is, its
+    /// inode number cannot be reused by a later snapshot, so "same inode"
+    /// reliably means "same file".
+    held: Option<File>,
     ino: u64,
     len: u64,
     lines: usize,
@@ -466,6 +481,7 @@ impl Store {
             path: dir.join(STATE_FILE),
             lock_file,
             state: State::default(),
+            held: None,
             ino: 0,
             len: 0,
             lines: 0,
@@ -517,6 +533,7 @@ impl Store {
                     self.write_snapshot()?;
                 } else {
                     self.state = State::default();
+                    self.held = None;
                     self.ino = 0;
                     self.len = 0;
                 }
@@ -533,7 +550,15 @@ impl Store {
     }
 
     fn read_range(&self, from: u64, to: u64) -> Result<Vec<u8>> {
-        let file = File::open(&self.path).map_err(|e| Error::state_io("open", &self.path, &e))?;
+        let opened;
+        let file = match &self.held {
+            Some(f) => f,
+            None => {
+                opened =
+                    File::open(&self.path).map_err(|e| Error::state_io("open", &self.path, &e))?;
+                &opened
+            }
+        };
         let mut buf = vec![0u8; usize::try_from(to - from).unwrap_or(0)];
         let mut done = 0;
         while done < buf.len() {
@@ -556,7 +581,15 @@ impl Store {
         }
     }
 
-    fn reload(&mut self, ino: u64, len: u64) -> Result<()> {
+    fn reload(&mut self, _ino: u64, _len: u64) -> Result<()> {
+        // Open first, then stat what was opened: the file we read is the
+        // file we hold.
+        let held = File::open(&self.path).map_err(|e| Error::state_io("open", &self.path, &e))?;
+        let meta = held
+            .metadata()
+            .map_err(|e| Error::state_io("stat", &self.path, &e))?;
+        let (ino, len) = (meta.ino(), meta.len());
+        self.held = Some(held);
         let bytes = self.read_range(0, len)?;
         let Some(end) = bytes.iter().position(|b| *b == b'\n') else {
             return Err(self.bad(StateProblem::Truncated));
@@ -665,15 +698,38 @@ impl Store {
         Ok(())
     }
 
-    /// Append a record (the caller holds the lock and has already made the
-    /// change in memory). `durable`: `fdatasync` before returning.
-    pub fn append(&mut self, op: &Op, durable: bool) -> Result<()> {
-        let mut line = serde_json::to_vec(op).map_err(|e| {
+    /// Make a change: apply `op` to the state in memory (as replay would,
+    /// except that a `Connect`'s addresses were already taken from the
+    /// pools by the caller), then write it down. The caller holds the
+    /// lock. `durable` (network changes): the whole state is written as a
+    /// new snapshot, fsynced; otherwise one journal record is appended.
+    ///
+    /// If writing fails, the next [`lock`](Store::lock) reloads the state
+    /// from the file, so memory never runs ahead of the disk.
+    pub fn record(&mut self, op: Op, durable: bool) -> Result<()> {
+        let line = serde_json::to_vec(&op).map_err(|e| {
             self.bad(StateProblem::Malformed {
                 line: 0,
                 detail: e.to_string(),
             })
         })?;
+        self.state.apply_op(op, false).map_err(|detail| {
+            self.ino = 0;
+            self.bad(StateProblem::Inconsistent { line: 0, detail })
+        })?;
+        let written = if durable {
+            self.write_snapshot()
+        } else {
+            self.append_line(line)
+        };
+        if written.is_err() {
+            self.ino = 0;
+        }
+        written
+    }
+
+    /// Append one record line (compacting when the journal is long).
+    fn append_line(&mut self, mut line: Vec<u8>) -> Result<()> {
         line.push(b'\n');
         let file = OpenOptions::new()
             .write(true)
@@ -686,10 +742,6 @@ impl Store {
         }
         file.write_all_at(&line, self.len)
             .map_err(|e| Error::state_io("write", &self.path, &e))?;
-        if durable {
-            file.sync_data()
-                .map_err(|e| Error::state_io("fsync", &self.path, &e))?;
-        }
         self.len += line.len() as u64;
         self.lines += 1;
         let live =
