@@ -24,6 +24,10 @@ fn observable(state: &std::path::Path) -> String {
     format!("{:?}\n{}\n{nets}\n{eps}", link_names(), nft_ruleset())
 }
 
+/// One attempt at a bad input: the error's text, or what it (wrongly)
+/// produced.
+type Attempt = Box<dyn Fn(&mut BridgeNet) -> Result<String, String>>;
+
 fn opts_with(f: impl FnOnce(&mut NetworkOptions)) -> NetworkOptions {
     let mut o = NetworkOptions::default();
     f(&mut o);
@@ -47,34 +51,29 @@ fn a_table_of_bad_inputs_each_a_typed_error_naming_the_value() {
         std::fs::write("/run/regular-file", b"").unwrap();
         let before = observable(dir.path());
 
-        type Case = (
-            &'static str,
-            Box<dyn Fn(&mut BridgeNet) -> Result<String, String>>,
-        );
-        let create = |name: &'static str,
-                      o: NetworkOptions|
-         -> Box<dyn Fn(&mut BridgeNet) -> Result<String, String>> {
+        type Case = (&'static str, Attempt);
+        let create = |name: &'static str, o: NetworkOptions| -> Attempt {
             Box::new(move |b: &mut BridgeNet| {
                 b.create_network(name, &o)
                     .map(|n| n.name)
                     .map_err(|e| e.to_string())
             })
         };
-        let cidr = |s: &'static str| -> Box<dyn Fn(&mut BridgeNet) -> Result<String, String>> {
+        let cidr = |s: &'static str| -> Attempt {
             Box::new(move |_| {
                 bridge_net::parse_cidr("--subnet", s)
                     .map(|n| n.to_string())
                     .map_err(|e| e.to_string())
             })
         };
-        let port = |s: &'static str| -> Box<dyn Fn(&mut BridgeNet) -> Result<String, String>> {
+        let port = |s: &'static str| -> Attempt {
             Box::new(move |_| {
                 s.parse::<bridge_net::PortSpec>()
                     .map(|p| p.to_string())
                     .map_err(|e| e.to_string())
             })
         };
-        let ifname = |s: &'static str| -> Box<dyn Fn(&mut BridgeNet) -> Result<String, String>> {
+        let ifname = |s: &'static str| -> Attempt {
             Box::new(move |b| {
                 let n = brnet_netlink::IfName::new(s).map_err(|e| e.to_string())?;
                 b.connect(
@@ -89,7 +88,7 @@ fn a_table_of_bad_inputs_each_a_typed_error_naming_the_value() {
                 .map_err(|e| e.to_string())
             })
         };
-        let mac = |s: &'static str| -> Box<dyn Fn(&mut BridgeNet) -> Result<String, String>> {
+        let mac = |s: &'static str| -> Attempt {
             Box::new(move |b| {
                 let m = s.parse().map_err(|e: brnet_netlink::Error| e.to_string())?;
                 NetnsDir::default().create("macns").ok();
@@ -105,16 +104,14 @@ fn a_table_of_bad_inputs_each_a_typed_error_naming_the_value() {
                 .map_err(|e| e.to_string())
             })
         };
-        let netname = |s: String| -> Box<dyn Fn(&mut BridgeNet) -> Result<String, String>> {
+        let netname = |s: String| -> Attempt {
             Box::new(move |b| {
                 b.create_network(&s, &NetworkOptions::default())
                     .map(|n| n.name)
                     .map_err(|e| e.to_string())
             })
         };
-        let opt = |k: &'static str,
-                   v: &'static str|
-         -> Box<dyn Fn(&mut BridgeNet) -> Result<String, String>> {
+        let opt = |k: &'static str, v: &'static str| -> Attempt {
             Box::new(move |_| {
                 NetworkOptions::default()
                     .set_option(k, v)
