@@ -94,8 +94,12 @@ impl NetnsDir {
         )
         .map_err(|e| Error::sys("bind-mount", path.display(), e))?;
         undo.mounted = true;
-        let fd = open(THREAD_NETNS, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
-            .map_err(|e| Error::sys("open", THREAD_NETNS, e))?;
+        let fd = open(
+            THREAD_NETNS,
+            OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| Error::sys("open", THREAD_NETNS, e))?;
         let value = f();
         back.exit()?;
         std::mem::forget(undo);

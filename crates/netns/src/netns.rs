@@ -45,8 +45,12 @@ impl Netns {
 
     /// The network namespace of the calling thread.
     pub fn current() -> Result<Netns> {
-        let fd = open(THREAD_NETNS, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
-            .map_err(|e| Error::sys("open", THREAD_NETNS, e))?;
+        let fd = open(
+            THREAD_NETNS,
+            OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| Error::sys("open", THREAD_NETNS, e))?;
         Ok(Netns::from_parts(fd, None, None))
     }
 
@@ -153,7 +157,8 @@ impl Netns {
             let handle = std::thread::Builder::new()
                 .name("brnet-netns-run".into())
                 .spawn_scoped(s, move || {
-                    setns(fd, CloneFlags::CLONE_NEWNET).map_err(|e| Error::sys("setns", what, e))?;
+                    setns(fd, CloneFlags::CLONE_NEWNET)
+                        .map_err(|e| Error::sys("setns", what, e))?;
                     Ok(f())
                 })
                 .map_err(|e| Error::sys("spawn thread", self.describe(), io_errno(&e)))?;

@@ -33,7 +33,11 @@ fn sandbox_is_a_fresh_namespace_with_lo_up() {
     .unwrap();
     assert_ne!(inside, outside);
     assert!(dev.contains("lo:"));
-    assert_eq!(dev.lines().count(), 3, "only lo in a fresh namespace: {dev}");
+    assert_eq!(
+        dev.lines().count(),
+        3,
+        "only lo in a fresh namespace: {dev}"
+    );
     assert!(netns.is_empty());
     // lo is up inside: a child process sees it UP.
     let out = isolated(|| ip(&["-br", "link", "show", "lo"])).unwrap();
@@ -68,7 +72,16 @@ fn create_list_open_delete_and_iproute2_sees_ours() {
         ip(&["netns", "add", "theirs"]);
         assert_eq!(dir.list().unwrap(), ["c1", "c2", "theirs"]);
         let theirs = dir.open("theirs").unwrap();
-        let ino = ip(&["netns", "exec", "theirs", "stat", "-L", "-c", "%i", "/proc/self/ns/net"]);
+        let ino = ip(&[
+            "netns",
+            "exec",
+            "theirs",
+            "stat",
+            "-L",
+            "-c",
+            "%i",
+            "/proc/self/ns/net",
+        ]);
         assert_eq!(ino.trim(), theirs.id().unwrap().ino.to_string());
 
         // Opening again gives the same namespace.
