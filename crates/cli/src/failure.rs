@@ -54,11 +54,15 @@ impl BadInput {
 
 impl fmt::Display for BadInput {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "invalid option {}={:?}: {}",
-            self.option, self.value, self.reason
-        )
+        if self.value.is_empty() {
+            write!(f, "invalid option {}: {}", self.option, self.reason)
+        } else {
+            write!(
+                f,
+                "invalid option {}={:?}: {}",
+                self.option, self.value, self.reason
+            )
+        }
     }
 }
 

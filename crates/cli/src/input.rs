@@ -85,8 +85,7 @@ pub fn network_options(a: &CreateArgs) -> Result<NetworkOptions, Failure> {
         plan.subnet = Some(net);
     }
     if a.ipv6 && opts.ipv6.is_none() {
-        // NetworkOptions::validate names what is missing.
-        opts.ipv6 = Some(IpamConfig::default());
+        return Err(BadInput::new("--ipv6", "", "needs an IPv6 --subnet").into());
     }
     for g in &a.gateway {
         let ip: IpAddr = g
@@ -295,7 +294,10 @@ mod tests {
                 &["--subnet", "10.1.0.0/16", "--gateway", "10.2.0.1", "n"],
                 "not inside subnet",
             ),
-            (&["--ipv6", "n"], "IPv6"),
+            (
+                &["--ipv6", "n"],
+                "invalid option --ipv6: needs an IPv6 --subnet",
+            ),
             (&["-o", "com.example.nope=1", "n"], "unknown option"),
             (&["-o", "novalue", "n"], "KEY=VALUE"),
             (&["--aux-address", "x", "n"], "NAME=IP"),

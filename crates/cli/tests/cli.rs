@@ -1,0 +1,915 @@
+//! The `brnet` binary, driven as a user drives it, each test in its own
+//! throwaway sandbox (`brnet_netns::isolated`: its own network namespace
+//! and private `/run`, inherited by the child processes) with its own
+//! state directory. Nothing here touches the machine's own network.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use brnet_netns::NetnsDir;
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_brnet");
+
+/// How long a connection that must succeed may take to be set up.
+const CONNECT: Duration = Duration::from_secs(5);
+
+/// One sandbox's view: its state directory and the commands that read it.
+struct Sandbox {
+    state: tempfile::TempDir,
+}
+
+/// What must not change when a command fails.
+#[derive(Debug, PartialEq, Eq)]
+struct Snapshot {
+    links: Vec<String>,
+    addresses: Vec<String>,
+    ruleset: String,
+    networks: String,
+    namespaces: String,
+}
+
+impl Sandbox {
+    fn new() -> Sandbox {
+        Sandbox {
+            state: tempfile::tempdir().expect("temp state dir"),
+        }
+    }
+
+    /// Run `brnet --state-dir STATE ARGS`.
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(BIN)
+            .arg("--state-dir")
+            .arg(self.state.path())
+            .args(args)
+            .env_remove("BRNET_STATE_DIR")
+            .output()
+            .expect("run brnet")
+    }
+
+    /// Run a command that must succeed quietly; its stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success(),
+            "brnet {args:?} failed ({}): {stderr}",
+            out.status
+        );
+        assert!(
+            stderr.is_empty(),
+            "brnet {args:?} wrote to stderr: {stderr}"
+        );
+        String::from_utf8(out.stdout).expect("UTF-8 output")
+    }
+
+    /// Run a command that must fail with `code` and exactly one line
+    /// `brnet: <what>: <why>` on stderr; that line.
+    fn fails(&self, args: &[&str], code: i32) -> String {
+        let out = self.run(args);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "brnet {args:?}: exit status; stderr: {stderr}"
+        );
+        one_error_line(&stderr, args)
+    }
+
+    /// Everything a failed command must leave as it was.
+    fn snapshot(&self) -> Snapshot {
+        let addrs = ip_json(&["addr", "show"]);
+        let mut addresses: Vec<String> = addrs
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|l| {
+                let name = l["ifname"].as_str().unwrap_or("?").to_owned();
+                l["addr_info"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(move |a| format!("{name} {}/{}", a["local"], a["prefixlen"]))
+            })
+            .collect();
+        addresses.sort();
+        Snapshot {
+            links: link_names(),
+            addresses,
+            ruleset: nft_ruleset(),
+            networks: self.ok(&["network", "ls", "--format", "json"]),
+            namespaces: self.ok(&["netns", "ls"]),
+        }
+    }
+
+    /// The networks as `network ls --format json` lists them.
+    fn networks(&self) -> Vec<Value> {
+        let v: Value = serde_json::from_str(&self.ok(&["network", "ls", "--format", "json"]))
+            .expect("ls --format json prints JSON");
+        v.as_array().expect("an array").clone()
+    }
+}
+
+/// Run `f` with a fresh sandbox inside a fresh throwaway namespace.
+fn sandboxed(f: impl FnOnce(&Sandbox) + Send) {
+    brnet_netns::isolated(|| f(&Sandbox::new())).expect("make sandbox");
+}
+
+/// `stderr` is exactly one line, `brnet: <what>: <why>`; that line.
+fn one_error_line(stderr: &str, args: &[&str]) -> String {
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "brnet {args:?}: not one line: {stderr:?}");
+    assert!(stderr.ends_with('\n'), "{stderr:?}");
+    let line = lines[0];
+    assert!(line.starts_with("brnet: "), "{line}");
+    assert!(
+        line["brnet: ".len()..].contains(": "),
+        "no <what>: <why> in {line}"
+    );
+    line.to_owned()
+}
+
+/// Run a program, which must succeed; its stdout.
+fn sh(program: &str, args: &[&str]) -> String {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("run {program}: {e}"));
+    assert!(
+        out.status.success(),
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn ip_json(args: &[&str]) -> Value {
+    let mut all = vec!["-j"];
+    all.extend_from_slice(args);
+    serde_json::from_str(&sh("ip", &all)).expect("ip -j prints JSON")
+}
+
+/// The sandbox's link names, sorted.
+fn link_names() -> Vec<String> {
+    let mut names: Vec<String> = ip_json(&["link", "show"])
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|l| l["ifname"].as_str().map(str::to_owned))
+        .collect();
+    names.sort();
+    names
+}
+
+fn nft_ruleset() -> String {
+    sh("nft", &["list", "ruleset"])
+}
+
+/// Serve every connection on `listener` with `reply` and the peer's
+/// address, on a background thread.
+fn serve(listener: TcpListener, reply: &'static str) {
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            let peer = conn.peer_addr().map(|p| p.ip().to_string());
+            let _ = writeln!(conn, "{reply} {}", peer.unwrap_or_default());
+        }
+    });
+}
+
+/// Connect to `addr` and read what the server says.
+fn fetch(addr: &str) -> std::io::Result<String> {
+    let addr: SocketAddr = addr.parse().expect("socket address");
+    let mut s = TcpStream::connect_timeout(&addr, CONNECT)?;
+    s.set_read_timeout(Some(CONNECT))?;
+    let mut out = String::new();
+    s.read_to_string(&mut out)?;
+    Ok(out)
+}
+
+/// The value of `key` in `network connect`'s text output.
+fn field<'a>(text: &'a str, key: &str) -> Vec<&'a str> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix(key))
+        .filter(|rest| rest.starts_with("  "))
+        .map(str::trim)
+        .collect()
+}
+
+fn json(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+// ---------------------------------------------------------------------
+// Without root: help and usage errors never reach the kernel.
+
+#[test]
+fn help_on_every_command() {
+    let commands: &[&[&str]] = &[
+        &[],
+        &["network"],
+        &["network", "create"],
+        &["network", "ls"],
+        &["network", "inspect"],
+        &["network", "rm"],
+        &["network", "prune"],
+        &["network", "connect"],
+        &["network", "disconnect"],
+        &["netns"],
+        &["netns", "add"],
+        &["netns", "del"],
+        &["netns", "ls"],
+    ];
+    for path in commands {
+        let out = Command::new(BIN)
+            .args(*path)
+            .arg("--help")
+            .output()
+            .expect("run brnet");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{path:?} --help: {}", out.status);
+        assert!(out.stderr.is_empty(), "{path:?} --help wrote to stderr");
+        let usage = format!("Usage: brnet {}", path.join(" "));
+        assert!(stdout.contains(usage.trim_end()), "{path:?}: {stdout}");
+    }
+    let top = String::from_utf8(Command::new(BIN).arg("--help").output().unwrap().stdout).unwrap();
+    for needle in ["--state-dir", "BRNET_STATE_DIR", "--firewall", "Exit codes"] {
+        assert!(top.contains(needle), "{needle} in {top}");
+    }
+    let version = Command::new(BIN).arg("--version").output().unwrap();
+    assert!(version.status.success());
+    assert!(String::from_utf8_lossy(&version.stdout).starts_with("brnet "));
+}
+
+#[test]
+fn usage_errors_are_one_line_exit_2() {
+    for (args, needle) in [
+        (&["network", "create"][..], "brnet: network create: "),
+        (&["network", "ls", "--bogus"], "'--bogus'"),
+        (
+            &["network", "ls", "--format", "xml"],
+            "brnet: network ls: invalid value 'xml'",
+        ),
+        (&["--firewall", "pf", "network", "ls"], "'pf'"),
+        (&["network", "connect", "web"], "<NETNS>"),
+        (&["network", "inspect"], "<NETWORK>"),
+        (&["network"], "brnet: network: "),
+        (&["bogus"], "'bogus'"),
+        (&[], "brnet: usage: "),
+    ] {
+        let out = Command::new(BIN).args(args).output().expect("run brnet");
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?} wrote to stdout");
+        let line = one_error_line(&String::from_utf8_lossy(&out.stderr), args);
+        assert!(line.contains(needle), "{args:?}: {line}");
+    }
+}
+
+// ---------------------------------------------------------------------
+// In the sandbox.
+
+#[test]
+fn create_connect_inspect_disconnect_rm_leaves_nothing() {
+    if !brnet_netns::privileged_test() {
+        return;
+    }
+    sandboxed(|s| {
+        s.ok(&["netns", "add", "c1"]);
+        let before = s.snapshot();
+        assert_eq!(s.networks(), Vec::<Value>::new());
+
+        let id = s.ok(&[
+            "network",
+            "create",
+            "--subnet",
+            "172.20.0.0/16",
+            "--gateway",
+            "172.20.0.254",
+            "--ip-range",
+            "172.20.1.0/24",
+            "--aux-address",
+            "printer=172.20.1.0",
+            "--label",
+            "team=net",
+            "-o",
+            "com.docker.network.driver.mtu=1400",
+            "customNetwork",
+        ]);
+        let id = id.trim();
+        assert_eq!(id.len(), 64, "{id}");
+        assert!(id.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
+
+        // ls: docker's table, 12 hex of the id.
+        let table = s.ok(&["network", "ls"]);
+        let mut lines = table.lines();
+        assert_eq!(
+            lines.next(),
+            Some("NETWORK ID     NAME            DRIVER    SCOPE")
+        );
+        assert_eq!(
+            lines
+                .next()
+                .map(|l| l.split_whitespace().collect::<Vec<_>>()),
+            Some(vec![&id[..12], "customNetwork", "bridge", "local"])
+        );
+        assert_eq!(lines.next(), None);
+        assert_eq!(s.ok(&["network", "ls", "-q"]), format!("{}\n", &id[..12]));
+        let nets = s.networks();
+        assert_eq!(nets[0]["name"], "customNetwork");
+        assert_eq!(nets[0]["subnet"], "172.20.0.0/16");
+        let bridge = nets[0]["bridge"].as_str().unwrap().to_owned();
+        assert_eq!(bridge, format!("br-{}", &id[..12]));
+
+        // connect: what the runtime needs.
+        let text = s.ok(&[
+            "network",
+            "connect",
+            "-p",
+            "8080:80",
+            "--alias",
+            "www",
+            "customNetwork",
+            "c1",
+        ]);
+        assert_eq!(field(&text, "interface"), ["eth0"]);
+        assert_eq!(field(&text, "address"), ["172.20.1.1/16"], "{text}");
+        assert_eq!(field(&text, "gateway"), ["172.20.0.254"]);
+        assert_eq!(field(&text, "mac"), ["02:42:ac:14:01:01"]);
+        assert_eq!(field(&text, "port"), ["0.0.0.0:8080->80/tcp"]);
+        assert_eq!(field(&text, "alias"), ["www"]);
+        let veth = field(&text, "host veth")[0].to_owned();
+        assert!(link_names().contains(&veth), "{veth} on the host side");
+        assert!(link_names().contains(&bridge));
+
+        // inspect: docker's shape.
+        let doc = json(&s.ok(&["network", "inspect", "customNetwork"]));
+        let doc = &doc.as_array().expect("an array")[0];
+        assert_eq!(doc["Name"], "customNetwork");
+        assert_eq!(doc["Id"], id);
+        assert_eq!(doc["Driver"], "bridge");
+        let ipam = &doc["IPAM"]["Config"][0];
+        assert_eq!(ipam["Subnet"], "172.20.0.0/16");
+        assert_eq!(ipam["Gateway"], "172.20.0.254");
+        assert_eq!(ipam["IPRange"], "172.20.1.0/24");
+        assert_eq!(ipam["AuxiliaryAddresses"]["printer"], "172.20.1.0");
+        assert_eq!(doc["Labels"]["team"], "net");
+        assert_eq!(doc["Options"]["com.docker.network.driver.mtu"], "1400");
+        let containers = doc["Containers"].as_object().expect("containers");
+        assert_eq!(containers.len(), 1);
+        let c = containers.values().next().unwrap();
+        assert_eq!(c["Name"], "c1");
+        assert_eq!(c["IPv4Address"], "172.20.1.1/16");
+        assert_eq!(c["MacAddress"], "02:42:ac:14:01:01");
+        // By id prefix too.
+        let by_id = json(&s.ok(&["network", "inspect", &id[..12]]));
+        assert_eq!(by_id[0]["Name"], "customNetwork");
+
+        // disconnect, twice: the second has nothing to do.
+        assert_eq!(s.ok(&["network", "disconnect", "customNetwork", "c1"]), "");
+        assert_eq!(s.ok(&["network", "disconnect", "customNetwork", "c1"]), "");
+        assert!(!link_names().contains(&veth));
+
+        assert_eq!(s.ok(&["network", "rm", "customNetwork"]), "customNetwork\n");
+        assert_eq!(s.snapshot(), before);
+        assert_eq!(s.networks(), Vec::<Value>::new());
+        assert_eq!(nft_ruleset(), "");
+    });
+}
+
+#[test]
+fn traffic_reaches_a_connected_namespace() {
+    if !brnet_netns::privileged_test() {
+        return;
+    }
+    sandboxed(|s| {
+        s.ok(&["network", "create", "--subnet", "172.20.0.0/16", "web"]);
+        s.ok(&["netns", "add", "web1"]);
+        let ep = json(&s.ok(&[
+            "network", "connect", "--format", "json", "-p", "8080:80", "web", "web1",
+        ]));
+        assert_eq!(ep["ipv4"], "172.20.0.2/16");
+        assert_eq!(ep["gateway4"], "172.20.0.1");
+        assert_eq!(ep["ifname"], "eth0");
+        assert_eq!(ep["mac"], "02:42:ac:14:00:02");
+        assert_eq!(ep["ports"][0], "8080:172.20.0.2:80/tcp");
+
+        let ns = NetnsDir::default().open("web1").expect("open web1");
+        let listener = ns
+            .run(|| TcpListener::bind("0.0.0.0:80"))
+            .expect("enter web1")
+            .expect("bind :80 in web1");
+        serve(listener, "hello from web1");
+
+        // From the sandbox's own side, over the bridge.
+        let got = fetch("172.20.0.2:80").expect("reach 172.20.0.2:80");
+        assert_eq!(got, "hello from web1 172.20.0.1\n");
+
+        // From an outside namespace, through the published port.
+        s.ok(&["netns", "add", "outside"]);
+        for args in [
+            &[
+                "link", "add", "o-out", "type", "veth", "peer", "name", "eth0", "netns", "outside",
+            ][..],
+            &["addr", "add", "198.51.100.1/24", "dev", "o-out"],
+            &["link", "set", "o-out", "up"],
+            &[
+                "-n",
+                "outside",
+                "addr",
+                "add",
+                "198.51.100.2/24",
+                "dev",
+                "eth0",
+            ],
+            &["-n", "outside", "link", "set", "eth0", "up"],
+            &[
+                "-n",
+                "outside",
+                "route",
+                "add",
+                "default",
+                "via",
+                "198.51.100.1",
+            ],
+        ] {
+            sh("ip", args);
+        }
+        let outside = NetnsDir::default().open("outside").expect("open outside");
+        let got = outside
+            .run(|| fetch("198.51.100.1:8080"))
+            .expect("enter outside")
+            .expect("reach the published port 8080");
+        assert_eq!(got, "hello from web1 198.51.100.2\n");
+    });
+}
+
+#[test]
+fn inspect_dot_draws_the_topology() {
+    if !brnet_netns::privileged_test() {
+        return;
+    }
+    sandboxed(|s| {
+        s.ok(&["network", "create", "--subnet", "172.20.0.0/16", "web"]);
+        s.ok(&["network", "create", "--subnet", "172.21.0.0/16", "back"]);
+        s.ok(&["netns", "add", "c1"]);
+        s.ok(&["netns", "add", "c2"]);
+        let c1 = s.ok(&["network", "connect", "-p", "8080:80", "web", "c1"]);
+        s.ok(&["network", "connect", "back", "c1"]);
+        s.ok(&["network", "connect", "back", "c2"]);
+        let dot = s.ok(&["network", "inspect", "--format", "dot", "web", "back"]);
+        assert!(dot.starts_with("digraph"), "{dot}");
+        let veth = field(&c1, "host veth")[0];
+        for needle in [
+            "172.20.0.1/16",
+            "172.21.0.1/16",
+            "172.20.0.2",
+            veth,
+            "8080",
+            "eth1",
+        ] {
+            assert!(dot.contains(needle), "{needle} in {dot}");
+        }
+        assert_eq!(dot.matches('{').count(), dot.matches('}').count());
+        if Command::new("dot").arg("-V").output().is_ok() {
+            let mut child = Command::new("dot")
+                .arg("-Tsvg")
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("run dot");
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(dot.as_bytes())
+                .unwrap();
+            let out = child.wait_with_output().unwrap();
+            assert!(
+                out.status.success() && out.stderr.is_empty(),
+                "dot rejects it: {}\n{dot}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(String::from_utf8_lossy(&out.stdout).contains("<svg"));
+        }
+        // An unknown network in the list is an error and nothing printed.
+        let out = s.run(&["network", "inspect", "--format", "dot", "web", "nope"]);
+        assert_eq!(out.status.code(), Some(3));
+        assert!(out.stdout.is_empty());
+    });
+}
+
+#[test]
+fn bad_input_fails_in_one_line_and_changes_nothing() {
+    if !brnet_netns::privileged_test() {
+        return;
+    }
+    sandboxed(|s| {
+        s.ok(&["network", "create", "--subnet", "172.20.0.0/16", "web"]);
+        s.ok(&["netns", "add", "c1"]);
+        s.ok(&["netns", "add", "c2"]);
+        s.ok(&["network", "connect", "-p", "8080:80", "web", "c1"]);
+        let not_a_netns = s.state.path().to_str().unwrap().to_owned();
+        let cases: &[(&[&str], i32, &str)] = &[
+            // bad CIDRs
+            (
+                &["network", "create", "--subnet", "172.20.0.0/33", "x"],
+                2,
+                "brnet: network create x: invalid option --subnet=\"172.20.0.0/33\"",
+            ),
+            (
+                &["network", "create", "--subnet", "300.1.1.1/16", "x"],
+                2,
+                "\"300.1.1.1/16\"",
+            ),
+            (
+                &["network", "create", "--subnet", "10.9.0.1/16", "x"],
+                2,
+                "host bits are set (did you mean 10.9.0.0/16?)",
+            ),
+            (
+                &["network", "create", "--ip-range", "10.9.0.0/24", "x"],
+                2,
+                "no IPv4 --subnet",
+            ),
+            (
+                &[
+                    "network",
+                    "create",
+                    "--subnet",
+                    "10.9.0.0/16",
+                    "--gateway",
+                    "10.8.0.1",
+                    "x",
+                ],
+                2,
+                "not inside subnet 10.9.0.0/16",
+            ),
+            // names, duplicates, overlaps
+            (
+                &["network", "create", "bad name"],
+                2,
+                "invalid network name",
+            ),
+            (
+                &["network", "create", "--subnet", "10.9.0.0/16", "web"],
+                4,
+                "brnet: network create web: network \"web\" already exists",
+            ),
+            (
+                &["network", "create", "--subnet", "172.20.128.0/17", "other"],
+                4,
+                "subnet 172.20.128.0/17 overlaps 172.20.0.0/16 of network \"web\"",
+            ),
+            // -o
+            (
+                &["network", "create", "-o", "com.example.nope=1", "x"],
+                2,
+                "unknown option",
+            ),
+            (
+                &[
+                    "network",
+                    "create",
+                    "-o",
+                    "com.docker.network.driver.mtu=10",
+                    "x",
+                ],
+                2,
+                "between 68 and 65535",
+            ),
+            (&["network", "create", "-o", "novalue", "x"], 2, "KEY=VALUE"),
+            // the kernel refuses: rolled back, exit 1
+            (
+                &[
+                    "network",
+                    "create",
+                    "--subnet",
+                    "10.9.0.0/16",
+                    "-o",
+                    "com.docker.network.bridge.name=lo",
+                    "x",
+                ],
+                1,
+                "lo exists and is not a bridge",
+            ),
+            // connect
+            (
+                &["network", "connect", "-p", "8080:80", "web", "c2"],
+                4,
+                "port 8080/tcp on 0.0.0.0 is already in use",
+            ),
+            (
+                &["network", "connect", "web", "c9"],
+                3,
+                "brnet: network connect web c9: network namespace \"c9\" not found (no /run/netns/c9)",
+            ),
+            (
+                &["network", "connect", "web", &not_a_netns],
+                2,
+                "is not a network namespace",
+            ),
+            (
+                &["network", "connect", "nope", "c2"],
+                3,
+                "brnet: network connect nope c2: network \"nope\" not found",
+            ),
+            (
+                &["network", "connect", "-p", "99999:80", "web", "c2"],
+                2,
+                "invalid port spec \"99999:80\"",
+            ),
+            (
+                &["network", "connect", "-p", "abc", "web", "c2"],
+                2,
+                "invalid port spec \"abc\"",
+            ),
+            (
+                &["network", "connect", "-p", "80/xyz", "web", "c2"],
+                2,
+                "invalid port spec \"80/xyz\"",
+            ),
+            (
+                &[
+                    "network",
+                    "connect",
+                    "--mac",
+                    "zz:42:ac:14:00:09",
+                    "web",
+                    "c2",
+                ],
+                2,
+                "invalid option --mac=\"zz:42:ac:14:00:09\"",
+            ),
+            (
+                &[
+                    "network",
+                    "connect",
+                    "--mac",
+                    "01:00:5e:00:00:01",
+                    "web",
+                    "c2",
+                ],
+                2,
+                "multicast",
+            ),
+            (
+                &["network", "connect", "--ip", "nope", "web", "c2"],
+                2,
+                "not an IPv4 address",
+            ),
+            (
+                &["network", "connect", "--ip", "10.0.0.5", "web", "c2"],
+                2,
+                "address 10.0.0.5 is outside 172.20.0.0/16",
+            ),
+            (
+                &["network", "connect", "--ip", "172.20.0.2", "web", "c2"],
+                4,
+                "172.20.0.2 is already allocated",
+            ),
+            (
+                &["network", "connect", "--ip", "172.20.0.1", "web", "c2"],
+                2,
+                "is the gateway",
+            ),
+            (
+                &["network", "connect", "--ip6", "fd00::5", "web", "c2"],
+                2,
+                "no IPv6 subnet",
+            ),
+            (&["network", "connect", "web", "c1"], 4, "already connected"),
+            // rm, inspect, disconnect
+            (
+                &["network", "rm", "nope"],
+                3,
+                "brnet: network rm nope: network \"nope\" not found",
+            ),
+            (
+                &["network", "rm", "web"],
+                4,
+                "has active endpoints: c1 (eth0)",
+            ),
+            (
+                &["network", "inspect", "nope"],
+                3,
+                "brnet: network inspect nope: network \"nope\" not found",
+            ),
+            (
+                &["network", "disconnect", "nope", "c1"],
+                3,
+                "network \"nope\" not found",
+            ),
+            // netns
+            (&["netns", "add", "c1"], 4, "already exists"),
+            (
+                &["netns", "add", "bad/name"],
+                2,
+                "invalid network namespace name",
+            ),
+            (
+                &["netns", "del", "nope"],
+                3,
+                "network namespace \"nope\" not found",
+            ),
+            // usage
+            (
+                &["--firewall", "pf", "network", "ls"],
+                2,
+                "invalid value 'pf'",
+            ),
+        ];
+        for (args, code, needle) in cases {
+            let before = s.snapshot();
+            let line = s.fails(args, *code);
+            assert!(
+                line.contains(needle),
+                "brnet {args:?}:\n  got  {line}\n  want …{needle}…"
+            );
+            assert_eq!(s.snapshot(), before, "brnet {args:?} changed the sandbox");
+        }
+        // What failed did not break what was there.
+        let nets = s.networks();
+        assert_eq!(nets.len(), 1);
+        assert_eq!(nets[0]["endpoints"], 1);
+    });
+}
+
+#[test]
+fn rm_several_removes_what_it_can() {
+    if !brnet_netns::privileged_test() {
+        return;
+    }
+    sandboxed(|s| {
+        s.ok(&["network", "create", "a"]);
+        s.ok(&["network", "create", "b"]);
+        let out = s.run(&["network", "rm", "a", "nope", "b"]);
+        assert_eq!(out.status.code(), Some(3));
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "a\nb\n");
+        let line = one_error_line(&String::from_utf8_lossy(&out.stderr), &[]);
+        assert_eq!(line, "brnet: network rm nope: network \"nope\" not found");
+        assert_eq!(s.networks(), Vec::<Value>::new());
+    });
+}
+
+#[test]
+fn inspect_several_prints_what_it_finds() {
+    if !brnet_netns::privileged_test() {
+        return;
+    }
+    sandboxed(|s| {
+        s.ok(&["network", "create", "a"]);
+        s.ok(&["network", "create", "b"]);
+        let docs = json(&s.ok(&["network", "inspect", "a", "b"]));
+        let names: Vec<&str> = docs
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["Name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["a", "b"]);
+        // Default pools, in order, as docker's.
+        assert_eq!(docs[0]["IPAM"]["Config"][0]["Subnet"], "172.17.0.0/16");
+        assert_eq!(docs[1]["IPAM"]["Config"][0]["Subnet"], "172.18.0.0/16");
+        let out = s.run(&["network", "inspect", "a", "nope"]);
+        assert_eq!(out.status.code(), Some(3));
+        assert_eq!(json(&String::from_utf8_lossy(&out.stdout))[0]["Name"], "a");
+        one_error_line(&String::from_utf8_lossy(&out.stderr), &[]);
+    });
+}
+
+#[test]
+fn prune_removes_networks_without_endpoints() {
+    if !brnet_netns::privileged_test() {
+        return;
+    }
+    sandboxed(|s| {
+        s.ok(&["network", "create", "used"]);
+        s.ok(&["network", "create", "idle1"]);
+        s.ok(&["network", "create", "idle2"]);
+        s.ok(&["netns", "add", "c1"]);
+        s.ok(&["network", "connect", "used", "c1"]);
+        assert_eq!(s.ok(&["network", "prune"]), "idle1\nidle2\n");
+        let names: Vec<Value> = s.networks().iter().map(|n| n["name"].clone()).collect();
+        assert_eq!(names, ["used"]);
+        assert_eq!(s.ok(&["network", "prune", "-f"]), "");
+        s.ok(&["network", "disconnect", "used", "c1"]);
+        assert_eq!(s.ok(&["network", "prune"]), "used\n");
+        assert_eq!(nft_ruleset(), "");
+    });
+}
+
+#[test]
+fn netns_add_ls_del() {
+    if !brnet_netns::privileged_test() {
+        return;
+    }
+    sandboxed(|s| {
+        assert_eq!(s.ok(&["netns", "ls"]), "");
+        assert_eq!(s.ok(&["netns", "add", "red"]), "");
+        s.ok(&["netns", "add", "blue"]);
+        assert_eq!(s.ok(&["netns", "ls"]), "blue\nred\n");
+        // iproute2 sees ours.
+        assert!(sh("ip", &["netns", "list"]).contains("red"));
+        sh("ip", &["netns", "exec", "red", "true"]);
+        s.ok(&["netns", "del", "red"]);
+        assert_eq!(s.ok(&["netns", "list"]), "blue\n");
+        assert!(!Path::new("/run/netns/red").exists());
+    });
+}
+
+#[test]
+fn disconnect_after_the_namespace_is_gone() {
+    if !brnet_netns::privileged_test() {
+        return;
+    }
+    sandboxed(|s| {
+        s.ok(&["network", "create", "web"]);
+        s.ok(&["netns", "add", "c1"]);
+        let links = link_names();
+        s.ok(&["network", "connect", "web", "c1"]);
+        // A runtime deletes the namespace first (the veth dies with it)...
+        s.ok(&["netns", "del", "c1"]);
+        // ...then disconnects: nothing left to do but the bookkeeping.
+        s.ok(&["network", "disconnect", "web", "c1"]);
+        assert_eq!(s.networks()[0]["endpoints"], 0);
+        assert_eq!(link_names(), links);
+        s.ok(&["network", "rm", "web"]);
+    });
+}
+
+#[test]
+fn dual_stack_with_fixed_addresses() {
+    if !brnet_netns::privileged_test() {
+        return;
+    }
+    sandboxed(|s| {
+        s.ok(&[
+            "network",
+            "create",
+            "--ipv6",
+            "--subnet",
+            "172.22.0.0/16",
+            "--subnet",
+            "fd00:22::/64",
+            "dual",
+        ]);
+        s.ok(&["netns", "add", "c1"]);
+        let text = s.ok(&[
+            "network",
+            "connect",
+            "--ip",
+            "172.22.0.10",
+            "--ip6",
+            "fd00:22::10",
+            "--mac",
+            "02:00:00:00:00:10",
+            "--name",
+            "web",
+            "--ifname",
+            "net0",
+            "dual",
+            "c1",
+        ]);
+        assert_eq!(field(&text, "container"), ["web"]);
+        assert_eq!(field(&text, "interface"), ["net0"]);
+        assert_eq!(field(&text, "address"), ["172.22.0.10/16"]);
+        assert_eq!(field(&text, "address6"), ["fd00:22::10/64"]);
+        assert_eq!(field(&text, "gateway6"), ["fd00:22::1"]);
+        assert_eq!(field(&text, "mac"), ["02:00:00:00:00:10"]);
+        let doc = json(&s.ok(&["network", "inspect", "dual"]));
+        assert_eq!(doc[0]["EnableIPv6"], true);
+        assert_eq!(doc[0]["IPAM"]["Config"][1]["Subnet"], "fd00:22::/64");
+        let inside = sh("ip", &["-n", "c1", "-br", "addr", "show", "net0"]);
+        assert!(
+            inside.contains("172.22.0.10/16") && inside.contains("fd00:22::10/64"),
+            "{inside}"
+        );
+    });
+}
+
+#[test]
+fn state_dir_from_the_environment_and_firewall_none() {
+    if !brnet_netns::privileged_test() {
+        return;
+    }
+    sandboxed(|s| {
+        let out = Command::new(BIN)
+            .args(["--firewall", "none", "network", "create", "quiet"])
+            .env("BRNET_STATE_DIR", s.state.path())
+            .output()
+            .expect("run brnet");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // No firewall: no rules.
+        assert_eq!(nft_ruleset(), "");
+        assert_eq!(s.networks()[0]["name"], "quiet");
+        s.ok(&["--firewall", "none", "network", "rm", "quiet"]);
+    });
+}
