@@ -224,7 +224,7 @@ pub struct ConnectArgs {
     #[arg(long, value_name = "IFNAME")]
     pub ifname: Option<String>,
     /// Publish a port, docker's -p syntax:
-    /// [HOST_IP:][HOST_PORT:]CONTAINER_PORT[/PROTO], ranges allowed.
+    /// `[HOST_IP:][HOST_PORT:]CONTAINER_PORT[/PROTO]`, ranges allowed.
     #[arg(short = 'p', long = "publish", value_name = "SPEC")]
     pub publish: Vec<String>,
     /// Output format.
