@@ -3,9 +3,11 @@
 //! - `ci [--skip-tests]`: the quality gate (fmt, clippy, docs, tests, bench
 //!   build, cargo-deny when installed).
 //! - `demo`: the README's main job, in a throwaway sandbox.
+//! - `soak [--cycles N]`: connect/disconnect cycles, checking for leaks.
 
 mod ci;
 mod demo;
+mod soak;
 
 use std::process::ExitCode;
 
@@ -18,9 +20,10 @@ fn main() -> ExitCode {
     let result = match task {
         "ci" => ci::run(rest),
         "demo" => demo::run(rest),
+        "soak" => soak::run(rest),
         _ => {
             eprintln!(
-                "usage: cargo xtask <task>\n\n  ci [--skip-tests]   fmt, clippy, docs, tests, bench build, cargo-deny\n  demo                the bridge-net picture in a throwaway sandbox, with checks"
+                "usage: cargo xtask <task>\n\n  ci [--skip-tests]   fmt, clippy, docs, tests, bench build, cargo-deny\n  demo                the bridge-net picture in a throwaway sandbox, with checks\n  soak [--cycles N]   N connect/disconnect cycles (default 10000), checking for leaks"
             );
             return if task == "help" || task == "--help" {
                 ExitCode::SUCCESS

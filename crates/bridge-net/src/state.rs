@@ -412,6 +412,103 @@ impl State {
     }
 }
 
+/// Parse the snapshot record (the file's first line).
+fn parse_header(header: &[u8]) -> std::result::Result<State, StateProblem> {
+    // The version first, so a newer file says so rather than "malformed".
+    let version = serde_json::from_slice::<serde_json::Value>(header)
+        .ok()
+        .and_then(|v| v.get("brnet_state").and_then(|v| v.as_u64()));
+    match version {
+        Some(v) if v > u64::from(STATE_VERSION) => {
+            return Err(StateProblem::FutureVersion {
+                found: u32::try_from(v).unwrap_or(u32::MAX),
+                supported: STATE_VERSION,
+            });
+        }
+        Some(_) => {}
+        None => {
+            return Err(StateProblem::Malformed {
+                line: 1,
+                detail: "not a bridge-net state header".into(),
+            });
+        }
+    }
+    let snap: Snapshot = serde_json::from_slice(header).map_err(|e| StateProblem::Malformed {
+        line: 1,
+        detail: e.to_string(),
+    })?;
+    let mut state = State::default();
+    let inconsistent = |detail: String| StateProblem::Inconsistent { line: 1, detail };
+    for n in snap.networks {
+        if state
+            .networks
+            .iter()
+            .any(|m| m.rec.name == n.network.name || m.rec.id == n.network.id)
+        {
+            return Err(inconsistent(format!(
+                "network {:?} recorded twice",
+                n.network.name
+            )));
+        }
+        let pool4 = Pool::from_state(n.pool4)
+            .map_err(|e| inconsistent(format!("network {:?}: {e}", n.network.name)))?;
+        let pool6 = n
+            .pool6
+            .map(Pool::from_state)
+            .transpose()
+            .map_err(|e| inconsistent(format!("network {:?}: {e}", n.network.name)))?;
+        state.networks.push(Net {
+            rec: n.network,
+            pool4,
+            pool6,
+        });
+    }
+    for e in snap.endpoints {
+        if state.network_by_id(&e.network).is_none() {
+            return Err(inconsistent(format!(
+                "endpoint {} on unknown network {}",
+                e.id, e.network
+            )));
+        }
+        state.endpoints.insert(e.id.clone(), e);
+    }
+    for s in snap.sandboxes {
+        state.sandboxes.insert(s.id.clone(), s);
+    }
+    for i in snap.intents {
+        state.intents.insert(i.id.clone(), i);
+    }
+    Ok(state)
+}
+
+impl State {
+    /// Parse a whole state file, as [`Store`] reads it: the snapshot record,
+    /// then every complete journal record (a torn last record is ignored).
+    /// For tools, tests and fuzzing; never panics on any input.
+    pub fn parse(bytes: &[u8]) -> std::result::Result<State, StateProblem> {
+        let end = bytes
+            .iter()
+            .position(|b| *b == b'\n')
+            .ok_or(StateProblem::Truncated)?;
+        let mut state = parse_header(&bytes[..end])?;
+        let mut rest = &bytes[end + 1..];
+        let mut line = 2;
+        while let Some(nl) = rest.iter().position(|b| *b == b'\n') {
+            let op: Op =
+                serde_json::from_slice(&rest[..nl]).map_err(|e| StateProblem::Malformed {
+                    line,
+                    detail: e.to_string(),
+                })?;
+            state
+                .apply(op)
+                .map_err(|detail| StateProblem::Inconsistent { line, detail })?;
+            rest = &rest[nl + 1..];
+            line += 1;
+        }
+        Ok(state)
+    }
+}
+
 fn take(pool: &mut Pool, addr: IpAddr, dynamic: bool) -> std::result::Result<(), String> {
     if dynamic {
         let got = pool.allocate().map_err(|e| e.to_string())?;
@@ -594,62 +691,7 @@ impl Store {
         let Some(end) = bytes.iter().position(|b| *b == b'\n') else {
             return Err(self.bad(StateProblem::Truncated));
         };
-        let header = &bytes[..end];
-        // The version first, so a newer file says so rather than "malformed".
-        let version = serde_json::from_slice::<serde_json::Value>(header)
-            .ok()
-            .and_then(|v| v.get("brnet_state").and_then(|v| v.as_u64()));
-        match version {
-            Some(v) if v > u64::from(STATE_VERSION) => {
-                return Err(self.bad(StateProblem::FutureVersion {
-                    found: u32::try_from(v).unwrap_or(u32::MAX),
-                    supported: STATE_VERSION,
-                }));
-            }
-            Some(_) => {}
-            None => {
-                return Err(self.bad(StateProblem::Malformed {
-                    line: 1,
-                    detail: "not a bridge-net state header".into(),
-                }));
-            }
-        }
-        let snap: Snapshot = serde_json::from_slice(header).map_err(|e| {
-            self.bad(StateProblem::Malformed {
-                line: 1,
-                detail: e.to_string(),
-            })
-        })?;
-        let mut state = State::default();
-        for n in snap.networks {
-            let inconsistent = |detail: String| StateProblem::Inconsistent { line: 1, detail };
-            let pool4 = Pool::from_state(n.pool4).map_err(|e| {
-                self.bad(inconsistent(format!("network {:?}: {e}", n.network.name)))
-            })?;
-            let pool6 = n.pool6.map(Pool::from_state).transpose().map_err(|e| {
-                self.bad(inconsistent(format!("network {:?}: {e}", n.network.name)))
-            })?;
-            state.networks.push(Net {
-                rec: n.network,
-                pool4,
-                pool6,
-            });
-        }
-        for e in snap.endpoints {
-            if state.network_by_id(&e.network).is_none() {
-                return Err(self.bad(StateProblem::Inconsistent {
-                    line: 1,
-                    detail: format!("endpoint {} on unknown network {}", e.id, e.network),
-                }));
-            }
-            state.endpoints.insert(e.id.clone(), e);
-        }
-        for s in snap.sandboxes {
-            state.sandboxes.insert(s.id.clone(), s);
-        }
-        for i in snap.intents {
-            state.intents.insert(i.id.clone(), i);
-        }
+        let state = parse_header(&bytes[..end]).map_err(|p| self.bad(p))?;
         self.state = state;
         self.ino = ino;
         self.len = end as u64 + 1;
