@@ -1,0 +1,383 @@
+//! Helpers for the sandbox tests: networks (a bridge with a gateway
+//! address), containers (a namespace on a veth into the bridge), DNS
+//! clients whose sockets live in a container, and a stub upstream server.
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use brnet_dns::proto::op::{Edns, Message, MessageType, Query, ResponseCode};
+use brnet_dns::proto::rr::rdata::A;
+use brnet_dns::proto::rr::{Name, RData, Record, RecordType};
+use brnet_netns::{Netns, NetnsDir};
+
+/// How long a client waits for an answer that must come.
+pub const WAIT: Duration = Duration::from_secs(5);
+
+/// Run `ip ARGS`; panics with stderr on failure.
+pub fn ip(args: &[&str]) {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .expect("run ip (install iproute2)");
+    assert!(
+        out.status.success(),
+        "ip {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A bridge `name` with gateway addresses (CIDR), up.
+pub fn network(name: &str, gateways: &[&str]) {
+    ip(&["link", "add", name, "type", "bridge"]);
+    for gw in gateways {
+        if gw.contains(':') {
+            ip(&["addr", "add", gw, "dev", name, "nodad"]);
+        } else {
+            ip(&["addr", "add", gw, "dev", name]);
+        }
+    }
+    ip(&["link", "set", name, "up"]);
+}
+
+/// A container `name` (a named namespace) with `eth0` on `bridge` carrying
+/// `addrs` (CIDR).
+pub fn container(name: &str, bridge: &str, addrs: &[&str]) -> Netns {
+    let ns = NetnsDir::default().create(name).expect("create namespace");
+    attach(name, bridge, "eth0", addrs);
+    ip(&["-n", name, "link", "set", "lo", "up"]);
+    ns
+}
+
+/// One more interface `ifname` for an existing container, on `bridge`.
+pub fn attach(name: &str, bridge: &str, ifname: &str, addrs: &[&str]) {
+    let host_end = format!("v{name}{}", &bridge[bridge.len().saturating_sub(3)..]);
+    ip(&[
+        "link", "add", &host_end, "type", "veth", "peer", "name", ifname, "netns", name,
+    ]);
+    ip(&["link", "set", &host_end, "master", bridge, "up"]);
+    for a in addrs {
+        if a.contains(':') {
+            ip(&["-n", name, "addr", "add", a, "dev", ifname, "nodad"]);
+        } else {
+            ip(&["-n", name, "addr", "add", a, "dev", ifname]);
+        }
+    }
+    ip(&["-n", name, "link", "set", ifname, "up"]);
+}
+
+/// An "outside" namespace reached from the sandbox over a veth:
+/// `host_cidr` on the sandbox's end, `inside_cidr` inside.
+pub fn outside(name: &str, host_cidr: &str, inside_cidr: &str) -> Netns {
+    let ns = NetnsDir::default().create(name).expect("create namespace");
+    let host_end = format!("o-{name}");
+    ip(&[
+        "link", "add", &host_end, "type", "veth", "peer", "name", "eth0", "netns", name,
+    ]);
+    ip(&["addr", "add", host_cidr, "dev", &host_end]);
+    ip(&["link", "set", &host_end, "up"]);
+    ip(&["-n", name, "addr", "add", inside_cidr, "dev", "eth0"]);
+    ip(&["-n", name, "link", "set", "eth0", "up"]);
+    ip(&["-n", name, "link", "set", "lo", "up"]);
+    ns
+}
+
+/// A DNS client whose sockets live in a container's namespace.
+pub struct Client {
+    ns: Netns,
+    udp: UdpSocket,
+    server: SocketAddr,
+}
+
+impl Client {
+    /// A client in `ns` asking `server`.
+    pub fn new(ns: &Netns, server: SocketAddr) -> Self {
+        let any = if server.is_ipv4() {
+            "0.0.0.0:0"
+        } else {
+            "[::]:0"
+        };
+        let udp = ns
+            .run(move || UdpSocket::bind(any))
+            .expect("enter namespace")
+            .expect("bind client socket");
+        udp.set_read_timeout(Some(WAIT)).unwrap();
+        Self {
+            ns: ns.try_clone().expect("clone namespace"),
+            udp,
+            server,
+        }
+    }
+
+    /// The same client asking another server.
+    pub fn to(&self, server: SocketAddr) -> Self {
+        Self::new(&self.ns, server)
+    }
+
+    /// Send raw bytes over UDP (no answer awaited).
+    pub fn send_raw(&self, bytes: &[u8]) {
+        let _ = self.udp.send_to(bytes, self.server);
+    }
+
+    /// Wait for one datagram from the server.
+    pub fn recv_raw(&self) -> std::io::Result<Vec<u8>> {
+        let mut buf = vec![0u8; 65536];
+        let (n, _) = self.udp.recv_from(&mut buf)?;
+        buf.truncate(n);
+        Ok(buf)
+    }
+
+    /// Set how long `ask` waits.
+    pub fn wait(&self, d: Duration) {
+        self.udp.set_read_timeout(Some(d)).unwrap();
+    }
+
+    /// Send a message over UDP and wait for the reply with its id
+    /// (skipping stale ones).
+    pub fn exchange(&self, msg: &Message) -> std::io::Result<Message> {
+        self.udp.send_to(&msg.to_vec().unwrap(), self.server)?;
+        let mut buf = vec![0u8; 65536];
+        loop {
+            let (n, from) = self.udp.recv_from(&mut buf)?;
+            assert_eq!(from, self.server, "reply from the server asked");
+            let Ok(reply) = Message::from_vec(&buf[..n]) else {
+                continue;
+            };
+            if reply.metadata.id == msg.metadata.id {
+                return Ok(reply);
+            }
+        }
+    }
+
+    /// Ask `name` `qtype` over UDP; panics when no answer comes.
+    pub fn ask(&self, name: &str, qtype: RecordType) -> Message {
+        self.exchange(&query(name, qtype))
+            .unwrap_or_else(|e| panic!("ask {name} {qtype} of {}: {e}", self.server))
+    }
+
+    /// Ask as a stub resolver does after a loss: up to `tries` times, 1 s
+    /// each (a flood may have filled the server's socket buffer, which
+    /// drops what comes next until it has caught up).
+    pub fn ask_retrying(&self, name: &str, qtype: RecordType, tries: u32) -> Message {
+        self.wait(Duration::from_secs(1));
+        let mut last = None;
+        for _ in 0..tries {
+            match self.exchange(&query(name, qtype)) {
+                Ok(m) => {
+                    self.wait(WAIT);
+                    return m;
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        panic!("ask {name} {qtype} of {}: {last:?}", self.server)
+    }
+
+    /// Ask over TCP.
+    pub fn ask_tcp(&self, name: &str, qtype: RecordType) -> Message {
+        let server = self.server;
+        let mut conn = self
+            .ns
+            .run(move || TcpStream::connect_timeout(&server, WAIT))
+            .expect("enter namespace")
+            .unwrap_or_else(|e| panic!("connect tcp {server}: {e}"));
+        conn.set_read_timeout(Some(WAIT)).unwrap();
+        tcp_exchange(&mut conn, &query(name, qtype)).expect("tcp exchange")
+    }
+
+    /// Open a TCP connection to the server from the container.
+    pub fn connect_tcp(&self) -> TcpStream {
+        let server = self.server;
+        let conn = self
+            .ns
+            .run(move || TcpStream::connect_timeout(&server, WAIT))
+            .expect("enter namespace")
+            .unwrap_or_else(|e| panic!("connect tcp {server}: {e}"));
+        conn.set_read_timeout(Some(WAIT)).unwrap();
+        conn
+    }
+}
+
+/// One length-prefixed exchange on a TCP connection.
+pub fn tcp_exchange(conn: &mut TcpStream, msg: &Message) -> std::io::Result<Message> {
+    let bytes = msg.to_vec().unwrap();
+    let mut out = (bytes.len() as u16).to_be_bytes().to_vec();
+    out.extend_from_slice(&bytes);
+    conn.write_all(&out)?;
+    let mut len = [0u8; 2];
+    conn.read_exact(&mut len)?;
+    let mut buf = vec![0u8; usize::from(u16::from_be_bytes(len))];
+    conn.read_exact(&mut buf)?;
+    Message::from_vec(&buf).map_err(|e| std::io::Error::other(e.to_string()))
+}
+
+/// A query with RD set and a random id.
+pub fn query(name: &str, qtype: RecordType) -> Message {
+    let mut m = Message::query();
+    m.metadata.recursion_desired = true;
+    m.add_query(Query::query(Name::from_ascii(name).unwrap(), qtype));
+    m
+}
+
+/// The addresses (or PTR targets) of a reply's answers, as text.
+pub fn answers(m: &Message) -> Vec<String> {
+    m.answers
+        .iter()
+        .map(|r| match &r.data {
+            RData::A(a) => a.0.to_string(),
+            RData::AAAA(a) => a.0.to_string(),
+            RData::PTR(p) => p.0.to_string(),
+            other => format!("{other:?}"),
+        })
+        .collect()
+}
+
+/// A reply's code.
+pub fn rcode(m: &Message) -> ResponseCode {
+    m.metadata.response_code
+}
+
+/// What the stub upstream does.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Stub {
+    /// `example.test` A 192.0.2.7; `big.test`: truncated over UDP, A
+    /// 192.0.2.8 over TCP; `slow.test`: A 192.0.2.9 after 300 ms; anything
+    /// else NXDOMAIN.
+    Answer,
+    /// SERVFAIL to everything.
+    ServFail,
+}
+
+/// A stub upstream nameserver on UDP and TCP `addr` inside `ns`, until
+/// the returned guard is dropped.
+pub struct Upstream {
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+    /// Where it listens.
+    pub addr: SocketAddr,
+}
+
+impl Upstream {
+    pub fn start(ns: &Netns, addr: SocketAddr, mode: Stub) -> Self {
+        let (udp, tcp) = ns
+            .run(move || (UdpSocket::bind(addr), TcpListener::bind(addr)))
+            .expect("enter namespace");
+        let udp = udp.unwrap_or_else(|e| panic!("bind stub udp {addr}: {e}"));
+        let tcp = tcp.unwrap_or_else(|e| panic!("bind stub tcp {addr}: {e}"));
+        udp.set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        tcp.set_nonblocking(true).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut threads = Vec::new();
+        let s = stop.clone();
+        threads.push(std::thread::spawn(move || {
+            let mut buf = vec![0u8; 65536];
+            while !s.load(Ordering::SeqCst) {
+                let Ok((n, peer)) = udp.recv_from(&mut buf) else {
+                    continue;
+                };
+                let Ok(q) = Message::from_vec(&buf[..n]) else {
+                    continue;
+                };
+                let udp = udp.try_clone().unwrap();
+                std::thread::spawn(move || {
+                    if let Some(reply) = stub_answer(&q, mode, false) {
+                        let _ = udp.send_to(&reply.to_vec().unwrap(), peer);
+                    }
+                });
+            }
+        }));
+        let s = stop.clone();
+        threads.push(std::thread::spawn(move || {
+            while !s.load(Ordering::SeqCst) {
+                let Ok((mut conn, _)) = tcp.accept() else {
+                    std::thread::sleep(Duration::from_millis(10));
+                    continue;
+                };
+                conn.set_nonblocking(false).unwrap();
+                conn.set_read_timeout(Some(WAIT)).unwrap();
+                let mut len = [0u8; 2];
+                if conn.read_exact(&mut len).is_err() {
+                    continue;
+                }
+                let mut buf = vec![0u8; usize::from(u16::from_be_bytes(len))];
+                if conn.read_exact(&mut buf).is_err() {
+                    continue;
+                }
+                let Ok(q) = Message::from_vec(&buf) else {
+                    continue;
+                };
+                if let Some(reply) = stub_answer(&q, mode, true) {
+                    let bytes = reply.to_vec().unwrap();
+                    let mut out = (bytes.len() as u16).to_be_bytes().to_vec();
+                    out.extend_from_slice(&bytes);
+                    let _ = conn.write_all(&out);
+                }
+            }
+        }));
+        Self {
+            stop,
+            threads,
+            addr,
+        }
+    }
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+fn stub_answer(q: &Message, mode: Stub, tcp: bool) -> Option<Message> {
+    let question = q.queries.first()?.clone();
+    let mut r = Message::response(q.metadata.id, q.metadata.op_code);
+    r.metadata.message_type = MessageType::Response;
+    r.metadata.recursion_desired = q.metadata.recursion_desired;
+    r.metadata.recursion_available = true;
+    r.add_query(question.clone());
+    if q.edns.is_some() {
+        r.set_edns(Edns::new());
+    }
+    if mode == Stub::ServFail {
+        r.metadata.response_code = ResponseCode::ServFail;
+        return Some(r);
+    }
+    let name = question.name().to_ascii().to_ascii_lowercase();
+    let a = |ip: &str| {
+        Record::from_rdata(
+            question.name().clone(),
+            30,
+            RData::A(A(ip.parse().unwrap())),
+        )
+    };
+    match name.as_str() {
+        "example.test." => {
+            r.add_answer(a("192.0.2.7"));
+        }
+        "big.test." if !tcp => r.metadata.truncation = true,
+        "big.test." => {
+            r.add_answer(a("192.0.2.8"));
+        }
+        "slow.test." => {
+            std::thread::sleep(Duration::from_millis(300));
+            r.add_answer(a("192.0.2.9"));
+        }
+        _ => r.metadata.response_code = ResponseCode::NXDomain,
+    }
+    Some(r)
+}
+
+/// The address of a CIDR.
+pub fn addr_of(cidr: &str) -> IpAddr {
+    cidr.split('/').next().unwrap().parse().unwrap()
+}
