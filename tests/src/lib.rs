@@ -1,6 +1,10 @@
 //! Helpers for the end-to-end tests in `tests/tests/`: traffic between
 //! namespaces, and reading the kernel back through iproute2.
 
+/// The README's Rust examples, compiled as doc tests.
+#[doc = include_str!("../../README.md")]
+pub mod readme {}
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::process::Command;

@@ -218,7 +218,12 @@ impl BridgeNet {
             ));
         }
         let path = netns.path()?;
-        let ns = Netns::open_path(&path)?;
+        // By name, so a missing one is reported as the user named it:
+        // network namespace "c9" not found (no /run/netns/c9).
+        let ns = match netns {
+            NetnsRef::Name(n) => brnet_netns::NetnsDir::default().open(n)?,
+            NetnsRef::Path(p) => Netns::open_path(p)?,
+        };
         let ino = ns.id()?.ino;
         let siblings: Vec<EndpointRecord> = self
             .store
@@ -676,9 +681,20 @@ impl BridgeNet {
         self.fw.remove_endpoint(&fw_net, &fw_ep)?;
         let rest = (|| -> Result<()> {
             self.step("disconnect.firewall")?;
+            let veth = IfName::new(&ep.host_veth)?;
             if netns_alive {
-                self.nl
-                    .delete_link_if_exists(&IfName::new(&ep.host_veth)?)?;
+                self.nl.delete_link_if_exists(&veth)?;
+            } else {
+                // The namespace's file is gone; the kernel removes the veth
+                // with the namespace, asynchronously. But a namespace may
+                // outlive its file (a process still in it): take the veth
+                // down so a container left behind can never answer for an
+                // address the pool hands out again. (Down costs
+                // microseconds; a delete waits for an RCU grace period.)
+                match self.nl.set_down(&veth) {
+                    Err(e) if !e.is_not_found() => return Err(e.into()),
+                    _ => {}
+                }
             }
             self.step("disconnect.veth")?;
             Ok(())

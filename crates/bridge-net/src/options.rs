@@ -166,7 +166,7 @@ impl NetworkOptions {
                 return Err(Error::option(
                     key,
                     value,
-                    "unknown option (known: com.docker.network.bridge.{name,enable_icc,enable_ip_masquerade,host_binding_ipv4}, com.docker.network.driver.mtu, com.docker.network.host_ipv4)",
+                    "unknown option (known: com.docker.network.bridge.{name,enable_icc,enable_ip_masquerade,enable_dns,host_binding_ipv4}, com.docker.network.driver.mtu, com.docker.network.host_ipv4, brnet.dns)",
                 ));
             }
         }
@@ -182,7 +182,7 @@ impl NetworkOptions {
             if v6.subnet.is_none() {
                 return Err(Error::option(
                     "--ipv6",
-                    "",
+                    "true",
                     "an IPv6 network needs its subnet (--subnet with an IPv6 CIDR)",
                 ));
             }

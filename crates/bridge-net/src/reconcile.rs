@@ -91,6 +91,12 @@ impl BridgeNet {
             .cloned()
             .collect();
         for ep in gone {
+            // The namespace's file is gone, but the namespace may not be (a
+            // process still in it): take its veth down, so the address the
+            // pool gets back cannot be answered by a container left behind.
+            if let Ok(name) = IfName::new(&ep.host_veth) {
+                let _ = self.nl.set_down(&name);
+            }
             if let Some(net) = self.store.state.network_by_id(&ep.network).cloned() {
                 // Firewall leftovers are swept by step 4; the veth died with
                 // the namespace.
@@ -164,8 +170,14 @@ impl BridgeNet {
                 .map(fw::endpoint)
                 .collect::<Result<Vec<_>>>()?;
             let drift = self.fw.check(&fw_net, &eps)?;
-            if !drift.is_empty() {
+            // The iptables handle keeps a model of the networks it was given
+            // (Docker's chains are shared between networks): a fresh handle,
+            // in a fresh process, must be given every network again.
+            let model = self.fw.backend() == brnet_nat::Backend::IptablesRestore;
+            if !drift.is_empty() || model {
                 self.fw.install_network(&fw_net, &eps)?;
+            }
+            if !drift.is_empty() {
                 report.firewall_restored.push(net.rec.name.clone());
             }
         }
