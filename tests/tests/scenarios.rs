@@ -444,3 +444,50 @@ fn s8_the_bridge_port_limit_is_a_typed_error() {
     })
     .unwrap();
 }
+
+#[test]
+fn iptables_backend_across_handles() {
+    if !privileged_test() {
+        return;
+    }
+    isolated(|| {
+        let dir = state_dir();
+        let cfg = || bridge_net::Config {
+            firewall: bridge_net::FirewallBackend::IptablesRestore,
+            ..bridge_net::Config::new(dir.path())
+        };
+        let outside = make_outside("outside", "198.51.100.1/24", "198.51.100.2/24");
+        // Each step through a fresh handle, as separate processes would.
+        BridgeNet::open_with(cfg())
+            .unwrap()
+            .create_network("web", &custom("172.20.0.0/16", "172.20.0.1"))
+            .unwrap();
+        let (web, rweb) = ns("w1");
+        BridgeNet::open_with(cfg())
+            .unwrap()
+            .connect(
+                "web",
+                &rweb,
+                &ConnectOptions {
+                    ports: vec!["8080:80".parse().unwrap()],
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        serve(listen_in(&web, addr("172.20.0.2:80")), "w1");
+        assert_eq!(
+            fetch(Some(&outside), addr("198.51.100.1:8080"), LONG).unwrap(),
+            "w1 198.51.100.2\n"
+        );
+        let saved = Command::new("iptables-save").output().unwrap();
+        assert!(String::from_utf8_lossy(&saved.stdout).contains("DOCKER"));
+        let mut b = BridgeNet::open_with(cfg()).unwrap();
+        assert!(b.disconnect("web", &rweb).unwrap());
+        assert!(b.remove_network("web").unwrap());
+        let saved =
+            String::from_utf8_lossy(&Command::new("iptables-save").output().unwrap().stdout)
+                .into_owned();
+        assert!(!saved.contains("br-"), "{saved}");
+    })
+    .unwrap();
+}
