@@ -169,6 +169,24 @@ fn iproute2_sees_ours_and_we_see_theirs() {
         );
         let bridge = nl.link(br).unwrap();
         assert_eq!(bridge.bridge.map(|b| b.stp), Some(false));
+        // The bridge keeps its own MAC whatever ports join (a bridge
+        // without one takes its lowest port's, and the gateway's ARP
+        // entries in every container go stale).
+        let mac = bridge.mac.unwrap();
+        ip(&[
+            "link",
+            "add",
+            "low",
+            "address",
+            "02:00:00:00:00:01",
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "lowp",
+        ]);
+        ip(&["link", "set", "low", "master", "br0", "up"]);
+        assert_eq!(nl.link(br).unwrap().mac.unwrap(), mac);
     })
     .unwrap();
 }

@@ -459,7 +459,13 @@ impl BridgeNet {
         match result {
             Ok(()) => {
                 let _ = name;
-                Ok(EndpointInfo::of(&net, &rec))
+                let mut info = EndpointInfo::of(&net, &rec);
+                // Names on DNS-enabled networks: the resolver knows this
+                // endpoint before connect returns (or there is none).
+                if net.rec.options.dns == Some(true) && !matches!(self.sync_resolver(), Ok(true)) {
+                    info.dns_servers.clear();
+                }
+                Ok(info)
             }
             Err(e) => {
                 if fw_made && let (Ok(n), Ok(ep)) = (fw::network(&net), fw::endpoint(&rec)) {
@@ -710,7 +716,10 @@ impl BridgeNet {
         // The addresses go back to the pool as the record is applied.
         self.store
             .record(Op::Disconnect { id: ep.id.clone() }, false)?;
-        let _ = net;
+        if net.rec.options.dns == Some(true) {
+            // The name is gone before disconnect returns.
+            let _ = self.sync_resolver();
+        }
         Ok(())
     }
 

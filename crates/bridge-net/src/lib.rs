@@ -64,6 +64,7 @@ mod inspect;
 mod network;
 mod options;
 mod reconcile;
+mod resolver;
 pub mod state;
 
 use std::path::{Path, PathBuf};
@@ -82,6 +83,10 @@ pub use options::{
     parse_ipv4_subnet, parse_ipv6_subnet, validate_network_name,
 };
 pub use reconcile::Report;
+pub use resolver::{
+    RESOLVER_LOCK, RESOLVER_LOG, RESOLVER_PID, RESOLVER_SOCKET, ResolverCommand,
+    tell as tell_resolver,
+};
 pub use {brnet_bridge, brnet_ipam, brnet_nat, brnet_netlink, brnet_netns, brnet_veth};
 
 /// Where state lives unless told otherwise.
@@ -105,6 +110,9 @@ pub struct Config {
     pub default_pools: Vec<DefaultPool>,
     /// Reconcile the kernel with the state when opening (default true).
     pub reconcile: bool,
+    /// The program that serves names on DNS-enabled networks (default:
+    /// `brnet` found next to the running program or on `PATH`).
+    pub resolver: ResolverCommand,
 }
 
 impl Config {
@@ -115,6 +123,7 @@ impl Config {
             firewall: FirewallBackend::Native,
             default_pools: DefaultPool::docker_defaults(),
             reconcile: true,
+            resolver: ResolverCommand::Auto,
         }
     }
 }

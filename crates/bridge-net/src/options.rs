@@ -85,6 +85,10 @@ pub struct NetworkOptions {
     /// `None`: on for user-defined networks, off for `bridge`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dns: Option<bool>,
+    /// The search domain names are also answered under (default
+    /// `dns.brnet`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns_domain: Option<String>,
     /// Options as given (`-o KEY=VALUE`), kept for inspect.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub driver_options: BTreeMap<String, String>,
@@ -111,6 +115,7 @@ impl Default for NetworkOptions {
             snat_source: None,
             order: Order::Serial,
             dns: None,
+            dns_domain: None,
             driver_options: BTreeMap::new(),
             labels: BTreeMap::new(),
         }

@@ -26,6 +26,8 @@ pub struct Report {
     pub endpoints_dropped: Vec<String>,
     /// Endpoints whose veth was off its bridge and was put back.
     pub ports_reattached: Vec<String>,
+    /// The name resolver was not running and was started.
+    pub resolver_started: bool,
 }
 
 impl Report {
@@ -180,6 +182,14 @@ impl BridgeNet {
             if !drift.is_empty() {
                 report.firewall_restored.push(net.rec.name.clone());
             }
+        }
+        // 5. The resolver, when a DNS-enabled network has endpoints.
+        if self.dns_wanted()
+            && !self.resolver_running()
+            && self.config.resolver.binary().is_some()
+            && self.sync_resolver()?
+        {
+            report.resolver_started = true;
         }
         Ok(report)
     }

@@ -588,6 +588,29 @@ impl Store {
         Ok(store)
     }
 
+    /// Open the state directory for reading only, without ever taking its
+    /// lock (the name resolver does this: it must never wait for a writer
+    /// that waits for it). [`refresh_unlocked`](Store::refresh_unlocked)
+    /// brings it up to date with complete records.
+    pub fn open_unlocked(dir: &Path) -> Result<Store> {
+        let lock_path = dir.join(LOCK_FILE);
+        let lock_file =
+            File::open(&lock_path).map_err(|e| Error::state_io("open", &lock_path, &e))?;
+        let mut store = Store {
+            dir: dir.to_owned(),
+            path: dir.join(STATE_FILE),
+            lock_file,
+            state: State::default(),
+            held: None,
+            ino: 0,
+            len: 0,
+            lines: 0,
+            torn: false,
+        };
+        store.refresh(false)?;
+        Ok(store)
+    }
+
     /// The state directory.
     pub fn dir(&self) -> &Path {
         &self.dir

@@ -65,7 +65,8 @@ pub struct BridgeConfig {
     pub addresses: Vec<IpNet>,
     /// MTU (kernel default when `None`).
     pub mtu: Option<u32>,
-    /// MAC (kernel-chosen when `None`).
+    /// MAC (random, locally administered, when `None`; always fixed, so
+    /// it never follows the ports').
     pub mac: Option<MacAddr>,
 }
 
@@ -110,10 +111,15 @@ pub fn ensure(nl: &mut Socket, cfg: &BridgeConfig) -> Result<Bridge> {
             (link, false)
         }
         Err(e) if e.is_not_found() => {
+            // A bridge without an address of its own takes the lowest MAC
+            // of its ports, and changes it whenever a port with a lower one
+            // joins: every neighbour's ARP entry for the gateway then points
+            // at a container's port. A fixed MAC keeps the gateway where it
+            // is (Docker does the same).
             let made = nl.create_bridge(&BridgeSpec {
                 name: &cfg.name,
                 mtu: cfg.mtu,
-                mac: cfg.mac,
+                mac: Some(cfg.mac.unwrap_or_else(MacAddr::random_local)),
                 stp: false,
                 mcast_snooping: None,
                 up: false,

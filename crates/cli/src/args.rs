@@ -68,6 +68,27 @@ pub enum Command {
     /// Manage named network namespaces under /run/netns (like `ip netns`).
     #[command(subcommand)]
     Netns(NetnsCommand),
+    /// The name resolver of DNS-enabled networks.
+    #[command(subcommand)]
+    Dns(DnsCommand),
+}
+
+/// `brnet dns ...`.
+#[derive(Debug, Subcommand)]
+pub enum DnsCommand {
+    /// Serve names for every DNS-enabled network of the state directory,
+    /// on port 53 of each network's gateway. bridge-net starts this itself
+    /// when a DNS-enabled network gets its first endpoint; it exits when
+    /// none has endpoints left.
+    Serve(DnsServeArgs),
+}
+
+/// `brnet dns serve`.
+#[derive(Debug, Args)]
+pub struct DnsServeArgs {
+    /// The port to answer on (53 unless testing).
+    #[arg(long, default_value_t = 53)]
+    pub port: u16,
 }
 
 /// `brnet network ...`.

@@ -77,6 +77,14 @@ pub enum Failure {
     Input(BadInput),
     /// Writing the output failed.
     Output(std::io::Error),
+    /// The name resolver failed.
+    Dns(brnet_dns::Error),
+}
+
+impl From<brnet_dns::Error> for Failure {
+    fn from(e: brnet_dns::Error) -> Self {
+        Failure::Dns(e)
+    }
 }
 
 impl From<Error> for Failure {
@@ -110,6 +118,7 @@ impl fmt::Display for Failure {
             Failure::Netns(e) => e.to_string(),
             Failure::Input(e) => e.to_string(),
             Failure::Output(e) => format!("write output: {e}"),
+            Failure::Dns(e) => e.to_string(),
         };
         // One line, whatever the source says.
         f.write_str(&one_line(&text))
@@ -136,7 +145,7 @@ impl Failure {
             Failure::Net(e) => net_exit(e),
             Failure::Netns(e) => netns_exit(e),
             Failure::Input(_) => Exit::Usage,
-            Failure::Output(_) => Exit::Failed,
+            Failure::Output(_) | Failure::Dns(_) => Exit::Failed,
         }
     }
 }

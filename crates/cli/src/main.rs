@@ -2,11 +2,13 @@
 //!
 //! `brnet network create|ls|inspect|rm|prune|connect|disconnect` mirror
 //! `docker network ...` over [`bridge_net`]; `brnet netns add|del|ls`
-//! manage the named namespaces that `connect` attaches. Every failure is
+//! manage the named namespaces that `connect` attaches; `brnet dns serve`
+//! is the name resolver bridge-net starts for DNS-enabled networks. Every failure is
 //! one line on stderr, `brnet: <what>: <why>`, and an exit code that says
 //! what kind of failure it was ([`failure::Exit`]; see the README).
 
 mod args;
+mod dns;
 mod failure;
 mod input;
 mod netns;
@@ -47,6 +49,7 @@ fn run(cli: &Cli, out: &mut dyn Write) -> Result<(), Failures> {
     match &cli.command {
         Command::Network(cmd) => network::run(cmd, &config, out),
         Command::Netns(cmd) => netns::run(cmd, out),
+        Command::Dns(args::DnsCommand::Serve(a)) => dns::serve(&cli.state_dir, a.port),
     }
 }
 

@@ -48,6 +48,23 @@ impl MacAddr {
     pub fn octets(&self) -> [u8; 6] {
         self.0
     }
+
+    /// A random, locally administered, unicast address (from
+    /// `/dev/urandom`; the standard library's per-process random hash keys
+    /// when that cannot be read).
+    pub fn random_local() -> MacAddr {
+        use std::hash::{BuildHasher, Hasher};
+        use std::io::Read;
+        let mut b = [0u8; 6];
+        let read = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b));
+        if read.is_err() {
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u64(u64::from(std::process::id()));
+            b.copy_from_slice(&h.finish().to_ne_bytes()[..6]);
+        }
+        b[0] = (b[0] & 0xfe) | 0x02;
+        MacAddr(b)
+    }
 }
 
 impl fmt::Display for MacAddr {
@@ -112,6 +129,13 @@ mod tests {
         ] {
             assert!(bad.parse::<MacAddr>().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn random_ones_are_local_unicast_and_differ() {
+        let (a, b) = (MacAddr::random_local(), MacAddr::random_local());
+        assert!(a.is_local() && !a.is_multicast() && a.unicast().is_ok());
+        assert_ne!(a, b);
     }
 
     #[test]

@@ -1,0 +1,239 @@
+//! Name resolution end to end: bridge-net starts `brnet dns serve` (this
+//! package's binary) for DNS-enabled networks, and containers query it over
+//! the wire on their gateway's port 53.
+
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::time::Duration;
+
+use bridge_net::{BridgeNet, Config, ConnectOptions, NetworkOptions, ResolverCommand};
+use brnet_dns::proto::op::{Message, Query, ResponseCode};
+use brnet_dns::proto::rr::{Name, RData, RecordType};
+use brnet_netns::{Netns, NetnsDir, isolated, privileged_test};
+
+fn open(dir: &std::path::Path) -> BridgeNet {
+    BridgeNet::open_with(Config {
+        resolver: ResolverCommand::Path(env!("CARGO_BIN_EXE_brnet").into()),
+        ..Config::new(dir)
+    })
+    .unwrap()
+}
+
+/// Ask `server` for `name` from inside `ns`; the reply.
+fn ask(ns: &Netns, server: IpAddr, name: &str, qtype: RecordType) -> Message {
+    let mut q = Message::query();
+    q.metadata.recursion_desired = true;
+    q.add_query(Query::query(Name::from_ascii(name).unwrap(), qtype));
+    let bytes = q.to_vec().unwrap();
+    let what = format!("{name} {qtype} from {:?} to {server}:53", ns.name());
+    ns.run(move || {
+        let s = UdpSocket::bind("0.0.0.0:0").unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        s.send_to(&bytes, SocketAddr::new(server, 53)).unwrap();
+        let mut buf = [0u8; 4096];
+        let n = s
+            .recv(&mut buf)
+            .unwrap_or_else(|e| panic!("no answer to {what}: {e}"));
+        Message::from_vec(&buf[..n]).unwrap()
+    })
+    .unwrap()
+}
+
+fn addrs(m: &Message) -> Vec<String> {
+    m.answers
+        .iter()
+        .map(|r| match &r.data {
+            RData::A(a) => a.0.to_string(),
+            RData::PTR(p) => p.0.to_string(),
+            other => format!("{other:?}"),
+        })
+        .collect()
+}
+
+fn custom(subnet: &str) -> NetworkOptions {
+    let mut o = NetworkOptions::default();
+    o.ipv4.subnet = Some(subnet.parse().unwrap());
+    o
+}
+
+#[test]
+fn containers_find_each_other_by_name_and_only_on_their_network() {
+    if !privileged_test() {
+        return;
+    }
+    isolated(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = open(dir.path());
+        b.create_network("customNetwork", &custom("172.20.0.0/16"))
+            .unwrap();
+        b.create_network("other", &custom("172.21.0.0/16")).unwrap();
+        let nsd = NetnsDir::default();
+        let (web, db, stranger, old) = (
+            nsd.create("web").unwrap(),
+            nsd.create("db").unwrap(),
+            nsd.create("stranger").unwrap(),
+            nsd.create("old").unwrap(),
+        );
+        let w = b
+            .connect(
+                "customNetwork",
+                &"web".parse().unwrap(),
+                &ConnectOptions {
+                    aliases: vec!["www".into()],
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        let d = b
+            .connect(
+                "customNetwork",
+                &"db".parse().unwrap(),
+                &ConnectOptions::default(),
+            )
+            .unwrap();
+        let s = b
+            .connect(
+                "other",
+                &"stranger".parse().unwrap(),
+                &ConnectOptions::default(),
+            )
+            .unwrap();
+        let o = b
+            .connect(
+                "bridge",
+                &"old".parse().unwrap(),
+                &ConnectOptions::default(),
+            )
+            .unwrap();
+        let gw: IpAddr = "172.20.0.1".parse().unwrap();
+        assert_eq!(w.dns_servers, vec![gw]);
+        assert_eq!(s.dns_servers, vec!["172.21.0.1".parse::<IpAddr>().unwrap()]);
+        assert!(
+            o.dns_servers.is_empty(),
+            "no resolver on the default bridge"
+        );
+        let web_ip = w.ipv4.unwrap().addr().to_string();
+        let db_ip = d.ipv4.unwrap().addr().to_string();
+
+        // Each resolves the other, bare and under the domain, any case; the alias too.
+        assert_eq!(addrs(&ask(&web, gw, "db.", RecordType::A)), [db_ip.clone()]);
+        assert_eq!(
+            addrs(&ask(&db, gw, "WEB.dns.brnet.", RecordType::A)),
+            [web_ip.clone()]
+        );
+        assert_eq!(
+            addrs(&ask(&db, gw, "www.", RecordType::A)),
+            [web_ip.clone()]
+        );
+        // Reverse.
+        let rev = format!("{}.in-addr.arpa.", {
+            let mut o: Vec<&str> = db_ip.split('.').collect();
+            o.reverse();
+            o.join(".")
+        });
+        assert_eq!(
+            addrs(&ask(&web, gw, &rev, RecordType::PTR)),
+            ["db.dns.brnet."]
+        );
+        // Another network's container does not see them.
+        let other_gw: IpAddr = "172.21.0.1".parse().unwrap();
+        let r = ask(&stranger, other_gw, "web.", RecordType::A);
+        assert_eq!(r.metadata.response_code, ResponseCode::NXDomain);
+
+        // Disconnect removes the name by the next query; connect adds it.
+        assert!(
+            b.disconnect("customNetwork", &"db".parse().unwrap())
+                .unwrap()
+        );
+        let r = ask(&web, gw, "db.", RecordType::A);
+        assert_eq!(r.metadata.response_code, ResponseCode::NXDomain);
+        b.connect(
+            "customNetwork",
+            &"db".parse().unwrap(),
+            &ConnectOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(addrs(&ask(&web, gw, "db.", RecordType::A)).len(), 1);
+
+        // It keeps serving while 50 containers come and go.
+        for k in 0..50 {
+            let name = format!("t{k}");
+            nsd.create(&name).unwrap();
+            b.connect(
+                "customNetwork",
+                &name.parse().unwrap(),
+                &ConnectOptions::default(),
+            )
+            .unwrap();
+            assert_eq!(
+                addrs(&ask(&web, gw, &format!("{name}."), RecordType::A)).len(),
+                1
+            );
+            if k % 2 == 0 {
+                b.disconnect("customNetwork", &name.parse().unwrap())
+                    .unwrap();
+                let r = ask(&web, gw, &format!("{name}."), RecordType::A);
+                assert_eq!(r.metadata.response_code, ResponseCode::NXDomain);
+            }
+        }
+        assert!(b.resolver_running());
+        // Everything off DNS networks: the resolver goes away by itself.
+        let names: Vec<String> = b
+            .endpoints(None)
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.network != "bridge")
+            .map(|e| format!("{} {}", e.network, e.netns.display()))
+            .collect();
+        for n in names {
+            let (net, path) = n.split_once(' ').unwrap();
+            b.disconnect(net, &bridge_net::NetnsRef::Path(path.into()))
+                .unwrap();
+        }
+        let mut gone = false;
+        for _ in 0..100 {
+            if !b.resolver_running() {
+                gone = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(
+            gone,
+            "the resolver exits when no DNS-enabled network has endpoints"
+        );
+    })
+    .unwrap();
+}
+
+#[test]
+fn reconcile_restarts_a_resolver_that_died() {
+    if !privileged_test() {
+        return;
+    }
+    isolated(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = open(dir.path());
+        b.create_network("n", &custom("172.22.0.0/16")).unwrap();
+        let nsd = NetnsDir::default();
+        let a = nsd.create("a").unwrap();
+        nsd.create("z").unwrap();
+        b.connect("n", &"a".parse().unwrap(), &ConnectOptions::default())
+            .unwrap();
+        b.connect("n", &"z".parse().unwrap(), &ConnectOptions::default())
+            .unwrap();
+        assert!(b.stop_resolver().unwrap());
+        for _ in 0..100 {
+            if !b.resolver_running() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(!b.resolver_running());
+        let report = b.reconcile().unwrap();
+        assert!(report.resolver_started);
+        let gw: IpAddr = "172.22.0.1".parse().unwrap();
+        assert_eq!(addrs(&ask(&a, gw, "z.", RecordType::A)), ["172.22.0.3"]);
+        b.stop_resolver().unwrap();
+    })
+    .unwrap();
+}
