@@ -53,15 +53,16 @@ impl ResolverCommand {
             ResolverCommand::Auto => {
                 let exe = std::env::current_exe().ok()?;
                 let here = exe.parent()?;
-                let near = [Some(here), here.parent()];
-                near.into_iter()
+                let mut dirs: Vec<PathBuf> = [Some(here), here.parent()]
+                    .into_iter()
                     .flatten()
+                    .map(Path::to_path_buf)
+                    .collect();
+                if let Some(path) = std::env::var_os("PATH") {
+                    dirs.extend(std::env::split_paths(&path));
+                }
+                dirs.into_iter()
                     .map(|d| d.join("brnet"))
-                    .chain(
-                        std::env::var_os("PATH")
-                            .map(|p| std::env::split_paths(&p).map(|d| d.join("brnet")).collect())
-                            .unwrap_or_default(),
-                    )
                     .find(|p| p.is_file())
             }
         }
