@@ -1,0 +1,121 @@
+//! Errors: each names the operation, the object (network, field, option,
+//! path) and the cause, on one line: Podman shows it to the user as is.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A bad command line.
+    #[error(
+        "usage: {arg}: {problem} (usage: netavark [--config DIR] [--rootless=BOOL] [--aardvark-binary PATH] [--file FILE] setup|teardown NETNS_PATH | version)"
+    )]
+    Usage {
+        /// The argument.
+        arg: String,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
+    /// The options could not be read.
+    #[error("read network options from {from}: {source}")]
+    Read {
+        /// stdin or the file.
+        from: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The options are not the contract's JSON.
+    #[error("decode network options from {from}: {source}")]
+    Decode {
+        /// stdin or the file.
+        from: String,
+        /// The cause (with line and column).
+        source: serde_json::Error,
+    },
+    /// A field has a value we cannot use.
+    #[error("invalid {field}={value:?}: {problem}")]
+    Field {
+        /// The field's path (`network_info.testnet.subnets[0].subnet`).
+        field: String,
+        /// Its value.
+        value: String,
+        /// Why.
+        problem: String,
+    },
+    /// A field or option bridge-net does not implement.
+    #[error("unsupported {field}={value:?}: {reason}")]
+    Unsupported {
+        /// The field or option.
+        field: String,
+        /// Its value.
+        value: String,
+        /// What is supported instead.
+        reason: &'static str,
+    },
+    /// The state directory.
+    #[error("{op} {}: {source}", path.display())]
+    State {
+        /// What was done.
+        op: &'static str,
+        /// Where.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A network of that name exists with another definition and is in
+    /// use.
+    #[error("network {network:?} exists with {field} {ours} (asked: {theirs}) and has containers")]
+    Changed {
+        /// The network.
+        network: String,
+        /// What differs.
+        field: &'static str,
+        /// What we have.
+        ours: String,
+        /// What Podman asks.
+        theirs: String,
+    },
+    /// A bridge-net operation failed.
+    #[error("{op} {object}: {source}")]
+    Bridge {
+        /// The operation (`connect`, `create network`, ...).
+        op: &'static str,
+        /// Its object (a network's name).
+        object: String,
+        /// The cause.
+        source: Box<bridge_net::Error>,
+    },
+    /// Teardown went on after failures: all of them.
+    #[error("teardown: {}", errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))]
+    Teardown {
+        /// Every failure.
+        errors: Vec<Error>,
+    },
+}
+
+impl Error {
+    /// A bridge-net failure of `op` on `object`.
+    pub fn bridge(
+        op: &'static str,
+        object: impl Into<String>,
+    ) -> impl FnOnce(bridge_net::Error) -> Error {
+        let object = object.into();
+        move |source| Error::Bridge {
+            op,
+            object,
+            source: Box::new(source),
+        }
+    }
+
+    /// A bad value of `field`.
+    pub fn field(field: impl Into<String>, value: impl ToString, problem: impl ToString) -> Error {
+        Error::Field {
+            field: field.into(),
+            value: value.to_string(),
+            problem: problem.to_string(),
+        }
+    }
+}
+
+/// Results of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,283 @@
+//! `setup` and `teardown`: a container's networks, on bridge-net.
+//!
+//! Setup makes each Podman network on first use (a bridge-net network of
+//! the same name, on Podman's bridge, with Podman's subnet and gateway)
+//! and connects the namespace to it with the addresses Podman allocated.
+//! Teardown disconnects, and removes a network when its last container
+//! leaves, as netavark does: `podman network rm` never calls the backend,
+//! so a network left behind would hold its bridge and subnet forever.
+//! Published ports go to the network of the first interface (`eth0`).
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::Path;
+
+use bridge_net::{BridgeNet, Config, ConnectOptions, EndpointInfo, NetnsRef, NetworkInfo};
+use ipnet::IpNet;
+
+use crate::contract::{NetAddress, NetInterface, NetworkOptions, StatusBlock};
+use crate::error::{Error, Result};
+use crate::state::Lock;
+use crate::translate::{self, NetworkPlan, PODMAN_ID_LABEL, SEARCH_DOMAIN};
+
+/// Connect the namespace at `netns` to every network of `o`; on failure,
+/// nothing is left connected.
+pub fn setup(
+    state: &Path,
+    netns: &Path,
+    o: &NetworkOptions,
+) -> Result<BTreeMap<String, StatusBlock>> {
+    let plans = plan(o)?;
+    let _lock = Lock::take(state)?;
+    let mut brnet = open(state)?;
+    let ns = NetnsRef::Path(netns.to_owned());
+    let mut out = BTreeMap::new();
+    let mut done: Vec<&str> = Vec::new();
+    for (plan, conn) in &plans {
+        let result = ensure(&mut brnet, plan).and_then(|()| {
+            brnet
+                .connect(&plan.name, &ns, conn)
+                .map_err(Error::bridge("connect", &plan.name))
+        });
+        match result {
+            Ok(ep) => {
+                out.insert(plan.name.clone(), status(plan, &ep));
+                done.push(&plan.name);
+            }
+            Err(e) => {
+                for name in done.iter().rev() {
+                    let _ = brnet.disconnect(name, &ns);
+                    let _ = remove_if_empty(&mut brnet, name);
+                }
+                let _ = remove_if_empty(&mut brnet, &plan.name);
+                return Err(e);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Disconnect the namespace at `netns` from every network of `o`, and
+/// remove the networks left empty. Goes on after a failure and reports all
+/// of them; what is already gone is not an error.
+pub fn teardown(state: &Path, netns: &Path, o: &NetworkOptions) -> Result<()> {
+    let _lock = Lock::take(state)?;
+    let mut brnet = open(state)?;
+    let ns = NetnsRef::Path(netns.to_owned());
+    let mut errors = Vec::new();
+    for name in o.networks.keys() {
+        if let Err(e) = brnet.disconnect(name, &ns) {
+            errors.push(Error::bridge("disconnect", name.as_str())(e));
+        }
+        if let Err(e) = remove_if_empty(&mut brnet, name) {
+            errors.push(e);
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Teardown { errors })
+    }
+}
+
+/// Everything translated before anything is touched: the networks in the
+/// order of their interfaces, each with its connect options.
+fn plan(o: &NetworkOptions) -> Result<Vec<(NetworkPlan, ConnectOptions)>> {
+    let ports = translate::ports(o.port_mappings.as_deref().unwrap_or_default())?;
+    let mut order: Vec<_> = o.networks.iter().collect();
+    order.sort_by(|a, b| {
+        a.1.interface_name
+            .cmp(&b.1.interface_name)
+            .then(a.0.cmp(b.0))
+    });
+    let mut plans = Vec::with_capacity(order.len());
+    for (i, (name, per)) in order.into_iter().enumerate() {
+        let info = o.network_info.get(name).ok_or_else(|| {
+            Error::field(
+                format!("network_info.{name}"),
+                "",
+                "missing: every network in networks needs its definition",
+            )
+        })?;
+        let plan = translate::network(name, info)?;
+        let ports = if i == 0 { ports.clone() } else { Vec::new() };
+        let conn = translate::endpoint(o, name, per, ports)?;
+        plans.push((plan, conn));
+    }
+    Ok(plans)
+}
+
+fn open(state: &Path) -> Result<BridgeNet> {
+    BridgeNet::open_with(Config::new(state))
+        .map_err(Error::bridge("open state", state.display().to_string()))
+}
+
+/// What differs between our network and Podman's definition of it.
+fn difference(ours: &NetworkInfo, plan: &NetworkPlan) -> Option<(&'static str, String, String)> {
+    let o = &plan.options;
+    let show = |v: Option<&dyn std::fmt::Display>| v.map_or("none".to_owned(), |v| v.to_string());
+    let id = ours.options.labels.get(PODMAN_ID_LABEL);
+    if id != Some(&plan.podman_id) {
+        return Some(("id", show(id.map(|s| s as _)), plan.podman_id.clone()));
+    }
+    if ours.bridge != plan.bridge {
+        return Some(("bridge", ours.bridge.clone(), plan.bridge.clone()));
+    }
+    if o.ipv4.subnet != Some(IpNet::V4(ours.subnet)) {
+        return Some((
+            "subnet",
+            ours.subnet.to_string(),
+            show(o.ipv4.subnet.as_ref().map(|s| s as _)),
+        ));
+    }
+    if o.ipv4.gateway.is_some_and(|g| g != ours.gateway) {
+        return Some((
+            "gateway",
+            ours.gateway.to_string(),
+            show(o.ipv4.gateway.as_ref().map(|g| g as _)),
+        ));
+    }
+    let theirs6 = o.ipv6.as_ref().and_then(|c| c.subnet);
+    if theirs6 != ours.subnet6.map(IpNet::V6) {
+        return Some((
+            "IPv6 subnet",
+            show(ours.subnet6.as_ref().map(|s| s as _)),
+            show(theirs6.as_ref().map(|s| s as _)),
+        ));
+    }
+    if ours.internal != o.internal {
+        return Some((
+            "internal",
+            ours.internal.to_string(),
+            o.internal.to_string(),
+        ));
+    }
+    if ours.options.mtu != o.mtu {
+        return Some((
+            "mtu",
+            show(ours.options.mtu.as_ref().map(|m| m as _)),
+            show(o.mtu.as_ref().map(|m| m as _)),
+        ));
+    }
+    if ours.options.dns != o.dns {
+        return Some((
+            "dns",
+            format!("{:?}", ours.options.dns),
+            format!("{:?}", o.dns),
+        ));
+    }
+    None
+}
+
+/// Make the network as Podman defines it, unless it is there already.
+fn ensure(brnet: &mut BridgeNet, plan: &NetworkPlan) -> Result<()> {
+    match brnet.network(&plan.name) {
+        Ok(ours) => match difference(&ours, plan) {
+            None => return Ok(()),
+            Some((field, o, theirs)) if ours.endpoints > 0 => {
+                return Err(Error::Changed {
+                    network: plan.name.clone(),
+                    field,
+                    ours: o,
+                    theirs,
+                });
+            }
+            // Removed and made again by Podman while empty: ours goes too.
+            Some(_) => {
+                brnet
+                    .remove_network(&plan.name)
+                    .map_err(Error::bridge("remove network", &plan.name))?;
+            }
+        },
+        Err(bridge_net::Error::NetworkNotFound { .. }) => {}
+        Err(e) => return Err(Error::bridge("read network", &plan.name)(e)),
+    }
+    clear_leftovers(brnet, plan)?;
+    brnet
+        .create_network(&plan.name, &plan.options)
+        .map_err(Error::bridge("create network", &plan.name))?;
+    Ok(())
+}
+
+/// Networks without containers that stand in the new one's way (its
+/// bridge, an overlapping subnet): left by a crash, or by Podman networks
+/// removed while we were not called. A network with containers is never
+/// touched: creating then fails and says why.
+fn clear_leftovers(brnet: &mut BridgeNet, plan: &NetworkPlan) -> Result<()> {
+    let ours = brnet
+        .networks()
+        .map_err(Error::bridge("list networks", &plan.name))?;
+    let theirs: Vec<IpNet> = [
+        plan.options.ipv4.subnet,
+        plan.options.ipv6.as_ref().and_then(|c| c.subnet),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    for n in ours.iter().filter(|n| n.endpoints == 0) {
+        let mut mine: Vec<IpNet> = vec![IpNet::V4(n.subnet)];
+        mine.extend(n.subnet6.map(IpNet::V6));
+        let overlap = mine.iter().any(|a| {
+            theirs
+                .iter()
+                .any(|b| bridge_net::brnet_ipam::overlaps(a, b))
+        });
+        if n.bridge == plan.bridge || overlap {
+            brnet
+                .remove_network(&n.name)
+                .map_err(Error::bridge("remove network", &n.name))?;
+        }
+    }
+    Ok(())
+}
+
+/// Remove `name` if it has no endpoints left.
+fn remove_if_empty(brnet: &mut BridgeNet, name: &str) -> Result<()> {
+    match brnet.network(name) {
+        Ok(n) if n.endpoints == 0 => match brnet.remove_network(name) {
+            Ok(_) | Err(bridge_net::Error::NetworkInUse { .. }) => Ok(()),
+            Err(e) => Err(Error::bridge("remove network", name)(e)),
+        },
+        Ok(_) | Err(bridge_net::Error::NetworkNotFound { .. }) => Ok(()),
+        Err(e) => Err(Error::bridge("read network", name)(e)),
+    }
+}
+
+/// What Podman reads back for one network.
+fn status(plan: &NetworkPlan, ep: &EndpointInfo) -> StatusBlock {
+    let mut subnets = Vec::with_capacity(2);
+    if let Some(a) = ep.ipv4 {
+        subnets.push(NetAddress {
+            gateway: ep.gateway4.map(IpAddr::V4),
+            ipnet: IpNet::V4(a),
+        });
+    }
+    if let Some(a) = ep.ipv6 {
+        subnets.push(NetAddress {
+            gateway: ep.gateway6.map(IpAddr::V6),
+            ipnet: IpNet::V6(a),
+        });
+    }
+    let dns = plan.options.dns == Some(true);
+    let mut interfaces = BTreeMap::new();
+    interfaces.insert(
+        ep.ifname.clone(),
+        NetInterface {
+            mac_address: ep.mac.to_string(),
+            subnets,
+        },
+    );
+    StatusBlock {
+        dns_search_domains: if dns {
+            vec![SEARCH_DOMAIN.to_owned()]
+        } else {
+            Vec::new()
+        },
+        dns_server_ips: if dns {
+            ep.dns_servers.clone()
+        } else {
+            Vec::new()
+        },
+        interfaces,
+    }
+}

@@ -1,0 +1,388 @@
+//! Podman's definitions, translated once into bridge-net's types: a
+//! network into [`NetworkOptions`], a container's request into
+//! [`ConnectOptions`], its port mappings into [`PortSpec`]s. Everything we
+//! cannot honour is refused here, naming the field, before anything is
+//! touched.
+
+use std::net::IpAddr;
+
+use bridge_net::brnet_nat::{PortRange, Protocol};
+use bridge_net::brnet_netlink::{IfName, MacAddr};
+use bridge_net::{ConnectOptions, MacPolicy, NetworkOptions, PortSpec};
+use ipnet::IpNet;
+
+use crate::contract::{self, Network, PerNetworkOptions, PortMapping};
+use crate::error::{Error, Result};
+
+/// The search domain of DNS-enabled networks (bridge-net's resolver
+/// answers `NAME.dns.brnet` and bare names).
+pub const SEARCH_DOMAIN: &str = "dns.brnet";
+
+/// The label that keeps Podman's network id on our network: a Podman
+/// network removed and created again under the same name is a new network.
+pub const PODMAN_ID_LABEL: &str = "io.podman.network.id";
+
+/// A Podman network, as bridge-net will make it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkPlan {
+    /// The network's name (Podman's).
+    pub name: String,
+    /// Podman's id.
+    pub podman_id: String,
+    /// The bridge (Podman's `network_interface`).
+    pub bridge: String,
+    /// Everything else.
+    pub options: NetworkOptions,
+}
+
+/// Translate the definition of the Podman network `name`.
+pub fn network(name: &str, n: &Network) -> Result<NetworkPlan> {
+    let at = |field: &str| format!("network_info.{name}.{field}");
+    if n.driver != "bridge" {
+        return Err(Error::Unsupported {
+            field: at("driver"),
+            value: n.driver.clone(),
+            reason: "bridge-net implements the bridge driver only",
+        });
+    }
+    if let Some(ipam) = &n.ipam_options
+        && let Some(driver) = ipam.get("driver")
+        && driver != "host-local"
+    {
+        return Err(Error::Unsupported {
+            field: at("ipam_options.driver"),
+            value: driver.clone(),
+            reason: "bridge-net takes the addresses Podman allocates (host-local) only",
+        });
+    }
+    if let Some(routes) = n.routes.as_ref().filter(|r| !r.is_empty()) {
+        return Err(Error::Unsupported {
+            field: at("routes"),
+            value: serde_json::to_string(routes).unwrap_or_default(),
+            reason: "static routes of a network are not implemented",
+        });
+    }
+    if let Some(dns) = n.network_dns_servers.as_ref().filter(|d| !d.is_empty()) {
+        return Err(Error::Unsupported {
+            field: at("network_dns_servers"),
+            value: dns
+                .iter()
+                .map(|a| a.to_string())
+                .collect::<Vec<_>>()
+                .join(","),
+            reason: "the network's resolver forwards to the host's name servers",
+        });
+    }
+    let bridge = n
+        .network_interface
+        .clone()
+        .ok_or_else(|| Error::field(at("network_interface"), "", "missing: the bridge's name"))?;
+    IfName::new(&bridge).map_err(|e| Error::field(at("network_interface"), &bridge, e))?;
+
+    let mut options = NetworkOptions::default();
+    let subnets = n.subnets.as_deref().unwrap_or_default();
+    for (i, s) in subnets.iter().enumerate() {
+        let field = at(&format!("subnets[{i}].subnet"));
+        let net = bridge_net::parse_cidr(&field, &s.subnet)
+            .map_err(|e| Error::field(&field, &s.subnet, e))?;
+        let cfg = match net {
+            IpNet::V4(_) if options.ipv4.subnet.is_none() => &mut options.ipv4,
+            IpNet::V6(_) if options.ipv6.is_none() => options.ipv6.insert(Default::default()),
+            _ => {
+                return Err(Error::Unsupported {
+                    field,
+                    value: s.subnet.clone(),
+                    reason: "bridge-net has one subnet per address family",
+                });
+            }
+        };
+        cfg.subnet = Some(net);
+        if let Some(gw) = s.gateway {
+            if !net.contains(&gw) {
+                return Err(Error::field(
+                    at(&format!("subnets[{i}].gateway")),
+                    gw,
+                    format!("not inside {net}"),
+                ));
+            }
+            cfg.gateway = Some(gw);
+        }
+    }
+    if options.ipv4.subnet.is_none() {
+        return Err(Error::Unsupported {
+            field: at("subnets"),
+            value: subnets
+                .iter()
+                .map(|s| s.subnet.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
+            reason: "a bridge-net network needs an IPv4 subnet",
+        });
+    }
+    if n.ipv6_enabled != options.ipv6.is_some() {
+        return Err(Error::field(
+            at("ipv6_enabled"),
+            n.ipv6_enabled,
+            "does not match the subnets",
+        ));
+    }
+    for (key, value) in n.options.iter().flatten() {
+        let field = at(&format!("options.{key}"));
+        match key.as_str() {
+            "mtu" => options
+                .set_option(bridge_net::OPT_MTU, value)
+                .map_err(|e| Error::field(&field, value, e))?,
+            // bridge-net isolates every network from every other: what
+            // `isolate` asks for, and more.
+            "isolate" => match value.as_str() {
+                "true" | "strict" | "false" => {}
+                _ => {
+                    return Err(Error::field(
+                        &field,
+                        value,
+                        "expected true, false or strict",
+                    ));
+                }
+            },
+            k if k.starts_with("com.docker.network.") => options
+                .set_option(k, value)
+                .map_err(|e| Error::field(&field, value, e))?,
+            _ => {
+                return Err(Error::Unsupported {
+                    field,
+                    value: value.clone(),
+                    reason: "known options: mtu, isolate, com.docker.network.*",
+                });
+            }
+        }
+    }
+    options.bridge_name = Some(bridge.clone());
+    options.internal = n.internal;
+    options.dns = Some(n.dns_enabled);
+    options
+        .labels
+        .insert(PODMAN_ID_LABEL.to_owned(), n.id.clone());
+    options
+        .validate()
+        .map_err(|e| Error::field(at("subnets"), &n.name, e))?;
+    Ok(NetworkPlan {
+        name: name.to_owned(),
+        podman_id: n.id.clone(),
+        bridge,
+        options,
+    })
+}
+
+/// Translate what the container asks of network `name` (`ports`: the
+/// published ports, for the network that carries them).
+pub fn endpoint(
+    o: &contract::NetworkOptions,
+    name: &str,
+    per: &PerNetworkOptions,
+    ports: Vec<PortSpec>,
+) -> Result<ConnectOptions> {
+    let at = |field: &str| format!("networks.{name}.{field}");
+    let ifname = IfName::new(&per.interface_name)
+        .map_err(|e| Error::field(at("interface_name"), &per.interface_name, e))?;
+    let mut opts = ConnectOptions {
+        name: Some(if o.container_name.is_empty() {
+            o.container_id.clone()
+        } else {
+            o.container_name.clone()
+        }),
+        ifname: Some(ifname),
+        ports,
+        aliases: per.aliases.clone().unwrap_or_default(),
+        ..ConnectOptions::default()
+    };
+    for (i, ip) in per.static_ips.iter().flatten().enumerate() {
+        let taken = match ip {
+            IpAddr::V4(a) => opts.ipv4.replace(*a).is_some(),
+            IpAddr::V6(a) => opts.ipv6.replace(*a).is_some(),
+        };
+        if taken {
+            return Err(Error::Unsupported {
+                field: at(&format!("static_ips[{i}]")),
+                value: ip.to_string(),
+                reason: "bridge-net gives one address per family on a network",
+            });
+        }
+    }
+    if let Some(mac) = &per.static_mac {
+        let m: MacAddr = mac
+            .parse()
+            .map_err(|e| Error::field(at("static_mac"), mac, e))?;
+        opts.mac = MacPolicy::Fixed(m);
+    }
+    Ok(opts)
+}
+
+/// Translate Podman's port mappings (`range` consecutive ports; protocols
+/// comma-separated).
+pub fn ports(maps: &[PortMapping]) -> Result<Vec<PortSpec>> {
+    let mut specs = Vec::with_capacity(maps.len());
+    for (i, m) in maps.iter().enumerate() {
+        let at = |field: &str| format!("port_mappings[{i}].{field}");
+        let host_ip = match m.host_ip.as_str() {
+            "" => None,
+            s => Some(
+                s.parse::<IpAddr>()
+                    .map_err(|_| Error::field(at("host_ip"), s, "not an IP address"))?,
+            ),
+        };
+        let range = |first: u16, field: &str| -> Result<PortRange> {
+            let last = u32::from(first) + u32::from(m.range.max(1)) - 1;
+            let last = u16::try_from(last).map_err(|_| {
+                Error::field(
+                    at("range"),
+                    m.range,
+                    format!("{field} {first} + range passes 65535"),
+                )
+            })?;
+            PortRange::new(first, last).map_err(|e| Error::field(at(field), first, e))
+        };
+        let host = range(m.host_port, "host_port")?;
+        let container = range(m.container_port, "container_port")?;
+        for proto in m.protocol.split(',') {
+            let protocol: Protocol = proto
+                .trim()
+                .parse()
+                .map_err(|e| Error::field(at("protocol"), &m.protocol, e))?;
+            specs.push(
+                PortSpec::new(protocol, host_ip, Some(host), container)
+                    .map_err(|e| Error::field(at("range"), m.range, e))?,
+            );
+        }
+    }
+    Ok(specs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn captured() -> contract::NetworkOptions {
+        serde_json::from_str(crate::contract::tests::CAPTURED).unwrap()
+    }
+
+    #[test]
+    fn captured_network() {
+        let o = captured();
+        let p = network("testnet", &o.network_info["testnet"]).unwrap();
+        assert_eq!(p.bridge, "podman1");
+        assert_eq!(p.options.ipv4.subnet.unwrap().to_string(), "10.89.0.0/24");
+        assert_eq!(p.options.ipv4.gateway.unwrap().to_string(), "10.89.0.1");
+        assert_eq!(p.options.dns, Some(true));
+        assert!(!p.options.internal && p.options.ipv6.is_none());
+        assert_eq!(p.options.labels[PODMAN_ID_LABEL], p.podman_id);
+    }
+
+    #[test]
+    fn captured_endpoint_and_ports() {
+        let o = captured();
+        let ports = ports(o.port_mappings.as_deref().unwrap()).unwrap();
+        assert_eq!(ports.len(), 1);
+        assert_eq!(ports[0].to_string(), "8080:80/tcp");
+        let c = endpoint(&o, "testnet", &o.networks["testnet"], ports).unwrap();
+        assert_eq!(c.ipv4.unwrap().to_string(), "10.89.0.2");
+        assert_eq!(c.ifname.unwrap().to_string(), "eth0");
+        assert_eq!(c.name.as_deref(), Some("web"));
+        assert_eq!(c.aliases, ["a41daa482737"]);
+    }
+
+    #[test]
+    fn ranges_protocols_and_host_ips() {
+        let m: Vec<PortMapping> = serde_json::from_str(
+            r#"[{"host_ip":"127.0.0.1","container_port":5000,"host_port":6000,"range":3,"protocol":"tcp,udp"}]"#,
+        )
+        .unwrap();
+        let s = ports(&m).unwrap();
+        assert_eq!(s.len(), 2);
+        assert_eq!(s[0].host_ports().unwrap().end(), 6002);
+        assert_eq!(s[0].container_ports().end(), 5002);
+        assert_eq!(s[1].protocol(), Protocol::Udp);
+        assert_eq!(s[0].host_ip().unwrap().to_string(), "127.0.0.1");
+        for (bad, field) in [
+            (
+                r#"{"host_ip":"nope","container_port":1,"host_port":1,"range":1,"protocol":"tcp"}"#,
+                "host_ip",
+            ),
+            (
+                r#"{"host_ip":"","container_port":1,"host_port":65535,"range":2,"protocol":"tcp"}"#,
+                "range",
+            ),
+            (
+                r#"{"host_ip":"","container_port":1,"host_port":1,"range":1,"protocol":"icmp"}"#,
+                "protocol",
+            ),
+            (
+                r#"{"host_ip":"","container_port":0,"host_port":1,"range":1,"protocol":"tcp"}"#,
+                "container_port",
+            ),
+        ] {
+            let m: PortMapping = serde_json::from_str(bad).unwrap();
+            let e = ports(&[m]).unwrap_err().to_string();
+            assert!(e.contains(&format!("port_mappings[0].{field}")), "{e}");
+        }
+    }
+
+    #[test]
+    fn refusals_name_the_field() {
+        let base = captured().network_info["testnet"].clone();
+        type Change = Box<dyn Fn(&mut Network)>;
+        let cases: Vec<(Change, &str)> = vec![
+            (
+                Box::new(|n| n.driver = "macvlan".into()),
+                "driver=\"macvlan\"",
+            ),
+            (
+                Box::new(|n| {
+                    n.options = Some([("vlan".to_owned(), "5".to_owned())].into());
+                }),
+                "options.vlan=\"5\"",
+            ),
+            (
+                Box::new(|n| {
+                    n.options = Some([("mtu".to_owned(), "abc".to_owned())].into());
+                }),
+                "options.mtu=\"abc\"",
+            ),
+            (
+                Box::new(|n| {
+                    n.ipam_options = Some([("driver".to_owned(), "dhcp".to_owned())].into());
+                }),
+                "ipam_options.driver=\"dhcp\"",
+            ),
+            (
+                Box::new(|n| n.subnets.as_mut().unwrap()[0].subnet = "10.89.0.1/24".into()),
+                "subnets[0].subnet=\"10.89.0.1/24\"",
+            ),
+            (
+                Box::new(|n| {
+                    n.subnets.as_mut().unwrap()[0].gateway = Some("10.1.1.1".parse().unwrap())
+                }),
+                "subnets[0].gateway=\"10.1.1.1\"",
+            ),
+            (
+                Box::new(|n| n.network_interface = Some("a-very-long-bridge-name".into())),
+                "network_interface",
+            ),
+        ];
+        for (change, want) in cases {
+            let mut n = base.clone();
+            change(&mut n);
+            let e = network("testnet", &n).unwrap_err().to_string();
+            assert!(e.contains(want), "{want}: {e}");
+            assert!(!e.contains('\n'), "{e}");
+        }
+        let mut n = base.clone();
+        n.options = Some(
+            [
+                ("mtu".to_owned(), "1400".to_owned()),
+                ("isolate".to_owned(), "true".to_owned()),
+            ]
+            .into(),
+        );
+        assert_eq!(network("testnet", &n).unwrap().options.mtu, Some(1400));
+    }
+}
