@@ -67,7 +67,7 @@ fn containers_find_each_other_by_name_and_only_on_their_network() {
             .unwrap();
         b.create_network("other", &custom("172.21.0.0/16")).unwrap();
         let nsd = NetnsDir::default();
-        let (web, db, stranger, old) = (
+        let (web, db, stranger, _old) = (
             nsd.create("web").unwrap(),
             nsd.create("db").unwrap(),
             nsd.create("stranger").unwrap(),
@@ -115,14 +115,17 @@ fn containers_find_each_other_by_name_and_only_on_their_network() {
         let db_ip = d.ipv4.unwrap().addr().to_string();
 
         // Each resolves the other, bare and under the domain, any case; the alias too.
-        assert_eq!(addrs(&ask(&web, gw, "db.", RecordType::A)), [db_ip.clone()]);
+        assert_eq!(
+            addrs(&ask(&web, gw, "db.", RecordType::A)),
+            [db_ip.as_str()]
+        );
         assert_eq!(
             addrs(&ask(&db, gw, "WEB.dns.brnet.", RecordType::A)),
-            [web_ip.clone()]
+            [web_ip.as_str()]
         );
         assert_eq!(
             addrs(&ask(&db, gw, "www.", RecordType::A)),
-            [web_ip.clone()]
+            [web_ip.as_str()]
         );
         // Reverse.
         let rev = format!("{}.in-addr.arpa.", {
