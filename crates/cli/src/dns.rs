@@ -97,9 +97,16 @@ pub fn serve(state_dir: &Path, port: u16) -> Result<(), Failures> {
         .write(true)
         .open(&lock_path)
         .map_err(|e| fail(&format!("open {}", lock_path.display()), e))?;
-    if lock.try_lock().is_err() {
-        // Another resolver serves this directory.
-        return Ok(());
+    // Another resolver may be on its way out (it lets go of the lock once
+    // its port 53 sockets are closed): wait a little for it; if it is
+    // still there after that, it is serving, and we are not needed.
+    let mut tries = 0;
+    while lock.try_lock().is_err() {
+        tries += 1;
+        if tries > 150 {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
     let sock_path = state_dir.join(RESOLVER_SOCKET);
     let pid_path = state_dir.join(RESOLVER_PID);
