@@ -1,0 +1,96 @@
+//! The query path under arbitrary input (no root, no I/O): the stable
+//! stand-in for the cargo-fuzz target in `fuzz/`, run by every `cargo
+//! test`.
+
+use std::net::IpAddr;
+
+use brnet_dns::proto::op::{Message, MessageType, Query};
+use brnet_dns::proto::rr::{Name, RecordType};
+use brnet_dns::{Answer, Entry, Network, Policy, Proto, Records, Table};
+use proptest::prelude::*;
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+fn records() -> &'static Records {
+    static RECORDS: std::sync::OnceLock<Records> = std::sync::OnceLock::new();
+    RECORDS.get_or_init(build)
+}
+
+fn build() -> Records {
+    let mut t = Table::new();
+    t.insert(
+        Network::new("customNetwork")
+            .entry(Entry::new("web", [ip("10.89.0.2"), ip("fd00:89::2")]).alias("www"))
+            .entry(Entry::new("db", [ip("10.89.0.3")]).alias("database"))
+            .entry(Entry::new(
+                "big",
+                (1..=80).map(|i| ip(&format!("10.89.3.{i}"))),
+            )),
+    )
+    .unwrap();
+    t.insert(
+        Network::new("other")
+            .domain("other.test")
+            .forward(false)
+            .entry(Entry::new("c3", [ip("10.89.1.2")])),
+    )
+    .unwrap();
+    Records::new(&t, Policy::default())
+}
+
+const ASKERS: [&str; 4] = ["10.89.0.2", "fd00:89::2", "10.89.1.2", "192.0.2.1"];
+
+/// What must hold for any answer to `packet`.
+fn check(r: &Records, asker: IpAddr, packet: &[u8], proto: Proto) -> Result<(), TestCaseError> {
+    match r.answer(asker, packet, proto) {
+        Answer::Reply(bytes) => {
+            let m = Message::from_vec(&bytes)
+                .map_err(|e| TestCaseError::fail(format!("reply does not parse: {e}")))?;
+            prop_assert_eq!(m.metadata.message_type, MessageType::Response);
+            prop_assert_eq!(m.metadata.id, u16::from_be_bytes([packet[0], packet[1]]));
+            if proto == Proto::Udp {
+                prop_assert!(bytes.len() <= brnet_dns::MAX_UDP_REPLY);
+            }
+        }
+        Answer::Forward(f) => {
+            prop_assert_eq!(f.id, u16::from_be_bytes([packet[0], packet[1]]));
+            prop_assert!(Message::from_vec(&f.reply(Default::default(), true)).is_ok());
+        }
+        Answer::Drop => prop_assert!(packet.len() < 12 || packet[2] & 0x80 != 0),
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn any_bytes(packet in proptest::collection::vec(any::<u8>(), 0..600), who in 0usize..4, tcp: bool) {
+        let r = records();
+        let proto = if tcp { Proto::Tcp } else { Proto::Udp };
+        check(r, ip(ASKERS[who]), &packet, proto)?;
+    }
+
+    /// Valid queries for names near ours, then one byte flipped.
+    #[test]
+    fn near_valid_queries(
+        labels in proptest::collection::vec("[a-zA-Z0-9-]{1,12}|web|db|www|big|dns|brnet|arpa|in-addr", 1..5),
+        qtype in prop::sample::select(vec![RecordType::A, RecordType::AAAA, RecordType::PTR, RecordType::ANY, RecordType::MX]),
+        id: u16,
+        flip in any::<(usize, u8)>(),
+        who in 0usize..4,
+    ) {
+        let r = records();
+        let Ok(name) = Name::from_ascii(format!("{}.", labels.join("."))) else { return Ok(()) };
+        let mut m = Message::query();
+        m.metadata.id = id;
+        m.add_query(Query::query(name, qtype));
+        let mut packet = m.to_vec().unwrap();
+        check(r, ip(ASKERS[who]), &packet, Proto::Udp)?;
+        let at = flip.0 % packet.len();
+        packet[at] ^= flip.1;
+        check(r, ip(ASKERS[who]), &packet, Proto::Udp)?;
+    }
+}
