@@ -177,7 +177,7 @@ fn add_check_del_twice_in_every_result_version() {
                 addr.starts_with("10.77.0.") && addr.ends_with("/24"),
                 "{addr}"
             );
-            assert_eq!(addresses_in(&ns, "eth0"), [addr.clone()]);
+            assert_eq!(addresses_in(&ns, "eth0"), [addr.as_str()]);
 
             // CHECK with prevResult: fine; from another namespace: not.
             let mut with_prev = conf.clone();

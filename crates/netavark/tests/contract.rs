@@ -1,0 +1,187 @@
+//! The netavark contract driven as Podman drives it, without Podman: the
+//! captured argv and stdin (`tests/fixtures/`), in a throwaway network and
+//! mount namespace (`brnet_netns::isolated`) with its own `--config`
+//! directory.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use brnet_netns::NetnsDir;
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_brnet-netavark");
+const CAPTURED: &str = include_str!("fixtures/setup-stdin.json");
+
+struct Run {
+    ok: bool,
+    stdout: String,
+}
+
+fn run(config: &Path, args: &[&str], stdin: &str) -> Run {
+    let mut child = Command::new(BIN)
+        .arg("--config")
+        .arg(config)
+        .args([
+            "--rootless=false",
+            "--aardvark-binary=/usr/lib/podman/aardvark-dns",
+        ])
+        .args(args)
+        .env_remove("BRNET_STATE_DIR")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("run brnet-netavark");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    let out = child.wait_with_output().expect("wait");
+    Run {
+        ok: out.status.success(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+    }
+}
+
+/// A failure: `{"error": "..."}` on stdout, one line, exit status 1.
+#[track_caller]
+fn error_of(r: &Run) -> String {
+    assert!(!r.ok, "expected a failure: {}", r.stdout);
+    assert_eq!(r.stdout.lines().count(), 1, "{:?}", r.stdout);
+    let v: Value = serde_json::from_str(&r.stdout).expect("error JSON");
+    v["error"].as_str().expect("error").to_owned()
+}
+
+#[test]
+fn version() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = run(dir.path(), &["version"], "");
+    assert!(v.ok);
+    let j: Value = serde_json::from_str(&v.stdout).unwrap();
+    assert_eq!(j["version"], env!("CARGO_PKG_VERSION"));
+    let out = Command::new(BIN).arg("--version").output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("brnet-netavark "));
+}
+
+#[test]
+fn captured_setup_then_teardown_twice() {
+    if !brnet_netns::privileged_test() {
+        return;
+    }
+    brnet_netns::isolated(|| {
+        let config = tempfile::tempdir().unwrap();
+        let dir = NetnsDir::default();
+        dir.create("web").unwrap();
+        let ns = dir.path_of("web").unwrap();
+        let ns = ns.to_str().unwrap();
+
+        let setup = run(config.path(), &["setup", ns], CAPTURED);
+        assert!(setup.ok, "{}", setup.stdout);
+        let out: Value = serde_json::from_str(&setup.stdout).unwrap();
+        // The captured stdout's shape (`setup-stdout.json`), with our MAC.
+        let eth0 = &out["testnet"]["interfaces"]["eth0"];
+        assert_eq!(eth0["subnets"][0]["ipnet"], "10.89.0.2/24");
+        assert_eq!(eth0["subnets"][0]["gateway"], "10.89.0.1");
+        assert_eq!(eth0["mac_address"].as_str().unwrap().len(), 17);
+        assert!(out["testnet"]["dns_server_ips"].is_array());
+        assert!(out["testnet"]["dns_search_domains"].is_array());
+        assert!(config.path().join("brnet/state.json").exists());
+
+        // The same container again: refused, nothing changed.
+        let again = run(config.path(), &["setup", ns], CAPTURED);
+        assert!(
+            error_of(&again).contains("already connected"),
+            "{}",
+            again.stdout
+        );
+
+        // Teardown prints nothing; a second one succeeds too (netavark's
+        // own fails).
+        for _ in 0..2 {
+            let t = run(config.path(), &["teardown", ns], CAPTURED);
+            assert!(t.ok && t.stdout.is_empty(), "{}", t.stdout);
+        }
+        let mut nl = bridge_net::brnet_netlink::Socket::new().unwrap();
+        assert!(
+            nl.link_by_name("podman1").is_err(),
+            "the bridge outlived its last container"
+        );
+        // The namespace gone: teardown still succeeds.
+        dir.delete("web").unwrap();
+        assert!(run(config.path(), &["teardown", ns], CAPTURED).ok);
+    })
+    .unwrap();
+}
+
+#[test]
+fn failures_are_one_json_line_naming_the_field() {
+    if !brnet_netns::privileged_test() {
+        return;
+    }
+    brnet_netns::isolated(|| {
+        let config = tempfile::tempdir().unwrap();
+        NetnsDir::default().create("c").unwrap();
+        let ns = "/run/netns/c";
+        let with = |from: &str, to: &str| {
+            assert!(CAPTURED.contains(from), "{from}");
+            CAPTURED.replacen(from, to, 1)
+        };
+        for (stdin, args, want) in [
+            (
+                "{".to_owned(),
+                vec!["setup", ns],
+                "decode network options from stdin",
+            ),
+            (
+                with("\"driver\": \"bridge\"", "\"driver\": \"macvlan\""),
+                vec!["setup", ns],
+                "network_info.testnet.driver=\"macvlan\"",
+            ),
+            (
+                with(
+                    "\"ipam_options\": {",
+                    "\"options\": {\"vlan\": \"4\"}, \"ipam_options\": {",
+                ),
+                vec!["setup", ns],
+                "network_info.testnet.options.vlan=\"4\"",
+            ),
+            (
+                with("\"10.89.0.0/24\"", "\"10.89.0.0/33\""),
+                vec!["setup", ns],
+                "subnets[0].subnet=\"10.89.0.0/33\"",
+            ),
+            (
+                with("\"range\": 1", "\"range\": 0, \"bogus\": 1")
+                    .replace("\"host_port\": 8080", "\"host_port\": 0"),
+                vec!["setup", ns],
+                "port_mappings[0].host_port",
+            ),
+            (
+                with("\"10.89.0.2\"", "\"10.90.0.2\""),
+                vec!["setup", ns],
+                "10.90.0.2",
+            ),
+            (
+                CAPTURED.to_owned(),
+                vec!["setup", "/run/netns/missing"],
+                "missing",
+            ),
+            (
+                CAPTURED.to_owned(),
+                vec!["frobnicate"],
+                "frobnicate: unknown command",
+            ),
+        ] {
+            let r = run(config.path(), &args, &stdin);
+            let e = error_of(&r);
+            assert!(e.contains(want), "want {want:?} in {e:?}");
+        }
+        // None of them left anything.
+        let mut nl = bridge_net::brnet_netlink::Socket::new().unwrap();
+        assert!(nl.link_by_name("podman1").is_err());
+    })
+    .unwrap();
+}
