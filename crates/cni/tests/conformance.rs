@@ -86,6 +86,10 @@ impl Harness {
             .take()
             .expect("stdin")
             .write_all(stdin.as_bytes())
+            .or_else(|e| match e.kind() {
+                std::io::ErrorKind::BrokenPipe => Ok(()),
+                _ => Err(e),
+            })
             .expect("write config");
         let out = child.wait_with_output().expect("wait");
         Call {

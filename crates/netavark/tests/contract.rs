@@ -38,6 +38,11 @@ fn run(config: &Path, args: &[&str], stdin: &str) -> Run {
         .take()
         .expect("stdin")
         .write_all(stdin.as_bytes())
+        // A usage error exits before reading: its stdout says why.
+        .or_else(|e| match e.kind() {
+            std::io::ErrorKind::BrokenPipe => Ok(()),
+            _ => Err(e),
+        })
         .expect("write stdin");
     let out = child.wait_with_output().expect("wait");
     Run {
