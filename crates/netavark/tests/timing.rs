@@ -1,0 +1,138 @@
+//! What the network costs a container, measured (never asserted) in one
+//! run: `podman run -d` and `podman rm -f -t 0` of 10 containers with one
+//! published port each, against `--network none`, with Podman's backend
+//! being bridge-net through the netavark contract, Debian's netavark,
+//! bridge-net as the CNI `bridge`, and the CNI reference plugins. Then
+//! this crate's binary alone: setup + teardown per container, process
+//! start included. The table goes to stderr (`cargo test -p brnet-netavark
+//! --test timing -- --nocapture`).
+//!
+//! `BRNET_NETAVARK_BIN` and `BRNET_CNI_BIN` measure other builds (say,
+//! `--release` ones) instead of the test's own.
+
+#[path = "podman/mod.rs"]
+mod podman;
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use podman::{Backend, IMAGE, Sandbox};
+
+const CONTAINERS: u16 = 10;
+
+fn ours() -> PathBuf {
+    std::env::var_os("BRNET_NETAVARK_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_brnet-netavark").into())
+}
+
+/// brnet-cni, built beside us by `cargo test --workspace`.
+fn cni() -> Option<PathBuf> {
+    std::env::var_os("BRNET_CNI_BIN")
+        .map(PathBuf::from)
+        .or_else(|| {
+            Some(PathBuf::from(env!("CARGO_BIN_EXE_brnet-netavark")).with_file_name("brnet-cni"))
+        })
+        .filter(|p| p.is_file())
+}
+
+/// Mean milliseconds of `podman run -d` and of `podman rm -f -t 0`.
+fn measure(backend: Backend) -> (f64, f64) {
+    let none = matches!(backend, Backend::None);
+    let sb = Sandbox::new(backend);
+    let network = if none {
+        "none".to_owned()
+    } else {
+        sb.podman_ok(&["network", "create", "--subnet", "10.89.0.0/24", "timenet"]);
+        "timenet".to_owned()
+    };
+    let mut run = 0.0;
+    for i in 0..CONTAINERS {
+        let name = format!("t{i}");
+        let port = format!("{}:80", 8100 + i);
+        let mut args = vec!["run", "-d", "--name", &name, "--network", &network];
+        if !none {
+            args.extend(["-p", &port]);
+        }
+        args.extend([IMAGE, "httpd", "-f", "-p", "80", "-h", "/www"]);
+        let t = Instant::now();
+        sb.podman_ok(&args);
+        run += t.elapsed().as_secs_f64() * 1000.0;
+    }
+    let mut rm = 0.0;
+    for i in 0..CONTAINERS {
+        let t = Instant::now();
+        sb.podman_ok(&["rm", "-f", "-t", "0", &format!("t{i}")]);
+        rm += t.elapsed().as_secs_f64() * 1000.0;
+    }
+    let n = f64::from(CONTAINERS);
+    (run / n, rm / n)
+}
+
+/// Mean milliseconds of our binary's setup and teardown alone, from a
+/// shell loop inside a sandbox (one fork and exec per call, as Podman's).
+fn direct() -> (f64, f64) {
+    let sb = Sandbox::new(Backend::None);
+    let stdin = include_str!("fixtures/setup-stdin.json");
+    sb.write("/run/pm/opts.json", stdin);
+    let script = format!(
+        r#"set -e
+        B={bin}
+        for i in $(seq 0 {last}); do ip netns add t$i; done
+        s=$(date +%s%N)
+        for i in $(seq 0 {last}); do
+          sed "s/10.89.0.2/10.89.0.$((i + 2))/; s/8080/$((8100 + i))/" /run/pm/opts.json > /run/pm/o$i.json
+        done
+        m=$(date +%s%N)
+        for i in $(seq 0 {last}); do $B --config /run/pm/cfg setup /run/netns/t$i < /run/pm/o$i.json > /dev/null; done
+        a=$(date +%s%N)
+        for i in $(seq 0 {last}); do $B --config /run/pm/cfg teardown /run/netns/t$i < /run/pm/o$i.json; done
+        b=$(date +%s%N)
+        echo $((a - m)) $((b - a))"#,
+        bin = ours().display(),
+        last = CONTAINERS - 1,
+    );
+    let out = sb.ok(&script);
+    let mut it = out.split_whitespace().filter_map(|n| n.parse::<f64>().ok());
+    let n = f64::from(CONTAINERS) * 1e6;
+    (
+        it.next().unwrap_or_default() / n,
+        it.next().unwrap_or_default() / n,
+    )
+}
+
+#[test]
+fn network_share_per_container() {
+    if !brnet_netns::privileged_test() {
+        return;
+    }
+    let mut rows = vec![
+        ("--network none", measure(Backend::None)),
+        (
+            "bridge-net (netavark contract)",
+            measure(Backend::Netavark(Some(ours()))),
+        ),
+        ("Debian netavark 1.4", measure(Backend::Netavark(None))),
+    ];
+    match cni() {
+        Some(p) => rows.push(("bridge-net (CNI bridge)", measure(Backend::Cni(Some(p))))),
+        None => eprintln!("brnet-cni not built beside brnet-netavark: its row is left out"),
+    }
+    rows.push(("CNI reference plugins", measure(Backend::Cni(None))));
+    let (run0, rm0) = rows[0].1;
+    eprintln!(
+        "\nper container, mean of {CONTAINERS} (ms): podman run -d, podman rm -f -t 0, network's cost over none (run + rm), its share of run + rm"
+    );
+    for (name, (run, rm)) in &rows {
+        let extra = (run - run0) + (rm - rm0);
+        eprintln!(
+            "{name:<32} run {run:7.1}  rm {rm:7.1}  network {extra:7.1}  share {:5.1}%",
+            100.0 * extra / (run + rm)
+        );
+    }
+    let (setup, teardown) = direct();
+    eprintln!(
+        "brnet-netavark alone: setup {setup:.1} ms + teardown {teardown:.1} ms = {:.1} ms per container (process start included)",
+        setup + teardown
+    );
+}
