@@ -436,3 +436,48 @@ fn invalid_configs_and_environments_get_the_spec_codes() {
     })
     .expect("sandbox");
 }
+
+#[test]
+fn port_mappings_from_runtime_config_are_published() {
+    if !brnet_netns::privileged_test() {
+        return;
+    }
+    brnet_netns::isolated(|| {
+        use std::io::{Read, Write as _};
+        use std::net::{TcpListener, TcpStream};
+        use std::time::Duration;
+
+        let h = Harness::new();
+        let ns = netns("pub");
+        let mut conf = h.conf("1.0.0");
+        conf["capabilities"] = json!({"portMappings": true});
+        conf["runtimeConfig"] =
+            json!({"portMappings": [{"hostPort": 8080, "containerPort": 80, "protocol": "tcp"}]});
+        let add = h.call("ADD", "pub", Some(&ns), &conf.to_string());
+        assert!(add.ok, "{}", add.stdout);
+        let inside = brnet_netns::Netns::open_path(&ns).unwrap();
+        let listener = inside
+            .run(|| TcpListener::bind("0.0.0.0:80"))
+            .unwrap()
+            .unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut c, _) = listener.accept().unwrap();
+            c.write_all(b"published").unwrap();
+        });
+        // From the host side, to the gateway's port 8080.
+        let mut c =
+            TcpStream::connect_timeout(&"10.77.0.1:8080".parse().unwrap(), Duration::from_secs(5))
+                .expect("connect to the published port");
+        let mut got = String::new();
+        c.read_to_string(&mut got).unwrap();
+        assert_eq!(got, "published");
+        server.join().unwrap();
+        assert!(h.call("DEL", "pub", Some(&ns), &conf.to_string()).ok);
+        let again = TcpStream::connect_timeout(
+            &"10.77.0.1:8080".parse().unwrap(),
+            Duration::from_millis(500),
+        );
+        assert!(again.is_err(), "the port outlived DEL");
+    })
+    .expect("sandbox");
+}
