@@ -3,6 +3,17 @@
 //! attach loop they are compared with.
 //!
 //! Everything here runs inside a sandbox made by [`brnet_netns::isolated`].
+//!
+//! The comparison of `cargo xtask bench` lives in [`compare`]: the same
+//! workload through bridge-net, the `brnet` binary ([`cli`]), `ip -batch`,
+//! nlbench, netavark ([`netavark`]) and the CNI plugins ([`cni`]).
+
+pub mod cli;
+pub mod cni;
+pub mod compare;
+pub mod container;
+pub mod netavark;
+pub mod process;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -139,6 +150,30 @@ pub fn run_ip_batch(n: usize) -> Option<Duration> {
     all_ok.then_some(took)
 }
 
+/// Teardown of what [`run_ip_batch`] made, in one `ip -batch`: with
+/// `delete_veths`, each veth deleted explicitly and then its namespace (as
+/// nlbench's `teardown`), else the namespaces only (as its `nsdel`).
+pub fn run_ip_batch_teardown(n: usize, delete_veths: bool) -> Option<Duration> {
+    let path = out_dir().join(format!("ip-batch-del-{}.txt", std::process::id()));
+    let mut text = String::new();
+    for k in 0..n {
+        if delete_veths {
+            text.push_str(&format!("link del bv{k}\n"));
+        }
+        text.push_str(&format!("netns del b{k}\n"));
+    }
+    std::fs::write(&path, text).ok()?;
+    let start = Instant::now();
+    let ok = Command::new("ip")
+        .arg("-batch")
+        .arg(&path)
+        .status()
+        .is_ok_and(|s| s.success());
+    let took = start.elapsed();
+    let _ = std::fs::remove_file(&path);
+    ok.then_some(took)
+}
+
 /// Our attach loop, the same work as nlbench: per endpoint a named
 /// namespace (socket opened inside it while it is made), a veth with its
 /// peer created inside, on `br0`, address, default route, up.
@@ -247,6 +282,8 @@ pub fn bench_network(state: &Path) -> bridge_net::BridgeNet {
     let mut b = bridge_net::BridgeNet::open(state).expect("open state");
     let mut o = bridge_net::NetworkOptions::default();
     o.ipv4.subnet = Some("10.88.0.0/16".parse().expect("cidr"));
+    // The network path alone: no name resolver to keep in step.
+    o.dns = Some(false);
     b.create_network("bench", &o).expect("create network");
     b
 }

@@ -5,6 +5,7 @@
 //! - `demo`: the README's main job, in a throwaway sandbox.
 //! - `soak [--cycles N]`: connect/disconnect cycles, checking for leaks.
 
+mod bench;
 mod ci;
 mod demo;
 mod soak;
@@ -18,12 +19,13 @@ fn main() -> ExitCode {
         None => ("help", &[][..]),
     };
     let result = match task {
+        "bench" => bench::run(rest),
         "ci" => ci::run(rest),
         "demo" => demo::run(rest),
         "soak" => soak::run(rest),
         _ => {
             eprintln!(
-                "usage: cargo xtask <task>\n\n  ci [--skip-tests]   fmt, clippy, docs, tests, bench build, cargo-deny\n  demo                the bridge-net picture in a throwaway sandbox, with checks\n  soak [--cycles N]   N connect/disconnect cycles (default 10000), checking for leaks"
+                "usage: cargo xtask <task>\n\n  ci [--skip-tests]   fmt, clippy, docs, tests, bench build, cargo-deny\n  demo                the bridge-net picture in a throwaway sandbox, with checks\n  soak [--cycles N]   N connect/disconnect cycles (default 10000), checking for leaks\n  bench [--quick] [--install-peers] [--skip-criterion]   bridge-net beside nlbench, ip -batch, netavark, CNI: one table"
             );
             return if task == "help" || task == "--help" {
                 ExitCode::SUCCESS

@@ -1,0 +1,369 @@
+//! The workloads of `cargo xtask bench`, one per system, each the same
+//! work: containers `c0..cN` (namespace, address in 10.88.0.0/16, host port
+//! `10000 + k` when they publish one) joining one network and leaving it.
+//!
+//! Every function runs in the caller's sandbox ([`brnet_netns::isolated`])
+//! and returns wall-clock times; what is inside the timed part is said on
+//! each.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use brnet_netns::NetnsDir;
+
+use crate::cli::Brnet;
+use crate::cni::Cni;
+use crate::container::{Container, Publish, SUBNET, many_ports};
+use crate::netavark::Netavark;
+use crate::process::Error;
+
+/// A system measured, with what it needs to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum System {
+    /// bridge-net, in-process.
+    BridgeNet,
+    /// The `brnet` binary, one process per call.
+    Brnet(PathBuf),
+    /// iproute2: one `ip -batch` for namespaces and veths, one `ip -n cI
+    /// -batch` per namespace.
+    IpBatch,
+    /// `nlbench.c`, the kernel floor.
+    Nlbench,
+    /// netavark (the binary).
+    Netavark(PathBuf),
+    /// CNI bridge + host-local (+ portmap); the plugin directory.
+    Cni(PathBuf),
+}
+
+/// How a container leaves the network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Teardown {
+    /// Disconnect while the namespace is alive (its veth is deleted
+    /// explicitly), then remove the namespace: what Podman does with
+    /// netavark and CNI.
+    NamespaceAlive,
+    /// Remove the namespace first (the kernel takes the veth with it),
+    /// then disconnect: the cheap path of a runtime whose container is
+    /// gone. netavark cannot: its teardown opens the namespace.
+    NamespaceFirst,
+}
+
+impl System {
+    /// Whether the system can leave the network this way.
+    pub fn supports(&self, teardown: Teardown) -> bool {
+        !(matches!(self, System::Netavark(_)) && teardown == Teardown::NamespaceFirst)
+    }
+}
+
+/// Times of one connect-then-disconnect pass over N containers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pass {
+    /// All N connects, each from creating the namespace to the interface
+    /// up with address, route (and port).
+    pub connect: Duration,
+    /// All N disconnects, namespace removal included, in the order of
+    /// the [`Teardown`].
+    pub disconnect: Duration,
+}
+
+/// Publishing many ports: one container with all of them, then one more
+/// container with one port beside them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ManyPorts {
+    /// Namespace + connect of the container publishing them all.
+    pub all: Duration,
+    /// Namespace + connect of the next container, with one port.
+    pub one_more: Duration,
+}
+
+/// Why a workload could not run.
+pub type Result<T> = std::result::Result<T, Error>;
+
+fn netns(op: &str, c: &Container) -> Result<()> {
+    NetnsDir::default()
+        .create(&c.name)
+        .map(drop)
+        .map_err(|e| Error::local(format!("{op}: create namespace {}", c.name), e))
+}
+
+fn drop_netns(c: &Container) -> Result<()> {
+    NetnsDir::default()
+        .delete(&c.name)
+        .map_err(|e| Error::local(format!("delete namespace {}", c.name), e))
+}
+
+fn temp_dir(what: &str) -> Result<tempfile::TempDir> {
+    tempfile::Builder::new()
+        .prefix(&format!("brnet-bench-{what}-"))
+        .tempdir()
+        .map_err(|e| Error::local(format!("{what}: temporary directory"), e))
+}
+
+/// The container every peer connects first, untimed: netavark and CNI make
+/// the bridge and the network's firewall chains on first use, which
+/// bridge-net and brnet do in `network create` (also untimed).
+fn warm_up(with_port: bool) -> Container {
+    let ports = if with_port {
+        vec![Publish {
+            host: 9_999,
+            container: crate::container::CONTAINER_PORT,
+        }]
+    } else {
+        Vec::new()
+    };
+    Container::named("w", 65_000, ports)
+}
+
+/// Connect `n` containers one after the other, then disconnect them.
+/// `with_port`: each publishes one port (not for `IpBatch` and `Nlbench`,
+/// which publish nothing).
+pub fn connect_disconnect(
+    system: &System,
+    n: usize,
+    with_port: bool,
+    teardown: Teardown,
+) -> Result<Pass> {
+    let cs: Vec<Container> = (0..n).map(|k| Container::numbered(k, with_port)).collect();
+    let first = teardown == Teardown::NamespaceFirst;
+    if !system.supports(teardown) {
+        return Err(failed("this teardown order: not supported"));
+    }
+    match system {
+        System::BridgeNet => {
+            let state = temp_dir("state")?;
+            let mut b = crate::bench_network(state.path());
+            let ports: &[&str] = if with_port { &["{k}:80"] } else { &[] };
+            let connect = crate::run_connect(&mut b, "bench", n, ports);
+            let disconnect = crate::run_disconnect(&mut b, "bench", n, first);
+            Ok(Pass {
+                connect,
+                disconnect,
+            })
+        }
+        System::Brnet(bin) => {
+            let state = temp_dir("state")?;
+            let brnet = Brnet::new(bin, state.path());
+            brnet.create_network("bench")?;
+            let t = Instant::now();
+            for c in &cs {
+                netns("brnet connect", c)?;
+                brnet.connect("bench", c)?;
+            }
+            let connect = t.elapsed();
+            let t = Instant::now();
+            for c in &cs {
+                if first {
+                    drop_netns(c)?;
+                }
+                brnet.disconnect("bench", c)?;
+                if !first {
+                    drop_netns(c)?;
+                }
+            }
+            Ok(Pass {
+                connect,
+                disconnect: t.elapsed(),
+            })
+        }
+        System::IpBatch => {
+            crate::prepare_sandbox(true);
+            let connect = crate::run_ip_batch(n).ok_or_else(|| failed("ip -batch setup"))?;
+            let disconnect = crate::run_ip_batch_teardown(n, !first)
+                .ok_or_else(|| failed("ip -batch teardown"))?;
+            Ok(Pass {
+                connect,
+                disconnect,
+            })
+        }
+        System::Nlbench => {
+            crate::prepare_sandbox(true);
+            let connect =
+                crate::run_nlbench("setup", n, true).ok_or_else(|| failed("nlbench setup"))?;
+            let cmd = if first { "nsdel" } else { "teardown" };
+            let disconnect =
+                crate::run_nlbench(cmd, n, true).ok_or_else(|| failed("nlbench teardown"))?;
+            Ok(Pass {
+                connect,
+                disconnect,
+            })
+        }
+        System::Netavark(bin) => {
+            let config = temp_dir("netavark")?;
+            let nv = Netavark::new(bin, config.path());
+            let w = warm_up(with_port);
+            netns("netavark warm-up", &w)?;
+            nv.setup(&w, None)?;
+            let t = Instant::now();
+            for c in &cs {
+                netns("netavark setup", c)?;
+                nv.setup(c, None)?;
+            }
+            let connect = t.elapsed();
+            let t = Instant::now();
+            for c in &cs {
+                nv.teardown(c)?;
+                drop_netns(c)?;
+            }
+            Ok(Pass {
+                connect,
+                disconnect: t.elapsed(),
+            })
+        }
+        System::Cni(dir) => {
+            let data = temp_dir("cni")?;
+            let cni = Cni::new(dir, data.path());
+            let w = warm_up(with_port);
+            netns("CNI warm-up", &w)?;
+            cni.add(&w, None)?;
+            let t = Instant::now();
+            let mut results = Vec::with_capacity(n);
+            for c in &cs {
+                netns("CNI ADD", c)?;
+                results.push(cni.add(c, None)?);
+            }
+            let connect = t.elapsed();
+            let t = Instant::now();
+            for (c, prev) in cs.iter().zip(&results) {
+                if first {
+                    drop_netns(c)?;
+                }
+                cni.del(c, prev)?;
+                if !first {
+                    drop_netns(c)?;
+                }
+            }
+            Ok(Pass {
+                connect,
+                disconnect: t.elapsed(),
+            })
+        }
+    }
+}
+
+/// One container publishing `ports` separate ports (host `20000 + i` to
+/// container port 80), then the next container with one port (host 30000)
+/// beside them. A peer call running past `limit` is killed and reported as
+/// [`Error::TimedOut`].
+pub fn many_ports_pass(system: &System, ports: u16, limit: Duration) -> Result<ManyPorts> {
+    let many = Container::named("m", 0, many_ports(ports));
+    let one = Container::named(
+        "o",
+        1,
+        vec![Publish {
+            host: 30_000,
+            container: crate::container::CONTAINER_PORT,
+        }],
+    );
+    match system {
+        System::BridgeNet => {
+            let state = temp_dir("state")?;
+            let mut b = crate::bench_network(state.path());
+            let mut connect = |c: &Container| -> Result<Duration> {
+                let opts = bridge_net::ConnectOptions {
+                    ports: c
+                        .ports
+                        .iter()
+                        .map(|p| p.spec().parse())
+                        .collect::<std::result::Result<_, _>>()
+                        .map_err(|e| Error::local("port spec", e))?,
+                    ..Default::default()
+                };
+                let name = c
+                    .name
+                    .parse()
+                    .map_err(|e| Error::local("namespace name", e))?;
+                let t = Instant::now();
+                netns("bridge-net connect", c)?;
+                b.connect("bench", &name, &opts)
+                    .map_err(|e| Error::local(format!("bridge-net connect {}", c.name), e))?;
+                Ok(t.elapsed())
+            };
+            Ok(ManyPorts {
+                all: connect(&many)?,
+                one_more: connect(&one)?,
+            })
+        }
+        System::Brnet(bin) => {
+            let state = temp_dir("state")?;
+            let brnet = Brnet::new(bin, state.path());
+            brnet.create_network("bench")?;
+            let connect = |c: &Container| -> Result<Duration> {
+                let t = Instant::now();
+                netns("brnet connect", c)?;
+                brnet.connect("bench", c)?;
+                Ok(t.elapsed())
+            };
+            Ok(ManyPorts {
+                all: connect(&many)?,
+                one_more: connect(&one)?,
+            })
+        }
+        System::Netavark(bin) => {
+            let config = temp_dir("netavark")?;
+            let nv = Netavark::new(bin, config.path());
+            let w = warm_up(true);
+            netns("netavark warm-up", &w)?;
+            nv.setup(&w, None)?;
+            let connect = |c: &Container| -> Result<Duration> {
+                let t = Instant::now();
+                netns("netavark setup", c)?;
+                nv.setup(c, Some(limit))?;
+                Ok(t.elapsed())
+            };
+            Ok(ManyPorts {
+                all: connect(&many)?,
+                one_more: connect(&one)?,
+            })
+        }
+        System::Cni(dir) => {
+            let data = temp_dir("cni")?;
+            let cni = Cni::new(dir, data.path());
+            let w = warm_up(true);
+            netns("CNI warm-up", &w)?;
+            cni.add(&w, None)?;
+            let connect = |c: &Container| -> Result<Duration> {
+                let t = Instant::now();
+                netns("CNI ADD", c)?;
+                cni.add(c, Some(limit))?;
+                Ok(t.elapsed())
+            };
+            Ok(ManyPorts {
+                all: connect(&many)?,
+                one_more: connect(&one)?,
+            })
+        }
+        System::IpBatch | System::Nlbench => Err(failed("publishing ports: not this system's job")),
+    }
+}
+
+/// bridge-net's IPAM: a fresh pool for a /16, every address handed out.
+/// Returns the time and the count (65,533).
+pub fn ipam_fill_bridge_net() -> Result<(Duration, usize)> {
+    let net: brnet_ipam::IpNet = SUBNET.parse().map_err(|e| Error::local("subnet", e))?;
+    let t = Instant::now();
+    let mut pool = brnet_ipam::Pool::new(net).map_err(|e| Error::local("pool", e))?;
+    let mut count = 0;
+    while pool.allocate().is_ok() {
+        count += 1;
+    }
+    Ok((t.elapsed(), count))
+}
+
+/// host-local (CNI's IPAM) alone: the first `count` addresses of a /16,
+/// one process per address, leases in a fresh directory.
+pub fn ipam_fill_host_local(dir: &std::path::Path, count: usize) -> Result<Duration> {
+    let data = temp_dir("host-local")?;
+    let cni = Cni::new(dir, data.path());
+    let t = Instant::now();
+    for k in 0..count {
+        cni.ipam_add(&Container::named(&format!("i{k}"), k, Vec::new()))?;
+    }
+    Ok(t.elapsed())
+}
+
+fn failed(what: &str) -> Error {
+    Error::local(
+        what,
+        std::io::Error::other("failed (its own message is above)"),
+    )
+}

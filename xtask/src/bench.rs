@@ -1,0 +1,838 @@
+//! `cargo xtask bench [--quick] [--install-peers] [--skip-criterion]`: our
+//! figures beside the kernel floor and the peers, measured in one run on
+//! this machine, each repetition in a throwaway sandbox.
+//!
+//! Systems (columns): bridge-net in-process; the `brnet` binary, one
+//! process per call; `ip -batch`; nlbench (`../shared/baseline/nlbench.c`,
+//! the kernel floor); netavark; the CNI plugins bridge + host-local (+
+//! portmap). Workloads (rows): connect and disconnect of N containers with
+//! and without one published port, one container publishing 10,000 ports
+//! and the next one's single port beside them, and filling a /16 with
+//! addresses. The workloads themselves are [`brnet_benches::compare`].
+//!
+//! Output: one Markdown table on stdout, and under `target/brnet-bench/`:
+//! `comparison.md`, `comparison.csv`, `scaling.svg` and `README-table.md`
+//! (table, date, machine, load, versions, how to reproduce). Without
+//! `--quick` the criterion benches run afterwards (`cargo bench -p
+//! brnet-benches`). Needs root.
+
+mod machine;
+mod plot;
+mod table;
+
+use std::collections::BTreeMap;
+use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use brnet_benches::compare::{self, System, Teardown};
+use brnet_benches::{cni, netavark, process};
+
+use table::{Absent, Cell, Col, Row, Stats, Unit, thousands};
+
+type Res<T> = Result<T, String>;
+
+/// Sizes, repetitions and limits of one run.
+#[derive(Debug, Clone)]
+struct Plan {
+    quick: bool,
+    /// N for connect/disconnect (the plot gets them all).
+    sizes: Vec<usize>,
+    /// The N shown in the table.
+    table_sizes: Vec<usize>,
+    /// The largest N run through netavark and CNI.
+    peer_cap: usize,
+    /// Repetitions (three times as many for N ≤ 10 in a full run, where
+    /// one repetition is one or ten calls).
+    reps: usize,
+    /// Ports of the many-ports rows.
+    port_counts: Vec<u16>,
+    /// Limit of one peer call publishing them.
+    peer_limit: Duration,
+    /// Addresses host-local hands out per repetition.
+    host_local_count: usize,
+}
+
+impl Plan {
+    fn new(quick: bool) -> Plan {
+        if quick {
+            Plan {
+                quick,
+                sizes: vec![1, 10, 100],
+                table_sizes: vec![1, 100],
+                peer_cap: 10,
+                reps: 3,
+                port_counts: vec![100, 10_000],
+                peer_limit: Duration::from_secs(10),
+                host_local_count: 100,
+            }
+        } else {
+            Plan {
+                quick,
+                sizes: vec![1, 10, 100, 1000],
+                table_sizes: vec![1, 100, 1000],
+                peer_cap: 100,
+                reps: 5,
+                port_counts: vec![100, 10_000],
+                peer_limit: Duration::from_secs(120),
+                host_local_count: 1000,
+            }
+        }
+    }
+
+    fn reps_for(&self, n: usize) -> usize {
+        if n <= 10 && !self.quick {
+            self.reps * 3
+        } else {
+            self.reps
+        }
+    }
+}
+
+/// Each column's system, or why it has none.
+struct Systems {
+    cols: Vec<(Col, Result<System, Absent>)>,
+    /// Versions and build notes, for the footnotes.
+    notes: Vec<String>,
+}
+
+impl Systems {
+    fn get(&self, col: Col) -> Result<&System, &Absent> {
+        self.cols
+            .iter()
+            .find(|(c, _)| *c == col)
+            .map(|(_, s)| s.as_ref())
+            .unwrap_or(Err(&Absent::NotApplicable))
+    }
+}
+
+/// Run the task.
+pub fn run(args: &[String]) -> Res<()> {
+    let mut quick = false;
+    let mut install = false;
+    let mut criterion = true;
+    for a in args {
+        match a.as_str() {
+            "--quick" => quick = true,
+            "--install-peers" => install = true,
+            "--skip-criterion" => criterion = false,
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    // The in-process column must be optimised code: run ourselves again
+    // from a release build when `cargo xtask` built a debug one.
+    if cfg!(debug_assertions) && std::env::var_os(RELEASE_ENV).is_none() {
+        eprintln!("==> bench: building xtask --release (the in-process column is measured in it)");
+        let status = cargo()
+            .args(["run", "--release", "--quiet", "-p", "xtask", "--", "bench"])
+            .args(args)
+            .env(RELEASE_ENV, "1")
+            .status()
+            .map_err(|e| format!("cargo run --release: {e}"))?;
+        return if status.success() {
+            Ok(())
+        } else {
+            Err(format!("release run failed ({status})"))
+        };
+    }
+    if !is_root() {
+        return Err("needs root (CAP_SYS_ADMIN + CAP_NET_ADMIN) for its sandboxes".into());
+    }
+    if install {
+        install_peers()?;
+    }
+    let plan = Plan::new(quick);
+    let systems = find_systems();
+    let mut load = machine::Load::default();
+    load.sample();
+    let started = Instant::now();
+    let date = machine::now();
+    let mut rows = Vec::new();
+    let mut failures = Vec::new();
+    connect_rows(&plan, &systems, &mut rows, &mut load, &mut failures);
+    many_ports_rows(&plan, &systems, &mut rows, &mut load, &mut failures);
+    ipam_row(&plan, &systems, &mut rows, &mut load, &mut failures);
+    load.sample();
+    let took = started.elapsed();
+
+    let out = brnet_benches::out_dir();
+    let out = out.canonicalize().unwrap_or(out);
+    let md = table::markdown(&rows);
+    let notes = footnotes(&plan, &systems, &failures);
+    std::fs::write(out.join("comparison.md"), format!("{md}\n{notes}"))
+        .map_err(|e| format!("write comparison.md: {e}"))?;
+    std::fs::write(out.join("comparison.csv"), table::csv(&rows))
+        .map_err(|e| format!("write comparison.csv: {e}"))?;
+    let svg = out.join("scaling.svg");
+    let plotted = plot::draw(&svg, &panels(&plan, &rows));
+    if let Err(e) = &plotted {
+        eprintln!("==> bench: {e}");
+    }
+    let readme = readme_table(&plan, &date, &load, took, &md, &notes);
+    std::fs::write(out.join("README-table.md"), &readme)
+        .map_err(|e| format!("write README-table.md: {e}"))?;
+
+    let criterion_result = if plan.quick || !criterion {
+        Ok(())
+    } else {
+        run_criterion()
+    };
+
+    println!("{readme}");
+    eprintln!(
+        "==> bench: written {}/{{comparison.md,comparison.csv,scaling.svg,README-table.md}}",
+        out.display()
+    );
+    plotted?;
+    criterion_result
+}
+
+/// Set in the release child, so it does not start another one.
+const RELEASE_ENV: &str = "BRNET_XTASK_BENCH_RELEASE";
+
+/// Whether the effective uid is 0 (from /proc: xtask has no libc binding).
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).map(|u| u == "0"))
+        })
+        .unwrap_or(false)
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or_default()
+}
+
+fn cargo() -> Command {
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.current_dir(root());
+    c
+}
+
+/// `apt-get install` netavark and the CNI plugins when missing.
+fn install_peers() -> Res<()> {
+    let mut missing = Vec::new();
+    if netavark::find().is_none() {
+        missing.push("netavark");
+    }
+    if cni::find().is_none() {
+        missing.push("containernetworking-plugins");
+    }
+    if missing.is_empty() {
+        eprintln!("==> bench: peers installed already");
+        return Ok(());
+    }
+    eprintln!("==> bench: apt-get install {}", missing.join(" "));
+    let apt = |args: &[&str]| -> Res<()> {
+        let status = Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .map_err(|e| format!("apt-get: {e}"))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!("apt-get {} failed ({status})", args.join(" ")))
+        }
+    };
+    apt(&["update", "-qq"])?;
+    let mut install = vec!["install", "-y", "-qq", "--no-install-recommends"];
+    install.extend(&missing);
+    apt(&install)
+}
+
+/// Build the `brnet` binary with cargo, in cargo's target directory.
+fn build_cli() -> Res<PathBuf> {
+    let meta = cargo()
+        .args(["metadata", "--format-version", "1", "--no-deps"])
+        .output()
+        .map_err(|e| format!("cargo metadata: {e}"))?;
+    let meta: serde_json::Value =
+        serde_json::from_slice(&meta.stdout).map_err(|e| format!("cargo metadata: {e}"))?;
+    let has_cli = meta["packages"]
+        .as_array()
+        .is_some_and(|p| p.iter().any(|p| p["name"] == "brnet-cli"));
+    if !has_cli {
+        return Err("no package brnet-cli in the workspace".into());
+    }
+    let target = meta["target_directory"]
+        .as_str()
+        .map(PathBuf::from)
+        .ok_or("cargo metadata: no target_directory")?;
+    eprintln!("==> bench: cargo build --release -p brnet-cli");
+    let status = cargo()
+        .args(["build", "--release", "--quiet", "-p", "brnet-cli"])
+        .status()
+        .map_err(|e| format!("cargo build -p brnet-cli: {e}"))?;
+    if !status.success() {
+        return Err(format!(
+            "cargo build --release -p brnet-cli failed ({status})"
+        ));
+    }
+    let bin = target.join("release").join("brnet");
+    if process::is_executable(&bin) {
+        Ok(bin)
+    } else {
+        Err(format!("{} missing after the build", bin.display()))
+    }
+}
+
+fn find_systems() -> Systems {
+    let mut notes = Vec::new();
+    let mut cols = vec![(Col::BridgeNet, Ok(System::BridgeNet))];
+    cols.push((
+        Col::Brnet,
+        match build_cli() {
+            Ok(bin) => Ok(System::Brnet(bin)),
+            Err(e) => {
+                notes.push(format!("brnet not built: {e}."));
+                Err(Absent::NotBuilt)
+            }
+        },
+    ));
+    cols.push((
+        Col::IpBatch,
+        match process::find_program(&[], "ip") {
+            Some(_) => {
+                if let Some(v) = machine::first_line("ip", &["-V"]) {
+                    notes.push(format!("ip: {v}."));
+                }
+                Ok(System::IpBatch)
+            }
+            None => Err(Absent::NotInstalled),
+        },
+    ));
+    cols.push((
+        Col::Nlbench,
+        match brnet_benches::nlbench() {
+            Some(_) => {
+                if let Some(v) = machine::first_line("cc", &["--version"]) {
+                    notes.push(format!("nlbench built with `cc -O2` ({v})."));
+                }
+                Ok(System::Nlbench)
+            }
+            None => {
+                notes.push("nlbench not built: no `cc` or no ../shared/baseline/nlbench.c.".into());
+                Err(Absent::NotBuilt)
+            }
+        },
+    ));
+    cols.push((
+        Col::Netavark,
+        match netavark::find() {
+            Some(bin) => {
+                if let Some(v) = netavark::version(&bin) {
+                    notes.push(format!("{v} ({}).", bin.display()));
+                }
+                Ok(System::Netavark(bin))
+            }
+            None => Err(Absent::NotInstalled),
+        },
+    ));
+    cols.push((
+        Col::Cni,
+        match cni::find() {
+            Some(dir) => {
+                // Debian's build says "version unknown": ask dpkg then.
+                let about = cni::version(&dir).filter(|v| !v.contains("unknown"));
+                let v = about.or_else(|| {
+                    machine::first_line(
+                        "dpkg-query",
+                        &[
+                            "-W",
+                            "-f",
+                            "containernetworking-plugins ${Version}\\n",
+                            "containernetworking-plugins",
+                        ],
+                    )
+                });
+                notes.push(format!(
+                    "CNI plugins: {} ({}).",
+                    v.unwrap_or_else(|| "version unknown".into()),
+                    dir.display()
+                ));
+                Ok(System::Cni(dir))
+            }
+            None => Err(Absent::NotInstalled),
+        },
+    ));
+    Systems { cols, notes }
+}
+
+/// Run `f` in a fresh sandbox; a panic or sandbox failure becomes an error.
+fn sandboxed<T: Send>(
+    f: impl FnOnce() -> Result<T, process::Error> + Send,
+) -> Result<T, process::Error> {
+    match std::panic::catch_unwind(AssertUnwindSafe(|| brnet_netns::isolated(f))) {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => Err(process::Error::local("sandbox", e)),
+        Err(panic) => {
+            let msg = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                .unwrap_or_else(|| "panicked".into());
+            Err(process::Error::local(
+                "in the sandbox",
+                std::io::Error::other(msg),
+            ))
+        }
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// A failure, kept for the footnotes.
+struct Failure {
+    col: Col,
+    row: String,
+    message: String,
+}
+
+fn fail(failures: &mut Vec<Failure>, col: Col, row: &str, e: &process::Error) -> Cell {
+    eprintln!("    {} failed: {e}", col.name());
+    failures.push(Failure {
+        col,
+        row: row.to_owned(),
+        message: e.to_string(),
+    });
+    Cell::Absent(Absent::Failed(e.to_string()))
+}
+
+fn port_label(with_port: bool) -> &'static str {
+    if with_port { "one-port" } else { "no-port" }
+}
+
+/// Repetitions' figures by row and column.
+#[derive(Default)]
+struct Samples(BTreeMap<(String, Col), Vec<f64>>);
+
+impl Samples {
+    fn push(&mut self, row: &str, col: Col, v: f64) {
+        self.0.entry((row.to_owned(), col)).or_default().push(v);
+    }
+
+    fn forget(&mut self, col: Col) {
+        self.0.retain(|(_, c), _| *c != col);
+    }
+
+    /// Put the figures into their rows.
+    fn fill(self, rows: &mut [Row]) {
+        for ((id, col), v) in self.0 {
+            if let (Some(row), Some(st)) = (rows.iter_mut().find(|r| r.id == id), Stats::new(v)) {
+                row.set(col, Cell::Measured(st));
+            }
+        }
+    }
+}
+
+/// The kinds of connect/disconnect row, in table order.
+const KINDS: [&str; 3] = ["connect", "disconnect", "disconnect-nsfirst"];
+
+fn teardown_kind(t: Teardown) -> &'static str {
+    match t {
+        Teardown::NamespaceAlive => "disconnect",
+        Teardown::NamespaceFirst => "disconnect-nsfirst",
+    }
+}
+
+fn connect_rows(
+    plan: &Plan,
+    systems: &Systems,
+    rows: &mut Vec<Row>,
+    load: &mut machine::Load,
+    failures: &mut Vec<Failure>,
+) {
+    let mut all = Vec::new();
+    for with_port in [false, true] {
+        for &n in &plan.sizes {
+            let label = port_label(with_port);
+            let what = if with_port { " with one port" } else { "" };
+            let id = |kind: &str| format!("{kind}/{label}/{n}");
+            let mut group = [
+                Row::new(
+                    id("connect"),
+                    format!("connect{what}, N={n}"),
+                    Unit::MsPerContainer,
+                ),
+                Row::new(
+                    id("disconnect"),
+                    format!("disconnect{what}, N={n}"),
+                    Unit::MsPerContainer,
+                ),
+                Row::new(
+                    id("disconnect-nsfirst"),
+                    format!("disconnect{what}, namespace removed first, N={n}"),
+                    Unit::MsPerContainer,
+                ),
+            ];
+            for (row, kind) in group.iter_mut().zip(KINDS) {
+                row.floor_row = Some(format!("{kind}/no-port/{n}"));
+                row.shown = plan.table_sizes.contains(&n);
+            }
+            let mut runnable = Vec::new();
+            for col in Col::ALL {
+                let absent = match systems.get(col) {
+                    _ if with_port && matches!(col, Col::IpBatch | Col::Nlbench) => {
+                        Some(Absent::NotApplicable)
+                    }
+                    Err(a) => Some(a.clone()),
+                    Ok(_) if matches!(col, Col::Netavark | Col::Cni) && n > plan.peer_cap => {
+                        Some(Absent::Capped)
+                    }
+                    Ok(s) => {
+                        if !s.supports(Teardown::NamespaceFirst) {
+                            group[2].set(col, Cell::Absent(Absent::Cannot));
+                        }
+                        runnable.push((col, s.clone()));
+                        None
+                    }
+                };
+                if let Some(a) = absent {
+                    for row in group.iter_mut() {
+                        row.set(col, Cell::Absent(a.clone()));
+                    }
+                }
+            }
+            let reps = plan.reps_for(n);
+            eprintln!("==> bench: connect/disconnect {label}, N={n}, {reps} repetitions");
+            let mut samples = Samples::default();
+            for rep in 0..reps {
+                // Interleaved: every system once per repetition, so a
+                // change in the machine's load touches them all alike.
+                let mut i = 0;
+                'systems: while i < runnable.len() {
+                    let (col, sys) = &runnable[i];
+                    let mut seen = Vec::new();
+                    for teardown in [Teardown::NamespaceAlive, Teardown::NamespaceFirst] {
+                        if !sys.supports(teardown) {
+                            continue;
+                        }
+                        load.sample();
+                        let pass =
+                            sandboxed(|| compare::connect_disconnect(sys, n, with_port, teardown));
+                        match pass {
+                            Ok(p) => {
+                                let c = ms(p.connect) / n as f64;
+                                let d = ms(p.disconnect) / n as f64;
+                                samples.push(&id("connect"), *col, c);
+                                samples.push(&id(teardown_kind(teardown)), *col, d);
+                                seen.push(format!(
+                                    "connect {} {} {}",
+                                    table::num(c),
+                                    teardown_kind(teardown),
+                                    table::num(d)
+                                ));
+                            }
+                            Err(e) => {
+                                let cell = fail(failures, *col, &id("connect"), &e);
+                                for row in group.iter_mut() {
+                                    row.set(*col, cell.clone());
+                                }
+                                samples.forget(*col);
+                                runnable.remove(i);
+                                continue 'systems;
+                            }
+                        }
+                    }
+                    if rep == 0 {
+                        eprintln!("    {:<10} {} ms/container", col.name(), seen.join(", "));
+                    }
+                    i += 1;
+                }
+            }
+            samples.fill(&mut group);
+            all.extend(group);
+        }
+    }
+    // Table order: by kind, then port, then N.
+    all.sort_by_key(|r| {
+        KINDS
+            .iter()
+            .position(|k| r.id.split('/').next() == Some(*k))
+    });
+    rows.extend(all);
+}
+
+fn many_ports_rows(
+    plan: &Plan,
+    systems: &Systems,
+    rows: &mut Vec<Row>,
+    load: &mut machine::Load,
+    failures: &mut Vec<Failure>,
+) {
+    for &p in &plan.port_counts {
+        let mut group = [
+            Row::new(
+                format!("ports/{p}"),
+                format!("publish {} ports (one container)", thousands(p.into())),
+                Unit::Ms,
+            ),
+            Row::new(
+                format!("ports/{p}/one-more"),
+                format!(
+                    "connect with one port beside {} published",
+                    thousands(p.into())
+                ),
+                Unit::Ms,
+            ),
+        ];
+        let mut runnable = Vec::new();
+        for col in Col::ALL {
+            match systems.get(col) {
+                _ if matches!(col, Col::IpBatch | Col::Nlbench) => {}
+                Err(a) => group
+                    .iter_mut()
+                    .for_each(|r| r.set(col, Cell::Absent(a.clone()))),
+                Ok(s) => runnable.push((col, s.clone())),
+            }
+        }
+        eprintln!("==> bench: publish {p} ports, {} repetitions", plan.reps);
+        let mut samples = Samples::default();
+        for rep in 0..plan.reps {
+            let mut i = 0;
+            while i < runnable.len() {
+                let (col, sys) = &runnable[i];
+                load.sample();
+                match sandboxed(|| compare::many_ports_pass(sys, p, plan.peer_limit)) {
+                    Ok(m) => {
+                        if rep == 0 {
+                            eprintln!(
+                                "    {:<10} {p} ports {} ms, one more {} ms",
+                                col.name(),
+                                table::num(ms(m.all)),
+                                table::num(ms(m.one_more))
+                            );
+                        }
+                        samples.push(&group[0].id, *col, ms(m.all));
+                        samples.push(&group[1].id, *col, ms(m.one_more));
+                        i += 1;
+                    }
+                    Err(e) => {
+                        let cell = match &e {
+                            process::Error::TimedOut { after, .. } => {
+                                eprintln!("    {:<10} killed after {after:?}", col.name());
+                                Cell::Absent(Absent::TimedOut(after.as_secs()))
+                            }
+                            _ => fail(failures, *col, &group[0].id, &e),
+                        };
+                        group.iter_mut().for_each(|r| r.set(*col, cell.clone()));
+                        samples.forget(*col);
+                        runnable.remove(i);
+                    }
+                }
+            }
+        }
+        samples.fill(&mut group);
+        rows.extend(group);
+    }
+}
+
+fn ipam_row(
+    plan: &Plan,
+    systems: &Systems,
+    rows: &mut Vec<Row>,
+    load: &mut machine::Load,
+    failures: &mut Vec<Failure>,
+) {
+    let mut row = Row::new("ipam/fill-16", "IPAM: fill a /16", Unit::UsPerAddress);
+    eprintln!("==> bench: IPAM, fill a /16");
+    let mut ours = Vec::new();
+    let mut count = 0;
+    for _ in 0..plan.reps * 3 {
+        load.sample();
+        match compare::ipam_fill_bridge_net() {
+            Ok((t, c)) => {
+                count = c;
+                ours.push(t.as_secs_f64() * 1e6 / c as f64);
+            }
+            Err(e) => {
+                row.set(Col::BridgeNet, fail(failures, Col::BridgeNet, &row.id, &e));
+                break;
+            }
+        }
+    }
+    if let Some(s) = Stats::new(ours) {
+        eprintln!(
+            "    bridge-net {count} addresses, {} µs each",
+            table::num(s.median())
+        );
+        row.set(Col::BridgeNet, Cell::Measured(s));
+    }
+    match systems.get(Col::Cni) {
+        Ok(System::Cni(dir)) => {
+            let k = plan.host_local_count;
+            let mut theirs = Vec::new();
+            for _ in 0..plan.reps {
+                load.sample();
+                match sandboxed(|| compare::ipam_fill_host_local(dir, k)) {
+                    Ok(t) => theirs.push(t.as_secs_f64() * 1e6 / k as f64),
+                    Err(e) => {
+                        row.set(Col::Cni, fail(failures, Col::Cni, &row.id, &e));
+                        theirs.clear();
+                        break;
+                    }
+                }
+            }
+            if let Some(s) = Stats::new(theirs) {
+                eprintln!(
+                    "    host-local {k} addresses, {} µs each",
+                    table::num(s.median())
+                );
+                row.set(Col::Cni, Cell::Measured(s));
+            }
+        }
+        Ok(_) => {}
+        Err(a) => row.set(Col::Cni, Cell::Absent(a.clone())),
+    }
+    rows.push(row);
+}
+
+fn panels(plan: &Plan, rows: &[Row]) -> Vec<plot::Panel> {
+    [false, true]
+        .into_iter()
+        .map(|with_port| {
+            let label = port_label(with_port);
+            let series = Col::ALL
+                .into_iter()
+                .map(|col| {
+                    let cells: Vec<(usize, &Cell)> = plan
+                        .sizes
+                        .iter()
+                        .filter_map(|n| {
+                            rows.iter()
+                                .find(|r| r.id == format!("connect/{label}/{n}"))
+                                .map(|r| (*n, r.cell(col)))
+                        })
+                        .collect();
+                    plot::series(col, &cells)
+                })
+                .collect();
+            plot::Panel {
+                title: if with_port {
+                    "connect with one published port".into()
+                } else {
+                    "connect, no port".into()
+                },
+                series,
+            }
+        })
+        .collect()
+}
+
+fn footnotes(plan: &Plan, systems: &Systems, failures: &[Failure]) -> String {
+    let reps_small = plan.reps_for(1);
+    let mut s = String::new();
+    let mut line = |t: &str| {
+        s.push_str(t);
+        s.push('\n');
+    };
+    let reps = if reps_small == plan.reps {
+        format!("{} repetitions", plan.reps)
+    } else {
+        format!("{} repetitions ({reps_small} for N ≤ 10)", plan.reps)
+    };
+    line(&format!(
+        "Median of {reps}, min–max in brackets; every repetition in a fresh sandbox (new \
+         network and mount namespace, private /run), the systems interleaved within each \
+         repetition. Connect and disconnect are per container: the time for N containers one \
+         after the other, divided by N."
+    ));
+    line("");
+    line(
+        "What each column does, per container. Every column creates the container's named namespace `/run/netns/cK` inside the timed part of connect and removes it inside the timed part of disconnect. Disconnect rows: the container leaves while its namespace is alive (its veth is deleted explicitly; the kernel's wait for that dominates every column), then the namespace is removed, as Podman does; \"namespace removed first\" rows: the namespace goes first (the kernel takes the veth with it), then the disconnect call. Connect figures pool both passes.",
+    );
+    line(
+        "- **bridge-net**: the library in-process, one handle (`BridgeNet::connect` / `disconnect`; network created untimed; state journaled with fsync on the local disk): veth with its peer made inside the namespace, on the network's bridge, address, MAC, default route, lo up, IPv6 off on both ends, nftables masquerade/isolation (and the port's DNAT) over netlink, state committed.",
+    );
+    line(
+        "- **brnet**: the same through the `brnet` binary, one process per call (`brnet --state-dir DIR network connect [-p 10000+K:80] bench cK`, `... network disconnect bench cK`): what a runtime that shells out sees.",
+    );
+    line(
+        "- **ip -batch**: the link-level work only (no IPAM, no firewall, no state): one `ip -batch` for all namespaces and veths, then one `ip -n cK -batch` per namespace (lo up, eth0 up, address, default route); disconnect is one `ip -batch` of `link del bvK` + `netns del bK` (or `netns del` only). Host side IPv6 off, the container side keeps it (ip cannot switch it off before eth0 arrives).",
+    );
+    line(
+        "- **nlbench**: the kernel floor (`../shared/baseline/nlbench.c`, `cc -O2`): the same link-level work as raw rtnetlink from one C process, every request acked, IPv6 off on both ends (`NLNOV6=1`); its own timer (no process start). Disconnect: its `teardown` (RTM_DELLINK, then the namespace) or `nsdel`.",
+    );
+    line(
+        "- **netavark**: `netavark --config DIR --rootless=false setup|teardown /run/netns/cK`, the container's JSON on stdin as Podman 4.3 sends it (static IP chosen by the caller, as Podman's own IPAM does; DNS off; no firewalld, so its iptables driver). One untimed container first: netavark makes the bridge and the network's chains on first use.",
+    );
+    line(
+        "- **CNI**: the reference plugins as Podman's CNI backend calls them: `bridge` (which runs `host-local`; leases on the local disk) and, with a port, `portmap` chained with `prevResult`; DEL in reverse. Podman also runs `firewall` and `tuning` after them: not here. One untimed container first, as for netavark.",
+    );
+    line("");
+    line(&format!(
+        "Ports: one container publishing {} separate TCP ports (host 20000+i to container port 80: separate mappings, so none can be folded into a range rule), then the next container's single port (30000:80) beside them; namespace creation included. A peer call running past {} s is killed. IPAM: bridge-net's pool handing out all 65,533 addresses of a fresh /16, in-process; CNI: `host-local` alone, one process per address, the first {} addresses of a /16 (the whole /16 would take minutes per repetition); netavark has no IPAM of its own (Podman allocates).",
+        plan.port_counts
+            .iter()
+            .map(|p| thousands((*p).into()))
+            .collect::<Vec<_>>()
+            .join(" or "),
+        plan.peer_limit.as_secs(),
+        plan.host_local_count
+    ));
+    line("");
+    line(&format!(
+        "¹ Not run: netavark and CNI stop at N={} (one process or more per container; N=1000 would take minutes per repetition).",
+        plan.peer_cap
+    ));
+    if !failures.is_empty() {
+        line("² Failed:");
+        for f in failures {
+            line(&format!("  - {} ({}): {}", f.col.name(), f.row, f.message));
+        }
+    }
+    line("³ nlbench publishes no port: the ratio is to its figure without a port at the same N.");
+    line(
+        "⁴ netavark cannot: `teardown` opens the namespace and fails when it is gone (`open container netns: ... No such file or directory`).",
+    );
+    line("");
+    line(&format!("Versions: {}", systems.notes.join(" ")));
+    s
+}
+
+fn readme_table(
+    plan: &Plan,
+    date: &str,
+    load: &machine::Load,
+    took: Duration,
+    md: &str,
+    notes: &str,
+) -> String {
+    let cmd = if plan.quick {
+        "sudo -E cargo xtask bench --quick --install-peers"
+    } else {
+        "sudo -E cargo xtask bench --install-peers"
+    };
+    format!(
+        "Measured {date} on {}; {} ({} min of measuring).\n\n{md}\n{notes}\n\
+         Scaling plot: `target/brnet-bench/scaling.svg`; every figure in \
+         `target/brnet-bench/comparison.csv`. Reproduce (as root; it builds nlbench with `cc` and installs \
+         the peers with apt when missing):\n\n    {cmd}\n",
+        machine::describe(),
+        load.describe(),
+        took.as_secs() / 60,
+    )
+}
+
+fn run_criterion() -> Res<()> {
+    eprintln!("==> bench: cargo bench -p brnet-benches (criterion)");
+    let status = cargo()
+        .args(["bench", "-p", "brnet-benches"])
+        .status()
+        .map_err(|e| format!("cargo bench: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("cargo bench -p brnet-benches failed ({status})"))
+    }
+}
