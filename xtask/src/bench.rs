@@ -60,7 +60,7 @@ impl Plan {
             Plan {
                 quick,
                 sizes: vec![1, 10, 100],
-                table_sizes: vec![1, 100],
+                table_sizes: vec![1, 10, 100],
                 peer_cap: 10,
                 reps: 3,
                 port_counts: vec![100, 10_000],
@@ -75,7 +75,7 @@ impl Plan {
                 peer_cap: 100,
                 reps: 5,
                 port_counts: vec![100, 10_000],
-                peer_limit: Duration::from_secs(120),
+                peer_limit: Duration::from_secs(60),
                 host_local_count: 1000,
             }
         }
