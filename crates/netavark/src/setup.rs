@@ -29,7 +29,7 @@ pub fn setup(
 ) -> Result<BTreeMap<String, StatusBlock>> {
     let plans = plan(o)?;
     let _lock = Lock::take(state)?;
-    let mut brnet = open(state)?;
+    let mut brnet = open(state, true)?;
     let ns = NetnsRef::Path(netns.to_owned());
     let mut out = BTreeMap::new();
     let mut done: Vec<&str> = Vec::new();
@@ -62,7 +62,10 @@ pub fn setup(
 /// of them; what is already gone is not an error.
 pub fn teardown(state: &Path, netns: &Path, o: &NetworkOptions) -> Result<()> {
     let _lock = Lock::take(state)?;
-    let mut brnet = open(state)?;
+    // No reconcile here: every setup runs it (dropping the endpoints of
+    // namespaces that vanished before Podman could hand their addresses
+    // out again); teardown only takes away.
+    let mut brnet = open(state, false)?;
     let ns = NetnsRef::Path(netns.to_owned());
     let mut errors = Vec::new();
     for name in o.networks.keys() {
@@ -107,9 +110,12 @@ fn plan(o: &NetworkOptions) -> Result<Vec<(NetworkPlan, ConnectOptions)>> {
     Ok(plans)
 }
 
-fn open(state: &Path) -> Result<BridgeNet> {
-    BridgeNet::open_with(Config::new(state))
-        .map_err(Error::bridge("open state", state.display().to_string()))
+fn open(state: &Path, reconcile: bool) -> Result<BridgeNet> {
+    BridgeNet::open_with(Config {
+        reconcile,
+        ..Config::new(state)
+    })
+    .map_err(Error::bridge("open state", state.display().to_string()))
 }
 
 /// What differs between our network and Podman's definition of it.
