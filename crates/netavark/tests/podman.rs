@@ -107,6 +107,20 @@ fn second_container_reaches_the_first_by_name() {
         "cat /etc/resolv.conf; timeout 5 wget -q -O - http://web/",
     );
     assert!(ok && out.contains("hello"), "by name: {out}");
+    // `--ip`: the address asked for.
+    let out = sb.podman_ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "testnet",
+        "--ip",
+        "10.89.0.50",
+        IMAGE,
+        "ip",
+        "-4",
+        "addr",
+    ]);
+    assert!(out.contains("inet 10.89.0.50/24"), "--ip: {out}");
     sb.podman_ok(&["rm", "-f", "-t", "0", "web"]);
 }
 
