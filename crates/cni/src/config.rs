@@ -98,7 +98,15 @@ impl<'a> Obj<'a> {
                 map,
                 path: path.to_owned(),
             }),
-            None => Err(Error::config(path, v, "expected an object")),
+            None => Err(Error::config(
+                if path.is_empty() {
+                    "(the network config)"
+                } else {
+                    path
+                },
+                v,
+                "expected an object",
+            )),
         }
     }
 
