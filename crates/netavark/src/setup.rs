@@ -27,10 +27,25 @@ pub fn setup(
     netns: &Path,
     o: &NetworkOptions,
 ) -> Result<BTreeMap<String, StatusBlock>> {
-    let plans = plan(o)?;
+    let mut plans = plan(o)?;
     let _lock = Lock::take(state)?;
     let mut brnet = open(state, true)?;
     let ns = NetnsRef::Path(netns.to_owned());
+    // `podman network connect` sends the container's port mappings again
+    // with the new network alone: they are published already.
+    let attached = brnet
+        .endpoints(None)
+        .map_err(Error::bridge(
+            "list endpoints of",
+            netns.display().to_string(),
+        ))?
+        .iter()
+        .any(|e| e.netns == netns);
+    if attached {
+        for (_, conn) in &mut plans {
+            conn.ports.clear();
+        }
+    }
     let mut out = BTreeMap::new();
     let mut done: Vec<&str> = Vec::new();
     for (plan, conn) in &plans {

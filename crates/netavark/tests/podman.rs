@@ -141,6 +141,16 @@ fn default_podman_network() {
         &format!("timeout 5 wget -q -O - http://{}/", web.ip),
     );
     assert!(ok && out.contains("hello"), "{out}");
+    // `podman network connect` and `disconnect` while it runs: eth1 comes
+    // and goes, the published port stays.
+    sb.podman_ok(&["network", "create", "--subnet", "10.91.0.0/24", "extra"]);
+    sb.podman_ok(&["network", "connect", "extra", "web"]);
+    let addrs = sb.podman_ok(&["exec", "web", "ip", "-4", "addr"]);
+    assert!(addrs.contains("inet 10.91.0."), "{addrs}");
+    sb.podman_ok(&["network", "disconnect", "extra", "web"]);
+    let addrs = sb.podman_ok(&["exec", "web", "ip", "-4", "addr"]);
+    assert!(!addrs.contains("inet 10.91.0."), "{addrs}");
+    assert_eq!(sb.get("http://127.0.0.1:8081/").as_deref(), Some("hello\n"));
     // A container with the default network and no -p, started and removed
     // while the first runs.
     sb.podman_ok(&["run", "--rm", IMAGE, "true"]);
