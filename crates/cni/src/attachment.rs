@@ -112,6 +112,43 @@ impl Records {
     }
 }
 
+impl Records {
+    /// Keep at most `keep` detached records (they only remember addresses
+    /// for containers that may come back): the oldest go. A runtime that
+    /// never calls GC (Podman 4.3) still leaves a bounded directory.
+    pub fn prune_detached(&self, keep: usize) -> Result<()> {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return Ok(());
+        };
+        let paths: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+        if paths.len() <= keep {
+            return Ok(());
+        }
+        let mut detached: Vec<(std::time::SystemTime, PathBuf)> = paths
+            .into_iter()
+            .filter_map(|p| {
+                let rec: Record = serde_json::from_str(&std::fs::read_to_string(&p).ok()?).ok()?;
+                let when = std::fs::metadata(&p).ok()?.modified().ok()?;
+                (!rec.attached).then_some((when, p))
+            })
+            .collect();
+        if detached.len() <= keep {
+            return Ok(());
+        }
+        detached.sort();
+        let excess = detached.len() - keep;
+        for (_, p) in detached.into_iter().take(excess) {
+            match std::fs::remove_file(&p) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(io("remove", &p)(e));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,10 +168,23 @@ mod tests {
         };
         r.put(&rec).unwrap();
         assert_eq!(r.get("c1", "eth0").unwrap(), rec);
-        assert_eq!(r.all().unwrap(), [rec]);
+        assert_eq!(r.all().unwrap(), std::slice::from_ref(&rec));
         r.remove("c1", "eth0").unwrap();
         r.remove("c1", "eth0").unwrap();
         assert!(r.all().unwrap().is_empty());
+        // Detached records beyond the cap go, attached ones never.
+        for i in 0..5 {
+            r.put(&Record {
+                container_id: format!("d{i}"),
+                attached: i == 0,
+                ..rec.clone()
+            })
+            .unwrap();
+        }
+        r.prune_detached(2).unwrap();
+        let left = r.all().unwrap();
+        assert_eq!(left.iter().filter(|r| !r.attached).count(), 2);
+        assert!(left.iter().any(|r| r.attached));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

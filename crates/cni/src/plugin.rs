@@ -32,6 +32,10 @@ use crate::version::{self, AddResult, Address, Interface, Route, Version};
 /// tmpfs, as the namespaces and links it describes do not outlive a boot.
 pub const DEFAULT_STATE_DIR: &str = "/run/brnet/cni";
 
+/// How many detached records (addresses of containers that may come
+/// back) a network keeps when the runtime never calls GC.
+const KEEP_DETACHED: usize = 1024;
+
 /// The search domain of bridge-net's resolver.
 pub const SEARCH_DOMAIN: &str = "dns.brnet";
 
@@ -536,6 +540,9 @@ pub fn del(env: &Env, conf: &NetConf) -> Result<()> {
     if let Some(mut r) = rec.filter(|r| r.attached) {
         r.attached = false;
         if let Err(e) = records.put(&r) {
+            errors.push(e);
+        }
+        if let Err(e) = records.prune_detached(KEEP_DETACHED) {
             errors.push(e);
         }
     }
