@@ -749,7 +749,7 @@ fn footnotes(plan: &Plan, systems: &Systems, failures: &[Failure]) -> String {
     ));
     line("");
     line(
-        "What each column does, per container. Every column creates the container's named namespace `/run/netns/cK` inside the timed part of connect and removes it inside the timed part of disconnect. Disconnect rows: the container leaves while its namespace is alive (its veth is deleted explicitly; the kernel's wait for that dominates every column), then the namespace is removed, as Podman does; \"namespace removed first\" rows: the namespace goes first (the kernel takes the veth with it), then the disconnect call. Connect figures pool both passes.",
+        "What each column does, per container. Every column creates the container's named namespace `/run/netns/cK` inside the timed part of connect and removes it inside the timed part of disconnect. Disconnect rows: the container leaves while its namespace is alive (its veth is deleted explicitly; the kernel's wait for that dominates every column), then the namespace is removed, as Podman does; \"namespace removed first\" rows: the namespace goes first (the kernel takes the veth with it), then the disconnect call. Every repetition runs both orders, so the connect rows pool two passes per repetition (netavark: one).",
     );
     line(
         "- **bridge-net**: the library in-process, one handle (`BridgeNet::connect` / `disconnect`; network created untimed; state journaled with fsync on the local disk): veth with its peer made inside the namespace, on the network's bridge, address, MAC, default route, lo up, IPv6 off on both ends, nftables masquerade/isolation (and the port's DNAT) over netlink, state committed.",
