@@ -356,15 +356,15 @@ impl BridgeNet {
         Ok(true)
     }
 
-    /// Remove every network without endpoints (the default network too, as
-    /// it is re-created on first use). Returns the names removed.
+    /// Remove every user-defined network without endpoints (never the
+    /// default network, as Docker). Returns the names removed.
     pub fn prune(&mut self) -> Result<Vec<String>> {
         let names: Vec<String> = {
             let _lock = self.store.lock()?;
             let st = &self.store.state;
             st.networks
                 .iter()
-                .filter(|n| st.endpoints_of(&n.rec.id).next().is_none())
+                .filter(|n| !n.rec.default && st.endpoints_of(&n.rec.id).next().is_none())
                 .map(|n| n.rec.name.clone())
                 .collect()
         };

@@ -327,14 +327,20 @@ impl NetnsRef {
         }
     }
 
-    /// A short name: the namespace's name, or the path's file name.
+    /// A short name: the namespace's name, the path's file name, or for
+    /// `/proc/PID/ns/net` (and `/proc/PID/task/TID/ns/net`) the pid.
     pub fn short_name(&self) -> String {
         match self {
             NetnsRef::Name(n) => n.clone(),
-            NetnsRef::Path(p) => p
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_else(|| p.display().to_string()),
+            NetnsRef::Path(p) => {
+                let parts: Vec<String> =
+                    p.iter().map(|c| c.to_string_lossy().into_owned()).collect();
+                match parts.as_slice() {
+                    [.., id, ns, net] if ns == "ns" && net == "net" => id.clone(),
+                    [.., last] => last.clone(),
+                    [] => p.display().to_string(),
+                }
+            }
         }
     }
 }
@@ -567,5 +573,17 @@ mod tests {
             "/proc/1/ns/net".parse::<NetnsRef>().unwrap(),
             NetnsRef::Path("/proc/1/ns/net".into())
         );
+        assert_eq!(
+            "/proc/1234/ns/net"
+                .parse::<NetnsRef>()
+                .unwrap()
+                .short_name(),
+            "1234"
+        );
+        assert_eq!(
+            "/run/netns/web".parse::<NetnsRef>().unwrap().short_name(),
+            "web"
+        );
+        assert_eq!("web".parse::<NetnsRef>().unwrap().short_name(), "web");
     }
 }
