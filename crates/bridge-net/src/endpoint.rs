@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::options::{ConnectOptions, MacPolicy, NetnsRef, NetworkMode};
 use crate::state::{EndpointRecord, Intent, Net, Op, SandboxRecord, State};
-use crate::{BRIDGE_PORT_LIMIT, BridgeNet, DEFAULT_NETWORK, fw, host};
+use crate::{BRIDGE_PORT_LIMIT, BridgeNet, DEFAULT_DNS_DOMAIN, DEFAULT_NETWORK, fw, host};
 
 /// An endpoint: what a runtime needs to know about the interface it got.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -54,6 +54,9 @@ pub struct EndpointInfo {
     /// Name servers for the container's resolv.conf (the network's
     /// resolver, on DNS-enabled networks).
     pub dns_servers: Vec<IpAddr>,
+    /// Search domains for the container's resolv.conf (the network's
+    /// domain, on DNS-enabled networks).
+    pub dns_search_domains: Vec<String>,
 }
 
 fn as_string<S: serde::Serializer, T: std::fmt::Display>(
@@ -84,8 +87,20 @@ impl EndpointInfo {
         let ports = fw::endpoint(ep)
             .map(|e| e.ports().to_vec())
             .unwrap_or_default();
-        let dns_servers = if net.rec.options.dns == Some(true) {
+        let dns = net.rec.options.dns == Some(true);
+        let dns_servers = if dns {
             vec![net.pool4.gateway()]
+        } else {
+            Vec::new()
+        };
+        let dns_search_domains = if dns {
+            vec![
+                net.rec
+                    .options
+                    .dns_domain
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_DNS_DOMAIN.to_owned()),
+            ]
         } else {
             Vec::new()
         };
@@ -106,6 +121,7 @@ impl EndpointInfo {
             ports,
             aliases: ep.aliases.clone(),
             dns_servers,
+            dns_search_domains,
         }
     }
 }
@@ -249,9 +265,10 @@ impl BridgeNet {
                 IfName::new(&format!("eth{n}"))?
             }
         };
-        let container_id = siblings
-            .first()
-            .map(|s| s.container_id.clone())
+        let container_id = opts
+            .container_id
+            .clone()
+            .or_else(|| siblings.first().map(|s| s.container_id.clone()))
             .unwrap_or_else(host::random_id);
         let container = opts
             .name
@@ -464,6 +481,7 @@ impl BridgeNet {
                 // endpoint before connect returns (or there is none).
                 if net.rec.options.dns == Some(true) && !matches!(self.sync_resolver(), Ok(true)) {
                     info.dns_servers.clear();
+                    info.dns_search_domains.clear();
                 }
                 Ok(info)
             }

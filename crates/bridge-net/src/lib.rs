@@ -95,6 +95,9 @@ pub const DEFAULT_STATE_DIR: &str = "/var/lib/brnet";
 pub const DEFAULT_NETWORK: &str = "bridge";
 /// The default network's bridge.
 pub const DEFAULT_BRIDGE: &str = "docker0";
+/// The search domain of DNS-enabled networks unless set
+/// ([`NetworkOptions::dns_domain`]).
+pub const DEFAULT_DNS_DOMAIN: &str = "dns.brnet";
 /// The most ports the kernel allows on one bridge (`BR_MAX_PORTS - 1`).
 pub const BRIDGE_PORT_LIMIT: u32 = 1023;
 

@@ -167,11 +167,27 @@ impl NetworkOptions {
             "com.docker.network.bridge.enable_dns" | "brnet.dns" => {
                 self.dns = Some(parse_bool(key, value)?)
             }
+            "brnet.dns_domain" => {
+                if value.is_empty()
+                    || !value.split('.').all(|l| {
+                        !l.is_empty()
+                            && l.len() <= 63
+                            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                    })
+                {
+                    return Err(Error::option(
+                        key,
+                        value,
+                        "expected a DNS domain such as dns.brnet",
+                    ));
+                }
+                self.dns_domain = Some(value.to_owned());
+            }
             _ => {
                 return Err(Error::option(
                     key,
                     value,
-                    "unknown option (known: com.docker.network.bridge.{name,enable_icc,enable_ip_masquerade,enable_dns,host_binding_ipv4}, com.docker.network.driver.mtu, com.docker.network.host_ipv4, brnet.dns)",
+                    "unknown option (known: com.docker.network.bridge.{name,enable_icc,enable_ip_masquerade,enable_dns,host_binding_ipv4}, com.docker.network.driver.mtu, com.docker.network.host_ipv4, brnet.dns, brnet.dns_domain)",
                 ));
             }
         }
@@ -307,6 +323,10 @@ pub struct ConnectOptions {
     pub ports: Vec<PortSpec>,
     /// Extra names for name resolution (`--alias`).
     pub aliases: Vec<String>,
+    /// The runtime's container id (`Containers` key in inspect, shared by
+    /// the namespace's endpoints); `None`: the namespace's other
+    /// endpoints', else a random one.
+    pub container_id: Option<String>,
 }
 
 /// A network namespace, by name (under `/run/netns`) or by path.

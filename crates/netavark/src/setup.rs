@@ -18,7 +18,7 @@ use ipnet::IpNet;
 use crate::contract::{NetAddress, NetInterface, NetworkOptions, StatusBlock};
 use crate::error::{Error, Result};
 use crate::state::Lock;
-use crate::translate::{self, NetworkPlan, PODMAN_ID_LABEL, SEARCH_DOMAIN};
+use crate::translate::{self, NetworkPlan, PODMAN_ID_LABEL};
 
 /// Connect the namespace at `netns` to every network of `o`; on failure,
 /// nothing is left connected.
@@ -290,7 +290,7 @@ fn status(plan: &NetworkPlan, ep: &EndpointInfo) -> StatusBlock {
     );
     StatusBlock {
         dns_search_domains: if dns {
-            vec![SEARCH_DOMAIN.to_owned()]
+            ep.dns_search_domains.clone()
         } else {
             Vec::new()
         },

@@ -14,9 +14,9 @@ use ipnet::IpNet;
 use crate::contract::{self, Network, PerNetworkOptions, PortMapping};
 use crate::error::{Error, Result};
 
-/// The search domain of DNS-enabled networks (bridge-net's resolver
-/// answers `NAME.dns.brnet` and bare names).
-pub const SEARCH_DOMAIN: &str = "dns.brnet";
+/// The search domain of Podman's DNS-enabled networks: the resolver
+/// answers `NAME.dns.podman` (as aardvark-dns does) and bare names.
+pub const SEARCH_DOMAIN: &str = "dns.podman";
 
 /// The label that keeps Podman's network id on our network: a Podman
 /// network removed and created again under the same name is a new network.
@@ -159,6 +159,8 @@ pub fn network(name: &str, n: &Network) -> Result<NetworkPlan> {
     options.bridge_name = Some(bridge.clone());
     options.internal = n.internal;
     options.dns = Some(n.dns_enabled);
+    // aardvark-dns answers under dns.podman: Podman's users expect it.
+    options.dns_domain = Some(SEARCH_DOMAIN.to_owned());
     options
         .labels
         .insert(PODMAN_ID_LABEL.to_owned(), n.id.clone());
