@@ -197,6 +197,7 @@ mod tests {
             ],
             aliases: vec![],
             dns_servers: vec![],
+            dns_search_domains: vec![],
         };
         let text = endpoint(&ep);
         assert!(text.starts_with("network         web\n"), "{text}");
