@@ -14,7 +14,9 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::options::{ConnectOptions, MacPolicy, NetnsRef, NetworkMode};
 use crate::state::{EndpointRecord, Intent, Net, Op, SandboxRecord, State};
-use crate::{BRIDGE_PORT_LIMIT, BridgeNet, DEFAULT_DNS_DOMAIN, DEFAULT_NETWORK, fw, host};
+use crate::{
+    BRIDGE_PORT_LIMIT, BridgeNet, DEFAULT_DNS_DOMAIN, DEFAULT_NETWORK, VethDelete, fw, host,
+};
 
 /// An endpoint: what a runtime needs to know about the interface it got.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -706,7 +708,20 @@ impl BridgeNet {
         let rest = (|| -> Result<()> {
             self.step("disconnect.firewall")?;
             let veth = IfName::new(&ep.host_veth)?;
-            if netns_alive {
+            let helper = match self.config.veth_delete {
+                VethDelete::Background => self.config.resolver.binary(),
+                VethDelete::Wait => None,
+            };
+            if netns_alive && let Some(bin) = helper {
+                // Down at once (it forwards nothing and answers for nothing
+                // from here on), deleted by a helper process: the kernel's
+                // RCU grace period is then not ours to wait for.
+                match self.nl.set_down(&veth) {
+                    Err(e) if !e.is_not_found() => return Err(e.into()),
+                    Err(_) => {}
+                    Ok(()) => crate::resolver::delete_in_background(&bin, &veth)?,
+                }
+            } else if netns_alive {
                 self.nl.delete_link_if_exists(&veth)?;
             } else {
                 // The namespace's file is gone; the kernel removes the veth

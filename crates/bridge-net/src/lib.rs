@@ -116,6 +116,26 @@ pub struct Config {
     /// The program that serves names on DNS-enabled networks (default:
     /// `brnet` found next to the running program or on `PATH`).
     pub resolver: ResolverCommand,
+    /// How `disconnect` deletes the veth of a namespace that lives on.
+    pub veth_delete: VethDelete,
+}
+
+/// How `disconnect` deletes the veth of a namespace that is still alive.
+///
+/// Deleting a veth makes the kernel wait for an RCU grace period (tens of
+/// milliseconds, whatever the machine). A namespace that is already gone
+/// takes its veth with it, asynchronously, and nothing is waited for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum VethDelete {
+    /// Delete it before `disconnect` returns (the default).
+    #[default]
+    Wait,
+    /// Take it down before `disconnect` returns — it then forwards nothing,
+    /// so its address can be handed out again at once — and leave the
+    /// delete to a helper process (`brnet link delete`, found like the
+    /// resolver; without one, wait as [`VethDelete::Wait`]). For runtimes
+    /// whose teardown latency counts: Podman's front end uses it.
+    Background,
 }
 
 impl Config {
@@ -127,6 +147,7 @@ impl Config {
             default_pools: DefaultPool::docker_defaults(),
             reconcile: true,
             resolver: ResolverCommand::Auto,
+            veth_delete: VethDelete::Wait,
         }
     }
 }

@@ -71,6 +71,20 @@ pub enum Command {
     /// The name resolver of DNS-enabled networks.
     #[command(subcommand)]
     Dns(DnsCommand),
+    /// Links (bridge-net's own helper: deletes veths in the background).
+    #[command(subcommand, hide = true)]
+    Link(LinkCommand),
+}
+
+/// `brnet link ...`.
+#[derive(Debug, Subcommand)]
+pub enum LinkCommand {
+    /// Delete links by name; missing ones are not an error.
+    Delete {
+        /// The links.
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
 }
 
 /// `brnet dns ...`.

@@ -240,3 +240,49 @@ fn reconcile_restarts_a_resolver_that_died() {
     })
     .unwrap();
 }
+
+#[test]
+fn background_veth_delete_returns_first_and_the_veth_goes_soon() {
+    if !privileged_test() {
+        return;
+    }
+    isolated(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = BridgeNet::open_with(Config {
+            resolver: ResolverCommand::Path(env!("CARGO_BIN_EXE_brnet").into()),
+            veth_delete: bridge_net::VethDelete::Background,
+            ..Config::new(dir.path())
+        })
+        .unwrap();
+        let mut o = custom("172.23.0.0/16");
+        o.dns = Some(false);
+        b.create_network("n", &o).unwrap();
+        NetnsDir::default().create("c").unwrap();
+        let e = b
+            .connect("n", &"c".parse().unwrap(), &ConnectOptions::default())
+            .unwrap();
+        assert!(b.disconnect("n", &"c".parse().unwrap()).unwrap());
+        let mut nl = bridge_net::brnet_netlink::Socket::new().unwrap();
+        // Right after disconnect: gone already, or down.
+        if let Ok(l) = nl.link_by_name(&e.host_veth) {
+            assert!(!l.is_up(), "the veth is down before disconnect returns");
+        }
+        let mut gone = false;
+        for _ in 0..200 {
+            if nl.link_by_name(&e.host_veth).is_err() {
+                gone = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(gone, "the helper deleted {}", e.host_veth);
+        // The namespace lives on, without its eth0.
+        let inside =
+            bridge_net::brnet_netlink::Socket::open_in(&Netns::open_path("/run/netns/c").unwrap())
+                .unwrap()
+                .links()
+                .unwrap();
+        assert_eq!(inside.len(), 1, "only lo: {inside:?}");
+    })
+    .unwrap();
+}

@@ -75,6 +75,9 @@ impl Lock {
 fn open(state: &Path, reconcile: bool) -> Result<BridgeNet> {
     BridgeNet::open_with(Config {
         reconcile,
+        // The runtime waits for DEL: the veth's kernel delete (an RCU grace
+        // period) goes to a helper process; the veth is down at once.
+        veth_delete: bridge_net::VethDelete::Background,
         ..Config::new(state)
     })
     .map_err(Error::bridge("open state", state.display().to_string()))

@@ -128,6 +128,9 @@ fn plan(o: &NetworkOptions) -> Result<Vec<(NetworkPlan, ConnectOptions)>> {
 fn open(state: &Path, reconcile: bool) -> Result<BridgeNet> {
     BridgeNet::open_with(Config {
         reconcile,
+        // Podman waits for teardown: the veth's kernel delete (an RCU grace
+        // period) goes to a helper process; the veth is down at once.
+        veth_delete: bridge_net::VethDelete::Background,
         ..Config::new(state)
     })
     .map_err(Error::bridge("open state", state.display().to_string()))
