@@ -1,0 +1,14 @@
+//! brnet-nat's decoders of nf_tables dump replies (the readback of what is
+//! installed): table, chain and rule messages, and set elements decoded
+//! for every set, on arbitrary bytes (a reply's payload after `nfgenmsg`).
+//!
+//! The decoders are crate-private: this target needs the
+//! `brnet_nat::fuzz::decode_dump` hook proposed in README.md and is built
+//! only with `--features nft-hook` until that lands.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let _ = brnet_nat::fuzz::decode_dump(data);
+});
