@@ -92,6 +92,20 @@ fn drop_netns(c: &Container) -> Result<()> {
         .map_err(|e| Error::local(format!("delete namespace {}", c.name), e))
 }
 
+/// The network of the comparison for bridge-net: [`SUBNET`] named
+/// "bench", as [`crate::bench_network`] but without name resolution (no
+/// resolver process to keep in step), as the peers' networks here.
+fn network(state: &std::path::Path) -> Result<bridge_net::BridgeNet> {
+    let mut b = bridge_net::BridgeNet::open(state)
+        .map_err(|e| Error::local("bridge-net: open state", e))?;
+    let mut o = bridge_net::NetworkOptions::default();
+    o.ipv4.subnet = Some(SUBNET.parse().map_err(|e| Error::local("subnet", e))?);
+    o.dns = Some(false);
+    b.create_network("bench", &o)
+        .map_err(|e| Error::local("bridge-net: create network bench", e))?;
+    Ok(b)
+}
+
 fn temp_dir(what: &str) -> Result<tempfile::TempDir> {
     tempfile::Builder::new()
         .prefix(&format!("brnet-bench-{what}-"))
@@ -131,7 +145,7 @@ pub fn connect_disconnect(
     match system {
         System::BridgeNet => {
             let state = temp_dir("state")?;
-            let mut b = crate::bench_network(state.path());
+            let mut b = network(state.path())?;
             let ports: &[&str] = if with_port { &["{k}:80"] } else { &[] };
             let connect = crate::run_connect(&mut b, "bench", n, ports);
             let disconnect = crate::run_disconnect(&mut b, "bench", n, first);
@@ -257,7 +271,7 @@ pub fn many_ports_pass(system: &System, ports: u16, limit: Duration) -> Result<M
     match system {
         System::BridgeNet => {
             let state = temp_dir("state")?;
-            let mut b = crate::bench_network(state.path());
+            let mut b = network(state.path())?;
             let mut connect = |c: &Container| -> Result<Duration> {
                 let opts = bridge_net::ConnectOptions {
                     ports: c

@@ -752,10 +752,10 @@ fn footnotes(plan: &Plan, systems: &Systems, failures: &[Failure]) -> String {
         "What each column does, per container. Every column creates the container's named namespace `/run/netns/cK` inside the timed part of connect and removes it inside the timed part of disconnect. Disconnect rows: the container leaves while its namespace is alive (its veth is deleted explicitly; the kernel's wait for that dominates every column), then the namespace is removed, as Podman does; \"namespace removed first\" rows: the namespace goes first (the kernel takes the veth with it), then the disconnect call. Every repetition runs both orders, so the connect rows pool two passes per repetition (netavark: one).",
     );
     line(
-        "- **bridge-net**: the library in-process, one handle (`BridgeNet::connect` / `disconnect`; network created untimed; state journaled with fsync on the local disk): veth with its peer made inside the namespace, on the network's bridge, address, MAC, default route, lo up, IPv6 off on both ends, nftables masquerade/isolation (and the port's DNAT) over netlink, state committed.",
+        "- **bridge-net**: the library in-process, one handle (`BridgeNet::connect` / `disconnect`; network created untimed, name resolution off as on the peers' networks here; state journaled with fsync on the local disk): veth with its peer made inside the namespace, on the network's bridge, address, MAC, default route, lo up, IPv6 off on both ends, nftables masquerade/isolation (and the port's DNAT) over netlink, state committed.",
     );
     line(
-        "- **brnet**: the same through the `brnet` binary, one process per call (`brnet --state-dir DIR network connect [-p 10000+K:80] bench cK`, `... network disconnect bench cK`): what a runtime that shells out sees.",
+        "- **brnet**: the same through the `brnet` binary, one process per call (network made untimed by `brnet network create --subnet 10.88.0.0/16 -o brnet.dns=false bench`; `brnet --state-dir DIR network connect [-p 10000+K:80] bench cK`, `... network disconnect bench cK`): what a runtime that shells out sees.",
     );
     line(
         "- **ip -batch**: the link-level work only (no IPAM, no firewall, no state): one `ip -batch` for all namespaces and veths, then one `ip -n cK -batch` per namespace (lo up, eth0 up, address, default route); disconnect is one `ip -batch` of `link del bvK` + `netns del bK` (or `netns del` only). Host side IPv6 off, the container side keeps it (ip cannot switch it off before eth0 arrives).",
