@@ -27,7 +27,9 @@ impl Brnet {
         Call::new(&self.bin, op).arg("--state-dir").arg(&self.state)
     }
 
-    /// `brnet network create --subnet 10.88.0.0/16 --gateway 10.88.0.1 NAME`.
+    /// `brnet network create --subnet 10.88.0.0/16 --gateway 10.88.0.1 -o
+    /// brnet.dns=false NAME`: no name resolution, as the peers' networks in
+    /// the comparison.
     pub fn create_network(&self, name: &str) -> Result<(), Error> {
         self.call(format!("brnet network create {name}"))
             .args([
@@ -37,6 +39,8 @@ impl Brnet {
                 SUBNET,
                 "--gateway",
                 GATEWAY,
+                "-o",
+                "brnet.dns=false",
                 name,
             ])
             .run()
