@@ -116,6 +116,8 @@ impl Socket {
             };
             let mut cursor = Cursor::new(&self.buf[..n]);
             while (cursor.position() as usize) < n {
+                frame_ok(&self.buf[cursor.position() as usize..n])
+                    .map_err(|detail| decode(detail.to_owned()))?;
                 let reply = Nlmsghdr::<u16, Buffer>::from_bytes(&mut cursor)
                     .map_err(|e| decode(e.to_string()))?;
                 if *reply.nl_seq() != seq {
@@ -135,7 +137,7 @@ impl Socket {
                         return Err(Error::Kernel {
                             op,
                             object: object.to_string(),
-                            errno: Errno::from_raw(-*err.error()),
+                            errno: Errno::from_raw(err.error().wrapping_neg()),
                             message,
                         });
                     }
@@ -152,9 +154,91 @@ impl Socket {
     }
 }
 
+/// Check one netlink message at the start of `rest` before neli decodes
+/// it: neli 0.7.5 subtracts lengths unchecked, so a malformed length (from
+/// a broken or hostile peer; the kernel never sends one) would panic in a
+/// debug build and abort a release build (found by `fuzz/`, target
+/// `netlink_replies`). The same check stands in brnet-nat's socket.
+fn frame_ok(rest: &[u8]) -> Result<(), &'static str> {
+    const HDR: usize = 16;
+    let u32_at = |i: usize| {
+        rest.get(i..i + 4)
+            .map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]) as usize)
+    };
+    let len = u32_at(0).ok_or("a message shorter than its length field")?;
+    if len < HDR {
+        return Err("a message length shorter than the netlink header");
+    }
+    if len > rest.len() {
+        return Err("a message length past the end of the datagram");
+    }
+    let ty = u16::from_ne_bytes([rest[4], rest[5]]);
+    let flags = u16::from_ne_bytes([rest[6], rest[7]]);
+    if ty == libc::NLMSG_ERROR as u16 {
+        if len < HDR + 4 + HDR {
+            return Err("an error message too short for its code and echoed header");
+        }
+        let code = u32_at(HDR).ok_or("an error message without its code")?;
+        let echoed = u32_at(HDR + 4).ok_or("an error message without its echoed header")?;
+        if code != 0 && (echoed < HDR || 4 + echoed.next_multiple_of(4) > len - HDR) {
+            return Err("an error message whose echoed request does not fit");
+        }
+    }
+    if ty == libc::NLMSG_DONE as u16
+        && flags & libc::NLM_F_MULTI as u16 != 0
+        && len < rest.len()
+        && len < HDR + 4
+    {
+        return Err("a multipart done message without its code");
+    }
+    Ok(())
+}
+
 fn socket_error(op: &'static str, e: &std::io::Error) -> Error {
     Error::Socket {
         op,
         errno: Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::frame_ok;
+
+    fn header(len: u32, ty: u16, flags: u16) -> Vec<u8> {
+        let mut h = Vec::new();
+        h.extend_from_slice(&len.to_ne_bytes());
+        h.extend_from_slice(&ty.to_ne_bytes());
+        h.extend_from_slice(&flags.to_ne_bytes());
+        h.extend_from_slice(&[0; 8]);
+        h
+    }
+
+    /// The shapes `fuzz/` found that make neli panic are refused first.
+    #[test]
+    fn malformed_frames_are_refused_before_neli() {
+        assert!(
+            frame_ok(&header(2, 16, 0)).is_err(),
+            "nl_len below the header"
+        );
+        assert!(
+            frame_ok(&header(64, 16, 0)).is_err(),
+            "nl_len past the datagram"
+        );
+        let mut err = header(36, 2, 0);
+        err.extend_from_slice(&(-22i32).to_ne_bytes());
+        err.extend_from_slice(&header(2, 16, 5));
+        assert!(frame_ok(&err).is_err(), "echoed header below its own size");
+        let mut done = header(16, 3, 2);
+        done.extend_from_slice(&header(16, 3, 2));
+        assert!(frame_ok(&done).is_err(), "multipart done without its code");
+        // Well-formed: an ack, a payload, a last done.
+        let mut ack = header(36, 2, 0);
+        ack.extend_from_slice(&0i32.to_ne_bytes());
+        ack.extend_from_slice(&header(16, 16, 5));
+        assert!(frame_ok(&ack).is_ok());
+        assert!(frame_ok(&header(16, 3, 2)).is_ok());
+        // The error code i32::MIN negates without overflow.
+        assert_eq!(i32::MIN.wrapping_neg(), i32::MIN);
     }
 }
