@@ -712,28 +712,30 @@ impl BridgeNet {
                 VethDelete::Background => self.config.resolver.binary(),
                 VethDelete::Wait => None,
             };
-            if netns_alive && let Some(bin) = helper {
-                // Down at once (it forwards nothing and answers for nothing
-                // from here on), deleted by a helper process: the kernel's
-                // RCU grace period is then not ours to wait for.
+            // Down at once in every case but a plain wait: from here on the
+            // veth forwards nothing and answers for nothing, so its address
+            // can be handed out again. (Down costs microseconds; a delete
+            // waits for an RCU grace period.) A namespace whose file is
+            // gone takes its veth along, asynchronously — but it may
+            // outlive its file (a process still in it), hence the down.
+            let mut to_delete = Vec::new();
+            if netns_alive && helper.is_none() {
+                self.nl.delete_link_if_exists(&veth)?;
+            } else {
                 match self.nl.set_down(&veth) {
                     Err(e) if !e.is_not_found() => return Err(e.into()),
                     Err(_) => {}
-                    Ok(()) => crate::resolver::delete_in_background(&bin, &veth)?,
+                    Ok(()) if netns_alive => to_delete.push(veth.clone()),
+                    Ok(()) => {}
                 }
-            } else if netns_alive {
-                self.nl.delete_link_if_exists(&veth)?;
-            } else {
-                // The namespace's file is gone; the kernel removes the veth
-                // with the namespace, asynchronously. But a namespace may
-                // outlive its file (a process still in it): take the veth
-                // down so a container left behind can never answer for an
-                // address the pool hands out again. (Down costs
-                // microseconds; a delete waits for an RCU grace period.)
-                match self.nl.set_down(&veth) {
-                    Err(e) if !e.is_not_found() => return Err(e.into()),
-                    _ => {}
-                }
+            }
+            if let Some(bin) = helper {
+                // The helper deletes the veth, and holds a second
+                // descriptor of our nf_tables socket: the kernel's wait for
+                // the rule cleanup this disconnect left pending then falls
+                // on it when it exits, not on us when we do.
+                let hold = self.fw.dup_socket().and_then(|r| r.ok());
+                crate::resolver::delete_in_background(&bin, &to_delete, hold)?;
             }
             self.step("disconnect.veth")?;
             Ok(())

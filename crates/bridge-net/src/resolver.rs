@@ -69,12 +69,22 @@ impl ResolverCommand {
     }
 }
 
-/// Delete the link `name` from a detached helper process (`brnet link
-/// delete NAME`, in the calling thread's network namespace).
-pub(crate) fn delete_in_background(bin: &Path, name: &brnet_netlink::IfName) -> Result<()> {
+/// Delete the links `names` from a detached helper process (`brnet link
+/// delete NAME...`, in the calling thread's network namespace), handing it
+/// `hold` as its standard input to close when it is done.
+pub(crate) fn delete_in_background(
+    bin: &Path,
+    names: &[brnet_netlink::IfName],
+    hold: Option<std::os::fd::OwnedFd>,
+) -> Result<()> {
+    let stdin = match hold {
+        Some(fd) => Stdio::from(fd),
+        None => Stdio::null(),
+    };
     let mut child = Command::new(bin)
-        .args(["link", "delete", name.as_str()])
-        .stdin(Stdio::null())
+        .args(["link", "delete"])
+        .args(names.iter().map(|n| n.as_str()))
+        .stdin(stdin)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .process_group(0)

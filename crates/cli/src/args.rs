@@ -82,7 +82,6 @@ pub enum LinkCommand {
     /// Delete links by name; missing ones are not an error.
     Delete {
         /// The links.
-        #[arg(required = true)]
         names: Vec<String>,
     },
 }

@@ -131,6 +131,21 @@ impl Firewall {
         self.backend
     }
 
+    /// A second descriptor of the nf_tables socket (nftables backends).
+    ///
+    /// When the last descriptor of an nf_tables socket is closed, the
+    /// kernel first finishes the cleanup that recent transactions left
+    /// pending — an RCU grace period, tens of milliseconds — and the
+    /// closing process waits for it; a short-lived process pays that at
+    /// exit. Handing this descriptor to a helper process moves the wait
+    /// there.
+    pub fn dup_socket(&self) -> Option<std::io::Result<std::os::fd::OwnedFd>> {
+        match &self.inner {
+            Inner::Native(s) | Inner::Nft(s) => Some(s.dup()),
+            Inner::Iptables { .. } | Inner::None => None,
+        }
+    }
+
     /// The nftables table name.
     pub fn table(&self) -> &str {
         &self.table

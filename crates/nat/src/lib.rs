@@ -85,3 +85,27 @@ pub use nix::errno::Errno;
 pub use port::{PortError, PortMapping, PortRange, PortSpec, PortSpecError, Protocol};
 pub use readback::{Drift, Installed, PublishedPort};
 pub use ruleset::DEFAULT_TABLE;
+
+/// The decoders of nf_tables dump replies, for the fuzz targets in `fuzz/`
+/// only: not part of the API.
+#[doc(hidden)]
+pub mod fuzz {
+    use crate::netlink::dump;
+    use crate::ruleset::ALL_SETS;
+
+    /// Decode `payload` (a dump reply's payload after its `nfgenmsg`) as a
+    /// table, a chain, a rule and the elements of every set, as the
+    /// readback does; how many elements decoded.
+    pub fn decode_dump(payload: &[u8]) -> usize {
+        let _ = dump::table_name(payload);
+        let _ = dump::chain_table_name(payload);
+        let _ = dump::rule_chain_comment(payload);
+        let mut n = 0;
+        for raw in dump::raw_elements(payload) {
+            for set in ALL_SETS {
+                n += usize::from(dump::decode(set, &raw).is_some());
+            }
+        }
+        n
+    }
+}

@@ -2,7 +2,7 @@
 //! descriptor to nix for the socket options neli does not set.
 #![allow(unsafe_code)]
 
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 
 use neli::socket::NlSocket;
 use nix::errno::Errno;
@@ -36,4 +36,9 @@ pub(crate) fn set_rcv_timeout(sock: &NlSocket, secs: i64) -> Result<(), Errno> {
         sockopt::ReceiveTimeout,
         &TimeVal::new(secs, 0),
     )
+}
+
+/// A second descriptor of the socket (close-on-exec), owned by the caller.
+pub(crate) fn dup(sock: &NlSocket) -> std::io::Result<OwnedFd> {
+    borrow(sock).try_clone_to_owned()
 }

@@ -36,6 +36,13 @@ pub(crate) struct NftSocket {
     buf: Vec<u8>,
 }
 
+impl NftSocket {
+    /// A second descriptor of the socket.
+    pub(crate) fn dup(&self) -> std::io::Result<std::os::fd::OwnedFd> {
+        crate::sys::dup(&self.sock)
+    }
+}
+
 impl std::fmt::Debug for NftSocket {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NftSocket").field("seq", &self.seq).finish()
