@@ -1,4 +1,5 @@
-//! `cargo xtask bench [--quick] [--install-peers] [--skip-criterion]`: our
+//! `cargo xtask bench [--quick] [--install-peers] [--skip-criterion]
+//! [--skip-podman]`: our
 //! figures beside the kernel floor and the peers, measured in one run on
 //! this machine, each repetition in a throwaway sandbox.
 //!
@@ -9,6 +10,9 @@
 //! and without one published port, one container publishing 10,000 ports
 //! and the next one's single port beside them, and filling a /16 with
 //! addresses. The workloads themselves are [`brnet_benches::compare`].
+//! Then, when Podman is installed, what the network costs a real container
+//! (`podman run -d` + `podman rm -f -t 0`, against `--network none`) with
+//! each backend: brnet-netavark's timing test, run on release builds.
 //!
 //! Output: one Markdown table on stdout, and under `target/brnet-bench/`:
 //! `comparison.md`, `comparison.csv`, `scaling.svg` and `README-table.md`
@@ -112,11 +116,13 @@ pub fn run(args: &[String]) -> Res<()> {
     let mut quick = false;
     let mut install = false;
     let mut criterion = true;
+    let mut podman = true;
     for a in args {
         match a.as_str() {
             "--quick" => quick = true,
             "--install-peers" => install = true,
             "--skip-criterion" => criterion = false,
+            "--skip-podman" => podman = false,
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
@@ -169,7 +175,10 @@ pub fn run(args: &[String]) -> Res<()> {
     if let Err(e) = &plotted {
         eprintln!("==> bench: {e}");
     }
-    let readme = readme_table(&plan, &date, &load, took, &md, &notes);
+    let mut readme = readme_table(&plan, &date, &load, took, &md, &notes);
+    if podman {
+        readme.push_str(&podman_section());
+    }
     std::fs::write(out.join("README-table.md"), &readme)
         .map_err(|e| format!("write README-table.md: {e}"))?;
 
@@ -821,6 +830,74 @@ fn readme_table(
         machine::describe(),
         load.describe(),
         took.as_secs() / 60,
+    )
+}
+
+/// The Podman rows: `cargo test --release -p brnet-netavark --test timing`
+/// on release builds of our front ends, its table as a Markdown section.
+fn podman_section() -> String {
+    let head = "\n### What the network costs a Podman container\n\n";
+    let which = |p: &str| std::path::Path::new(p).is_file();
+    if !(["/usr/bin/podman", "/usr/bin/crun", "/bin/busybox"]
+        .iter()
+        .all(|p| which(p)))
+    {
+        return format!(
+            "{head}Podman not installed (`apt-get install podman crun busybox-static`): not measured.\n"
+        );
+    }
+    eprintln!(
+        "==> bench: Podman, 10 containers per backend (brnet-netavark's timing test, release)"
+    );
+    let built = cargo()
+        .args(["build", "--release", "--quiet"])
+        .args(["-p", "brnet-cli", "-p", "brnet-netavark", "-p", "brnet-cni"])
+        .status();
+    if !matches!(built, Ok(s) if s.success()) {
+        return format!("{head}Not measured: the release build of the front ends failed.\n");
+    }
+    let bin = root().join("target/release");
+    let out = cargo()
+        .args([
+            "test",
+            "--release",
+            "--quiet",
+            "-p",
+            "brnet-netavark",
+            "--test",
+            "timing",
+        ])
+        .args(["--", "--nocapture", "--test-threads=1"])
+        .env("BRNET_NETAVARK_BIN", bin.join("brnet-netavark"))
+        .env("BRNET_CNI_BIN", bin.join("brnet-cni"))
+        .output();
+    let out = match out {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stderr).into_owned(),
+        Ok(o) => {
+            let err = String::from_utf8_lossy(&o.stderr);
+            let tail: Vec<&str> = err.lines().rev().take(5).collect();
+            eprintln!("{err}");
+            return format!(
+                "{head}Not measured: the timing test failed ({}): {}\n",
+                o.status,
+                tail.into_iter().rev().collect::<Vec<_>>().join(" / ")
+            );
+        }
+        Err(e) => return format!("{head}Not measured: cargo test: {e}\n"),
+    };
+    let lines: Vec<&str> = out
+        .lines()
+        .skip_while(|l| !l.starts_with("per container, mean of"))
+        .filter(|l| !l.trim().is_empty() && !l.starts_with("test ") && !l.starts_with("running"))
+        .take_while(|l| !l.starts_with("test result"))
+        .collect();
+    eprintln!("{}", lines.join("\n"));
+    format!(
+        "{head}`podman run -d -p PORT:80` then `podman rm -f -t 0` of 10 busybox httpd containers per backend \
+         (Podman 4.3, crun, in a pid+net+mount sandbox), against `--network none`; then each backend binary \
+         alone, one process per call as Podman runs it. Reproduce alone: `cargo test --release -p \
+         brnet-netavark --test timing -- --nocapture`.\n\n```text\n{}\n```\n",
+        lines.join("\n")
     )
 }
 
