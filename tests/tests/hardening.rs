@@ -561,7 +561,7 @@ fn a_crash_in_the_middle_of_connect_or_create_is_cleaned_on_reopen() {
         let links_before = link_names();
         let rules_before = nft_ruleset();
         NetnsDir::default().create("victim").unwrap();
-        for step in ["connect.veth", "connect.firewall"] {
+        for step in ["connect.veth", "connect.firewall", "connect.record"] {
             let status = worker(
                 "connect-one",
                 dir.path(),
@@ -598,19 +598,39 @@ fn a_crash_in_the_middle_of_connect_or_create_is_cleaned_on_reopen() {
         assert!(fetch(None, "172.20.0.2:80".parse().unwrap(), LONG).is_ok());
         drop(b);
 
-        // A crash while creating a network leaves nothing once reopened.
-        let status = worker(
-            "create-one",
-            dir.path(),
-            &[("BRNET_FAULT", "crash:create.firewall".into())],
-        )
-        .wait()
-        .unwrap();
-        assert!(!status.success());
+        // A crash while creating a network (its bridge made; its rules
+        // installed; not yet recorded) leaves nothing once reopened: no
+        // bridge, no chain, no element.
+        let links_before = link_names();
+        let rules_before = nft_ruleset();
+        for step in ["create.bridge", "create.firewall", "create.record"] {
+            let status = worker(
+                "create-one",
+                dir.path(),
+                &[("BRNET_FAULT", format!("crash:{step}"))],
+            )
+            .wait()
+            .unwrap();
+            assert!(!status.success(), "the worker was killed at {step}");
+            assert_ne!(
+                link_names(),
+                links_before,
+                "the orphan bridge exists after a crash at {step}"
+            );
+            if step != "create.bridge" {
+                assert_ne!(
+                    nft_ruleset(),
+                    rules_before,
+                    "the orphan rules exist after a crash at {step}"
+                );
+            }
+            let mut b = BridgeNet::open(dir.path()).unwrap();
+            assert_eq!(link_names(), links_before, "reopen removed the orphan ({step})");
+            assert_eq!(nft_ruleset(), rules_before, "no rule left behind ({step})");
+            assert!(b.network("crashy").is_err());
+            assert_eq!(b.networks().unwrap().len(), 1);
+        }
         let mut b = BridgeNet::open(dir.path()).unwrap();
-        assert!(b.network("crashy").is_err());
-        assert_eq!(b.networks().unwrap().len(), 1);
-        assert!(!nft_ruleset().contains("crashy"));
         let n = b
             .create_network("crashy", &NetworkOptions::default())
             .unwrap();

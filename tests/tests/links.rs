@@ -240,17 +240,19 @@ fn bad_input_is_a_typed_error_and_leaves_the_sandbox_unchanged() {
             other => panic!("{other:?}"),
         }
 
-        // Attaching a port to something that is not a bridge.
-        let lo_err = brnet_bridge::attach(&mut nl, name(&port), 1).unwrap_err();
-        assert!(
-            lo_err
-                .to_string()
-                .starts_with(&format!("set master {port}: ")),
-            "{lo_err}"
-        );
+        // Attaching a port to something that is not a bridge: typed,
+        // naming the would-be master and what it is.
+        match brnet_bridge::attach(&mut nl, name(&port), 1) {
+            Err(brnet_bridge::Error::NotABridge { name: n, kind }) => {
+                assert_eq!(n, "lo");
+                assert_eq!(kind, "a device");
+            }
+            other => panic!("{other:?}"),
+        }
 
         // Moving a link into a namespace that was deleted: the namespace's
-        // file is gone, so opening it is NotFound, naming it.
+        // file is gone, so opening it is NotFound, naming it, and the link
+        // stays where it was.
         let dir = NetnsDir::default();
         dir.create("gone").unwrap();
         dir.delete("gone").unwrap();
@@ -258,6 +260,15 @@ fn bad_input_is_a_typed_error_and_leaves_the_sandbox_unchanged() {
             Err(brnet_netns::Error::NotFound { name, .. }) => assert_eq!(name, "gone"),
             other => panic!("{other:?}"),
         }
+        let moved = dir
+            .open("gone")
+            .map_err(|e| e.to_string())
+            .and_then(|ns| nl.move_to_netns(name(&port), &ns).map_err(|e| e.to_string()));
+        assert!(
+            moved.as_ref().is_err_and(|e| e.contains("gone")),
+            "{moved:?}"
+        );
+        assert!(link_names().contains(&port), "the link did not move");
         // A namespace name with '/'.
         match dir.create("a/b") {
             Err(brnet_netns::Error::InvalidName { name, .. }) => assert_eq!(name, "a/b"),

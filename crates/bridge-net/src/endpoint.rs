@@ -391,6 +391,7 @@ impl BridgeNet {
                     host_veth: Some(host_veth.to_string()),
                     bridge: None,
                     network: Some(net.rec.id.clone()),
+                    subnets: Vec::new(),
                 },
             },
             false,

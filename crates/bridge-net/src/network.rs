@@ -152,6 +152,9 @@ impl BridgeNet {
                     host_veth: None,
                     bridge: Some(bridge.clone()),
                     network: Some(id.clone()),
+                    subnets: std::iter::once(IpNet::V4(net.subnet4()))
+                        .chain(net.subnet6().map(IpNet::V6))
+                        .collect(),
                 },
             },
             false,

@@ -68,7 +68,16 @@ impl BridgeNet {
                 if let Ok(name) = IfName::new(b) {
                     let _ = self.nl.delete_link_if_exists(&name);
                 }
-                if let Ok(table_net) = brnet_nat::Network::builder(b).build() {
+                // The firewall model needs the subnets to find the
+                // network's elements; the intent carries them.
+                let mut table_net = brnet_nat::Network::builder(b);
+                for subnet in &intent.subnets {
+                    table_net = match *subnet {
+                        IpNet::V4(n) => table_net.ipv4(n),
+                        IpNet::V6(n) => table_net.ipv6(n),
+                    };
+                }
+                if let Ok(table_net) = table_net.build() {
                     let _ = self.fw.remove_network(&table_net);
                 }
             }

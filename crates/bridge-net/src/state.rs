@@ -172,6 +172,10 @@ pub struct Intent {
     /// The network.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<String>,
+    /// The subnets of the network being created, so that reconcile can
+    /// remove the firewall rules it may have installed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subnets: Vec<IpNet>,
 }
 
 /// One journal record.

@@ -176,9 +176,20 @@ fn configure(nl: &mut Socket, link: &Link, cfg: &BridgeConfig) -> Result<()> {
     Ok(())
 }
 
-/// Put `port` on the bridge `bridge` (by index).
+/// Put `port` on the bridge `bridge` (by index). A master that is not a
+/// bridge is [`Error::NotABridge`] (looked up only when the kernel refuses,
+/// so the common case costs one request).
 pub fn attach(nl: &mut Socket, port: impl Into<LinkRef>, bridge: u32) -> Result<()> {
-    Ok(nl.set_master(port, bridge)?)
+    match nl.set_master(port, bridge) {
+        Ok(()) => Ok(()),
+        Err(e) => match nl.link(bridge) {
+            Ok(link) if link.kind.as_deref() != Some("bridge") => Err(Error::NotABridge {
+                name: link.name,
+                kind: link.kind.unwrap_or_else(|| "a device".into()),
+            }),
+            _ => Err(e.into()),
+        },
+    }
 }
 
 /// Take `port` off its bridge.

@@ -102,6 +102,24 @@ pub struct DnsServeArgs {
     /// The port to answer on (53 unless testing).
     #[arg(long, default_value_t = 53)]
     pub port: u16,
+    /// An upstream nameserver for names that are not ours (`IP` or
+    /// `IP:PORT`; repeatable, asked in order). Without it: the
+    /// `nameserver` lines of `--resolv-conf`, else of `resolv.conf` in the
+    /// state directory when there is one, else of `/etc/resolv.conf`.
+    #[arg(long = "upstream", value_name = "ADDR", value_parser = parse_upstream)]
+    pub upstreams: Vec<std::net::SocketAddr>,
+    /// A resolv.conf file to take the upstream nameservers from.
+    #[arg(long, value_name = "PATH")]
+    pub resolv_conf: Option<PathBuf>,
+}
+
+/// `IP` (port 53) or `IP:PORT` (`[IPv6]:PORT`).
+fn parse_upstream(s: &str) -> Result<std::net::SocketAddr, String> {
+    if let Ok(ip) = s.parse::<std::net::IpAddr>() {
+        return Ok(std::net::SocketAddr::new(ip, 53));
+    }
+    s.parse()
+        .map_err(|_| format!("{s:?} is not an IP address or IP:PORT"))
 }
 
 /// `brnet network ...`.

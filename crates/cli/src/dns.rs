@@ -19,6 +19,7 @@ use bridge_net::state::{State, Store};
 use bridge_net::{RESOLVER_LOCK, RESOLVER_PID, RESOLVER_SOCKET};
 use brnet_dns::{Config, Entry, Network, RESOLV_CONF, Resolver, Table};
 
+use crate::args::DnsServeArgs;
 use crate::failure::{Failed, Failures};
 
 fn fail(what: &str, why: impl Into<crate::failure::Failure>) -> Failures {
@@ -87,8 +88,47 @@ impl Drop for Cleanup {
     }
 }
 
+/// Where names that are not ours go: `--upstream`, else the nameservers of
+/// `--resolv-conf`, of the state directory's `resolv.conf` when it has one,
+/// or of `/etc/resolv.conf`. A file that cannot be read is a log line (and
+/// forwarded names get SERVFAIL), not a resolver that fails to start.
+fn config(state_dir: &Path, args: &DnsServeArgs) -> Config {
+    if !args.upstreams.is_empty() {
+        return Config {
+            upstreams: args.upstreams.clone(),
+            ..Config::default()
+        };
+    }
+    let local = state_dir.join(STATE_RESOLV_CONF);
+    let path = match &args.resolv_conf {
+        Some(p) => p.clone(),
+        None if local.exists() => local,
+        None => PathBuf::from(RESOLV_CONF),
+    };
+    match Config::from_resolv_conf(&path) {
+        Ok(c) => {
+            if c.upstreams.is_empty() {
+                eprintln!(
+                    "brnet dns: {} lists no usable nameserver: names that are not ours get SERVFAIL",
+                    path.display()
+                );
+            }
+            c
+        }
+        Err(e) => {
+            eprintln!("brnet dns: {e}: names that are not ours get SERVFAIL");
+            Config::default()
+        }
+    }
+}
+
+/// The file in the state directory that, when present, names the upstream
+/// nameservers instead of `/etc/resolv.conf`.
+pub const STATE_RESOLV_CONF: &str = "resolv.conf";
+
 /// Serve until nothing is left to serve.
-pub fn serve(state_dir: &Path, port: u16) -> Result<(), Failures> {
+pub fn serve(state_dir: &Path, args: &DnsServeArgs) -> Result<(), Failures> {
+    let port = args.port;
     // Never two: whoever holds the lock serves.
     let lock_path = state_dir.join(RESOLVER_LOCK);
     let lock = File::options()
@@ -119,7 +159,7 @@ pub fn serve(state_dir: &Path, port: u16) -> Result<(), Failures> {
     std::fs::write(&pid_path, format!("{}\n", std::process::id()))
         .map_err(|e| fail(&format!("write {}", pid_path.display()), e))?;
 
-    let config = Config::from_resolv_conf(RESOLV_CONF).unwrap_or_default();
+    let config = config(state_dir, args);
     let resolver = Resolver::start(config).map_err(|e| fail("start", e))?;
     let mut store = Store::open_unlocked(state_dir).map_err(|e| fail("read the state", e))?;
     let apply = |store: &mut Store, resolver: &Resolver| -> Result<bool, Failures> {
@@ -178,4 +218,71 @@ pub fn serve(state_dir: &Path, port: u16) -> Result<(), Failures> {
     resolver.stop().map_err(|e| fail("stop", e))?;
     drop(lock);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn args(extra: &[&str]) -> DnsServeArgs {
+        let mut argv = vec!["brnet", "dns", "serve"];
+        argv.extend(extra);
+        match crate::args::Cli::parse_from(argv).command {
+            crate::args::Command::Dns(crate::args::DnsCommand::Serve(a)) => a,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn upstreams(dir: &Path, extra: &[&str]) -> Vec<String> {
+        config(dir, &args(extra))
+            .upstreams
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn upstreams_come_from_flags_then_the_state_dir_then_the_host() {
+        let dir = tempfile::tempdir().unwrap();
+        let host = Config::from_resolv_conf(RESOLV_CONF)
+            .map(|c| c.upstreams.iter().map(ToString::to_string).collect())
+            .unwrap_or_else(|_| Vec::<String>::new());
+        assert_eq!(upstreams(dir.path(), &[]), host, "the host's by default");
+
+        std::fs::write(
+            dir.path().join(STATE_RESOLV_CONF),
+            "# ours\nnameserver 192.0.2.53\nnameserver 2001:db8::53\n",
+        )
+        .unwrap();
+        assert_eq!(
+            upstreams(dir.path(), &[]),
+            ["192.0.2.53:53", "[2001:db8::53]:53"],
+            "the state directory's resolv.conf wins over the host's"
+        );
+
+        let other = dir.path().join("other.conf");
+        std::fs::write(&other, "nameserver 198.51.100.7\n").unwrap();
+        let other = other.to_str().unwrap();
+        assert_eq!(
+            upstreams(dir.path(), &["--resolv-conf", other]),
+            ["198.51.100.7:53"]
+        );
+        assert_eq!(
+            upstreams(
+                dir.path(),
+                &["--upstream", "203.0.113.1", "--upstream", "203.0.113.2:5353"]
+            ),
+            ["203.0.113.1:53", "203.0.113.2:5353"],
+            "--upstream wins over every file, in order"
+        );
+        assert!(
+            upstreams(dir.path(), &["--resolv-conf", "/nonexistent/resolv.conf"]).is_empty(),
+            "an unreadable file: no upstream (SERVFAIL), not a failure to start"
+        );
+        assert!(
+            crate::args::Cli::try_parse_from(["brnet", "dns", "serve", "--upstream", "nope"])
+                .is_err()
+        );
+    }
 }

@@ -49,7 +49,7 @@ fn run(cli: &Cli, out: &mut dyn Write) -> Result<(), Failures> {
     match &cli.command {
         Command::Network(cmd) => network::run(cmd, &config, out),
         Command::Netns(cmd) => netns::run(cmd, out),
-        Command::Dns(args::DnsCommand::Serve(a)) => dns::serve(&cli.state_dir, a.port),
+        Command::Dns(args::DnsCommand::Serve(a)) => dns::serve(&cli.state_dir, a),
         Command::Link(args::LinkCommand::Delete { names }) => delete_links(names),
     }
 }
