@@ -625,7 +625,11 @@ fn a_crash_in_the_middle_of_connect_or_create_is_cleaned_on_reopen() {
                 );
             }
             let mut b = BridgeNet::open(dir.path()).unwrap();
-            assert_eq!(link_names(), links_before, "reopen removed the orphan ({step})");
+            assert_eq!(
+                link_names(),
+                links_before,
+                "reopen removed the orphan ({step})"
+            );
             assert_eq!(nft_ruleset(), rules_before, "no rule left behind ({step})");
             assert!(b.network("crashy").is_err());
             assert_eq!(b.networks().unwrap().len(), 1);

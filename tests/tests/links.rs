@@ -260,10 +260,10 @@ fn bad_input_is_a_typed_error_and_leaves_the_sandbox_unchanged() {
             Err(brnet_netns::Error::NotFound { name, .. }) => assert_eq!(name, "gone"),
             other => panic!("{other:?}"),
         }
-        let moved = dir
-            .open("gone")
-            .map_err(|e| e.to_string())
-            .and_then(|ns| nl.move_to_netns(name(&port), &ns).map_err(|e| e.to_string()));
+        let moved = dir.open("gone").map_err(|e| e.to_string()).and_then(|ns| {
+            nl.move_to_netns(name(&port), &ns)
+                .map_err(|e| e.to_string())
+        });
         assert!(
             moved.as_ref().is_err_and(|e| e.contains("gone")),
             "{moved:?}"

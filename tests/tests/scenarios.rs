@@ -491,3 +491,77 @@ fn iptables_backend_across_handles() {
     })
     .unwrap();
 }
+
+/// The host settings and host facts the model reads: `ip_forward` is turned
+/// on by the first network; default pools skip subnets the host already
+/// routes on-link; an endpoint whose namespace is gone is dropped by
+/// reconcile and its address goes back to the pool.
+#[test]
+fn host_settings_on_link_routes_and_dead_namespaces() {
+    if !privileged_test() {
+        return;
+    }
+    isolated(|| {
+        std::fs::write("/proc/sys/net/ipv4/ip_forward", "0").unwrap();
+        // On-link routes over all of 172.17.0.0/16 and part of
+        // 172.18.0.0/16 (a veth pair: this kernel has no dummy links).
+        for args in [
+            &["link", "add", "h0", "type", "veth", "peer", "name", "h1"][..],
+            &["addr", "add", "172.17.9.1/16", "dev", "h0"],
+            &["addr", "add", "172.18.5.1/24", "dev", "h0"],
+            &["link", "set", "h0", "up"],
+            &["link", "set", "h1", "up"],
+        ] {
+            ip(args);
+        }
+        let dir = state_dir();
+        let mut b = BridgeNet::open(dir.path()).unwrap();
+        let (_c1, r1) = ns("c1");
+        let e = b
+            .connect("bridge", &r1, &ConnectOptions::default())
+            .unwrap();
+        assert_eq!(
+            e.ipv4.unwrap().to_string(),
+            "172.19.0.2/16",
+            "docker0 takes the first default pool the host does not route"
+        );
+        assert_eq!(
+            std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward")
+                .unwrap()
+                .trim(),
+            "1",
+            "the first network turned forwarding on"
+        );
+        let n = b
+            .create_network("compose_default", &NetworkOptions::default())
+            .unwrap();
+        assert_eq!(n.subnet.to_string(), "172.20.0.0/16");
+
+        // c2's namespace goes away behind our back: reconcile drops its
+        // endpoint and its address can be asked for again.
+        let (c2, r2) = ns("c2");
+        let e2 = b
+            .connect("compose_default", &r2, &ConnectOptions::default())
+            .unwrap();
+        let old = e2.ipv4.unwrap().addr();
+        drop(c2);
+        NetnsDir::default().delete("c2").unwrap();
+        let report = b.reconcile().unwrap();
+        assert_eq!(report.endpoints_dropped.len(), 1, "{report:?}");
+        assert!(report.endpoints_dropped[0].contains("c2"), "{report:?}");
+        assert_eq!(b.network("compose_default").unwrap().endpoints, 0);
+        let (_c3, r3) = ns("c3");
+        let again = b
+            .connect(
+                "compose_default",
+                &r3,
+                &ConnectOptions {
+                    ipv4: Some(old),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        assert_eq!(again.ipv4.unwrap().addr(), old);
+    })
+    .unwrap();
+}

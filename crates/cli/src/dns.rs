@@ -271,7 +271,12 @@ mod tests {
         assert_eq!(
             upstreams(
                 dir.path(),
-                &["--upstream", "203.0.113.1", "--upstream", "203.0.113.2:5353"]
+                &[
+                    "--upstream",
+                    "203.0.113.1",
+                    "--upstream",
+                    "203.0.113.2:5353"
+                ]
             ),
             ["203.0.113.1:53", "203.0.113.2:5353"],
             "--upstream wins over every file, in order"
