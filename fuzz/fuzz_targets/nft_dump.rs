@@ -2,9 +2,8 @@
 //! installed): table, chain and rule messages, and set elements decoded
 //! for every set, on arbitrary bytes (a reply's payload after `nfgenmsg`).
 //!
-//! The decoders are crate-private: this target needs the
-//! `brnet_nat::fuzz::decode_dump` hook proposed in README.md and is built
-//! only with `--features nft-hook` until that lands.
+//! The decoders are crate-private: this target goes through the
+//! `brnet_nat::fuzz::decode_dump` hook (hidden from the docs).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
