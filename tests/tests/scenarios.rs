@@ -565,3 +565,32 @@ fn host_settings_on_link_routes_and_dead_namespaces() {
     })
     .unwrap();
 }
+
+/// A DNS-enabled network whose resolver cannot start: the endpoint works
+/// and says why it has no name server, instead of silently having none.
+#[test]
+fn a_resolver_that_cannot_start_is_a_warning_on_the_endpoint() {
+    if !privileged_test() {
+        return;
+    }
+    isolated(|| {
+        let dir = state_dir();
+        let mut b = BridgeNet::open_with(bridge_net::Config {
+            resolver: bridge_net::ResolverCommand::Path("/nonexistent/brnet".into()),
+            ..bridge_net::Config::new(dir.path())
+        })
+        .unwrap();
+        b.create_network("web", &custom("172.20.0.0/16", "172.20.0.1"))
+            .unwrap();
+        let (_c1, r1) = ns("c1");
+        let e = b.connect("web", &r1, &ConnectOptions::default()).unwrap();
+        assert!(e.dns_servers.is_empty());
+        let w = e.dns_warning.expect("a warning");
+        assert!(
+            w.contains("resolver did not start") && w.contains("/nonexistent/brnet"),
+            "{w}"
+        );
+        assert_eq!(e.ipv4.unwrap().to_string(), "172.20.0.2/16");
+    })
+    .unwrap();
+}

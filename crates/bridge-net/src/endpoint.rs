@@ -15,7 +15,8 @@ use crate::error::{Error, Result};
 use crate::options::{ConnectOptions, MacPolicy, NetnsRef, NetworkMode};
 use crate::state::{EndpointRecord, Intent, Net, Op, SandboxRecord, State};
 use crate::{
-    BRIDGE_PORT_LIMIT, BridgeNet, DEFAULT_DNS_DOMAIN, DEFAULT_NETWORK, VethDelete, fw, host,
+    BRIDGE_PORT_LIMIT, BridgeNet, DEFAULT_DNS_DOMAIN, DEFAULT_NETWORK, ResolverCommand, VethDelete,
+    fw, host,
 };
 
 /// An endpoint: what a runtime needs to know about the interface it got.
@@ -59,6 +60,11 @@ pub struct EndpointInfo {
     /// Search domains for the container's resolv.conf (the network's
     /// domain, on DNS-enabled networks).
     pub dns_search_domains: Vec<String>,
+    /// Why this endpoint has no name server although its network serves
+    /// names (the resolver binary was not found, or did not start): the
+    /// endpoint works, its name does not resolve. `None` otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dns_warning: Option<String>,
 }
 
 fn as_string<S: serde::Serializer, T: std::fmt::Display>(
@@ -124,6 +130,7 @@ impl EndpointInfo {
             aliases: ep.aliases.clone(),
             dns_servers,
             dns_search_domains,
+            dns_warning: None,
         }
     }
 }
@@ -482,9 +489,23 @@ impl BridgeNet {
                 let mut info = EndpointInfo::of(&net, &rec);
                 // Names on DNS-enabled networks: the resolver knows this
                 // endpoint before connect returns (or there is none).
-                if net.rec.options.dns == Some(true) && !matches!(self.sync_resolver(), Ok(true)) {
-                    info.dns_servers.clear();
-                    info.dns_search_domains.clear();
+                if net.rec.options.dns == Some(true) {
+                    let warning = match self.sync_resolver() {
+                        Ok(true) => None,
+                        // Turned off by the caller: no names, no warning.
+                        Ok(false) if matches!(self.config.resolver, ResolverCommand::Off) => None,
+                        Ok(false) => Some(
+                            "no resolver: the `brnet` binary (`brnet dns serve`) is not next to \
+                             this program nor on PATH"
+                                .to_owned(),
+                        ),
+                        Err(e) => Some(format!("the resolver did not start: {e}")),
+                    };
+                    if warning.is_some() || matches!(self.config.resolver, ResolverCommand::Off) {
+                        info.dns_servers.clear();
+                        info.dns_search_domains.clear();
+                        info.dns_warning = warning;
+                    }
                 }
                 Ok(info)
             }

@@ -153,6 +153,9 @@ fn connect(a: &ConnectArgs, config: &Config, out: &mut dyn Write) -> Result<(), 
         ConnectFormat::Json => render::json(&ep),
     };
     out.write_all(text.as_bytes())?;
+    if let Some(w) = &ep.dns_warning {
+        eprintln!("brnet: warning: {} on {}: {w}", ep.container, ep.network);
+    }
     Ok(())
 }
 

@@ -198,6 +198,7 @@ mod tests {
             aliases: vec![],
             dns_servers: vec![],
             dns_search_domains: vec![],
+            dns_warning: None,
         };
         let text = endpoint(&ep);
         assert!(text.starts_with("network         web\n"), "{text}");
