@@ -888,7 +888,13 @@ fn podman_section() -> String {
     let lines: Vec<&str> = out
         .lines()
         .skip_while(|l| !l.starts_with("per container, mean of"))
-        .filter(|l| !l.trim().is_empty() && !l.starts_with("test ") && !l.starts_with("running"))
+        .filter(|l| {
+            // The harness's own trace (`[  173 ms] set -e; ...`) and libtest's lines.
+            !l.trim().is_empty()
+                && !l.trim_start().starts_with('[')
+                && !l.starts_with("test ")
+                && !l.starts_with("running")
+        })
         .take_while(|l| !l.starts_with("test result"))
         .collect();
     eprintln!("{}", lines.join("\n"));
