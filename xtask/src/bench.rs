@@ -826,7 +826,7 @@ fn readme_table(
         "Measured {date} on {}; {} ({} min of measuring).\n\n{md}\n{notes}\n\
          Scaling plot: `target/brnet-bench/scaling.svg`; every figure in \
          `target/brnet-bench/comparison.csv`. Reproduce (as root; it builds nlbench with `cc` and installs \
-         the peers with apt when missing):\n\n    {cmd}\n",
+         the peers with apt when missing):\n\n```sh\n{cmd}\n```\n",
         machine::describe(),
         load.describe(),
         took.as_secs() / 60,
