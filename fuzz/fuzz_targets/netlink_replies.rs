@@ -47,53 +47,16 @@ fn payload(p: &[u8]) {
     }
 }
 
-/// The checks the receive loops need before handing a message to neli
-/// 0.7.5, which subtracts lengths unchecked (see README.md): the
-/// message's `nl_len` covers its header and stays inside the datagram, and
-/// an error message holds its error code and the echoed request header,
-/// whose `nl_len` also covers a header and stays inside the message; a
-/// multipart `NLMSG_DONE` that is not the datagram's last message holds
-/// its error code.
-/// Without these this target stops at once on those known panics.
-fn header_fits(rest: &[u8]) -> bool {
-    let u32_at = |i: usize| {
-        rest.get(i..i + 4)
-            .map(|b| u32::from_ne_bytes(b.try_into().unwrap()))
-    };
-    let Some(len) = u32_at(0).map(|l| l as usize) else {
-        return false;
-    };
-    if len < 16 || len > rest.len() {
-        return false;
-    }
-    let ty = u16::from_ne_bytes([rest[4], rest[5]]);
-    if ty == u16::from(Nlmsg::Error) {
-        if len < 16 + 4 + 16 {
-            return false;
-        }
-        let code = u32_at(16).unwrap();
-        let inner = u32_at(20).unwrap() as usize;
-        if code != 0 && (inner < 16 || 4 + inner.next_multiple_of(4) > len - 16) {
-            return false;
-        }
-    }
-    let flags = u16::from_ne_bytes([rest[6], rest[7]]);
-    if ty == u16::from(Nlmsg::Done) && flags & 2 != 0 && len < rest.len() && len < 20 {
-        return false;
-    }
-    true
-}
-
 fn datagram(buf: &[u8]) {
     let n = buf.len();
     let mut cur = Cursor::new(buf);
     let mut messages = 0;
     while (cur.position() as usize) < n {
         let before = cur.position();
-        // The check the receive loops need before neli (see README.md:
-        // neli panics on `nl_len < 16`); without it this target stops at
-        // once on that known bug.
-        if !header_fits(&buf[before as usize..]) {
+        // The check both receive loops make before neli (see README.md:
+        // neli panics on malformed lengths): the real one, so that the
+        // target fuzzes it too.
+        if brnet_netlink::check_frame(&buf[before as usize..]).is_err() {
             return;
         }
         let Ok(msg) = Nlmsghdr::<u16, Buffer>::from_bytes(&mut cur) else {

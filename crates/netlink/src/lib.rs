@@ -53,4 +53,4 @@ pub use link::{
 };
 pub use mac::MacAddr;
 pub use route::{Family, Route, RouteSpec};
-pub use socket::Socket;
+pub use socket::{Socket, check_frame};

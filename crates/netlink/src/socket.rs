@@ -116,7 +116,7 @@ impl Socket {
             };
             let mut cursor = Cursor::new(&self.buf[..n]);
             while (cursor.position() as usize) < n {
-                frame_ok(&self.buf[cursor.position() as usize..n])
+                check_frame(&self.buf[cursor.position() as usize..n])
                     .map_err(|detail| decode(detail.to_owned()))?;
                 let reply = Nlmsghdr::<u16, Buffer>::from_bytes(&mut cursor)
                     .map_err(|e| decode(e.to_string()))?;
@@ -154,12 +154,14 @@ impl Socket {
     }
 }
 
-/// Check one netlink message at the start of `rest` before neli decodes
-/// it: neli 0.7.5 subtracts lengths unchecked, so a malformed length (from
-/// a broken or hostile peer; the kernel never sends one) would panic in a
-/// debug build and abort a release build (found by `fuzz/`, target
-/// `netlink_replies`). The same check stands in brnet-nat's socket.
-fn frame_ok(rest: &[u8]) -> Result<(), &'static str> {
+/// Check one netlink message at the start of `rest` (a received datagram
+/// from this message on) before neli decodes it: neli 0.7.5 subtracts
+/// lengths unchecked, so a malformed length (from a broken or hostile
+/// peer; the kernel never sends one) would panic in a debug build and abort
+/// a release build (found by `fuzz/`, target `netlink_replies`). Every
+/// receive loop over neli (ours, brnet-nat's nf_tables socket) calls this
+/// first; `Err` says what is wrong with the message.
+pub fn check_frame(rest: &[u8]) -> Result<(), &'static str> {
     const HDR: usize = 16;
     let u32_at = |i: usize| {
         rest.get(i..i + 4)
@@ -203,7 +205,7 @@ fn socket_error(op: &'static str, e: &std::io::Error) -> Error {
 
 #[cfg(test)]
 mod tests {
-    use super::frame_ok;
+    use super::check_frame;
 
     fn header(len: u32, ty: u16, flags: u16) -> Vec<u8> {
         let mut h = Vec::new();
@@ -218,26 +220,32 @@ mod tests {
     #[test]
     fn malformed_frames_are_refused_before_neli() {
         assert!(
-            frame_ok(&header(2, 16, 0)).is_err(),
+            check_frame(&header(2, 16, 0)).is_err(),
             "nl_len below the header"
         );
         assert!(
-            frame_ok(&header(64, 16, 0)).is_err(),
+            check_frame(&header(64, 16, 0)).is_err(),
             "nl_len past the datagram"
         );
         let mut err = header(36, 2, 0);
         err.extend_from_slice(&(-22i32).to_ne_bytes());
         err.extend_from_slice(&header(2, 16, 5));
-        assert!(frame_ok(&err).is_err(), "echoed header below its own size");
+        assert!(
+            check_frame(&err).is_err(),
+            "echoed header below its own size"
+        );
         let mut done = header(16, 3, 2);
         done.extend_from_slice(&header(16, 3, 2));
-        assert!(frame_ok(&done).is_err(), "multipart done without its code");
+        assert!(
+            check_frame(&done).is_err(),
+            "multipart done without its code"
+        );
         // Well-formed: an ack, a payload, a last done.
         let mut ack = header(36, 2, 0);
         ack.extend_from_slice(&0i32.to_ne_bytes());
         ack.extend_from_slice(&header(16, 16, 5));
-        assert!(frame_ok(&ack).is_ok());
-        assert!(frame_ok(&header(16, 3, 2)).is_ok());
+        assert!(check_frame(&ack).is_ok());
+        assert!(check_frame(&header(16, 3, 2)).is_ok());
         // The error code i32::MIN negates without overflow.
         assert_eq!(i32::MIN.wrapping_neg(), i32::MIN);
     }

@@ -149,10 +149,12 @@ impl NftSocket {
         let mut cur = Cursor::new(&self.buf[..n]);
         let mut out = Vec::new();
         while (cur.position() as usize) < n {
-            frame_ok(&self.buf[cur.position() as usize..n]).map_err(|detail| Error::Protocol {
-                op: op.to_owned(),
-                detail: format!("cannot parse a netlink message: {detail}"),
-            })?;
+            brnet_netlink::check_frame(&self.buf[cur.position() as usize..n]).map_err(
+                |detail| Error::Protocol {
+                    op: op.to_owned(),
+                    detail: format!("cannot parse a netlink message: {detail}"),
+                },
+            )?;
             let msg =
                 Nlmsghdr::<u16, Buffer>::from_bytes(&mut cur).map_err(|e| Error::Protocol {
                     op: op.to_owned(),
@@ -302,44 +304,4 @@ impl NftSocket {
             }
         }
     }
-}
-
-/// Check one netlink message at the start of `rest` before neli decodes
-/// it: neli 0.7.5 subtracts lengths unchecked, so a malformed length (from
-/// a broken or hostile peer; the kernel never sends one) would panic in a
-/// debug build and abort a release build (found by `fuzz/`, target
-/// `netlink_replies`). The same check stands in brnet-netlink's socket.
-fn frame_ok(rest: &[u8]) -> Result<(), &'static str> {
-    const HDR: usize = 16;
-    let u32_at = |i: usize| {
-        rest.get(i..i + 4)
-            .map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]) as usize)
-    };
-    let len = u32_at(0).ok_or("a message shorter than its length field")?;
-    if len < HDR {
-        return Err("a message length shorter than the netlink header");
-    }
-    if len > rest.len() {
-        return Err("a message length past the end of the datagram");
-    }
-    let ty = u16::from_ne_bytes([rest[4], rest[5]]);
-    let flags = u16::from_ne_bytes([rest[6], rest[7]]);
-    if ty == libc::NLMSG_ERROR as u16 {
-        if len < HDR + 4 + HDR {
-            return Err("an error message too short for its code and echoed header");
-        }
-        let code = u32_at(HDR).ok_or("an error message without its code")?;
-        let echoed = u32_at(HDR + 4).ok_or("an error message without its echoed header")?;
-        if code != 0 && (echoed < HDR || 4 + echoed.next_multiple_of(4) > len - HDR) {
-            return Err("an error message whose echoed request does not fit");
-        }
-    }
-    if ty == libc::NLMSG_DONE as u16
-        && flags & libc::NLM_F_MULTI as u16 != 0
-        && len < rest.len()
-        && len < HDR + 4
-    {
-        return Err("a multipart done message without its code");
-    }
-    Ok(())
 }
