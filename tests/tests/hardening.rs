@@ -561,15 +561,15 @@ fn a_crash_in_the_middle_of_connect_or_create_is_cleaned_on_reopen() {
         let links_before = link_names();
         let rules_before = nft_ruleset();
         NetnsDir::default().create("victim").unwrap();
-        for step in ["connect.veth", "connect.firewall", "connect.record"] {
-            let status = worker(
-                "connect-one",
-                dir.path(),
-                &[("BRNET_FAULT", format!("crash:{step}"))],
-            )
-            .wait()
-            .unwrap();
+        // A worker doing `job` killed (SIGKILL) at `step`.
+        let crash = |job: &str, step: &str| {
+            let status = worker(job, dir.path(), &[("BRNET_FAULT", format!("crash:{step}"))])
+                .wait()
+                .unwrap();
             assert!(!status.success(), "the worker was killed at {step}");
+        };
+        for step in ["connect.veth", "connect.firewall", "connect.record"] {
+            crash("connect-one", step);
             assert_ne!(
                 link_names(),
                 links_before,
@@ -604,14 +604,7 @@ fn a_crash_in_the_middle_of_connect_or_create_is_cleaned_on_reopen() {
         let links_before = link_names();
         let rules_before = nft_ruleset();
         for step in ["create.bridge", "create.firewall", "create.record"] {
-            let status = worker(
-                "create-one",
-                dir.path(),
-                &[("BRNET_FAULT", format!("crash:{step}"))],
-            )
-            .wait()
-            .unwrap();
-            assert!(!status.success(), "the worker was killed at {step}");
+            crash("create-one", step);
             assert_ne!(
                 link_names(),
                 links_before,

@@ -594,3 +594,41 @@ fn a_resolver_that_cannot_start_is_a_warning_on_the_endpoint() {
     })
     .unwrap();
 }
+
+/// The networks in a new one's way (same bridge, overlapping subnet) go
+/// when they have no endpoints, and stay when they have some.
+#[test]
+fn idle_networks_in_the_way_are_removed_busy_ones_kept() {
+    if !privileged_test() {
+        return;
+    }
+    isolated(|| {
+        let dir = state_dir();
+        let mut b = BridgeNet::open(dir.path()).unwrap();
+        b.create_network("old", &custom("172.20.0.0/16", "172.20.0.1"))
+            .unwrap();
+        let busy = b
+            .create_network("busy", &custom("172.21.0.0/16", "172.21.0.1"))
+            .unwrap();
+        let same_bridge = b
+            .create_network("same-bridge", &custom("172.22.0.0/16", "172.22.0.1"))
+            .unwrap();
+        b.create_network("apart", &custom("172.23.0.0/16", "172.23.0.1"))
+            .unwrap();
+        let (_c, r) = ns("c");
+        b.connect("busy", &r, &ConnectOptions::default()).unwrap();
+
+        let mut new = custom("172.20.5.0/24", "172.20.5.1");
+        new.ipv4.subnet = Some("172.20.0.0/15".parse().unwrap());
+        let removed = b
+            .remove_idle_networks_in_the_way(&same_bridge.bridge, &new)
+            .unwrap();
+        assert_eq!(removed, ["old", "same-bridge"]);
+        let left: Vec<String> = b.networks().unwrap().into_iter().map(|n| n.name).collect();
+        assert!(left.contains(&"busy".to_owned()), "{left:?}");
+        assert!(left.contains(&"apart".to_owned()), "{left:?}");
+        assert!(!link_names().contains(&same_bridge.bridge));
+        assert!(link_names().contains(&busy.bridge));
+    })
+    .unwrap();
+}

@@ -313,6 +313,37 @@ impl BridgeNet {
         }))
     }
 
+    /// Remove the networks without endpoints that stand in the way of a
+    /// network about to be created with `bridge` and `options`: the same
+    /// bridge name, or a subnet overlapping one of its subnets. They are
+    /// left by a crash, or by a caller that removed its own record of a
+    /// network without telling us (Podman, a CNI runtime). A network with
+    /// endpoints is never touched: the create then fails and says why.
+    /// Returns the names removed.
+    pub fn remove_idle_networks_in_the_way(
+        &mut self,
+        bridge: &str,
+        options: &NetworkOptions,
+    ) -> Result<Vec<String>> {
+        let theirs: Vec<IpNet> = [
+            options.ipv4.subnet,
+            options.ipv6.as_ref().and_then(|c| c.subnet),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let mut removed = Vec::new();
+        for n in self.networks()?.into_iter().filter(|n| n.endpoints == 0) {
+            let overlap = std::iter::once(IpNet::V4(n.subnet))
+                .chain(n.subnet6.map(IpNet::V6))
+                .any(|a| theirs.iter().any(|b| overlaps(&a, b)));
+            if (n.bridge == bridge || overlap) && self.remove_network(&n.name)? {
+                removed.push(n.name);
+            }
+        }
+        Ok(removed)
+    }
+
     /// Remove a network: its firewall chains, its bridge (unless it was
     /// adopted), its record. Refused while endpoints are attached (the
     /// error lists them). `Ok(false)` when there is no such network.

@@ -577,7 +577,14 @@ impl Store {
             .mode(0o600)
             .open(&lock_path)
             .map_err(|e| Error::state_io("open", &lock_path, &e))?;
-        let mut store = Store {
+        let mut store = Store::empty(dir, lock_file);
+        let _lock = store.lock()?;
+        Ok(store)
+    }
+
+    /// A store of `dir` that has read nothing yet.
+    fn empty(dir: &Path, lock_file: File) -> Store {
+        Store {
             dir: dir.to_owned(),
             path: dir.join(STATE_FILE),
             lock_file,
@@ -587,9 +594,7 @@ impl Store {
             len: 0,
             lines: 0,
             torn: false,
-        };
-        let _lock = store.lock()?;
-        Ok(store)
+        }
     }
 
     /// Open the state directory for reading only, without ever taking its
@@ -600,17 +605,7 @@ impl Store {
         let lock_path = dir.join(LOCK_FILE);
         let lock_file =
             File::open(&lock_path).map_err(|e| Error::state_io("open", &lock_path, &e))?;
-        let mut store = Store {
-            dir: dir.to_owned(),
-            path: dir.join(STATE_FILE),
-            lock_file,
-            state: State::default(),
-            held: None,
-            ino: 0,
-            len: 0,
-            lines: 0,
-            torn: false,
-        };
+        let mut store = Store::empty(dir, lock_file);
         store.refresh(false)?;
         Ok(store)
     }

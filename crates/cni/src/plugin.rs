@@ -488,32 +488,9 @@ fn ensure_network(brnet: &mut BridgeNet, conf: &NetConf) -> Result<()> {
         Err(e) => return Err(Error::bridge("read network", &conf.name)(e)),
     }
     // Empty networks in the way (same bridge, overlapping subnet) go.
-    let theirs: Vec<IpNet> = [
-        conf.options.ipv4.subnet,
-        conf.options.ipv6.as_ref().and_then(|c| c.subnet),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    for n in brnet
-        .networks()
-        .map_err(Error::bridge("list networks", &conf.name))?
-        .iter()
-        .filter(|n| n.endpoints == 0)
-    {
-        let mut mine = vec![IpNet::V4(n.subnet)];
-        mine.extend(n.subnet6.map(IpNet::V6));
-        let overlap = mine.iter().any(|a| {
-            theirs
-                .iter()
-                .any(|b| bridge_net::brnet_ipam::overlaps(a, b))
-        });
-        if n.bridge == conf.bridge || overlap {
-            brnet
-                .remove_network(&n.name)
-                .map_err(Error::bridge("remove network", &n.name))?;
-        }
-    }
+    brnet
+        .remove_idle_networks_in_the_way(&conf.bridge, &conf.options)
+        .map_err(Error::bridge("clear the way for network", &conf.name))?;
     brnet
         .create_network(&conf.name, &conf.options)
         .map_err(Error::bridge("create network", &conf.name))?;

@@ -216,42 +216,15 @@ fn ensure(brnet: &mut BridgeNet, plan: &NetworkPlan) -> Result<()> {
         Err(bridge_net::Error::NetworkNotFound { .. }) => {}
         Err(e) => return Err(Error::bridge("read network", &plan.name)(e)),
     }
-    clear_leftovers(brnet, plan)?;
+    // Networks without containers in the new one's way (its bridge, an
+    // overlapping subnet): left by a crash, or by Podman networks removed
+    // while we were not called.
+    brnet
+        .remove_idle_networks_in_the_way(&plan.bridge, &plan.options)
+        .map_err(Error::bridge("clear the way for network", &plan.name))?;
     brnet
         .create_network(&plan.name, &plan.options)
         .map_err(Error::bridge("create network", &plan.name))?;
-    Ok(())
-}
-
-/// Networks without containers that stand in the new one's way (its
-/// bridge, an overlapping subnet): left by a crash, or by Podman networks
-/// removed while we were not called. A network with containers is never
-/// touched: creating then fails and says why.
-fn clear_leftovers(brnet: &mut BridgeNet, plan: &NetworkPlan) -> Result<()> {
-    let ours = brnet
-        .networks()
-        .map_err(Error::bridge("list networks", &plan.name))?;
-    let theirs: Vec<IpNet> = [
-        plan.options.ipv4.subnet,
-        plan.options.ipv6.as_ref().and_then(|c| c.subnet),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    for n in ours.iter().filter(|n| n.endpoints == 0) {
-        let mut mine: Vec<IpNet> = vec![IpNet::V4(n.subnet)];
-        mine.extend(n.subnet6.map(IpNet::V6));
-        let overlap = mine.iter().any(|a| {
-            theirs
-                .iter()
-                .any(|b| bridge_net::brnet_ipam::overlaps(a, b))
-        });
-        if n.bridge == plan.bridge || overlap {
-            brnet
-                .remove_network(&n.name)
-                .map_err(Error::bridge("remove network", &n.name))?;
-        }
-    }
     Ok(())
 }
 
