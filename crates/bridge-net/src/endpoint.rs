@@ -528,7 +528,7 @@ impl BridgeNet {
     /// Turn a `-p` spec into a mapping: the container address of the host
     /// address's family, host ports as asked (checked free) or chosen from
     /// the kernel's ephemeral range.
-    fn resolve_port(
+    pub(crate) fn resolve_port(
         &mut self,
         net: &Net,
         spec: &PortSpec,

@@ -62,6 +62,12 @@ pub enum Error {
         /// The name or id asked for.
         name: String,
     },
+    /// No endpoint of that id.
+    #[error("endpoint {id:?} not found")]
+    EndpointNotFound {
+        /// The id asked for.
+        id: String,
+    },
     /// A network of that name exists already.
     #[error("network {name:?} already exists")]
     NetworkExists {

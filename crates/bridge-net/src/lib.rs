@@ -54,6 +54,7 @@
 //! # }
 //! ```
 
+mod detached;
 mod dot;
 mod endpoint;
 mod error;
@@ -73,6 +74,7 @@ use brnet_netlink::Socket;
 
 pub use brnet_ipam::{DefaultPool, Order};
 pub use brnet_nat::{Backend as FirewallBackend, PortSpec};
+pub use detached::DetachedOptions;
 pub use endpoint::{Attachment, EndpointInfo};
 pub use error::{Error, Result, StateProblem};
 pub use fault::Fault;

@@ -96,13 +96,17 @@ impl BridgeNet {
                 .push(format!("{} {}", intent.kind, intent.id));
         }
 
-        // 2. Endpoints whose namespace is gone.
+        // 2. Endpoints whose namespace is gone (detached ones: whose veth
+        // is gone).
+        report
+            .endpoints_dropped
+            .extend(self.collect_detached_locked()?);
         let gone: Vec<EndpointRecord> = self
             .store
             .state
             .endpoints
             .values()
-            .filter(|e| !netns_alive(e))
+            .filter(|e| !crate::detached::is_detached(e) && !netns_alive(e))
             .cloned()
             .collect();
         for ep in gone {

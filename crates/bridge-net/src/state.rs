@@ -197,6 +197,12 @@ pub enum Op {
         /// It.
         endpoint: EndpointRecord,
     },
+    /// An endpoint's record changed, its network and addresses the same
+    /// (the published ports of a detached endpoint).
+    Update {
+        /// It, as it is now.
+        endpoint: EndpointRecord,
+    },
     /// An endpoint was disconnected.
     Disconnect {
         /// Its id.
@@ -390,6 +396,21 @@ impl State {
                     take(pool, IpAddr::V6(a.addr()), endpoint.dynamic6)?;
                 }
                 self.intents.remove(&endpoint.id);
+                self.endpoints.insert(endpoint.id.clone(), endpoint);
+            }
+            Op::Update { endpoint } => {
+                let old = self
+                    .endpoints
+                    .get(&endpoint.id)
+                    .ok_or_else(|| format!("update of unknown endpoint {}", endpoint.id))?;
+                if (&old.network, old.ipv4, old.ipv6)
+                    != (&endpoint.network, endpoint.ipv4, endpoint.ipv6)
+                {
+                    return Err(format!(
+                        "update of endpoint {} changes its network or addresses",
+                        endpoint.id
+                    ));
+                }
                 self.endpoints.insert(endpoint.id.clone(), endpoint);
             }
             Op::Disconnect { id } => {
