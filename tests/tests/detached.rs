@@ -1,4 +1,4 @@
-//! bridge-net's detached endpoints, the library side of the Docker driver:
+//! bridge-net's detached endpoints (the library side of brnet-docker):
 //! the peer waits in the host's namespace, a runtime moves it (done here
 //! with `ip`, as dockerd does with netlink), ports are published after
 //! the fact, and removal or the namespace's death leaves nothing. Each
