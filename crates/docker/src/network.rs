@@ -308,8 +308,10 @@ impl Driver {
     pub fn delete_network(&mut self, r: &NetworkRef) -> Result<()> {
         let obj = object(&r.network_id);
         self.collect()?;
-        let Ok(info) = self.brnet.network(&r.network_id) else {
-            return Ok(());
+        let info = match self.brnet.network(&r.network_id) {
+            Ok(info) => info,
+            Err(bridge_net::Error::NetworkNotFound { .. }) => return Ok(()),
+            Err(e) => return Err(Error::bridge("look up", obj)(e)),
         };
         self.brnet
             .remove_network(&r.network_id)
@@ -324,10 +326,17 @@ impl Driver {
 
     /// Drop the endpoints whose veth is gone; their ids.
     pub fn collect(&mut self) -> Result<Vec<String>> {
-        self.brnet.collect_detached().map_err(Error::bridge(
+        let gone = self.brnet.collect_detached().map_err(Error::bridge(
             "collect endpoints of vanished containers in",
             "state",
-        ))
+        ))?;
+        for id in &gone {
+            eprintln!(
+                "brnet-docker: endpoint {} collected: its container vanished without DeleteEndpoint",
+                short(id)
+            );
+        }
+        Ok(gone)
     }
 
     /// CreateEndpoint: the veth, its peer waiting here with its MAC.

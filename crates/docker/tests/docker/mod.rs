@@ -62,6 +62,12 @@ impl Drop for Sandbox {
     }
 }
 
+/// A shell condition: the process in `pidfile` has exited (the sandbox's
+/// init does not reap, so a zombie counts as gone).
+fn gone(pidfile: &str) -> String {
+    format!("p=$(cat {pidfile}); ! kill -0 $p 2>/dev/null || grep -q '^State:.*Z' /proc/$p/status")
+}
+
 /// Remove every `/sys/fs/cgroup/*/NAME` tree; whether all are gone.
 fn remove_cgroups(name: &str) -> bool {
     fn rm(dir: &Path) -> bool {
@@ -183,16 +189,16 @@ impl Sandbox {
             "{} --debug >>/run/dk/plugin.log 2>&1 & echo $! >/run/dk/plugin.pid",
             self.plugin
         ));
-        self.wait_for("the plugin's socket", "test -S /run/docker/plugins/brnet.sock");
+        self.wait_for(
+            "the plugin's socket",
+            "test -S /run/docker/plugins/brnet.sock",
+        );
     }
 
     /// Stop the plugin with SIGTERM and wait until it is gone.
     pub fn stop_plugin(&self) {
         self.ok("kill $(cat /run/dk/plugin.pid)");
-        self.wait_for(
-            "the plugin to exit",
-            "! kill -0 $(cat /run/dk/plugin.pid) 2>/dev/null",
-        );
+        self.wait_for("the plugin to exit", &gone("/run/dk/plugin.pid"));
     }
 
     /// Start dockerd and wait until it answers.
@@ -215,10 +221,7 @@ impl Sandbox {
     /// wait until it is gone.
     pub fn stop_dockerd(&self, signal: &str) {
         self.ok(&format!("kill -{signal} $(cat /run/dk/docker.pid)"));
-        self.wait_for(
-            "dockerd to exit",
-            "! kill -0 $(cat /run/dk/docker.pid) 2>/dev/null",
-        );
+        self.wait_for("dockerd to exit", &gone("/run/dk/docker.pid"));
         self.ok("rm -f /run/dk/docker.pid /run/dk/docker.sock");
     }
 
@@ -227,7 +230,11 @@ impl Sandbox {
     #[track_caller]
     pub fn wait_for(&self, what: &str, check: &str) {
         for _ in 0..300 {
-            if self.command("sh", &["-c", check]).status().is_ok_and(|s| s.success()) {
+            if self
+                .command("sh", &["-c", check])
+                .status()
+                .is_ok_and(|s| s.success())
+            {
                 return;
             }
             std::thread::sleep(Duration::from_millis(100));
@@ -251,7 +258,8 @@ impl Sandbox {
 
     /// The busybox-static image, with no registry.
     fn build_image(&self) {
-        let bb = std::fs::read("/bin/busybox").expect("/bin/busybox (apt-get install busybox-static)");
+        let bb =
+            std::fs::read("/bin/busybox").expect("/bin/busybox (apt-get install busybox-static)");
         assert!(
             !has_interpreter(&bb),
             "/bin/busybox is not static: apt-get install busybox-static"
@@ -261,7 +269,7 @@ impl Sandbox {
              cp /bin/busybox $r/bin/busybox
              for a in sh httpd wget ping nslookup timeout cat sleep echo ip true hostname nc; do ln -s busybox $r/bin/$a; done
              echo hello > $r/www/index.html
-             tar -C $r -c . | docker import -q - {IMAGE} >/dev/null"
+             tar -C $r -c . | docker import - {IMAGE} >/dev/null"
         ));
     }
 
@@ -405,6 +413,7 @@ impl Sandbox {
         self.ok(
             "set -e; ip netns add outside
              ip link add o-out type veth peer name eth0 netns outside
+             sysctl -qw net.ipv6.conf.o-out.disable_ipv6=1
              ip addr add 198.51.100.1/24 dev o-out; ip link set o-out up
              ip -n outside addr add 198.51.100.2/24 dev eth0
              ip -n outside link set eth0 up; ip -n outside link set lo up
@@ -424,7 +433,9 @@ impl Sandbox {
         let links = self.ok("ip -o link show | awk -F': ' '{print $2}' | sed 's/@.*//' | sort");
         let addrs = self.ok("ip -o addr show | awk '{print $2, $3, $4}' | sort");
         let routes = self.ok("ip route show table all | sort");
-        let nft = self.ok("nft list ruleset | sed -E 's/counter packets [0-9]+ bytes [0-9]+/counter/'");
+        let nft = self.ok(
+            "nft list ruleset | sed -E 's/counter packets [0-9]+ bytes [0-9]+/counter/' | sort",
+        );
         let ipt = self.ok("iptables -S; iptables -t nat -S");
         format!(
             "--- links\n{links}--- addresses\n{addrs}--- routes\n{routes}--- nft\n{nft}--- iptables\n{ipt}"
