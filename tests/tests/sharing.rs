@@ -75,6 +75,8 @@ fn sharing_worker() {
     }
 }
 
+/// Processes sharing the state directory.
+const WORKERS: usize = 4;
 /// Iterations of each `mixed` worker.
 const ROUNDS: usize = 90;
 
@@ -87,6 +89,13 @@ const ROUNDS: usize = 90;
 /// every endpoint it leaves connected.
 fn mixed(state: &Path, w: usize) {
     let mut b = BridgeNet::open(state).unwrap();
+    // Start together, once every worker has opened (and reconciled):
+    // a later open would rightly drop the endpoints whose namespace a
+    // worker has deleted and not yet disconnected.
+    std::fs::write(state.join(format!("ready-{w}")), b"").unwrap();
+    while (0..WORKERS).any(|k| !state.join(format!("ready-{k}")).exists()) {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
     let mut kept = BTreeMap::new();
     for i in 0..ROUNDS {
         let name = format!("w{w}-{i}");
@@ -217,14 +226,6 @@ fn a_handle_reads_what_others_append_after_its_own_compaction() {
             .unwrap();
         let mut a = BridgeNet::open(dir.path()).unwrap();
         NetnsDir::default().create("s").unwrap();
-        let journal_lines = |dir: &Path| {
-            std::fs::read(dir.join(STATE_FILE))
-                .unwrap()
-                .iter()
-                .filter(|b| **b == b'\n')
-                .count()
-                - 1
-        };
         // Attach and detach a sandbox (one record each) until this handle
         // compacts: the journal then shrinks.
         let mut last = journal_lines(dir.path());
@@ -297,7 +298,7 @@ fn four_processes_share_one_state_through_snapshots_and_compactions() {
                 (reads, inodes.len())
             })
         };
-        let kids: Vec<Child> = (0..4)
+        let kids: Vec<Child> = (0..WORKERS)
             .map(|w| worker("mixed", dir.path(), &w.to_string()))
             .collect();
         // Every worker waited for before any is judged.
@@ -310,7 +311,7 @@ fn four_processes_share_one_state_through_snapshots_and_compactions() {
             "{} endpoints kept; {reads} unlocked reads saw {files} files",
             got.len()
         );
-        assert_eq!(got.len(), 4 * ROUNDS / 2);
+        assert_eq!(got.len(), WORKERS * ROUNDS / 2);
         // Each worker wrote ~430 records (2 per connect, 1 per
         // disconnect, 4 per sandbox round, 2 network snapshots per 15
         // rounds): with ~1700 in all, the journal was compacted.
@@ -352,4 +353,109 @@ fn check_shared(dir: &Path, got: &[(String, Ipv4Addr)]) {
         assert_eq!(kernel_addr(name), *addr, "{name}'s address in the kernel");
     }
     assert!(b.reconcile().unwrap().endpoints_dropped.is_empty());
+}
+
+/// Journal lines of the state file (after its snapshot line).
+fn journal_lines(dir: &Path) -> usize {
+    std::fs::read(dir.join(STATE_FILE))
+        .unwrap()
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+        - 1
+}
+
+/// Attach and detach a sandbox (one record each) until the journal has
+/// `target` lines.
+fn fill_journal(b: &mut BridgeNet, dir: &Path, target: usize) {
+    if !Path::new("/run/netns/filler").exists() {
+        NetnsDir::default().create("filler").unwrap();
+    }
+    let attach = |b: &mut BridgeNet| {
+        b.attach("sb", &NetworkMode::None, Some(&ns("filler")))
+            .unwrap()
+    };
+    while journal_lines(dir) + 1 < target {
+        attach(b);
+        b.detach("sb").unwrap();
+    }
+    if journal_lines(dir) < target {
+        attach(b);
+    }
+}
+
+/// A connect whose intent record is the one that crosses the compaction
+/// threshold: the snapshot must not hold the address the connect has
+/// taken in memory but not recorded yet. Before, it did; the connect's
+/// record then took the address a second time on replay, and no open of
+/// the file worked again ("address ... is already allocated").
+#[test]
+fn a_compaction_in_the_middle_of_a_connect_keeps_the_file_whole() {
+    if !privileged_test() {
+        return;
+    }
+    isolated(|| {
+        let dir = state_dir();
+        let mut b = BridgeNet::open(dir.path()).unwrap();
+        b.create_network("n", &subnet_opts("10.60.0.0/16")).unwrap();
+        fill_journal(&mut b, dir.path(), COMPACT_MIN - 1);
+        assert_eq!(journal_lines(dir.path()), COMPACT_MIN - 1);
+        let mut got = Vec::new();
+        for name in ["c1", "c2"] {
+            NetnsDir::default().create(name).unwrap();
+            let e = b
+                .connect("n", &ns(name), &ConnectOptions::default())
+                .unwrap();
+            got.push((name.to_owned(), e.ipv4.unwrap().addr()));
+        }
+        assert!(journal_lines(dir.path()) < COMPACT_MIN, "compacted");
+        check_shared(dir.path(), &got);
+    })
+    .unwrap();
+}
+
+/// A compaction that cannot be written (its temp file cannot be created)
+/// fails no connect: the connect says it connected, and the kernel and the
+/// state agree. Before, the connect whose record crossed the threshold
+/// returned the compaction's error and undid its veth, leaving a recorded
+/// endpoint without one.
+#[test]
+fn a_failed_compaction_does_not_fail_the_connect() {
+    if !privileged_test() {
+        return;
+    }
+    isolated(|| {
+        let dir = state_dir();
+        let mut b = BridgeNet::open(dir.path()).unwrap();
+        b.create_network("n", &subnet_opts("10.59.0.0/16")).unwrap();
+        // A directory where the compaction's temp file goes: creating it
+        // fails, even as root.
+        let blocker = dir.path().join(format!("{STATE_FILE}.tmp"));
+        std::fs::create_dir(&blocker).unwrap();
+        let mut got = Vec::new();
+        let connect = |b: &mut BridgeNet, got: &mut Vec<_>, name: &str| {
+            NetnsDir::default().create(name).unwrap();
+            let e = b
+                .connect("n", &ns(name), &ConnectOptions::default())
+                .unwrap_or_else(|e| panic!("connect {name}: {e}"));
+            assert!(link_names().contains(&e.host_veth), "{name}'s veth");
+            got.push((name.to_owned(), e.ipv4.unwrap().addr()));
+        };
+        // Two records short of the threshold: the connect's second record
+        // crosses it.
+        fill_journal(&mut b, dir.path(), COMPACT_MIN - 2);
+        assert_eq!(journal_lines(dir.path()), COMPACT_MIN - 2);
+        connect(&mut b, &mut got, "c1");
+        // Past it: every change tries (and fails) to compact first.
+        fill_journal(&mut b, dir.path(), COMPACT_MIN + 20);
+        connect(&mut b, &mut got, "c2");
+        assert!(journal_lines(dir.path()) > COMPACT_MIN, "not compacted");
+        check_shared(dir.path(), &got);
+        // Once the way is clear, the next change compacts.
+        std::fs::remove_dir(&blocker).unwrap();
+        connect(&mut b, &mut got, "c3");
+        assert!(journal_lines(dir.path()) < COMPACT_MIN, "compacted");
+        check_shared(dir.path(), &got);
+    })
+    .unwrap();
 }

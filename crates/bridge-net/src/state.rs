@@ -5,9 +5,10 @@
 //!
 //! Why a journal: a connect appends one small record instead of rewriting
 //! every endpoint, so its cost does not grow with the number of endpoints.
-//! When the journal grows past the number of live objects (and at least
-//! [`COMPACT_MIN`] records), the whole state is written as a new snapshot:
-//! temp file, `fsync`, `rename`, `fsync` of the directory.
+//! When the journal grows past twice the number of live objects (and at
+//! least [`COMPACT_MIN`] records), the next process to take the lock
+//! writes the whole state, as the file says it, as a new snapshot: temp
+//! file, `fsync`, `rename`, `fsync` of the directory.
 //!
 //! Durability: a change to a network (which outlives a reboot) is written
 //! as a whole new snapshot (temp file, `fsync`, `rename`), so networks only
@@ -28,6 +29,8 @@ use std::io::Write;
 use std::net::IpAddr;
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use brnet_ipam::{Pool, PoolState};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
@@ -567,22 +570,54 @@ pub struct Store {
     dir: PathBuf,
     path: PathBuf,
     lock_file: File,
+    /// How many [`Locked`] guards of this store are alive: a nested
+    /// [`lock`](Store::lock) neither waits for itself nor lets go of the
+    /// lock when its guard drops.
+    depth: Arc<AtomicUsize>,
     /// The state as of the last refresh, plus this process's changes.
     pub state: State,
-    /// The state file as of the last load, held open: while it is, its
-    /// inode number cannot be reused by a later snapshot, so "same inode"
-    /// reliably means "same file".
-    held: Option<File>,
-    ino: u64,
+    /// The state file this store reads and appends to, held open. Always
+    /// the file it last loaded or wrote itself (a snapshot), never one
+    /// replaced since: while it is held, its inode cannot be reused by a
+    /// later snapshot, so "same inode" reliably means "same file".
+    held: Option<Held>,
+    /// `(device, inode)` of `held`.
+    id: (u64, u64),
+    /// Bytes of `held` applied (always at a line's end).
     len: u64,
+    /// Journal lines applied (after the snapshot line).
     lines: usize,
+    /// The file goes on past `len` with an incomplete record: one being
+    /// written (seen without the lock), or torn by a crash (cut off by the
+    /// next writer).
     torn: bool,
+    /// Test hook: the next write fails.
+    #[cfg(test)]
+    fail_next_write: bool,
+}
+
+#[derive(Debug)]
+struct Held {
+    file: File,
+    writable: bool,
 }
 
 /// Holds the directory's exclusive lock.
 #[derive(Debug)]
 pub struct Locked {
-    _lock: Flock<File>,
+    depth: Arc<AtomicUsize>,
+    _lock: Option<Flock<File>>,
+}
+
+impl Drop for Locked {
+    fn drop(&mut self) {
+        // The flock itself (outermost guard only) is released right after.
+        self.depth.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+fn file_id(meta: &std::fs::Metadata) -> (u64, u64) {
+    (meta.dev(), meta.ino())
 }
 
 impl Store {
@@ -609,12 +644,15 @@ impl Store {
             dir: dir.to_owned(),
             path: dir.join(STATE_FILE),
             lock_file,
+            depth: Arc::new(AtomicUsize::new(0)),
             state: State::default(),
             held: None,
-            ino: 0,
+            id: (0, 0),
             len: 0,
             lines: 0,
             torn: false,
+            #[cfg(test)]
+            fail_next_write: false,
         }
     }
 
@@ -642,20 +680,63 @@ impl Store {
     }
 
     /// Take the directory's exclusive lock (waiting for other processes)
-    /// and bring the state up to date with what they wrote.
+    /// and bring the state up to date with what they wrote. Taking it again
+    /// while a guard of this store is alive does not wait, and the lock is
+    /// held until the outermost guard drops.
     pub fn lock(&mut self) -> Result<Locked> {
-        let f = self
-            .lock_file
-            .try_clone()
-            .map_err(|e| Error::state_io("dup", self.dir.join(LOCK_FILE), &e))?;
-        let lock =
-            Flock::lock(f, FlockArg::LockExclusive).map_err(|(_, errno)| Error::StateIo {
-                op: "lock",
-                path: self.dir.join(LOCK_FILE),
-                errno,
-            })?;
+        let lock = if self.depth.load(Ordering::Relaxed) == 0 {
+            let f = self
+                .lock_file
+                .try_clone()
+                .map_err(|e| Error::state_io("dup", self.dir.join(LOCK_FILE), &e))?;
+            Some(
+                Flock::lock(f, FlockArg::LockExclusive).map_err(|(_, errno)| Error::StateIo {
+                    op: "lock",
+                    path: self.dir.join(LOCK_FILE),
+                    errno,
+                })?,
+            )
+        } else {
+            None
+        };
+        let outermost = lock.is_some();
+        self.depth.fetch_add(1, Ordering::Relaxed);
+        let guard = Locked {
+            depth: self.depth.clone(),
+            _lock: lock,
+        };
         self.refresh(true)?;
-        Ok(Locked { _lock: lock })
+        if outermost && self.lines >= self.compact_at() {
+            self.compact()?;
+        }
+        Ok(guard)
+    }
+
+    /// The journal is compacted once it has this many lines: at least
+    /// [`COMPACT_MIN`], and twice the live objects (so that compaction
+    /// costs O(1) per record).
+    fn compact_at(&self) -> usize {
+        let live =
+            self.state.networks.len() + self.state.endpoints.len() + self.state.sandboxes.len();
+        COMPACT_MIN.max(2 * live)
+    }
+
+    /// Rewrite the file as one snapshot. Done when the lock is taken, before
+    /// the caller changes anything, and from the file itself (loaded
+    /// again): the snapshot is exactly what the journal says, never a
+    /// change in memory not yet recorded (an address taken for a connect
+    /// under way). A snapshot that cannot be written is no failure: the
+    /// journal stays, the next lock tries again.
+    fn compact(&mut self) -> Result<()> {
+        self.reload(true)?;
+        if let Err(e) = self.write_snapshot() {
+            tracing::warn!(
+                path = %self.path.display(),
+                error = %e,
+                "could not compact the state journal; will try again"
+            );
+        }
+        Ok(())
     }
 
     /// Bring the state up to date without taking the lock (for reading):
@@ -668,41 +749,42 @@ impl Store {
         let meta = match std::fs::metadata(&self.path) {
             Ok(m) => m,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                self.state = State::default();
                 if locked {
-                    self.state = State::default();
                     self.write_snapshot()?;
                 } else {
-                    self.state = State::default();
-                    self.held = None;
-                    self.ino = 0;
-                    self.len = 0;
+                    self.forget();
                 }
                 return Ok(());
             }
             Err(e) => return Err(Error::state_io("stat", &self.path, &e)),
         };
-        if meta.ino() != self.ino || meta.len() < self.len {
-            self.reload(meta.ino(), meta.len())?;
+        if self.held.is_none() || file_id(&meta) != self.id || meta.len() < self.len {
+            self.reload(locked)?;
         } else if meta.len() > self.len {
             self.read_tail(meta.len())?;
         }
         Ok(())
     }
 
+    /// Forget the file: the next refresh loads the state file afresh.
+    fn forget(&mut self) {
+        self.held = None;
+        self.id = (0, 0);
+        self.len = 0;
+        self.lines = 0;
+        self.torn = false;
+    }
+
     fn read_range(&self, from: u64, to: u64) -> Result<Vec<u8>> {
-        let opened;
-        let file = match &self.held {
-            Some(f) => f,
-            None => {
-                opened =
-                    File::open(&self.path).map_err(|e| Error::state_io("open", &self.path, &e))?;
-                &opened
-            }
+        let Some(held) = &self.held else {
+            return Ok(Vec::new());
         };
-        let mut buf = vec![0u8; usize::try_from(to - from).unwrap_or(0)];
+        let mut buf = vec![0u8; usize::try_from(to.saturating_sub(from)).unwrap_or(0)];
         let mut done = 0;
         while done < buf.len() {
-            let n = file
+            let n = held
+                .file
                 .read_at(&mut buf[done..], from + done as u64)
                 .map_err(|e| Error::state_io("read", &self.path, &e))?;
             if n == 0 {
@@ -721,33 +803,68 @@ impl Store {
         }
     }
 
-    fn reload(&mut self, _ino: u64, _len: u64) -> Result<()> {
+    /// Open the state file (for writing too, when `locked`) and load it
+    /// whole.
+    fn reload(&mut self, locked: bool) -> Result<()> {
+        self.forget();
         // Open first, then stat what was opened: the file we read is the
         // file we hold.
-        let held = File::open(&self.path).map_err(|e| Error::state_io("open", &self.path, &e))?;
+        let writable = if locked {
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&self.path)
+                .ok()
+        } else {
+            None
+        };
+        let held = match writable {
+            Some(file) => Held {
+                file,
+                writable: true,
+            },
+            None => Held {
+                file: File::open(&self.path)
+                    .map_err(|e| Error::state_io("open", &self.path, &e))?,
+                writable: false,
+            },
+        };
         let meta = held
+            .file
             .metadata()
             .map_err(|e| Error::state_io("stat", &self.path, &e))?;
-        let (ino, len) = (meta.ino(), meta.len());
         self.held = Some(held);
-        let bytes = self.read_range(0, len)?;
+        let bytes = self.read_range(0, meta.len())?;
         let Some(end) = bytes.iter().position(|b| *b == b'\n') else {
+            self.forget();
             return Err(self.bad(StateProblem::Truncated));
         };
-        let state = parse_header(&bytes[..end]).map_err(|p| self.bad(p))?;
+        let state = match parse_header(&bytes[..end]) {
+            Ok(s) => s,
+            Err(p) => {
+                self.forget();
+                return Err(self.bad(p));
+            }
+        };
         self.state = state;
-        self.ino = ino;
+        self.id = file_id(&meta);
         self.len = end as u64 + 1;
-        self.lines = 0;
-        self.torn = false;
-        let tail = bytes[end + 1..].to_vec();
-        self.apply_lines(&tail, 2)
+        let applied = self.apply_lines(&bytes[end + 1..], 2);
+        if applied.is_err() {
+            self.forget();
+        }
+        applied
     }
 
     fn read_tail(&mut self, len: u64) -> Result<()> {
         let bytes = self.read_range(self.len, len)?;
         let first_line = self.lines + 2;
-        self.apply_lines(&bytes, first_line)
+        let applied = self.apply_lines(&bytes, first_line);
+        if applied.is_err() {
+            // Part of the tail may be applied: load afresh next time.
+            self.forget();
+        }
+        applied
     }
 
     /// Apply the complete lines of `bytes` (which start at `self.len`).
@@ -789,56 +906,116 @@ impl Store {
     /// lock. `durable` (network changes): the whole state is written as a
     /// new snapshot, fsynced; otherwise one journal record is appended.
     ///
-    /// If writing fails, the next [`lock`](Store::lock) reloads the state
-    /// from the file, so memory never runs ahead of the disk.
+    /// When the change cannot be written, the state is loaded again from
+    /// the file before the error is returned: memory never runs ahead of
+    /// the disk (the caller's own changes to [`state`](Store::state) since
+    /// the lock was taken are gone too).
     pub fn record(&mut self, op: Op, durable: bool) -> Result<()> {
+        if self.held.is_none() {
+            // A load failed since the lock was taken: what is in memory
+            // may be anything.
+            return Err(Error::StateIo {
+                op: "write to (not loaded)",
+                path: self.path.clone(),
+                errno: nix::errno::Errno::ESTALE,
+            });
+        }
         let line = serde_json::to_vec(&op).map_err(|e| {
             self.bad(StateProblem::Malformed {
                 line: 0,
                 detail: e.to_string(),
             })
         })?;
-        self.state.apply_op(op, false).map_err(|detail| {
-            self.ino = 0;
-            self.bad(StateProblem::Inconsistent { line: 0, detail })
-        })?;
+        if let Err(detail) = self.state.apply_op(op, false) {
+            self.resync();
+            return Err(self.bad(StateProblem::Inconsistent { line: 0, detail }));
+        }
         let written = if durable {
             self.write_snapshot()
         } else {
             self.append_line(line)
         };
         if written.is_err() {
-            self.ino = 0;
+            self.resync();
         }
         written
     }
 
-    /// Append one record line (compacting when the journal is long).
-    fn append_line(&mut self, mut line: Vec<u8>) -> Result<()> {
-        line.push(b'\n');
-        let file = OpenOptions::new()
-            .write(true)
-            .open(&self.path)
-            .map_err(|e| Error::state_io("open", &self.path, &e))?;
-        if self.torn {
-            file.set_len(self.len)
-                .map_err(|e| Error::state_io("truncate torn record of", &self.path, &e))?;
-            self.torn = false;
+    /// After a failed change: load the file again (the lock is held), so
+    /// that memory is what the disk says. If even that fails, the next
+    /// refresh loads it.
+    fn resync(&mut self) {
+        if self.reload(true).is_err() {
+            self.forget();
         }
-        file.write_all_at(&line, self.len)
-            .map_err(|e| Error::state_io("write", &self.path, &e))?;
-        self.len += line.len() as u64;
-        self.lines += 1;
-        let live =
-            self.state.networks.len() + self.state.endpoints.len() + self.state.sandboxes.len();
-        if self.lines >= COMPACT_MIN.max(2 * live) {
-            self.write_snapshot()?;
+    }
+
+    #[cfg(test)]
+    fn injected_failure(&mut self, what: &'static str) -> Result<()> {
+        if std::mem::take(&mut self.fail_next_write) {
+            return Err(Error::StateIo {
+                op: what,
+                path: self.path.clone(),
+                errno: nix::errno::Errno::ENOSPC,
+            });
         }
         Ok(())
     }
 
-    /// Write the whole state as a new file: temp file, fsync, rename, fsync
-    /// of the directory.
+    #[cfg(not(test))]
+    fn injected_failure(&mut self, _what: &'static str) -> Result<()> {
+        Ok(())
+    }
+
+    /// Append one record line.
+    fn append_line(&mut self, mut line: Vec<u8>) -> Result<()> {
+        line.push(b'\n');
+        if !self.held.as_ref().is_some_and(|h| h.writable) {
+            // Loaded without the lock (read-only): open the same file for
+            // writing. The lock is held, so it cannot have been replaced
+            // since the refresh that `lock` did; check anyway.
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&self.path)
+                .map_err(|e| Error::state_io("open", &self.path, &e))?;
+            let meta = file
+                .metadata()
+                .map_err(|e| Error::state_io("stat", &self.path, &e))?;
+            if file_id(&meta) != self.id {
+                return Err(Error::StateIo {
+                    op: "append to (replaced without the lock)",
+                    path: self.path.clone(),
+                    errno: nix::errno::Errno::ESTALE,
+                });
+            }
+            self.held = Some(Held {
+                file,
+                writable: true,
+            });
+        }
+        self.injected_failure("write")?;
+        let Some(held) = &self.held else {
+            return Err(self.bad(StateProblem::Truncated));
+        };
+        if self.torn {
+            held.file
+                .set_len(self.len)
+                .map_err(|e| Error::state_io("truncate torn record of", &self.path, &e))?;
+            self.torn = false;
+        }
+        held.file
+            .write_all_at(&line, self.len)
+            .map_err(|e| Error::state_io("write", &self.path, &e))?;
+        self.len += line.len() as u64;
+        self.lines += 1;
+        Ok(())
+    }
+
+    /// Write the whole state as a new file (temp file, fsync, rename, fsync
+    /// of the directory), and read and append to that file from now on.
+    /// The caller holds the lock. On failure the current file is left as
+    /// it was.
     pub fn write_snapshot(&mut self) -> Result<()> {
         let snap = Snapshot {
             brnet_state: STATE_VERSION,
@@ -864,26 +1041,351 @@ impl Store {
         })?;
         bytes.push(b'\n');
         let tmp = self.dir.join(format!("{STATE_FILE}.tmp"));
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(|e| Error::state_io("create", &tmp, &e))?;
-        f.write_all(&bytes)
-            .and_then(|()| f.sync_all())
-            .map_err(|e| Error::state_io("write", &tmp, &e))?;
-        std::fs::rename(&tmp, &self.path).map_err(|e| Error::state_io("rename", &tmp, &e))?;
+        let written = (|| -> Result<File> {
+            self.injected_failure("create")?;
+            let mut f = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&tmp)
+                .map_err(|e| Error::state_io("create", &tmp, &e))?;
+            f.write_all(&bytes)
+                .and_then(|()| f.sync_all())
+                .map_err(|e| Error::state_io("write", &tmp, &e))?;
+            std::fs::rename(&tmp, &self.path).map_err(|e| Error::state_io("rename", &tmp, &e))?;
+            Ok(f)
+        })();
+        let f = match written {
+            Ok(f) => f,
+            Err(e) => {
+                if !tmp.is_dir() {
+                    let _ = std::fs::remove_file(&tmp);
+                }
+                return Err(e);
+            }
+        };
         if let Ok(d) = File::open(&self.dir) {
             let _ = d.sync_all();
         }
-        let meta =
-            std::fs::metadata(&self.path).map_err(|e| Error::state_io("stat", &self.path, &e))?;
-        self.ino = meta.ino();
+        // The file renamed into place is the one written: hold it (it can
+        // no longer be stat'ed by name as anything else, since the lock is
+        // held).
+        let meta = f
+            .metadata()
+            .map_err(|e| Error::state_io("stat", &self.path, &e))?;
+        self.held = Some(Held {
+            file: f,
+            writable: true,
+        });
+        self.id = file_id(&meta);
         self.len = bytes.len() as u64;
         self.lines = 0;
         self.torn = false;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn network(name: &str, subnet: &str) -> NetworkRecord {
+        let mut options = NetworkOptions::default();
+        options.ipv4.subnet = Some(subnet.parse().unwrap());
+        NetworkRecord {
+            id: format!("{name:0>64}"),
+            name: name.into(),
+            created: "2026-01-01T00:00:00Z".into(),
+            bridge: format!("br-{name}"),
+            default: false,
+            adopted: false,
+            options,
+        }
+    }
+
+    fn sandbox(id: &str) -> Op {
+        Op::Sandbox {
+            sandbox: SandboxRecord {
+                id: id.into(),
+                container: id.into(),
+                mode: "none".into(),
+                netns: "/run/netns/x".into(),
+                netns_ino: 1,
+                created: "2026-01-01T00:00:00Z".into(),
+            },
+        }
+    }
+
+    fn endpoint(id: &str, net: &NetworkRecord, addr: &str) -> EndpointRecord {
+        EndpointRecord {
+            id: id.into(),
+            network: net.id.clone(),
+            container_id: id.into(),
+            container: id.into(),
+            netns: format!("/run/netns/{id}").into(),
+            netns_ino: 7,
+            ifname: "eth0".into(),
+            host_veth: format!("veth{id}"),
+            mac: "02:42:00:00:00:01".into(),
+            ipv4: Some(addr.parse().unwrap()),
+            ipv6: None,
+            dynamic4: true,
+            dynamic6: false,
+            default_route: true,
+            ports: Vec::new(),
+            aliases: Vec::new(),
+            created: "2026-01-01T00:00:00Z".into(),
+        }
+    }
+
+    /// A connect as the live code does it: the address taken from the pool
+    /// first, then recorded.
+    fn connect(s: &mut Store, id: &str, net: &NetworkRecord) -> IpAddr {
+        let _l = s.lock().unwrap();
+        let addr = s
+            .state
+            .network_by_id_mut(&net.id)
+            .unwrap()
+            .pool4
+            .allocate()
+            .unwrap();
+        let ep = endpoint(id, net, &format!("{addr}/16"));
+        s.record(Op::Connect { endpoint: ep }, false).unwrap();
+        addr
+    }
+
+    fn reopened(dir: &Path) -> State {
+        let bytes = std::fs::read(dir.join(STATE_FILE)).unwrap();
+        let parsed = State::parse(&bytes).unwrap();
+        assert_eq!(Store::open(dir).unwrap().state, parsed);
+        parsed
+    }
+
+    #[test]
+    fn a_store_that_wrote_a_snapshot_reads_and_appends_to_that_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let n = network("n", "10.1.0.0/16");
+        {
+            let mut s = Store::open(dir.path()).unwrap();
+            let _l = s.lock().unwrap();
+            s.record(Op::Network { network: n.clone() }, true).unwrap();
+        }
+        // Two handles (two open file descriptions: as two processes).
+        let mut a = Store::open(dir.path()).unwrap();
+        let mut b = Store::open(dir.path()).unwrap();
+        for round in 0..3 {
+            {
+                let _l = a.lock().unwrap();
+                let m = network(&format!("m{round}"), &format!("10.{}.0.0/16", 10 + round));
+                a.record(Op::Network { network: m }, true).unwrap();
+            }
+            let theirs = connect(&mut b, &format!("b{round}"), &n);
+            let ours = connect(&mut a, &format!("a{round}"), &n);
+            assert_ne!(theirs, ours, "round {round}");
+        }
+        let st = reopened(dir.path());
+        assert_eq!(st.endpoints.len(), 6);
+        assert_eq!(st, a.state);
+        let _l = b.lock().unwrap();
+        assert_eq!(st, b.state);
+    }
+
+    #[test]
+    fn a_store_that_compacted_reads_and_appends_to_that_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let n = network("n", "10.1.0.0/16");
+        let mut a = Store::open(dir.path()).unwrap();
+        {
+            let _l = a.lock().unwrap();
+            a.record(Op::Network { network: n.clone() }, true).unwrap();
+        }
+        let mut b = Store::open(dir.path()).unwrap();
+        let first = a.id;
+        let mut k = 0;
+        while a.id == first {
+            let _l = a.lock().unwrap();
+            a.record(sandbox("s"), false).unwrap();
+            a.record(Op::RemoveSandbox { id: "s".into() }, false)
+                .unwrap();
+            k += 1;
+            assert!(k <= COMPACT_MIN, "compacted by now");
+        }
+        let theirs = connect(&mut b, "b", &n);
+        let ours = connect(&mut a, "a", &n);
+        assert_ne!(theirs, ours);
+        let st = reopened(dir.path());
+        assert_eq!(st.endpoints.len(), 2);
+        assert_eq!(st, a.state);
+    }
+
+    #[test]
+    fn a_failed_compaction_is_not_a_failed_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(dir.path()).unwrap();
+        // The temp file cannot be created (a directory is in its way:
+        // this works as root too).
+        std::fs::create_dir(dir.path().join(format!("{STATE_FILE}.tmp"))).unwrap();
+        {
+            let _l = s.lock().unwrap();
+            s.record(sandbox("kept"), false).unwrap();
+        }
+        for i in 0..COMPACT_MIN + 10 {
+            let op = if i % 2 == 0 {
+                sandbox("s")
+            } else {
+                Op::RemoveSandbox { id: "s".into() }
+            };
+            // Past the threshold, every lock tries to compact and fails.
+            let _l = s.lock().unwrap_or_else(|e| panic!("lock {i}: {e}"));
+            s.record(op, false)
+                .unwrap_or_else(|e| panic!("record {i}: {e}"));
+        }
+        assert!(s.lines > COMPACT_MIN, "not compacted");
+        let st = reopened(dir.path());
+        assert_eq!(st, s.state);
+        assert_eq!(st.sandboxes.len(), 1);
+        // Once it can, the next lock compacts.
+        std::fs::remove_dir(dir.path().join(format!("{STATE_FILE}.tmp"))).unwrap();
+        let _l = s.lock().unwrap();
+        assert_eq!(s.lines, 0);
+        assert_eq!(s.state, st);
+    }
+
+    #[test]
+    fn a_compaction_writes_what_the_file_says_not_what_memory_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let n = network("n", "10.1.0.0/16");
+        let mut s = Store::open(dir.path()).unwrap();
+        {
+            let _l = s.lock().unwrap();
+            s.record(Op::Network { network: n.clone() }, true).unwrap();
+            for i in 0..COMPACT_MIN {
+                s.record(
+                    if i % 2 == 0 {
+                        sandbox("s")
+                    } else {
+                        Op::RemoveSandbox { id: "s".into() }
+                    },
+                    false,
+                )
+                .unwrap();
+            }
+            // An address taken in memory and never recorded (a caller
+            // that failed and did not give it back).
+            s.state
+                .network_by_id_mut(&n.id)
+                .unwrap()
+                .pool4
+                .allocate()
+                .unwrap();
+        }
+        let first = s.id;
+        let addr = connect(&mut s, "a", &n);
+        assert_ne!(s.id, first, "compacted when the lock was taken");
+        assert_eq!(
+            addr.to_string(),
+            "10.1.0.2",
+            "the stray address is not kept"
+        );
+        reopened(dir.path());
+    }
+
+    #[test]
+    fn a_failed_write_leaves_memory_as_the_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let n = network("n", "10.1.0.0/16");
+        let mut s = Store::open(dir.path()).unwrap();
+        let _l = s.lock().unwrap();
+        s.record(Op::Network { network: n.clone() }, true).unwrap();
+        s.record(sandbox("kept"), false).unwrap();
+        let before = s.state.clone();
+        // An append that fails.
+        s.fail_next_write = true;
+        assert!(s.record(sandbox("lost"), false).is_err());
+        assert_eq!(s.state, before);
+        // A snapshot that fails.
+        s.fail_next_write = true;
+        let m = network("m", "10.2.0.0/16");
+        assert!(s.record(Op::Network { network: m }, true).is_err());
+        assert_eq!(s.state, before);
+        assert!(!dir.path().join(format!("{STATE_FILE}.tmp")).exists());
+        // A change that does not apply.
+        assert!(
+            s.record(Op::RemoveNetwork { id: "nope".into() }, true)
+                .is_err()
+        );
+        assert_eq!(s.state, before);
+        // Writing goes on where it should.
+        s.record(sandbox("next"), false).unwrap();
+        drop(_l);
+        let st = reopened(dir.path());
+        assert!(st.sandboxes.contains_key("kept") && st.sandboxes.contains_key("next"));
+        assert!(!st.sandboxes.contains_key("lost"));
+    }
+
+    #[test]
+    fn a_torn_last_record_is_cut_off_by_the_next_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(dir.path()).unwrap();
+        {
+            let _l = s.lock().unwrap();
+            s.record(sandbox("a"), false).unwrap();
+        }
+        let path = dir.path().join(STATE_FILE);
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(b"{\"op\":\"sandbox\",\"sand").unwrap();
+        // A reader without the lock leaves it alone; a writer cuts it.
+        let mut r = Store::open_unlocked(dir.path()).unwrap();
+        assert!(r.torn);
+        let mut w = Store::open(dir.path()).unwrap();
+        {
+            let _l = w.lock().unwrap();
+            w.record(sandbox("b"), false).unwrap();
+        }
+        r.refresh_unlocked().unwrap();
+        let st = reopened(dir.path());
+        assert_eq!(st.sandboxes.len(), 2);
+        assert_eq!(r.state, st);
+        let _l = s.lock().unwrap();
+        assert_eq!(s.state, st);
+    }
+
+    #[test]
+    fn a_nested_lock_holds_until_the_outer_guard_drops() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(dir.path()).unwrap();
+        let other = || {
+            let f = File::open(dir.path().join(LOCK_FILE)).unwrap();
+            Flock::lock(f, FlockArg::LockExclusiveNonblock).is_ok()
+        };
+        let outer = s.lock().unwrap();
+        let inner = s.lock().unwrap();
+        drop(inner);
+        assert!(!other(), "still held after the inner guard");
+        drop(outer);
+        assert!(other(), "released with the outer guard");
+    }
+
+    #[test]
+    fn a_file_replaced_by_hand_is_read_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(dir.path()).unwrap();
+        {
+            let _l = s.lock().unwrap();
+            s.record(sandbox("a"), false).unwrap();
+        }
+        // Someone edits it with a tool that writes a new file (same
+        // length).
+        let path = dir.path().join(STATE_FILE);
+        let text = std::fs::read_to_string(&path)
+            .unwrap()
+            .replace("\"a\"", "\"b\"");
+        let tmp = dir.path().join("edit");
+        std::fs::write(&tmp, text).unwrap();
+        std::fs::rename(&tmp, &path).unwrap();
+        s.refresh_unlocked().unwrap();
+        assert!(s.state.sandboxes.contains_key("b"));
     }
 }
