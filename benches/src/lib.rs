@@ -12,6 +12,7 @@ pub mod cli;
 pub mod cni;
 pub mod compare;
 pub mod container;
+pub mod docker;
 pub mod netavark;
 pub mod process;
 

@@ -1,5 +1,5 @@
 //! `cargo xtask bench [--quick] [--install-peers] [--skip-criterion]
-//! [--skip-podman]`: our
+//! [--skip-podman] [--skip-docker]`: our
 //! figures beside the kernel floor and the peers, measured in one run on
 //! this machine, each repetition in a throwaway sandbox.
 //!
@@ -117,12 +117,14 @@ pub fn run(args: &[String]) -> Res<()> {
     let mut install = false;
     let mut criterion = true;
     let mut podman = true;
+    let mut docker = true;
     for a in args {
         match a.as_str() {
             "--quick" => quick = true,
             "--install-peers" => install = true,
             "--skip-criterion" => criterion = false,
             "--skip-podman" => podman = false,
+            "--skip-docker" => docker = false,
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
@@ -178,6 +180,14 @@ pub fn run(args: &[String]) -> Res<()> {
     let mut readme = readme_table(&plan, &date, &load, took, &md, &notes);
     if podman {
         readme.push_str(&podman_section());
+    }
+    if docker {
+        let rounds = if plan.quick {
+            brnet_benches::docker::QUICK_ROUNDS
+        } else {
+            brnet_benches::docker::ROUNDS
+        };
+        readme.push_str(&brnet_benches::docker::section(rounds));
     }
     std::fs::write(out.join("README-table.md"), &readme)
         .map_err(|e| format!("write README-table.md: {e}"))?;

@@ -25,7 +25,7 @@ fn main() -> ExitCode {
         "soak" => soak::run(rest),
         _ => {
             eprintln!(
-                "usage: cargo xtask <task>\n\n  ci [--skip-tests]   fmt, clippy, docs, tests, bench build, cargo-deny\n  demo                the bridge-net picture in a throwaway sandbox, with checks\n  soak [--cycles N]   N connect/disconnect cycles (default 10000), checking for leaks\n  bench [--quick] [--install-peers] [--skip-criterion] [--skip-podman]\n                      bridge-net beside nlbench, ip -batch, netavark, CNI (and Podman): one table"
+                "usage: cargo xtask <task>\n\n  ci [--skip-tests]   fmt, clippy, docs, tests, bench build, cargo-deny\n  demo                the bridge-net picture in a throwaway sandbox, with checks\n  soak [--cycles N]   N connect/disconnect cycles (default 10000), checking for leaks\n  bench [--quick] [--install-peers] [--skip-criterion] [--skip-podman] [--skip-docker]\n                      bridge-net beside nlbench, ip -batch, netavark, CNI (and Podman, Docker): one table"
             );
             return if task == "help" || task == "--help" {
                 ExitCode::SUCCESS

@@ -72,6 +72,7 @@ impl Service {
     /// Answer one call: the status and the body.
     pub fn handle(&self, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
         let method = path.trim_start_matches('/');
+        let started = std::time::Instant::now();
         let result = std::panic::catch_unwind(AssertUnwindSafe(|| self.dispatch(method, body)))
             .unwrap_or_else(|panic| {
                 let detail = panic
@@ -110,10 +111,11 @@ impl Service {
         };
         if self.debug {
             eprintln!(
-                "brnet-docker: {method} {} -> {} {}",
-                String::from_utf8_lossy(body),
+                "brnet-docker: {method} {} -> {} {} ({} us)",
+                String::from_utf8_lossy(body).trim(),
                 answer.0,
-                String::from_utf8_lossy(&answer.1)
+                String::from_utf8_lossy(&answer.1),
+                started.elapsed().as_micros()
             );
         }
         answer
