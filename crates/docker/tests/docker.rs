@@ -331,7 +331,7 @@ fn internal_options_ipv6_and_the_ipam_driver() {
 }
 
 #[test]
-fn compose_project_on_the_driver() {
+fn compose_project_and_concurrent_runs_on_the_driver() {
     if !brnet_netns::privileged_test() {
         return;
     }
@@ -379,6 +379,20 @@ networks:
         sb.get_when_up("http://127.0.0.1:8081/").as_deref(),
         Some("hello\n")
     );
+    assert_eq!(sb.state().endpoints.len(), 2);
+    // Eight more containers started and removed all at once: the driver's
+    // calls interleave.
+    sb.ok(
+        "for i in 1 2 3 4 5 6 7 8; do docker run -d --name p$i --network proj_default bb sleep 1000 >/dev/null & done; wait",
+    );
+    let addrs = sb.ok(
+        "for i in 1 2 3 4 5 6 7 8; do docker inspect --format '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' p$i; done | sort -u",
+    );
+    assert_eq!(addrs.lines().count(), 8, "{addrs}");
+    assert_eq!(sb.state().endpoints.len(), 10);
+    let (ok, out) = sb.exec("p8", "ping -c1 -W2 p1 && ping -c1 -W2 web");
+    assert!(ok, "{out}");
+    sb.ok("for i in 1 2 3 4 5 6 7 8; do docker rm -f p$i >/dev/null & done; wait");
     assert_eq!(sb.state().endpoints.len(), 2);
     sb.ok("cd /run/dk/proj && docker-compose -p proj down 2>&1");
     assert!(sb.state().networks.is_empty());
@@ -515,7 +529,30 @@ fn bad_requests_get_protocol_errors_and_leave_nothing() {
     ]);
     assert!(e.contains("8081") && e.contains("in use"), "{e}");
     assert_eq!(sb.state().endpoints.len(), 1);
-    sb.docker_ok(&["rm", "-f", "c1", "c2"]);
+    // A host range takes its first free port; `-p 80` one of the
+    // ephemeral range.
+    let c3 = sb.run_web("c3", "n", &["-p", "8081-8085:80"]);
+    let rules = sb.ok("nft list ruleset");
+    assert!(
+        rules.contains(&format!("tcp . 8082 : {c3} . 80")),
+        "{rules}"
+    );
+    assert_eq!(sb.get("http://127.0.0.1:8082/").as_deref(), Some("hello\n"));
+    let c4 = sb.run_web("c4", "n", &["-p", "80"]);
+    let rules = sb.ok("nft list ruleset");
+    let port = rules
+        .lines()
+        .find(|l| l.contains(&format!(": {c4} . 80")))
+        .and_then(|l| l.split(" . ").nth(1))
+        .and_then(|p| p.split_whitespace().next())
+        .and_then(|p| p.parse::<u16>().ok())
+        .unwrap_or_else(|| panic!("no port for {c4}: {rules}"));
+    assert!(port >= 1024, "{port}");
+    assert_eq!(
+        sb.get(&format!("http://127.0.0.1:{port}/")).as_deref(),
+        Some("hello\n")
+    );
+    sb.docker_ok(&["rm", "-f", "c1", "c2", "c3", "c4"]);
     sb.docker_ok(&["network", "rm", "n"]);
     assert_eq!(sb.picture(), before);
 }
