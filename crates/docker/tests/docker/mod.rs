@@ -431,8 +431,11 @@ impl Sandbox {
     /// dropped) and the iptables rules.
     pub fn picture(&self) -> String {
         let links = self.ok("ip -o link show | awk -F': ' '{print $2}' | sed 's/@.*//' | sort");
-        let addrs = self.ok("ip -o addr show | awk '{print $2, $3, $4}' | sort");
-        let routes = self.ok("ip route show table all | sort");
+        // IPv6 link-local addresses and their routes are left out: the
+        // kernel adds them on its own, a moment after a link comes up.
+        let addrs =
+            self.ok("ip -o addr show | awk '{print $2, $3, $4}' | grep -v ' fe80::' | sort");
+        let routes = self.ok("ip route show table all | grep -v 'fe80::' | sort");
         let nft = self.ok(
             "nft list ruleset | sed -E 's/counter packets [0-9]+ bytes [0-9]+/counter/' | sort",
         );
