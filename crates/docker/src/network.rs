@@ -380,22 +380,25 @@ impl Driver {
         };
         // A crashed dockerd's endpoints hold addresses it hands out again.
         self.collect()?;
-        let info = self
-            .brnet
-            .create_detached(
-                &r.network_id,
-                &DetachedOptions {
-                    id: Some(r.endpoint_id.clone()),
-                    name: None,
-                    ipv4,
-                    ipv6,
-                    mac,
-                },
-            )
-            .map_err(Error::bridge(
-                "create",
-                format!("{obj} on {}", object(&r.network_id)),
-            ))?;
+        let opts = DetachedOptions {
+            id: Some(r.endpoint_id.clone()),
+            name: None,
+            ipv4,
+            ipv6,
+            mac,
+        };
+        let info = match self.brnet.create_detached(&r.network_id, &opts) {
+            Err(bridge_net::Error::Ipam { .. })
+                if self.drop_stale_holder(&r.network_id, ipv4, ipv6)? =>
+            {
+                self.brnet.create_detached(&r.network_id, &opts)
+            }
+            other => other,
+        }
+        .map_err(Error::bridge(
+            "create",
+            format!("{obj} on {}", object(&r.network_id)),
+        ))?;
         // Only what dockerd left empty.
         let mut reply = CreateEndpointReply::default();
         if iface.address.is_empty() {
@@ -408,6 +411,41 @@ impl Driver {
             reply.interface.mac_address = info.mac.to_string();
         }
         Ok(reply)
+    }
+
+    /// dockerd's IPAM is the authority on addresses: when it hands out an
+    /// address that an endpoint of ours still holds, that endpoint's
+    /// container is gone without a DeleteEndpoint (a dockerd crash whose
+    /// sandbox's veth the kernel has not finished deleting). Remove it;
+    /// whether there was one.
+    fn drop_stale_holder(
+        &mut self,
+        network: &str,
+        ipv4: Option<Ipv4Addr>,
+        ipv6: Option<Ipv6Addr>,
+    ) -> Result<bool> {
+        let holders: Vec<String> = self
+            .brnet
+            .endpoints(Some(network))
+            .map_err(Error::bridge("list endpoints of", object(network)))?
+            .into_iter()
+            .filter(|e| {
+                e.netns.as_os_str().is_empty()
+                    && (ipv4.is_some_and(|a| e.ipv4.is_some_and(|n| n.addr() == a))
+                        || ipv6.is_some_and(|a| e.ipv6.is_some_and(|n| n.addr() == a)))
+            })
+            .map(|e| e.id)
+            .collect();
+        for id in &holders {
+            eprintln!(
+                "brnet-docker: endpoint {} removed: dockerd gave its address to a new endpoint",
+                short(id)
+            );
+            self.brnet
+                .remove_detached(id)
+                .map_err(Error::bridge("remove stale", endpoint_object(id)))?;
+        }
+        Ok(!holders.is_empty())
     }
 
     fn endpoint(&mut self, network: &str, id: &str) -> Result<EndpointInfo> {

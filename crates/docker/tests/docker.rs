@@ -424,7 +424,18 @@ fn plugin_and_dockerd_restarts_and_a_dockerd_crash() {
     // Plugin restart: containers keep working, a new one connects.
     sb.stop_plugin();
     assert!(reaches(&sb, "c2", "c1"));
+    // Without our accepts in iptables' FORWARD, dockerd's DROP policy
+    // (with bridge-nf-call on) stops even traffic within one bridge; the
+    // plugin's start puts them back.
+    assert_eq!(
+        sb.ok("cat /proc/sys/net/bridge/bridge-nf-call-iptables")
+            .trim(),
+        "1"
+    );
+    sb.ok("iptables -F BRNET-FORWARD");
+    assert!(!reaches(&sb, "c2", "c1"));
     sb.start_plugin();
+    assert!(reaches(&sb, "c2", "c1"));
     assert_eq!(sb.get("http://127.0.0.1:8081/").as_deref(), Some("hello\n"));
     assert_eq!(sb.run_web("c3", "customNetwork", &[]), "172.20.0.4");
     assert!(reaches(&sb, "c3", "c1"));
@@ -552,6 +563,35 @@ fn bad_requests_get_protocol_errors_and_leave_nothing() {
         sb.get(&format!("http://127.0.0.1:{port}/")).as_deref(),
         Some("hello\n")
     );
+    // dockerd's IPAM is the authority on addresses: one it hands out
+    // again goes to the new endpoint, and the endpoint still holding it
+    // (a container lost in a dockerd crash) is removed, veth and all.
+    let net = sb.docker_ok(&["network", "inspect", "n", "--format", "{{.Id}}"]);
+    let create = |id: &str| {
+        sb.call(
+            "NetworkDriver.CreateEndpoint",
+            &format!(
+                r#"{{"NetworkID":"{net}","EndpointID":"{id}","Interface":{{"Address":"172.20.0.50/16","AddressIPv6":"","MacAddress":""}},"Options":{{}}}}"#
+            ),
+        )
+    };
+    let (old, new) = ("a1".repeat(32), "b2".repeat(32));
+    let out = create(&old);
+    assert!(
+        out.contains("200 OK") && out.contains("02:42:ac:14:00:32"),
+        "{out}"
+    );
+    let old_veth = sb.state().endpoints[&old].host_veth.clone();
+    let out = create(&new);
+    assert!(out.contains("200 OK"), "{out}");
+    let st = sb.state();
+    assert!(!st.endpoints.contains_key(&old) && st.endpoints.contains_key(&new));
+    assert!(!sb.ok("ip -o link").contains(&old_veth));
+    let out = sb.call(
+        "NetworkDriver.DeleteEndpoint",
+        &format!(r#"{{"NetworkID":"{net}","EndpointID":"{new}"}}"#),
+    );
+    assert!(out.contains("200 OK"), "{out}");
     sb.docker_ok(&["rm", "-f", "c1", "c2", "c3", "c4"]);
     sb.docker_ok(&["network", "rm", "n"]);
     assert_eq!(sb.picture(), before);
