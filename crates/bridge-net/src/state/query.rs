@@ -1,0 +1,225 @@
+//! The state in memory and the questions asked of it: networks by name or
+//! id, endpoints of a network, and how each recorded change ([`Op`])
+//! transforms it (replay and live changes alike).
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use brnet_ipam::Pool;
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+
+use super::records::{EndpointRecord, Intent, NetworkRecord, Op, SandboxRecord};
+
+/// A network in memory: its record and its address pools.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Net {
+    /// The record.
+    pub rec: NetworkRecord,
+    /// IPv4 pool.
+    pub pool4: Pool,
+    /// IPv6 pool, on dual-stack networks.
+    pub pool6: Option<Pool>,
+}
+
+impl Net {
+    /// Build the pools a record describes (subnets filled in).
+    pub fn new(rec: NetworkRecord) -> std::result::Result<Net, String> {
+        let pool = |cfg: &crate::options::IpamConfig| -> std::result::Result<Pool, String> {
+            let subnet = cfg
+                .subnet
+                .ok_or_else(|| format!("network {:?} has no subnet", rec.name))?;
+            let mut b = Pool::builder(subnet).order(rec.options.order);
+            if let Some(gw) = cfg.gateway {
+                b = b.gateway(gw);
+            }
+            if let Some(r) = cfg.ip_range {
+                b = b.range(r);
+            }
+            let mut p = b.build().map_err(|e| e.to_string())?;
+            for a in cfg.aux_addresses.values() {
+                if p.contains(*a) {
+                    p.reserve(*a).map_err(|e| e.to_string())?;
+                }
+            }
+            Ok(p)
+        };
+        let pool4 = pool(&rec.options.ipv4)?;
+        let pool6 = rec.options.ipv6.as_ref().map(pool).transpose()?;
+        Ok(Net { rec, pool4, pool6 })
+    }
+
+    /// The IPv4 subnet.
+    pub fn subnet4(&self) -> Ipv4Net {
+        match self.pool4.subnet() {
+            IpNet::V4(n) => n,
+            IpNet::V6(_) => Ipv4Net::default(),
+        }
+    }
+
+    /// The IPv6 subnet.
+    pub fn subnet6(&self) -> Option<Ipv6Net> {
+        self.pool6.as_ref().and_then(|p| match p.subnet() {
+            IpNet::V6(n) => Some(n),
+            IpNet::V4(_) => None,
+        })
+    }
+}
+
+/// The whole state in memory.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct State {
+    /// Networks, in creation order.
+    pub networks: Vec<Net>,
+    /// Endpoints by id.
+    pub endpoints: BTreeMap<String, EndpointRecord>,
+    /// Containers in host/none/container modes, by id.
+    pub sandboxes: BTreeMap<String, SandboxRecord>,
+    /// Operations begun and not ended.
+    pub intents: BTreeMap<String, Intent>,
+}
+
+impl State {
+    /// The network called `name` (or with that id, or id prefix of 12+).
+    pub fn network(&self, name: &str) -> Option<&Net> {
+        self.networks
+            .iter()
+            .find(|n| n.rec.name == name)
+            .or_else(|| {
+                (name.len() >= 12)
+                    .then(|| self.networks.iter().find(|n| n.rec.id.starts_with(name)))
+                    .flatten()
+            })
+    }
+
+    /// The network with id `id`, mutably.
+    pub fn network_by_id_mut(&mut self, id: &str) -> Option<&mut Net> {
+        self.networks.iter_mut().find(|n| n.rec.id == id)
+    }
+
+    /// The network with id `id`.
+    pub fn network_by_id(&self, id: &str) -> Option<&Net> {
+        self.networks.iter().find(|n| n.rec.id == id)
+    }
+
+    /// Endpoints of network `id`.
+    pub fn endpoints_of<'a>(
+        &'a self,
+        id: &'a str,
+    ) -> impl Iterator<Item = &'a EndpointRecord> + 'a {
+        self.endpoints.values().filter(move |e| e.network == id)
+    }
+
+    /// Apply one replayed record. The live code makes the same changes
+    /// itself, so replay reproduces its state exactly (dynamic addresses
+    /// are allocated again and come out the same).
+    pub(super) fn apply(&mut self, op: Op) -> std::result::Result<(), String> {
+        self.apply_op(op, true)
+    }
+
+    /// Apply `op`; `replay`: the addresses of a `Connect` are taken from
+    /// the pools here (when false, the live code has taken them already).
+    pub(super) fn apply_op(&mut self, op: Op, replay: bool) -> std::result::Result<(), String> {
+        match op {
+            Op::Network { network } => {
+                if self.networks.iter().any(|n| n.rec.name == network.name) {
+                    return Err(format!("network {:?} recorded twice", network.name));
+                }
+                self.intents.remove(&network.id);
+                self.networks.push(Net::new(network)?);
+            }
+            Op::RemoveNetwork { id } => {
+                let before = self.networks.len();
+                self.networks.retain(|n| n.rec.id != id);
+                if self.networks.len() == before {
+                    return Err(format!("removal of unknown network {id}"));
+                }
+            }
+            Op::Connect { endpoint } if !replay => {
+                self.intents.remove(&endpoint.id);
+                self.endpoints.insert(endpoint.id.clone(), endpoint);
+            }
+            Op::Connect { endpoint } => {
+                let net = self
+                    .network_by_id_mut(&endpoint.network)
+                    .ok_or_else(|| format!("endpoint on unknown network {}", endpoint.network))?;
+                if let Some(a) = endpoint.ipv4 {
+                    take(&mut net.pool4, IpAddr::V4(a.addr()), endpoint.dynamic4)?;
+                }
+                if let Some(a) = endpoint.ipv6 {
+                    let pool = net
+                        .pool6
+                        .as_mut()
+                        .ok_or_else(|| "IPv6 endpoint on an IPv4-only network".to_owned())?;
+                    take(pool, IpAddr::V6(a.addr()), endpoint.dynamic6)?;
+                }
+                self.intents.remove(&endpoint.id);
+                self.endpoints.insert(endpoint.id.clone(), endpoint);
+            }
+            Op::Update { endpoint } => {
+                let old = self
+                    .endpoints
+                    .get(&endpoint.id)
+                    .ok_or_else(|| format!("update of unknown endpoint {}", endpoint.id))?;
+                if (&old.network, old.ipv4, old.ipv6)
+                    != (&endpoint.network, endpoint.ipv4, endpoint.ipv6)
+                {
+                    return Err(format!(
+                        "update of endpoint {} changes its network or addresses",
+                        endpoint.id
+                    ));
+                }
+                self.endpoints.insert(endpoint.id.clone(), endpoint);
+            }
+            Op::Disconnect { id } => {
+                let ep = self
+                    .endpoints
+                    .remove(&id)
+                    .ok_or_else(|| format!("disconnect of unknown endpoint {id}"))?;
+                release(self, &ep).map_err(|e| e.to_string())?;
+            }
+            Op::Sandbox { sandbox } => {
+                self.sandboxes.insert(sandbox.id.clone(), sandbox);
+            }
+            Op::RemoveSandbox { id } => {
+                self.sandboxes.remove(&id);
+            }
+            Op::Begin { intent } => {
+                self.intents.insert(intent.id.clone(), intent);
+            }
+            Op::End { id } => {
+                self.intents.remove(&id);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Take `addr` from `pool` as replay does: a dynamic address by
+/// allocating (so that the pool's cursor moves as it did live), a fixed one
+/// by request.
+fn take(pool: &mut Pool, addr: IpAddr, dynamic: bool) -> std::result::Result<(), String> {
+    if dynamic {
+        let got = pool.allocate().map_err(|e| e.to_string())?;
+        if got == addr {
+            return Ok(());
+        }
+        pool.release(got).map_err(|e| e.to_string())?;
+    }
+    pool.request(addr).map_err(|e| e.to_string())
+}
+
+/// Give an endpoint's addresses back to its network's pools.
+pub fn release(
+    state: &mut State,
+    ep: &EndpointRecord,
+) -> std::result::Result<(), brnet_ipam::Error> {
+    if let Some(net) = state.network_by_id_mut(&ep.network) {
+        if let Some(a) = ep.ipv4 {
+            net.pool4.release(IpAddr::V4(a.addr()))?;
+        }
+        if let (Some(a), Some(p)) = (ep.ipv6, net.pool6.as_mut()) {
+            p.release(IpAddr::V6(a.addr()))?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,196 @@
+//! The records: what the state holds about networks, endpoints, network
+//! modes and operations under way, and the changes ([`Op`]) the journal is
+//! made of. These types are the state's vocabulary in memory; how they are
+//! laid out on disk is [`format`](super::format)'s business.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use serde::{Deserialize, Serialize};
+
+use crate::options::NetworkOptions;
+
+/// A network as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkRecord {
+    /// 64 hex digits.
+    pub id: String,
+    /// Unique name.
+    pub name: String,
+    /// RFC 3339 creation time.
+    pub created: String,
+    /// The bridge's name.
+    pub bridge: String,
+    /// The default network (`bridge`, on `docker0`).
+    #[serde(default)]
+    pub default: bool,
+    /// The bridge existed before the network: it is left in place on
+    /// removal.
+    #[serde(default)]
+    pub adopted: bool,
+    /// The options, with the chosen subnets and gateways filled in.
+    pub options: NetworkOptions,
+}
+
+/// A published port as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortRecord {
+    /// `tcp`, `udp` or `sctp`.
+    pub protocol: String,
+    /// Host address; `None`: every address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_ip: Option<IpAddr>,
+    /// First host port.
+    pub host_port: u16,
+    /// Last host port (same as the first for one port).
+    pub host_port_end: u16,
+    /// First container port.
+    pub container_port: u16,
+    /// Last container port.
+    pub container_port_end: u16,
+}
+
+/// An endpoint (a veth on a bridge network) as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointRecord {
+    /// 64 hex digits.
+    pub id: String,
+    /// The network's id.
+    pub network: String,
+    /// The container's id (shared by the endpoints of one namespace).
+    pub container_id: String,
+    /// The container's name.
+    pub container: String,
+    /// The namespace's path.
+    pub netns: PathBuf,
+    /// The namespace's inode (its identity while it lives).
+    pub netns_ino: u64,
+    /// Interface name inside the namespace.
+    pub ifname: String,
+    /// Host end of the veth.
+    pub host_veth: String,
+    /// MAC of the interface.
+    pub mac: String,
+    /// IPv4 address with the network's prefix.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipv4: Option<Ipv4Net>,
+    /// IPv6 address with the network's prefix.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipv6: Option<Ipv6Net>,
+    /// The IPv4 address came from the pool's sequence (not `--ip`).
+    #[serde(default)]
+    pub dynamic4: bool,
+    /// The IPv6 address came from the pool's sequence (not `--ip6`).
+    #[serde(default)]
+    pub dynamic6: bool,
+    /// This endpoint holds the namespace's default route.
+    #[serde(default)]
+    pub default_route: bool,
+    /// Published ports.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<PortRecord>,
+    /// Extra names.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
+    /// RFC 3339 creation time.
+    pub created: String,
+}
+
+/// A container in a mode without an endpoint (host, none, container:X).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SandboxRecord {
+    /// 64 hex digits.
+    pub id: String,
+    /// The container's name.
+    pub container: String,
+    /// `host`, `none` or `container:NAME`.
+    pub mode: String,
+    /// The namespace's path.
+    pub netns: PathBuf,
+    /// The namespace's inode.
+    pub netns_ino: u64,
+    /// RFC 3339 creation time.
+    pub created: String,
+}
+
+/// An operation in progress: written before the first kernel change, closed
+/// by its result. One still open when a writer takes the lock was cut short
+/// by a crash, and tells reconcile what to clean.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Intent {
+    /// 64 hex digits (the endpoint's or network's id to be).
+    pub id: String,
+    /// `connect` or `create_network`.
+    pub kind: String,
+    /// The veth that may exist.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_veth: Option<String>,
+    /// The bridge that may exist (made by this operation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bridge: Option<String>,
+    /// The network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<String>,
+    /// The subnets of the network being created, so that reconcile can
+    /// remove the firewall rules it may have installed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subnets: Vec<IpNet>,
+}
+
+/// One journal record.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Op {
+    /// A network was created.
+    Network {
+        /// It.
+        network: NetworkRecord,
+    },
+    /// A network was removed.
+    RemoveNetwork {
+        /// Its id.
+        id: String,
+    },
+    /// An endpoint was connected.
+    Connect {
+        /// It.
+        endpoint: EndpointRecord,
+    },
+    /// An endpoint's record changed, its network and addresses the same
+    /// (the published ports of a detached endpoint).
+    Update {
+        /// It, as it is now.
+        endpoint: EndpointRecord,
+    },
+    /// An endpoint was disconnected.
+    Disconnect {
+        /// Its id.
+        id: String,
+    },
+    /// A container joined a mode without an endpoint.
+    Sandbox {
+        /// It.
+        sandbox: SandboxRecord,
+    },
+    /// That container left.
+    RemoveSandbox {
+        /// Its id.
+        id: String,
+    },
+    /// An operation began.
+    Begin {
+        /// What it may leave behind.
+        intent: Intent,
+    },
+    /// An operation ended (committed or rolled back).
+    End {
+        /// The intent's id.
+        id: String,
+    },
+}
