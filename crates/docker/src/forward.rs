@@ -28,7 +28,8 @@
 //! the jump and the chain. Nothing of Docker's chains is changed. dockerd
 //! re-inserts its own rules at the top of FORWARD when it starts, so ours
 //! stay behind them across dockerd restarts. IPv6 (`ip6tables`) is left
-//! alone: dockerd 20.10 does not set its FORWARD policy.
+//! alone: dockerd 20.10 sets its FORWARD policy only with the experimental
+//! `--ip6tables`, which is not handled here.
 
 use std::process::Command;
 

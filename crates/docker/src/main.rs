@@ -105,8 +105,10 @@ fn run(args: &Args) -> Result<(), String> {
         s.spawn(|| server::serve(&server, &service, args.threads));
         let got = signals.wait();
         // The socket goes first: dockerd then sees the plugin gone (and
-        // retries) rather than a socket nobody answers.
+        // retries) rather than a socket nobody answers. Calls in progress
+        // finish; none starts after.
         let _ = std::fs::remove_file(&args.socket);
+        let _held = service.quiesce();
         eprintln!("brnet-docker: {got:?}: stopped");
         std::process::exit(0);
     })

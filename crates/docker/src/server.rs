@@ -69,6 +69,17 @@ impl Service {
         }
     }
 
+    /// Wait for the calls in progress to finish and hold both drivers, so
+    /// the process can exit between operations, never inside one.
+    pub fn quiesce(
+        &self,
+    ) -> (
+        std::sync::MutexGuard<'_, Driver>,
+        std::sync::MutexGuard<'_, Ipam>,
+    ) {
+        (lock(&self.network), lock(&self.ipam))
+    }
+
     /// Answer one call: the status and the body.
     pub fn handle(&self, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
         let method = path.trim_start_matches('/');
