@@ -3,7 +3,8 @@
 //! - `ci [--skip-tests]`: the quality gate (fmt, clippy, docs, tests, bench
 //!   build, cargo-deny when installed).
 //! - `demo`: the README's main job, in a throwaway sandbox.
-//! - `soak [--cycles N]`: connect/disconnect cycles, checking for leaks.
+//! - `soak [--cycles N] [--processes P]`: connect/disconnect cycles (P
+//!   processes sharing one state directory), checking for leaks.
 
 mod bench;
 mod ci;
@@ -25,7 +26,7 @@ fn main() -> ExitCode {
         "soak" => soak::run(rest),
         _ => {
             eprintln!(
-                "usage: cargo xtask <task>\n\n  ci [--skip-tests]   fmt, clippy, docs, tests, bench build, cargo-deny\n  demo                the bridge-net picture in a throwaway sandbox, with checks\n  soak [--cycles N]   N connect/disconnect cycles (default 10000), checking for leaks\n  bench [--quick] [--install-peers] [--skip-criterion] [--skip-podman] [--skip-docker]\n                      bridge-net beside nlbench, ip -batch, netavark, CNI (and Podman, Docker): one table"
+                "usage: cargo xtask <task>\n\n  ci [--skip-tests]   fmt, clippy, docs, tests, bench build, cargo-deny\n  demo                the bridge-net picture in a throwaway sandbox, with checks\n  soak [--cycles N] [--processes P]\n                      N connect/disconnect cycles (default 10000; P processes on one state), checking for leaks\n  bench [--quick] [--install-peers] [--skip-criterion] [--skip-podman] [--skip-docker]\n                      bridge-net beside nlbench, ip -batch, netavark, CNI (and Podman, Docker): one table"
             );
             return if task == "help" || task == "--help" {
                 ExitCode::SUCCESS
