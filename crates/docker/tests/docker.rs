@@ -233,11 +233,17 @@ fn internal_options_ipv6_and_the_ipam_driver() {
         "com.docker.network.driver.mtu=1400",
         "opts",
     ]);
-    sb.run_web("o1", "opts", &[]);
+    // --ip as given. (--mac-address cannot be tested here: the machine's
+    // docker client, 28.x, refuses to send it to a 20.10 daemon.)
+    let ip = sb.run_web("o1", "opts", &["--ip", "172.31.0.42"]);
+    assert_eq!(ip, "172.31.0.42");
     let br = sb.ok("ip -o link show brtest");
     assert!(br.contains("mtu 1400"), "{br}");
     let (_, l) = sb.exec("o1", "ip -o link show eth0");
-    assert!(l.contains("mtu 1400"), "{l}");
+    assert!(
+        l.contains("mtu 1400") && l.contains("link/ether 02:42:ac:1f:00:2a"),
+        "{l}"
+    );
     // A bad option: the error names it, nothing is left.
     let picture = sb.picture();
     let e = sb.docker_err(&[
