@@ -145,6 +145,7 @@ fn network(id: char, name: &str, o: NetworkOptions) -> NetworkRecord {
         bridge: String::new(),
         default: false,
         adopted: false,
+        restore: Default::default(),
         options: o.clone(),
     })
     .unwrap();
@@ -159,15 +160,18 @@ fn network(id: char, name: &str, o: NetworkOptions) -> NetworkRecord {
         bridge: format!("br-{}", id.to_string().repeat(12)),
         default: false,
         adopted: false,
+        restore: Default::default(),
         options: o,
     }
 }
 
 fn endpoint(store: &mut Store, id: char, net: &str, v6: bool, ports: bool) -> EndpointRecord {
-    let n = store.state.network_by_id_mut(net).unwrap();
-    let a4 = n.pool4.allocate().unwrap();
+    // Planned as the live code plans it: the pools' next; the record
+    // takes them.
+    let n = store.state.network_by_id(net).unwrap();
+    let a4 = n.pool4.next().unwrap();
     let a6 = if v6 {
-        Some(n.pool6.as_mut().unwrap().allocate().unwrap())
+        Some(n.pool6.as_ref().unwrap().next().unwrap())
     } else {
         None
     };
@@ -185,6 +189,8 @@ fn endpoint(store: &mut Store, id: char, net: &str, v6: bool, ports: bool) -> En
         container: format!("c-{id}"),
         netns: format!("/run/netns/c-{id}").into(),
         netns_ino: 4026532000,
+        netns_dev: 0,
+        netns_cookie: None,
         ifname: "eth0".into(),
         host_veth: format!("veth{}", id.to_string().repeat(7)),
         mac: "02:42:ac:14:00:02".into(),

@@ -137,6 +137,7 @@ fn command_line(s: &str) {
         bridge: "br-fuzz".into(),
         default: false,
         adopted: false,
+        restore: Default::default(),
         options: o,
     };
     // Validated options may still be refused by the pools (a gateway equal

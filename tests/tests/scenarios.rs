@@ -632,3 +632,70 @@ fn idle_networks_in_the_way_are_removed_busy_ones_kept() {
     })
     .unwrap();
 }
+
+/// Disconnect without waiting for the kernel: the veths go down into
+/// bridge-net's group at once, and a child forked without exec (no
+/// `brnet` binary anywhere: the resolver is off) deletes the group, in one
+/// request, shortly after. The namespaces live on, with only `lo`.
+#[test]
+fn background_disconnect_deletes_the_veths_without_a_binary() {
+    if !privileged_test() {
+        return;
+    }
+    isolated(|| {
+        let dir = state_dir();
+        let mut b = BridgeNet::open_with(bridge_net::Config {
+            veth_delete: bridge_net::VethDelete::Background,
+            resolver: bridge_net::ResolverCommand::Off,
+            ..bridge_net::Config::new(dir.path())
+        })
+        .unwrap();
+        b.create_network("n", &custom("172.20.0.0/16", "172.20.0.1"))
+            .unwrap();
+        let before = link_names();
+        let mut veths = Vec::new();
+        for k in 0..3 {
+            let (_, r) = ns(&format!("c{k}"));
+            veths.push(
+                b.connect("n", &r, &ConnectOptions::default())
+                    .unwrap()
+                    .host_veth,
+            );
+        }
+        for k in 0..3 {
+            assert!(
+                b.disconnect("n", &format!("c{k}").parse().unwrap())
+                    .unwrap()
+            );
+        }
+        // Gone within a few grace periods (or still there, down, in the
+        // group: never up).
+        let deadline = std::time::Instant::now() + LONG;
+        while link_names() != before && std::time::Instant::now() < deadline {
+            for l in ip_json(&[
+                "link",
+                "show",
+                "group",
+                &bridge_net::DOOMED_GROUP.to_string(),
+            ])
+            .as_array()
+            .unwrap()
+            {
+                assert!(!l["flags"].to_string().contains("\"UP\""), "{l}");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert_eq!(link_names(), before, "{veths:?} deleted");
+        for k in 0..3 {
+            assert_eq!(
+                ip(&["-n", &format!("c{k}"), "-o", "link", "show"])
+                    .lines()
+                    .count(),
+                1,
+                "only lo in c{k}"
+            );
+        }
+        assert_eq!(b.network("n").unwrap().endpoints, 0);
+    })
+    .unwrap();
+}

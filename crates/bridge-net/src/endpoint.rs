@@ -2,21 +2,22 @@
 //! modes without an endpoint (host, none, container).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use brnet_nat::{PortMapping, PortRange, PortSpec, Protocol};
-use brnet_netlink::{IfName, MacAddr, Socket};
-use brnet_netns::{Errno, Netns};
-use brnet_veth::{Container, VethConfig};
+use brnet_nat::PortMapping;
+use brnet_netlink::{MacAddr, Socket};
+use brnet_netns::Netns;
+use brnet_veth::Container;
 use ipnet::{Ipv4Net, Ipv6Net};
 use serde::Serialize;
 
+use crate::apply::{self, VethGone};
 use crate::error::{Error, Result};
-use crate::options::{ConnectOptions, MacPolicy, NetnsRef, NetworkMode};
-use crate::state::{EndpointRecord, Intent, Net, Op, SandboxRecord, State};
+use crate::options::{ConnectOptions, NetnsRef, NetworkMode};
+use crate::plan::{self, NsIdentity, Target};
+use crate::state::{EndpointRecord, Intent, Net, Op, SandboxRecord};
 use crate::{
-    BRIDGE_PORT_LIMIT, BridgeNet, DEFAULT_DNS_DOMAIN, DEFAULT_NETWORK, ResolverCommand, VethDelete,
-    fw, host,
+    BridgeNet, DEFAULT_DNS_DOMAIN, DEFAULT_NETWORK, ResolverCommand, VethDelete, fw, host,
 };
 
 /// An endpoint: what a runtime needs to know about the interface it got.
@@ -148,60 +149,36 @@ pub enum Attachment {
     Bridge(Box<EndpointInfo>),
 }
 
-/// Every port (pair) of a mapping's host side, for conflict checks.
-fn host_ports(p: &crate::state::PortRecord) -> std::ops::RangeInclusive<u16> {
-    p.host_port..=p.host_port_end
-}
-
-fn same_host_ip(a: Option<IpAddr>, b: Option<IpAddr>, v6a: bool, v6b: bool) -> bool {
-    match (a, b) {
-        (Some(x), Some(y)) => x == y,
-        // "every address" of a family collides with any address of it.
-        (None, Some(y)) => y.is_ipv6() == v6a,
-        (Some(x), None) => x.is_ipv6() == v6b,
-        (None, None) => v6a == v6b,
-    }
-}
-
-/// Who publishes `port`/`protocol` on `host_ip` already, among the
-/// recorded endpoints.
-fn holder(state: &State, protocol: Protocol, host_ip: Option<IpAddr>, port: u16) -> Option<String> {
-    let v6 = host_ip.is_some_and(|h| h.is_ipv6());
-    state.endpoints.values().find_map(|e| {
-        e.ports
-            .iter()
-            .any(|p| {
-                p.protocol == protocol.as_str()
-                    && host_ports(p).contains(&port)
-                    && same_host_ip(
-                        host_ip,
-                        p.host_ip,
-                        v6,
-                        p.host_ip.is_some_and(|h| h.is_ipv6()),
-                    )
-            })
-            .then(|| {
-                let net = state
-                    .network_by_id(&e.network)
-                    .map(|n| n.rec.name.as_str())
-                    .unwrap_or("?");
-                format!("container {:?} on network {net:?}", e.container)
-            })
+/// The identity of an open namespace (see [`NsIdentity`]).
+pub(crate) fn identity(ns: &Netns) -> Result<NsIdentity> {
+    let id = ns.id()?;
+    Ok(NsIdentity {
+        dev: id.dev,
+        ino: id.ino,
+        cookie: ns.cookie()?,
     })
+}
+
+/// The identity of the namespace at `path` now, if there is one.
+pub(crate) fn identity_at(path: &Path) -> Option<NsIdentity> {
+    Netns::open_path(path).ok().and_then(|n| identity(&n).ok())
 }
 
 impl BridgeNet {
     /// Connect the namespace `netns` to `network` (the default network
     /// `bridge` is created on first use).
     ///
-    /// In order, each undone if a later one fails: the addresses (next in
-    /// sequence, or the ones asked for), the host ports, a veth pair with
-    /// its peer created inside the namespace (named `eth0`, or the lowest
-    /// free `ethN`), its MAC, addresses, `lo` and the interface up, the
-    /// default route via the gateway (only for the namespace's first
-    /// network, and never on an internal one), the published ports and
-    /// address protection in the firewall (one transaction), then the
-    /// record. IPv6 is off on the links of an IPv4-only network.
+    /// Observe, plan, apply, commit ([`plan::connect`],
+    /// `apply.rs`): the namespace is opened first (its identity
+    /// read); the plan decides the addresses (next in sequence, or the
+    /// ones asked for), the interface (`eth0`, or the lowest free `ethN`),
+    /// the MAC, the routes (a default route via the gateway for the
+    /// namespace's first network, never on an internal one) and the host
+    /// ports; then a veth pair with its peer created inside the namespace
+    /// (MAC, addresses, `lo` and the interface up, routes), the published
+    /// ports and address protection in the firewall (one transaction), and
+    /// the record. Each step is undone if a later one fails. IPv6 is off
+    /// on the links of an IPv4-only network.
     pub fn connect(
         &mut self,
         network: &str,
@@ -221,418 +198,82 @@ impl BridgeNet {
         if network == DEFAULT_NETWORK {
             self.ensure_default()?;
         }
-        let net =
-            self.store
-                .state
-                .network(network)
-                .cloned()
-                .ok_or_else(|| Error::NetworkNotFound {
-                    name: network.to_owned(),
-                })?;
-        if net.rec.options.internal && !opts.ports.is_empty() {
-            return Err(Error::PortsNotAllowed {
-                network: net.rec.name.clone(),
-                reason: "an internal network cannot publish ports",
-            });
-        }
-        if opts.ipv6.is_some() && net.pool6.is_none() {
-            return Err(Error::option(
-                "--ip6",
-                opts.ipv6.map(|a| a.to_string()).unwrap_or_default(),
-                format!("network {:?} has no IPv6 subnet", net.rec.name),
-            ));
-        }
-        let path = netns.path()?;
+        // Observe: everything the plan needs from the namespace, before
+        // the intent (a namespace that cannot be opened leaves nothing).
         // By name, so a missing one is reported as the user named it:
         // network namespace "c9" not found (no /run/netns/c9).
+        let path = netns.path()?;
         let ns = match netns {
             NetnsRef::Name(n) => brnet_netns::NetnsDir::default().open(n)?,
             NetnsRef::Path(p) => Netns::open_path(p)?,
         };
-        let ino = ns.id()?.ino;
-        let siblings: Vec<EndpointRecord> = self
-            .store
-            .state
-            .endpoints
-            .values()
-            .filter(|e| e.netns_ino == ino && e.netns == path)
-            .cloned()
-            .collect();
-        if let Some(e) = siblings.iter().find(|e| e.network == net.rec.id) {
-            return Err(Error::AlreadyConnected {
-                network: net.rec.name.clone(),
-                netns: netns.to_string(),
-                ifname: e.ifname.clone(),
-            });
-        }
-        let ifname = match &opts.ifname {
-            Some(n) => n.clone(),
-            None => {
-                let n = (0..)
-                    .find(|i| !siblings.iter().any(|s| s.ifname == format!("eth{i}")))
-                    .unwrap_or(0);
-                IfName::new(&format!("eth{n}"))?
-            }
+        let inside = Container::open(&ns)?;
+        let target = Target::Netns {
+            path,
+            id: identity(&ns)?,
+            short_name: netns.short_name(),
         };
-        let container_id = opts
-            .container_id
-            .clone()
-            .or_else(|| siblings.first().map(|s| s.container_id.clone()))
-            .unwrap_or_else(host::random_id);
-        let container = opts
-            .name
-            .clone()
-            .or_else(|| siblings.first().map(|s| s.container.clone()))
-            .unwrap_or_else(|| netns.short_name());
-        let default_route = !net.rec.options.internal && !siblings.iter().any(|s| s.default_route);
-
-        // Addresses: in the state's own pools, restored on failure.
-        let backup = net.clone();
-        let net_id = net.rec.id.clone();
-        let result = self.connect_steps(
-            &net_id,
-            &ns,
-            &path,
-            ino,
-            &ifname,
-            &container_id,
-            &container,
-            default_route,
-            opts,
-        );
-        if result.is_err()
-            && let Some(n) = self.store.state.network_by_id_mut(&net_id)
-        {
-            *n = backup;
-        }
-        result
+        self.connect_target(network, &target, Some(inside), opts, host::seeds())
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn connect_steps(
+    /// Plan, apply and commit one endpoint.
+    pub(crate) fn connect_target(
         &mut self,
-        net_id: &str,
-        ns: &Netns,
-        path: &std::path::Path,
-        ino: u64,
-        ifname: &IfName,
-        container_id: &str,
-        container: &str,
-        default_route: bool,
+        network: &str,
+        target: &Target,
+        inside: Option<Container>,
         opts: &ConnectOptions,
+        seeds: plan::Seeds,
     ) -> Result<EndpointInfo> {
-        let (name, ipv4, ipv6, dynamic4, dynamic6) = {
-            let net = self.store.state.network_by_id_mut(net_id).ok_or_else(|| {
-                Error::NetworkNotFound {
-                    name: net_id.to_owned(),
-                }
-            })?;
-            let name = net.rec.name.clone();
-            let ipam = |source| Error::Ipam {
-                network: name.clone(),
-                source,
-            };
-            let (a4, d4) = match opts.ipv4 {
-                Some(a) => {
-                    net.pool4.request(IpAddr::V4(a)).map_err(ipam)?;
-                    (IpAddr::V4(a), false)
-                }
-                None => (net.pool4.allocate().map_err(ipam)?, true),
-            };
-            let prefix4 = net.subnet4().prefix_len();
-            let ipv4 = match a4 {
-                IpAddr::V4(a) => Ipv4Net::new(a, prefix4).ok(),
-                IpAddr::V6(_) => None,
-            };
-            let subnet6 = net.subnet6();
-            let (ipv6, d6) = match (net.pool6.as_mut(), subnet6) {
-                (Some(pool), Some(s6)) => {
-                    let (a, d) = match opts.ipv6 {
-                        Some(a) => {
-                            pool.request(IpAddr::V6(a)).map_err(ipam)?;
-                            (IpAddr::V6(a), false)
-                        }
-                        None => (pool.allocate().map_err(ipam)?, true),
-                    };
-                    match a {
-                        IpAddr::V6(a) => (Ipv6Net::new(a, s6.prefix_len()).ok(), d),
-                        IpAddr::V4(_) => (None, d),
-                    }
-                }
-                _ => (None, false),
-            };
-            (name, ipv4, ipv6, d4, d6)
-        };
+        let plan = plan::connect(
+            &self.store.state,
+            network,
+            target,
+            opts,
+            &seeds,
+            &host::Ports,
+        )?;
         self.step("connect.allocate")?;
+        let intent = Intent {
+            id: plan.record.id.clone(),
+            kind: "connect".into(),
+            host_veth: Some(plan.record.host_veth.clone()),
+            network: Some(plan.record.network.clone()),
+            ..Intent::default()
+        };
+        self.transact(intent, false, |k, _, undo| {
+            apply::connect(k, &plan, inside, undo)?;
+            Ok((plan.commit(), ()))
+        })?;
         let net = self
             .store
             .state
-            .network_by_id(net_id)
-            .cloned()
+            .network_by_id(&plan.record.network)
             .ok_or_else(|| Error::NetworkNotFound {
-                name: net_id.to_owned(),
+                name: plan.network.clone(),
             })?;
-
-        let mac = match opts.mac {
-            MacPolicy::Fixed(m) => m.unicast()?,
-            MacPolicy::Random => host::random_mac(),
-            MacPolicy::Derived => match ipv4 {
-                Some(a) => host::derived_mac(a.addr()),
-                None => host::random_mac(),
-            },
-        };
-
-        // Published ports, with their host ports chosen and checked.
-        let mut mappings = Vec::with_capacity(opts.ports.len());
-        for spec in &opts.ports {
-            mappings.push(self.resolve_port(&net, spec, ipv4, ipv6, &mappings)?);
-        }
-
-        let id = host::random_id();
-        let host_veth = brnet_veth::random_host_name();
-        self.store.record(
-            Op::Begin {
-                intent: Intent {
-                    id: id.clone(),
-                    kind: "connect".into(),
-                    host_veth: Some(host_veth.to_string()),
-                    bridge: None,
-                    network: Some(net.rec.id.clone()),
-                    subnets: Vec::new(),
-                },
-            },
-            false,
-        )?;
-        let rec = EndpointRecord {
-            id: id.clone(),
-            network: net.rec.id.clone(),
-            container_id: container_id.to_owned(),
-            container: container.to_owned(),
-            netns: path.to_owned(),
-            netns_ino: ino,
-            ifname: ifname.to_string(),
-            host_veth: host_veth.to_string(),
-            mac: mac.to_string(),
-            ipv4,
-            ipv6,
-            dynamic4,
-            dynamic6,
-            default_route,
-            ports: mappings.iter().map(fw::port_record).collect(),
-            aliases: opts.aliases.clone(),
-            created: host::now(),
-        };
-        let mut veth_made = false;
-        let mut fw_made = false;
-        let mut lo_raised = false;
-        let mut inside = Container::open(ns)?;
-        let result = (|| -> Result<()> {
-            self.step("connect.begin")?;
-            let bridge = self.nl.link_by_name(&net.rec.bridge)?;
-            let mut addresses = Vec::with_capacity(2);
-            let mut gateways = Vec::new();
-            if let Some(a) = ipv4 {
-                addresses.push(a.into());
-            }
-            if let Some(a) = ipv6 {
-                addresses.push(a.into());
-            }
-            if default_route {
-                gateways.push(net.pool4.gateway());
-                if let Some(p) = &net.pool6 {
-                    gateways.push(p.gateway());
-                }
-            }
-            let made = brnet_veth::create(
-                &mut self.nl,
-                &mut inside,
-                &VethConfig {
-                    host_name: Some(host_veth.clone()),
-                    peer_name: ifname.clone(),
-                    bridge: Some(bridge.index),
-                    mtu: net.rec.options.mtu,
-                    peer_mac: Some(mac),
-                    addresses,
-                    gateways,
-                    disable_ipv6: ipv6.is_none(),
-                    host_up: true,
-                },
-            );
-            if let Err(brnet_veth::Error::Netlink(e)) = &made
-                && e.errno() == Some(Errno::EXFULL)
-            {
-                return Err(Error::BridgeFull {
-                    bridge: net.rec.bridge.clone(),
-                    network: net.rec.name.clone(),
-                    limit: BRIDGE_PORT_LIMIT,
-                });
-            }
-            lo_raised = made?.lo_raised;
-            veth_made = true;
-            self.step("connect.veth")?;
-            self.fw
-                .add_endpoint(&fw::network(&net)?, &fw::endpoint(&rec)?)?;
-            fw_made = true;
-            self.step("connect.firewall")?;
-            self.step("connect.record")?;
-            self.store.record(
-                Op::Connect {
-                    endpoint: rec.clone(),
-                },
-                false,
-            )?;
-            Ok(())
-        })();
-        match result {
-            Ok(()) => {
-                let _ = name;
-                let mut info = EndpointInfo::of(&net, &rec);
-                // Names on DNS-enabled networks: the resolver knows this
-                // endpoint before connect returns (or there is none).
-                if net.rec.options.dns == Some(true) {
-                    let warning = match self.sync_resolver() {
-                        Ok(true) => None,
-                        // Turned off by the caller: no names, no warning.
-                        Ok(false) if matches!(self.config.resolver, ResolverCommand::Off) => None,
-                        Ok(false) => Some(
-                            "no resolver: the `brnet` binary (`brnet dns serve`) is not next to \
-                             this program nor on PATH"
-                                .to_owned(),
-                        ),
-                        Err(e) => Some(format!("the resolver did not start: {e}")),
-                    };
-                    if warning.is_some() || matches!(self.config.resolver, ResolverCommand::Off) {
-                        info.dns_servers.clear();
-                        info.dns_search_domains.clear();
-                        info.dns_warning = warning;
-                    }
-                }
-                Ok(info)
-            }
-            Err(e) => {
-                if fw_made && let (Ok(n), Ok(ep)) = (fw::network(&net), fw::endpoint(&rec)) {
-                    let _ = self.fw.remove_endpoint(&n, &ep);
-                }
-                if veth_made {
-                    let _ = self.nl.delete_link_if_exists(&host_veth);
-                }
-                if lo_raised {
-                    let _ = brnet_veth::lower_lo(&mut inside);
-                }
-                let _ = self.store.record(Op::End { id }, false);
-                Err(e)
+        let mut info = EndpointInfo::of(net, &plan.record);
+        // Names on DNS-enabled networks: the resolver knows this endpoint
+        // before connect returns (or there is none).
+        if plan.dns.is_some() {
+            let warning = match self.sync_resolver() {
+                Ok(true) => None,
+                // Turned off by the caller: no names, no warning.
+                Ok(false) if matches!(self.config.resolver, ResolverCommand::Off) => None,
+                Ok(false) => Some(
+                    "no resolver: the `brnet` binary (`brnet dns serve`) is not next to \
+                     this program nor on PATH"
+                        .to_owned(),
+                ),
+                Err(e) => Some(format!("the resolver did not start: {e}")),
+            };
+            if warning.is_some() || matches!(self.config.resolver, ResolverCommand::Off) {
+                info.dns_servers.clear();
+                info.dns_search_domains.clear();
+                info.dns_warning = warning;
             }
         }
-    }
-
-    /// Turn a `-p` spec into a mapping: the container address of the host
-    /// address's family, host ports as asked (checked free) or chosen from
-    /// the kernel's ephemeral range.
-    pub(crate) fn resolve_port(
-        &mut self,
-        net: &Net,
-        spec: &PortSpec,
-        ipv4: Option<Ipv4Net>,
-        ipv6: Option<Ipv6Net>,
-        earlier: &[PortMapping],
-    ) -> Result<PortMapping> {
-        let host_ip = spec.host_ip().or(net.rec.options.host_binding);
-        let container = match host_ip {
-            Some(IpAddr::V6(_)) => ipv6.map(|a| IpAddr::V6(a.addr())),
-            _ => ipv4.map(|a| IpAddr::V4(a.addr())),
-        }
-        .ok_or_else(|| Error::PortsNotAllowed {
-            network: net.rec.name.clone(),
-            reason: "no container address of the host address's family",
-        })?;
-        let protocol = spec.protocol();
-        let len = spec.container_ports().len();
-        let taken_here = |port: u16| {
-            earlier.iter().any(|m| {
-                m.protocol() == protocol
-                    && m.host_ports().contains(port)
-                    && (m.host_ip() == host_ip || m.host_ip().is_none() || host_ip.is_none())
-            })
-        };
-        let with_spec_ip = |s: PortSpec| -> Result<PortSpec> {
-            match (s.host_ip(), host_ip) {
-                (None, Some(ip)) => {
-                    Ok(
-                        PortSpec::new(s.protocol(), Some(ip), s.host_ports(), s.container_ports())
-                            .map_err(|problem| brnet_nat::PortSpecError {
-                                spec: s.to_string(),
-                                problem,
-                            })?,
-                    )
-                }
-                _ => Ok(s),
-            }
-        };
-        let spec = with_spec_ip(*spec)?;
-        let chosen = match spec.host_ports() {
-            Some(range) => {
-                for port in range.iter() {
-                    if let Some(by) = holder(&self.store.state, protocol, host_ip, port) {
-                        return Err(Error::PortInUse {
-                            port,
-                            protocol: protocol.as_str(),
-                            host_ip: host_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
-                            by: Some(by),
-                        });
-                    }
-                    if taken_here(port) || !host::port_free(protocol, host_ip, port) {
-                        return Err(Error::PortInUse {
-                            port,
-                            protocol: protocol.as_str(),
-                            host_ip: host_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
-                            by: taken_here(port).then(|| "another port of this request".to_owned()),
-                        });
-                    }
-                }
-                spec
-            }
-            None => {
-                let (lo, hi) = host::local_port_range();
-                let span = u32::from(hi - lo) + 1;
-                let start = u32::from(u16::from_ne_bytes(host::random_bytes::<2>())) % span;
-                let fits = |first: u16| -> bool {
-                    (0..len).all(|k| {
-                        let p = u32::from(first) + k;
-                        p <= u32::from(hi)
-                            && u16::try_from(p).is_ok_and(|p| {
-                                holder(&self.store.state, protocol, host_ip, p).is_none()
-                                    && !taken_here(p)
-                                    && host::port_free(protocol, host_ip, p)
-                            })
-                    })
-                };
-                let first = (0..span)
-                    .map(|i| lo + u16::try_from((start + i) % span).unwrap_or(0))
-                    .find(|p| fits(*p))
-                    .ok_or(Error::NoFreePort {
-                        protocol: protocol.as_str(),
-                        first: lo,
-                        last: hi,
-                    })?;
-                let last = u16::try_from(u32::from(first) + len - 1).unwrap_or(first);
-                let range =
-                    PortRange::new(first, last).map_err(|problem| brnet_nat::PortSpecError {
-                        spec: spec.to_string(),
-                        problem,
-                    })?;
-                spec.with_host_ports(range)
-                    .map_err(|problem| brnet_nat::PortSpecError {
-                        spec: spec.to_string(),
-                        problem,
-                    })?
-            }
-        };
-        Ok(chosen
-            .to_mapping(container)
-            .map_err(|problem| brnet_nat::PortSpecError {
-                spec: chosen.to_string(),
-                problem,
-            })?)
+        Ok(info)
     }
 
     /// Disconnect `netns` from `network`: its published ports and
@@ -641,54 +282,70 @@ impl BridgeNet {
     /// not connected (or the network does not exist): disconnect is
     /// idempotent.
     ///
+    /// An endpoint recorded at that path for a namespace that is gone (a
+    /// namespace deleted and made again under the same name is another
+    /// one: see [`NsIdentity`]) is dropped, its veth left to the kernel.
+    ///
     /// Deleting a veth costs the kernel tens of milliseconds (it waits for
     /// an RCU grace period); when a container is going away, delete its
     /// namespace first: its veth dies with it, and disconnect then only
     /// updates the firewall and the state.
     pub fn disconnect(&mut self, network: &str, netns: &NetnsRef) -> Result<bool> {
         let _lock = self.store.lock()?;
-        let Some(net) = self.store.state.network(network).cloned() else {
+        let Some(net) = self.store.state.network(network) else {
             return Ok(false);
         };
         let path = netns.path()?;
-        let ino = Netns::open_path(&path)
-            .ok()
-            .and_then(|n| n.id().ok())
-            .map(|i| i.ino);
-        let Some(ep) = self
+        let now = identity_at(&path);
+        // The live one first, if there are two (one of a namespace that
+        // was replaced).
+        let Some((id, alive)) = self
             .store
             .state
             .endpoints_of(&net.rec.id)
-            .find(|e| e.netns == path && ino.is_none_or(|i| i == e.netns_ino))
-            .cloned()
+            .filter(|e| e.netns == path)
+            .map(|e| (e.id.clone(), now.is_some_and(|n| n.is_of(e))))
+            .max_by_key(|(_, alive)| *alive)
         else {
             return Ok(false);
         };
-        self.disconnect_locked(&net, &ep, ino.is_some())?;
+        self.disconnect_locked(&id, alive)?;
+        Ok(true)
+    }
+
+    /// Disconnect the endpoint `id` (as [`disconnect`], by id: for a
+    /// runtime that keeps endpoint ids, such as Docker's). `Ok(false)` when
+    /// there is no such endpoint.
+    ///
+    /// [`disconnect`]: BridgeNet::disconnect
+    pub fn disconnect_endpoint(&mut self, id: &str) -> Result<bool> {
+        let _lock = self.store.lock()?;
+        let Some(ep) = self.store.state.endpoints.get(id) else {
+            return Ok(false);
+        };
+        let alive = plan::is_detached(ep) || identity_at(&ep.netns).is_some_and(|n| n.is_of(ep));
+        self.disconnect_locked(id, alive)?;
         Ok(true)
     }
 
     /// Disconnect every endpoint of `netns`, from every network (and forget
-    /// its network mode). Returns how many endpoints there were.
+    /// its network mode). Goes on after a failure and reports them all.
+    /// Returns how many endpoints there were.
     pub fn disconnect_all(&mut self, netns: &NetnsRef) -> Result<usize> {
         let _lock = self.store.lock()?;
         let path = netns.path()?;
-        let eps: Vec<EndpointRecord> = self
+        let now = identity_at(&path);
+        let eps: Vec<(String, bool)> = self
             .store
             .state
             .endpoints
             .values()
-            .filter(|e| e.netns == path)
-            .cloned()
+            .filter(|e| e.netns == path && !plan::is_detached(e))
+            .map(|e| (e.id.clone(), now.is_some_and(|n| n.is_of(e))))
             .collect();
         let mut errors = Vec::new();
-        for ep in &eps {
-            let alive = Netns::open_path(&ep.netns)
-                .and_then(|n| n.id())
-                .is_ok_and(|id| id.ino == ep.netns_ino);
-            if let Some(net) = self.store.state.network_by_id(&ep.network).cloned()
-                && let Err(e) = self.disconnect_locked(&net, ep, alive)
-            {
+        for (id, alive) in &eps {
+            if let Err(e) = self.disconnect_locked(id, *alive) {
                 errors.push(e);
             }
         }
@@ -714,66 +371,42 @@ impl BridgeNet {
         }
     }
 
+    /// Plan, apply and commit a disconnect (the caller holds the lock).
     /// `netns_alive`: the namespace still exists. When it is gone, the
     /// kernel is already removing the veth with it (a namespace takes its
     /// devices along, and a veth pair dies with either end): deleting it
     /// here again would only wait for the kernel's RCU grace period.
-    pub(crate) fn disconnect_locked(
+    pub(crate) fn disconnect_locked(&mut self, id: &str, netns_alive: bool) -> Result<()> {
+        let veth = match self.config.veth_delete {
+            VethDelete::Wait => VethGone::Wait,
+            VethDelete::Background => VethGone::Background {
+                hold: self.fw.dup_socket().and_then(|r| r.ok()),
+            },
+        };
+        self.disconnect_with(id, netns_alive, veth)
+    }
+
+    /// [`disconnect_locked`](BridgeNet::disconnect_locked), with the veth
+    /// gone as `veth` says.
+    pub(crate) fn disconnect_with(
         &mut self,
-        net: &Net,
-        ep: &EndpointRecord,
+        id: &str,
         netns_alive: bool,
+        veth: VethGone,
     ) -> Result<()> {
-        let fw_net = fw::network(net)?;
-        let fw_ep = fw::endpoint(ep)?;
-        self.fw.remove_endpoint(&fw_net, &fw_ep)?;
-        let rest = (|| -> Result<()> {
-            self.step("disconnect.firewall")?;
-            let veth = IfName::new(&ep.host_veth)?;
-            let helper = match self.config.veth_delete {
-                VethDelete::Background => self.config.resolver.binary(),
-                VethDelete::Wait => None,
-            };
-            // Down at once in every case but a plain wait: from here on the
-            // veth forwards nothing and answers for nothing, so its address
-            // can be handed out again. (Down costs microseconds; a delete
-            // waits for an RCU grace period.) A namespace whose file is
-            // gone takes its veth along, asynchronously — but it may
-            // outlive its file (a process still in it), hence the down.
-            let mut to_delete = Vec::new();
-            if netns_alive && helper.is_none() {
-                self.nl.delete_link_if_exists(&veth)?;
-            } else {
-                match self.nl.set_down(&veth) {
-                    Err(e) if !e.is_not_found() => return Err(e.into()),
-                    Err(_) => {}
-                    Ok(()) if netns_alive => to_delete.push(veth.clone()),
-                    Ok(()) => {}
-                }
-            }
-            if let Some(bin) = helper {
-                // The helper deletes the veth, and holds a second
-                // descriptor of our nf_tables socket: the kernel's wait for
-                // the rule cleanup this disconnect left pending then falls
-                // on it when it exits, not on us when we do.
-                let hold = self.fw.dup_socket().and_then(|r| r.ok());
-                crate::resolver::delete_in_background(&bin, &to_delete, hold)?;
-            }
-            self.step("disconnect.veth")?;
-            Ok(())
-        })();
-        if let Err(e) = rest {
-            // The veth may still be there: so are its rules again.
-            if self.nl.link_by_name(&ep.host_veth).is_ok() {
-                let _ = self.fw.add_endpoint(&fw_net, &fw_ep);
-            }
-            return Err(e);
-        }
-        self.step("disconnect.record")?;
-        // The addresses go back to the pool as the record is applied.
-        self.store
-            .record(Op::Disconnect { id: ep.id.clone() }, false)?;
-        if net.rec.options.dns == Some(true) {
+        let plan = plan::disconnect(&self.store.state, id, netns_alive)?;
+        let intent = Intent {
+            id: plan.record.id.clone(),
+            kind: "disconnect".into(),
+            host_veth: Some(plan.record.host_veth.clone()),
+            network: Some(plan.record.network.clone()),
+            ..Intent::default()
+        };
+        self.transact(intent, false, |k, _, undo| {
+            apply::disconnect(k, &plan, veth, undo)?;
+            Ok((plan.commit(), ()))
+        })?;
+        if plan.dns {
             // The name is gone before disconnect returns.
             let _ = self.sync_resolver();
         }

@@ -112,6 +112,32 @@ pub fn local_port_range() -> (u16, u16) {
         .unwrap_or((49153, 65535))
 }
 
+/// The random and time-dependent inputs of a plan, drawn now.
+pub fn seeds() -> crate::plan::Seeds {
+    crate::plan::Seeds {
+        id: random_id(),
+        host_veth: brnet_veth::random_host_name(),
+        mac: random_mac(),
+        now: now(),
+        port_start: u16::from_ne_bytes(random_bytes::<2>()),
+    }
+}
+
+/// The host's ports as the kernel sees them: [`port_free`] and
+/// [`local_port_range`], in the calling thread's namespace.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Ports;
+
+impl crate::plan::HostPorts for Ports {
+    fn range(&self) -> (u16, u16) {
+        local_port_range()
+    }
+
+    fn free(&self, protocol: Protocol, host_ip: Option<IpAddr>, port: u16) -> bool {
+        port_free(protocol, host_ip, port)
+    }
+}
+
 /// Whether `port` can be bound on `host_ip` (every address when `None`)
 /// in the calling thread's namespace. SCTP cannot be checked this way
 /// (and this kernel has no SCTP): it is reported free.

@@ -21,8 +21,13 @@
 //! - State: one file in a state directory, shared safely by every process
 //!   that opens it (an exclusive lock; see [`state`]). Opening reconciles
 //!   the kernel with it ([`BridgeNet::reconcile`]).
-//! - Rollback: every step of connect and create-network is undone, in
-//!   reverse, when a later one fails; nothing is left behind.
+//! - One shape for every change (connect, disconnect, create and remove a
+//!   network): **plan** ([`plan`], a pure function of the state and the
+//!   request), **apply** (the kernel steps, each pushing its undo onto one
+//!   stack that any failure unwinds: nothing is left behind), **commit**
+//!   (one journal record, the only writer of the state). An intent written
+//!   before apply lets the next open undo or finish what a crash cut
+//!   short, and never deletes a bridge bridge-net did not make.
 //! - Inspect: [`BridgeNet::inspect`] returns `docker network inspect`'s
 //!   shape.
 //!
@@ -54,6 +59,7 @@
 //! # }
 //! ```
 
+mod apply;
 mod detached;
 mod dot;
 mod endpoint;
@@ -64,14 +70,17 @@ pub mod host;
 mod inspect;
 mod network;
 mod options;
+pub mod plan;
 mod reconcile;
 mod resolver;
 pub mod state;
+mod sys;
 
 use std::path::{Path, PathBuf};
 
 use brnet_netlink::Socket;
 
+pub use apply::DOOMED_GROUP;
 pub use brnet_ipam::{DefaultPool, Order};
 pub use brnet_nat::{Backend as FirewallBackend, PortSpec};
 pub use detached::DetachedOptions;
@@ -133,10 +142,12 @@ pub enum VethDelete {
     #[default]
     Wait,
     /// Take it down before `disconnect` returns — it then forwards nothing,
-    /// so its address can be handed out again at once — and leave the
-    /// delete to a helper process (`brnet link delete`, found like the
-    /// resolver; without one, wait as [`VethDelete::Wait`]). For runtimes
-    /// whose teardown latency counts: Podman's front end uses it.
+    /// so its address can be handed out again at once — into bridge-net's
+    /// netdev group of links to delete ([`DOOMED_GROUP`]), and leave the
+    /// delete to a child forked without exec, which deletes that whole
+    /// group in one request (under one RCU grace period) and exits. No
+    /// binary is needed. For runtimes whose teardown latency counts:
+    /// Podman's and the CNI front ends use it.
     Background,
 }
 

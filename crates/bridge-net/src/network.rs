@@ -2,16 +2,16 @@
 
 use std::net::IpAddr;
 
-use brnet_bridge::{BridgeConfig, sysctl};
-use brnet_ipam::{SubnetAllocator, overlaps};
+use brnet_ipam::overlaps;
 use brnet_netlink::{Family, IfName};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::options::{NetworkOptions, validate_network_name};
-use crate::state::{Intent, Net, NetworkRecord, Op};
-use crate::{BridgeNet, DEFAULT_BRIDGE, DEFAULT_NETWORK, fw, host};
+use crate::plan::{self, HostView, NetworkLink};
+use crate::state::{Intent, Net, Op};
+use crate::{BridgeNet, DEFAULT_NETWORK, FirewallBackend, apply, host};
 
 /// A network, as listed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -59,11 +59,6 @@ impl NetworkInfo {
             options: net.rec.options.clone(),
         }
     }
-
-    /// The gateway address with the network's prefix (`172.17.0.1/16`).
-    pub fn gateway_cidr(&self) -> IpNet {
-        IpNet::new(self.gateway, self.subnet.prefix_len()).unwrap_or_else(|_| self.subnet.into())
-    }
 }
 
 impl BridgeNet {
@@ -92,212 +87,69 @@ impl BridgeNet {
     pub(crate) fn create_network_locked(
         &mut self,
         name: &str,
-        mut opts: NetworkOptions,
+        opts: NetworkOptions,
         default: bool,
     ) -> Result<NetworkInfo> {
-        if self.store.state.network(name).is_some() {
-            return Err(Error::NetworkExists {
-                name: name.to_owned(),
-            });
-        }
-        let id = host::random_id();
-        let bridge = match (&opts.bridge_name, default) {
-            (Some(b), _) => b.clone(),
-            (None, true) => DEFAULT_BRIDGE.to_owned(),
-            (None, false) => format!("br-{}", &id[..12]),
+        // Observe: what the host says about subnets and the bridge.
+        let seeds = host::seeds();
+        let view = self.host_view(&opts, default, &seeds.id)?;
+        let mut plan = plan::create_network(&self.store.state, name, opts, default, &seeds, &view)?;
+        let NetworkLink::Bridge { name: bridge, .. } = &plan.link;
+        let intent = Intent {
+            id: plan.record.id.clone(),
+            kind: "create_network".into(),
+            bridge: Some(bridge.to_string()),
+            network: Some(plan.record.id.clone()),
+            subnets: plan.subnets.clone(),
+            ..Intent::default()
         };
-        let bridge_name = IfName::new(&bridge)?;
-        if let Some(other) = self
-            .store
-            .state
-            .networks
-            .iter()
-            .find(|n| n.rec.bridge == bridge)
-        {
-            return Err(Error::option(
-                crate::OPT_BRIDGE_NAME,
-                &bridge,
-                format!("bridge already used by network {:?}", other.rec.name),
-            ));
-        }
-        if opts.dns.is_none() {
-            opts.dns = Some(!default);
-        }
-        self.choose_subnets(name, &bridge_name, &mut opts, default)?;
-        let rec = NetworkRecord {
-            id: id.clone(),
-            name: name.to_owned(),
-            created: host::now(),
-            bridge: bridge.clone(),
-            default,
-            adopted: false,
-            options: opts,
-        };
-        let mut net = Net::new(rec).map_err(|detail| Error::InvalidOption {
-            option: "--subnet".into(),
-            value: name.to_owned(),
-            reason: detail,
-        })?;
-        // Fill in the gateways the pools chose, for inspect and reload.
-        net.rec.options.ipv4.gateway = Some(net.pool4.gateway());
-        if let (Some(v6), Some(p)) = (net.rec.options.ipv6.as_mut(), net.pool6.as_ref()) {
-            v6.gateway = Some(p.gateway());
-        }
-
-        self.store.record(
-            Op::Begin {
-                intent: Intent {
-                    id: id.clone(),
-                    kind: "create_network".into(),
-                    host_veth: None,
-                    bridge: Some(bridge.clone()),
-                    network: Some(id.clone()),
-                    subnets: std::iter::once(IpNet::V4(net.subnet4()))
-                        .chain(net.subnet6().map(IpNet::V6))
-                        .collect(),
+        let id = plan.record.id.clone();
+        self.transact(intent, true, |k, intent, undo| {
+            apply::create_network(k, &mut plan, intent, undo)?;
+            Ok((
+                Op::Network {
+                    network: plan.record.clone(),
                 },
-            },
-            false,
-        )?;
-        let mut undo = Undo::default();
-        match self.create_steps(&mut net, &bridge_name, &mut undo) {
-            Ok(()) => Ok(NetworkInfo::of(&net, 0)),
-            Err(e) => {
-                if undo.firewall
-                    && let Ok(n) = fw::network(&net)
-                {
-                    let _ = self.fw.remove_network(&n);
-                }
-                if undo.bridge {
-                    let _ = brnet_bridge::delete(&mut self.nl, &bridge_name);
-                }
-                let _ = self.store.record(Op::End { id }, false);
-                Err(e)
-            }
-        }
-    }
-
-    fn create_steps(&mut self, net: &mut Net, bridge: &IfName, undo: &mut Undo) -> Result<()> {
-        self.step("create.begin")?;
-        if !sysctl::ip_forward()? {
-            sysctl::set_ip_forward(true).map_err(|source| Error::IpForward { source })?;
-        }
-        let mut addresses = vec![
-            IpNet::new(net.pool4.gateway(), net.subnet4().prefix_len())
-                .map_err(|e| Error::option("--gateway", net.pool4.gateway(), e))?,
-        ];
-        if let (Some(p), Some(s)) = (&net.pool6, net.subnet6()) {
-            addresses.push(
-                IpNet::new(p.gateway(), s.prefix_len())
-                    .map_err(|e| Error::option("--gateway", p.gateway(), e))?,
-            );
-        }
-        let br = brnet_bridge::ensure(
-            &mut self.nl,
-            &BridgeConfig {
-                name: bridge.clone(),
-                addresses,
-                mtu: net.rec.options.mtu,
-                mac: None,
-            },
-        )?;
-        undo.bridge = br.created;
-        net.rec.adopted = !br.created;
-        self.step("create.bridge")?;
-        // Ports published on 127.0.0.1 are routed to the bridge (the
-        // firewall drops 127.0.0.0/8 arriving from it); Docker sets the same
-        // without its userland proxy. Routers advertised on the bridge are
-        // not for us.
-        sysctl::set_route_localnet(bridge, true)?;
-        if std::path::Path::new("/proc/sys/net/ipv6/conf").exists() {
-            let _ = sysctl::set_accept_ra(bridge, 0);
-        }
-        if net.subnet6().is_some() && std::path::Path::new("/proc/sys/net/ipv6").exists() {
-            sysctl::set_ipv6_forwarding(true)?;
-        }
-        if !net.rec.options.icc {
-            // ICC off is enforced on bridged traffic only with br_netfilter.
-            sysctl::write("/proc/sys/net/bridge/bridge-nf-call-iptables", "1").map_err(|e| {
-                Error::option(
-                    crate::OPT_ICC,
-                    "false",
-                    format!("needs br_netfilter (modprobe br_netfilter): {e}"),
-                )
-            })?;
-        }
-        self.fw.install_network(&fw::network(net)?, &[])?;
-        undo.firewall = true;
-        self.step("create.firewall")?;
-        self.step("create.record")?;
-        self.store.record(
-            Op::Network {
-                network: net.rec.clone(),
-            },
-            true,
-        )?;
-        Ok(())
-    }
-
-    /// Pick (default pools) or check (given) the subnets.
-    fn choose_subnets(
-        &mut self,
-        name: &str,
-        bridge: &IfName,
-        opts: &mut NetworkOptions,
-        default: bool,
-    ) -> Result<()> {
-        let ours: Vec<IpNet> = self
+                (),
+            ))
+        })?;
+        let net = self
             .store
             .state
-            .networks
-            .iter()
-            .flat_map(|n| {
-                std::iter::once(IpNet::from(n.subnet4())).chain(n.subnet6().map(IpNet::from))
-            })
-            .collect();
-        let owner = |subnet: &IpNet| -> Option<(IpNet, String)> {
-            self.store.state.networks.iter().find_map(|n| {
-                let s4 = IpNet::from(n.subnet4());
-                if overlaps(&s4, subnet) {
-                    return Some((s4, format!("network {:?}", n.rec.name)));
-                }
-                n.subnet6()
-                    .map(IpNet::from)
-                    .filter(|s6| overlaps(s6, subnet))
-                    .map(|s6| (s6, format!("network {:?}", n.rec.name)))
-            })
+            .network_by_id(&id)
+            .ok_or_else(|| Error::NetworkNotFound { name: id.clone() })?;
+        Ok(NetworkInfo::of(net, 0))
+    }
+
+    /// What a network's plan needs from the host: its on-link routes and
+    /// nameservers (only when a subnet is to be chosen), the bridge's
+    /// address (the default network keeps docker0's).
+    fn host_view(&mut self, opts: &NetworkOptions, default: bool, id: &str) -> Result<HostView> {
+        let choose = opts.ipv4.subnet.is_none();
+        let bridge_v4 = if choose && default {
+            self.existing_bridge_subnet(&IfName::new(&plan::bridge_name(opts, default, id))?)?
+        } else {
+            None
         };
-        for given in [opts.ipv4.subnet, opts.ipv6.as_ref().and_then(|c| c.subnet)]
-            .into_iter()
-            .flatten()
-        {
-            if let Some((other, who)) = owner(&given) {
-                return Err(Error::SubnetOverlap {
-                    subnet: given,
-                    other,
-                    owner: who,
-                });
-            }
-        }
-        if opts.ipv4.subnet.is_none() {
-            // docker0 keeps the address it already has, as Docker does.
-            if default && let Some(existing) = self.existing_bridge_subnet(bridge)? {
-                opts.ipv4.subnet = Some(IpNet::from(existing.trunc()));
-                opts.ipv4.gateway = Some(IpAddr::V4(existing.addr()));
-                return Ok(());
-            }
-            let mut alloc = SubnetAllocator::with_pools(self.config.default_pools.clone());
-            for s in &ours {
-                let _ = alloc.request(*s);
-            }
-            let reserved = host::reserved_prefixes(&mut self.nl, &ours)?;
-            let subnet = alloc.next(&reserved).map_err(|source| Error::Ipam {
-                network: name.to_owned(),
-                source,
-            })?;
-            opts.ipv4.subnet = Some(subnet);
-        }
-        Ok(())
+        Ok(HostView {
+            reserved: if choose {
+                host::reserved_prefixes(&mut self.nl, &[])?
+            } else {
+                Vec::new()
+            },
+            bridge_v4,
+            default_pools: self.config.default_pools.clone(),
+            loopback_guarded: self.loopback_guarded(),
+        })
+    }
+
+    /// Whether the firewall drops packets for 127.0.0.0/8 arriving on our
+    /// bridges (CVE-2020-8558): only then may `route_localnet` be on.
+    pub(crate) fn loopback_guarded(&self) -> bool {
+        matches!(
+            self.fw.backend(),
+            FirewallBackend::Native | FirewallBackend::NftCommand
+        )
     }
 
     fn existing_bridge_subnet(&mut self, bridge: &IfName) -> Result<Option<Ipv4Net>> {
@@ -344,49 +196,31 @@ impl BridgeNet {
         Ok(removed)
     }
 
-    /// Remove a network: its firewall chains, its bridge (unless it was
-    /// adopted), its record. Refused while endpoints are attached (the
-    /// error lists them). `Ok(false)` when there is no such network.
+    /// Remove a network: its firewall chains, its bridge (deleted if
+    /// bridge-net made it; an adopted one is given back as it was found:
+    /// our gateway addresses off it, its `route_localnet` as it was), its
+    /// record. Refused while endpoints are attached (the error lists them).
+    /// `Ok(false)` when there is no such network.
     pub fn remove_network(&mut self, name: &str) -> Result<bool> {
         let _lock = self.store.lock()?;
-        let Some(net) = self.store.state.network(name).cloned() else {
+        self.remove_network_locked(name)
+    }
+
+    pub(crate) fn remove_network_locked(&mut self, name: &str) -> Result<bool> {
+        let Some(plan) = plan::remove_network(&self.store.state, name)? else {
             return Ok(false);
         };
-        let eps: Vec<String> = self
-            .store
-            .state
-            .endpoints_of(&net.rec.id)
-            .map(|e| format!("{} ({})", e.container, e.ifname))
-            .collect();
-        if !eps.is_empty() {
-            return Err(Error::NetworkInUse {
-                name: net.rec.name.clone(),
-                endpoints: eps,
-            });
-        }
-        let fw_net = fw::network(&net)?;
-        self.fw.remove_network(&fw_net)?;
-        let rest = (|| -> Result<()> {
-            self.step("remove.firewall")?;
-            if !net.rec.adopted {
-                brnet_bridge::delete(&mut self.nl, &IfName::new(&net.rec.bridge)?)?;
-            }
-            self.step("remove.bridge")?;
-            Ok(())
-        })();
-        if let Err(e) = rest {
-            // Nothing is gone but the rules: put them back.
-            let eps: Vec<_> = Vec::new();
-            let _ = self.fw.install_network(&fw_net, &eps);
-            return Err(e);
-        }
-        self.step("remove.record")?;
-        self.store.record(
-            Op::RemoveNetwork {
-                id: net.rec.id.clone(),
-            },
-            true,
-        )?;
+        let intent = Intent {
+            id: plan.record.id.clone(),
+            kind: "remove_network".into(),
+            bridge: Some(plan.record.bridge.clone()),
+            network: Some(plan.record.id.clone()),
+            ..Intent::default()
+        };
+        self.transact(intent, true, |k, _, undo| {
+            apply::remove_network(k, &plan, undo)?;
+            Ok((plan.commit(), ()))
+        })?;
         Ok(true)
     }
 
@@ -432,10 +266,4 @@ impl BridgeNet {
                 name: name.to_owned(),
             })
     }
-}
-
-#[derive(Default)]
-struct Undo {
-    bridge: bool,
-    firewall: bool,
 }

@@ -3,14 +3,18 @@
 
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
 
 use brnet_bridge::BridgeConfig;
 use brnet_netlink::IfName;
 use ipnet::IpNet;
 use serde::Serialize;
 
+use crate::apply::{self, VethGone};
+use crate::endpoint::identity_at;
 use crate::error::{Error, Result};
-use crate::state::{EndpointRecord, Op};
+use crate::plan::{self, NsIdentity};
+use crate::state::{EndpointRecord, Intent, Op};
 use crate::{BridgeNet, fw};
 
 /// What reconcile found and did.
@@ -40,11 +44,26 @@ impl Report {
     }
 }
 
-fn netns_alive(ep: &EndpointRecord) -> bool {
+/// Whether the namespace an endpoint was made in is still at its path:
+/// one stat(2) for the device and inode (a different one, or none: gone),
+/// then, for a record with a cookie, the cookie (an inode is reused once
+/// its namespace is gone: `ip netns del c1; ip netns add c1`), read once
+/// per path.
+fn netns_alive(ep: &EndpointRecord, seen: &mut HashMap<PathBuf, Option<NsIdentity>>) -> bool {
     // stat(2) follows the bind mount (or /proc's magic link) to the
-    // namespace's nsfs inode: one syscall, where open + fstat + close were
-    // three, for every endpoint on every open.
-    std::fs::metadata(&ep.netns).is_ok_and(|m| m.ino() == ep.netns_ino)
+    // namespace's nsfs inode.
+    let Ok(m) = std::fs::metadata(&ep.netns) else {
+        return false;
+    };
+    if m.ino() != ep.netns_ino || (ep.netns_dev != 0 && m.dev() != ep.netns_dev) {
+        return false;
+    }
+    if ep.netns_cookie.is_none() {
+        return true;
+    }
+    seen.entry(ep.netns.clone())
+        .or_insert_with(|| identity_at(&ep.netns))
+        .is_some_and(|id| id.is_of(ep))
 }
 
 impl BridgeNet {
@@ -57,40 +76,11 @@ impl BridgeNet {
         let _lock = self.store.lock()?;
         let mut report = Report::default();
 
-        // 1. Operations cut short.
+        // 1. Operations cut short: a connect or a create is undone, a
+        // disconnect or a removal finished.
         let intents: Vec<_> = self.store.state.intents.values().cloned().collect();
         for intent in intents {
-            if let Some(v) = &intent.host_veth
-                && let Ok(name) = IfName::new(v)
-            {
-                let _ = self.nl.delete_link_if_exists(&name);
-            }
-            if intent.kind == "create_network"
-                && let Some(b) = &intent.bridge
-                && self.store.state.networks.iter().all(|n| &n.rec.bridge != b)
-            {
-                if let Ok(name) = IfName::new(b) {
-                    let _ = self.nl.delete_link_if_exists(&name);
-                }
-                // The firewall model needs the subnets to find the
-                // network's elements; the intent carries them.
-                let mut table_net = brnet_nat::Network::builder(b);
-                for subnet in &intent.subnets {
-                    table_net = match *subnet {
-                        IpNet::V4(n) => table_net.ipv4(n),
-                        IpNet::V6(n) => table_net.ipv6(n),
-                    };
-                }
-                if let Ok(table_net) = table_net.build() {
-                    let _ = self.fw.remove_network(&table_net);
-                }
-            }
-            self.store.record(
-                Op::End {
-                    id: intent.id.clone(),
-                },
-                false,
-            )?;
+            self.settle(&intent)?;
             report
                 .interrupted
                 .push(format!("{} {}", intent.kind, intent.id));
@@ -101,30 +91,26 @@ impl BridgeNet {
         report
             .endpoints_dropped
             .extend(self.collect_detached_locked()?);
+        let mut seen = HashMap::new();
         let gone: Vec<EndpointRecord> = self
             .store
             .state
             .endpoints
             .values()
-            .filter(|e| !crate::detached::is_detached(e) && !netns_alive(e))
+            .filter(|e| !plan::is_detached(e) && !netns_alive(e, &mut seen))
             .cloned()
             .collect();
         for ep in gone {
             // The namespace's file is gone, but the namespace may not be (a
-            // process still in it): take its veth down, so the address the
-            // pool gets back cannot be answered by a container left behind.
-            if let Ok(name) = IfName::new(&ep.host_veth) {
-                let _ = self.nl.set_down(&name);
+            // process still in it): its veth is taken down, so the address
+            // the pool gets back cannot be answered by a container left
+            // behind; its rules go.
+            let _ = self.disconnect_with(&ep.id, false, VethGone::Wait);
+            if self.store.state.endpoints.contains_key(&ep.id) {
+                // The firewall refused: step 4 sweeps what is left.
+                self.store
+                    .record(Op::Disconnect { id: ep.id.clone() }, false)?;
             }
-            if let Some(net) = self.store.state.network_by_id(&ep.network).cloned() {
-                // Firewall leftovers are swept by step 4; the veth died with
-                // the namespace.
-                let _ = self
-                    .fw
-                    .remove_endpoint(&fw::network(&net)?, &fw::endpoint(&ep)?);
-            }
-            self.store
-                .record(Op::Disconnect { id: ep.id.clone() }, false)?;
             report
                 .endpoints_dropped
                 .push(format!("{} ({})", ep.container, ep.netns.display()));
@@ -167,7 +153,9 @@ impl BridgeNet {
                 continue;
             }
             report.bridges_recreated.push(net.rec.bridge.clone());
-            let _ = brnet_bridge::sysctl::set_route_localnet(&name, true);
+            if self.loopback_guarded() {
+                let _ = brnet_bridge::sysctl::set_route_localnet(&name, true);
+            }
             let eps: Vec<EndpointRecord> = self
                 .store
                 .state
@@ -228,5 +216,92 @@ impl BridgeNet {
             report.resolver_started = true;
         }
         Ok(report)
+    }
+}
+
+impl BridgeNet {
+    /// Finish or undo the operation `intent` describes, which a crash cut
+    /// short, and close it.
+    fn settle(&mut self, intent: &Intent) -> Result<()> {
+        let st = &self.store.state;
+        match intent.kind.as_str() {
+            // Finished: what the caller asked for to go, goes.
+            "disconnect" if st.endpoints.contains_key(&intent.id) => {
+                let ep = &st.endpoints[&intent.id];
+                let alive =
+                    plan::is_detached(ep) || identity_at(&ep.netns).is_some_and(|n| n.is_of(ep));
+                if self
+                    .disconnect_with(&intent.id, alive, VethGone::Wait)
+                    .is_ok()
+                {
+                    return Ok(());
+                }
+            }
+            "remove_network" if st.network_by_id(&intent.id).is_some() => {
+                let name = st.network_by_id(&intent.id).map(|n| n.rec.name.clone());
+                if let Some(name) = name
+                    && self.remove_network_locked(&name).is_ok()
+                {
+                    return Ok(());
+                }
+            }
+            // Undone: the veth (its peer goes with it); its rules are swept
+            // by step 4, which knows every recorded endpoint.
+            "connect" => {
+                if let Some(v) = &intent.host_veth
+                    && let Ok(name) = IfName::new(v)
+                {
+                    let _ = self.nl.delete_link_if_exists(&name);
+                }
+            }
+            "create_network"
+                if intent
+                    .bridge
+                    .as_ref()
+                    .is_some_and(|b| st.networks.iter().all(|n| &n.rec.bridge != b)) =>
+            {
+                let b = intent.bridge.clone().unwrap_or_default();
+                if let Ok(name) = IfName::new(&b) {
+                    // Deleted only if this operation made it: said so once
+                    // it knew, or (a crash before it could say) a name of
+                    // our own (`br-` + the id), which nobody else uses. An
+                    // adopted bridge (docker0, a host's br0, cni0) is given
+                    // back as it was found, never deleted.
+                    let ours = match intent.bridge_created {
+                        Some(made) => made,
+                        None => intent.id.len() >= 12 && b == format!("br-{}", &intent.id[..12]),
+                    };
+                    if ours {
+                        let _ = self.nl.delete_link_if_exists(&name);
+                    } else {
+                        let _ = apply::give_back(&mut self.nl, &name, &intent.restore);
+                    }
+                }
+                // The firewall model needs the subnets to find the
+                // network's elements; the intent carries them.
+                let mut table_net = brnet_nat::Network::builder(&b);
+                for subnet in &intent.subnets {
+                    table_net = match *subnet {
+                        IpNet::V4(n) => table_net.ipv4(n),
+                        IpNet::V6(n) => table_net.ipv6(n),
+                    };
+                }
+                if let Ok(table_net) = table_net.build() {
+                    let _ = self.fw.remove_network(&table_net);
+                }
+            }
+            // A publish: the firewall is swept against the records by step
+            // 4. Anything else: nothing of it is left to do.
+            _ => {}
+        }
+        if self.store.state.intents.contains_key(&intent.id) {
+            self.store.record(
+                Op::End {
+                    id: intent.id.clone(),
+                },
+                false,
+            )?;
+        }
+        Ok(())
     }
 }

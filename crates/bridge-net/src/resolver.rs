@@ -69,36 +69,6 @@ impl ResolverCommand {
     }
 }
 
-/// Delete the links `names` from a detached helper process (`brnet link
-/// delete NAME...`, in the calling thread's network namespace), handing it
-/// `hold` as its standard input to close when it is done.
-pub(crate) fn delete_in_background(
-    bin: &Path,
-    names: &[brnet_netlink::IfName],
-    hold: Option<std::os::fd::OwnedFd>,
-) -> Result<()> {
-    let stdin = match hold {
-        Some(fd) => Stdio::from(fd),
-        None => Stdio::null(),
-    };
-    let mut child = Command::new(bin)
-        .args(["link", "delete"])
-        .args(names.iter().map(|n| n.as_str()))
-        .stdin(stdin)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .process_group(0)
-        .spawn()
-        .map_err(|e| Error::state_io("start the link deleter", bin, &e))?;
-    // Reap it when it is done (a short-lived caller leaves that to init).
-    let _ = std::thread::Builder::new()
-        .name("brnet-link-reaper".into())
-        .spawn(move || {
-            let _ = child.wait();
-        });
-    Ok(())
-}
-
 /// Ask the resolver of `state_dir` to re-read the state (or to stop).
 /// `Ok(false)` when no resolver listens there.
 pub fn tell(state_dir: &Path, what: &str, timeout: Duration) -> Result<bool> {

@@ -146,7 +146,6 @@ impl Bitmap {
 
     /// The first clear bit in `from..to`, scanning whole chunks and words,
     /// never bit by bit.
-    #[cfg(test)]
     pub(crate) fn first_zero(&self, from: u32, to: u32) -> Option<u32> {
         let to = to.min(self.len);
         let mut start = from;

@@ -366,6 +366,26 @@ impl Pool {
         Ok(self.window_addr(w))
     }
 
+    /// The address [`allocate`](Pool::allocate) would hand out next,
+    /// without taking it: a plan made from a shared pool (bridge-net plans
+    /// a connect from the state, and the journal record that commits it
+    /// takes the address).
+    ///
+    /// # Errors
+    /// [`Error::Exhausted`], as `allocate`.
+    pub fn next(&self) -> Result<IpAddr> {
+        let found = match self.order {
+            Order::Serial => self
+                .bits
+                .first_zero(self.cursor, self.dyn_hi)
+                .or_else(|| self.bits.first_zero(self.dyn_lo, self.cursor)),
+            Order::Lowest => self.bits.first_zero(self.hint, self.dyn_hi),
+        };
+        found.map(|w| self.window_addr(w)).ok_or(Error::Exhausted {
+            subnet: self.subnet,
+        })
+    }
+
     /// The search of [`allocate`](Pool::allocate) past the cursor's word:
     /// to the end of the range, then (serial order) from its start.
     #[cold]

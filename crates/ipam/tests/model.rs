@@ -338,7 +338,9 @@ proptest! {
         for op in &ops {
             let (got, want, addr) = match *op {
                 Op::Allocate => {
+                    let peeked = pool.next();
                     let got = pool.allocate();
+                    prop_assert_eq!(&peeked, &got, "next() foretells allocate()");
                     let want = model.allocate();
                     let addr = want.as_ref().ok().copied();
                     (got.map(|_| ()), want.map(|_| ()), addr)

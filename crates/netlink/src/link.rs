@@ -88,6 +88,8 @@ pub struct LinkChange<'a> {
     /// Stop IPv6 from making a link-local address on this link
     /// (`addrgenmode none`): no DAD and no MLD reports for it.
     pub addr_gen_mode_none: bool,
+    /// Put the link in this netdev group (`ip link set dev LINK group N`).
+    pub group: Option<u32>,
 }
 
 /// A veth pair to create in one request.
@@ -470,6 +472,13 @@ impl Socket {
     pub fn delete_link(&mut self, link: impl Into<LinkRef>) -> Result<()> {
         let link = link.into();
         self.request(msg::delete_link(&link)?, "delete link", &link)
+    }
+
+    /// `ip link del group GROUP`: every link of the netdev group, in one
+    /// request and one RCU grace period (deleting them one by one waits
+    /// for one each). No link in the group is not an error.
+    pub fn delete_group(&mut self, group: u32) -> Result<()> {
+        self.request(msg::delete_group(group)?, "delete links of group", &group)
     }
 
     /// Idempotent delete: `Ok(false)` when there was no such link.

@@ -155,6 +155,9 @@ pub fn set_link(link: &LinkRef, change: &LinkChange) -> Result<Vec<u8>> {
     if let Some(fd) = change.netns_fd {
         attrs.push(attr(Ifla::NetNsFd, fd.as_raw_fd())?);
     }
+    if let Some(group) = change.group {
+        attrs.push(attr(Ifla::Group, group)?);
+    }
     if change.addr_gen_mode_none {
         let inet6 = nest(
             libc::AF_INET6 as u16,
@@ -173,6 +176,21 @@ pub fn delete_link(link: &LinkRef) -> Result<Vec<u8>> {
         Rtm::Dellink,
         NlmF::ACK,
         ifinfo(index, Iff::empty(), Iff::empty(), attrs)?,
+    )
+}
+
+/// `RTM_DELLINK` of every link in netdev group `group` (no index, no
+/// name: `IFLA_GROUP` alone).
+pub fn delete_group(group: u32) -> Result<Vec<u8>> {
+    encode(
+        Rtm::Dellink,
+        NlmF::ACK,
+        ifinfo(
+            0,
+            Iff::empty(),
+            Iff::empty(),
+            vec![attr(Ifla::Group, group)?],
+        )?,
     )
 }
 
@@ -494,6 +512,33 @@ mod tests {
                  09 00 03 00  65 74 68 30  00 00 00 00
                  08 00 04 00  78 05 00 00
                  0a 00 01 00  02 42 ac 11  00 02 00 00")
+        );
+    }
+
+    #[test]
+    fn delete_by_group_and_set_group() {
+        // RTM_DELLINK (17), NLM_F_REQUEST|NLM_F_ACK, ifindex 0, IFLA_GROUP
+        // (27) = 0x6272.
+        assert_eq!(
+            delete_group(0x6272).unwrap(),
+            hex("28 00 00 00  11 00 05 00  00 00 00 00  00 00 00 00
+                 00 00 00 00  00 00 00 00  00 00 00 00  00 00 00 00
+                 08 00 1b 00  72 62 00 00")
+        );
+        let m = set_link(
+            &LinkRef::Index(5),
+            &LinkChange {
+                up: Some(false),
+                group: Some(0x6272),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            m,
+            hex("28 00 00 00  10 00 05 00  00 00 00 00  00 00 00 00
+                 00 00 00 00  05 00 00 00  00 00 00 00  01 00 00 00
+                 08 00 1b 00  72 62 00 00")
         );
     }
 

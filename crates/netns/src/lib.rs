@@ -38,6 +38,6 @@ mod sys;
 pub use dir::{DEFAULT_NETNS_DIR, NetnsDir};
 pub use error::{Error, NameProblem, Result, ShowErrno};
 pub use name::{MAX_NAME_LEN, NsName};
-pub use netns::{EnterGuard, Netns, NetnsId, THREAD_NETNS};
+pub use netns::{EnterGuard, Netns, NetnsId, THREAD_NETNS, socket_netns_cookie};
 pub use nix::errno::Errno;
 pub use sandbox::{SKIP_PRIVILEGED_ENV, isolated, privileged_test};

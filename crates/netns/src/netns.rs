@@ -127,6 +127,21 @@ impl Netns {
         })
     }
 
+    /// The namespace's cookie (`SO_NETNS_COOKIE`, Linux 5.14+): unique
+    /// until reboot and never reused, where the nsfs inode of [`id`] is
+    /// handed to a new namespace once the old one is gone (`ip netns del
+    /// c1; ip netns add c1` may give the same inode). `Ok(None)` on older
+    /// kernels. Costs a visit: the calling thread enters the namespace for
+    /// one socket and is back before this returns.
+    ///
+    /// [`id`]: Netns::id
+    pub fn cookie(&self) -> Result<Option<u64>> {
+        let guard = self.enter()?;
+        let cookie = sys::current_netns_cookie();
+        guard.exit()?;
+        cookie.map_err(|e| Error::sys("read SO_NETNS_COOKIE of", self.describe(), e))
+    }
+
     /// Enter this namespace on the calling thread. The returned guard
     /// switches the thread back to its previous namespace when dropped (or
     /// when [`EnterGuard::exit`] is called, which reports errors).
@@ -227,6 +242,12 @@ impl Drop for EnterGuard {
             std::process::abort();
         }
     }
+}
+
+/// The cookie of the network namespace a socket lives in (see
+/// [`Netns::cookie`]); `Ok(None)` before Linux 5.14.
+pub fn socket_netns_cookie(socket: impl AsFd) -> Result<Option<u64>> {
+    sys::netns_cookie(socket.as_fd()).map_err(|e| Error::sys("read SO_NETNS_COOKIE", "socket", e))
 }
 
 pub(crate) fn io_errno(e: &std::io::Error) -> Errno {

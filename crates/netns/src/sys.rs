@@ -1,5 +1,5 @@
-//! The crate's only `unsafe` code: two ioctls that neither nix nor libc
-//! wrap safely.
+//! The crate's only `unsafe` code: two ioctls and one socket option that
+//! neither nix nor libc wrap safely.
 #![allow(unsafe_code)]
 
 use std::os::fd::{AsRawFd, BorrowedFd};
@@ -53,4 +53,51 @@ pub(crate) fn set_link_up(name: &str) -> Result<(), Errno> {
     // SAFETY: as above; SIOCSIFFLAGS only reads `req`.
     Errno::result(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) })?;
     Ok(())
+}
+
+/// `SO_NETNS_COOKIE` from `asm-generic/socket.h` (Linux 5.14); sparc
+/// numbers it differently.
+#[cfg(not(target_arch = "sparc64"))]
+const SO_NETNS_COOKIE: libc::c_int = 71;
+#[cfg(target_arch = "sparc64")]
+const SO_NETNS_COOKIE: libc::c_int = 0x0050;
+
+/// The cookie of the network namespace the socket `fd` belongs to: a
+/// number the kernel gives each namespace at birth, unique until reboot and
+/// never reused (unlike the nsfs inode). `Ok(None)` on kernels before 5.14,
+/// which do not know the option.
+///
+/// # References
+/// socket(7), `SO_NETNS_COOKIE`
+pub(crate) fn netns_cookie(fd: BorrowedFd<'_>) -> Result<Option<u64>, Errno> {
+    let mut cookie: u64 = 0;
+    let mut len = std::mem::size_of::<u64>() as libc::socklen_t;
+    // SAFETY: `cookie` and `len` are valid for writes of the sizes passed;
+    // the kernel writes at most `len` bytes into `cookie` and updates `len`.
+    let r = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            SO_NETNS_COOKIE,
+            (&raw mut cookie).cast(),
+            &raw mut len,
+        )
+    };
+    match Errno::result(r) {
+        Ok(_) if len as usize == std::mem::size_of::<u64>() => Ok(Some(cookie)),
+        Ok(_) | Err(Errno::ENOPROTOOPT) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The cookie of the calling thread's network namespace (see
+/// [`netns_cookie`]), read from a throwaway datagram socket.
+pub(crate) fn current_netns_cookie() -> Result<Option<u64>, Errno> {
+    let sock = socket(
+        AddressFamily::Unix,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    netns_cookie(std::os::fd::AsFd::as_fd(&sock))
 }

@@ -202,3 +202,48 @@ fn a_panic_in_the_sandbox_reaches_the_caller() {
     let msg = r.unwrap_err();
     assert_eq!(msg.downcast_ref::<&str>(), Some(&"assertion inside"));
 }
+
+#[test]
+fn a_recreated_namespace_may_reuse_the_inode_but_never_the_cookie() {
+    if !privileged_test() {
+        return;
+    }
+    isolated(|| {
+        let dir = NetnsDir::default();
+        let here = Netns::current().unwrap();
+        let c1 = dir.create("c1").unwrap();
+        let (id, cookie) = (c1.id().unwrap(), c1.cookie().unwrap());
+        assert_ne!(
+            cookie,
+            here.cookie().unwrap(),
+            "two namespaces, two cookies"
+        );
+        assert_eq!(cookie, dir.open("c1").unwrap().cookie().unwrap(), "stable");
+        assert_eq!(Netns::current().unwrap().id().unwrap(), here.id().unwrap());
+        // The cookie of a socket opened inside is the namespace's.
+        let inside = c1.run(|| std::net::UdpSocket::bind("127.0.0.1:0")).unwrap();
+        if let Ok(sock) = inside {
+            assert_eq!(brnet_netns::socket_netns_cookie(&sock).unwrap(), cookie);
+        }
+        drop(c1);
+        // Delete and create again until the kernel hands the inode back
+        // (it does once the old namespace is cleaned up).
+        let mut reused = false;
+        for _ in 0..50 {
+            dir.delete("c1").unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            let again = dir.create("c1").unwrap();
+            assert_ne!(again.cookie().unwrap(), cookie, "a cookie is never reused");
+            if again.id().unwrap() == id {
+                reused = true;
+                break;
+            }
+        }
+        println!("inode reused: {reused}");
+        assert!(
+            cookie.is_some(),
+            "Linux 5.14+ gives every namespace a cookie"
+        );
+    })
+    .unwrap();
+}

@@ -52,7 +52,7 @@ pub use format::STATE_VERSION;
 pub use journal::STATE_FILE;
 pub use lock::{LOCK_FILE, Locked};
 pub use query::{Net, State, release};
-pub use records::{EndpointRecord, Intent, NetworkRecord, Op, PortRecord, SandboxRecord};
+pub use records::{EndpointRecord, Intent, NetworkRecord, Op, PortRecord, Restore, SandboxRecord};
 
 use crate::error::{Error, Result, StateProblem};
 use journal::Journal;
@@ -174,10 +174,9 @@ impl Store {
         }
     }
 
-    /// Make a change: apply `op` to the state in memory (as replay would,
-    /// except that a `Connect`'s addresses were already taken from the
-    /// pools by the caller), then write it down. The caller holds the
-    /// lock. `durable` (network changes): the whole state is written as a
+    /// Make a change: apply `op` to the state in memory exactly as replay
+    /// does (the journal is the only writer of the state), then write it
+    /// down. The caller holds the lock. `durable` (network changes): the whole state is written as a
     /// new snapshot, fsynced; otherwise one journal record is appended.
     ///
     /// When the change cannot be written, the state is loaded again from
@@ -196,7 +195,7 @@ impl Store {
         }
         let line = format::encode_op(&op)
             .map_err(|detail| self.bad(StateProblem::Malformed { line: 0, detail }))?;
-        if let Err(detail) = self.state.apply_op(op, false) {
+        if let Err(detail) = self.state.apply(op) {
             self.resync();
             return Err(self.bad(StateProblem::Inconsistent { line: 0, detail }));
         }
@@ -251,6 +250,7 @@ mod tests {
             bridge: format!("br-{name}"),
             default: false,
             adopted: false,
+            restore: Restore::default(),
             options,
         }
     }
@@ -276,6 +276,8 @@ mod tests {
             container: id.into(),
             netns: format!("/run/netns/{id}").into(),
             netns_ino: 7,
+            netns_dev: 0,
+            netns_cookie: None,
             ifname: "eth0".into(),
             host_veth: format!("veth{id}"),
             mac: "02:42:00:00:00:01".into(),
@@ -290,16 +292,16 @@ mod tests {
         }
     }
 
-    /// A connect as the live code does it: the address taken from the pool
-    /// first, then recorded.
+    /// A connect as the live code does it: the address planned (the pool's
+    /// next), then recorded (the record takes it).
     fn connect(s: &mut Store, id: &str, net: &NetworkRecord) -> IpAddr {
         let _l = s.lock().unwrap();
         let addr = s
             .state
-            .network_by_id_mut(&net.id)
+            .network_by_id(&net.id)
             .unwrap()
             .pool4
-            .allocate()
+            .next()
             .unwrap();
         let ep = endpoint(id, net, &format!("{addr}/16"));
         s.record(Op::Connect { endpoint: ep }, false).unwrap();

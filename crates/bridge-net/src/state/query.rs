@@ -109,16 +109,11 @@ impl State {
         self.endpoints.values().filter(move |e| e.network == id)
     }
 
-    /// Apply one replayed record. The live code makes the same changes
-    /// itself, so replay reproduces its state exactly (dynamic addresses
-    /// are allocated again and come out the same).
-    pub(super) fn apply(&mut self, op: Op) -> std::result::Result<(), String> {
-        self.apply_op(op, true)
-    }
-
-    /// Apply `op`; `replay`: the addresses of a `Connect` are taken from
-    /// the pools here (when false, the live code has taken them already).
-    pub(super) fn apply_op(&mut self, op: Op, replay: bool) -> std::result::Result<(), String> {
+    /// Apply one record, live or replayed: the journal is the only writer
+    /// of the state, so replay reproduces the live state exactly (a dynamic
+    /// address is allocated again, and comes out the same: the plan took
+    /// the pool's next).
+    pub(crate) fn apply(&mut self, op: Op) -> std::result::Result<(), String> {
         match op {
             Op::Network { network } => {
                 if self.networks.iter().any(|n| n.rec.name == network.name) {
@@ -133,10 +128,7 @@ impl State {
                 if self.networks.len() == before {
                     return Err(format!("removal of unknown network {id}"));
                 }
-            }
-            Op::Connect { endpoint } if !replay => {
-                self.intents.remove(&endpoint.id);
-                self.endpoints.insert(endpoint.id.clone(), endpoint);
+                self.intents.remove(&id);
             }
             Op::Connect { endpoint } => {
                 let net = self
@@ -175,6 +167,7 @@ impl State {
                     .endpoints
                     .remove(&id)
                     .ok_or_else(|| format!("disconnect of unknown endpoint {id}"))?;
+                self.intents.remove(&id);
                 release(self, &ep).map_err(|e| e.to_string())?;
             }
             Op::Sandbox { sandbox } => {

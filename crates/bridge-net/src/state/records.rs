@@ -30,8 +30,37 @@ pub struct NetworkRecord {
     /// removal.
     #[serde(default)]
     pub adopted: bool,
+    /// What bridge-net changed on an adopted bridge, put back when the
+    /// network is removed.
+    #[serde(default, skip_serializing_if = "Restore::is_empty")]
+    pub restore: Restore,
     /// The options, with the chosen subnets and gateways filled in.
     pub options: NetworkOptions,
+}
+
+/// What bridge-net changed on a bridge it did not create (docker0, a host's
+/// `br0`, another plugin's `cni0`), to put back when it lets go of it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Restore {
+    /// `net.ipv4.conf.<bridge>.route_localnet` as found, when bridge-net
+    /// changed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route_localnet: Option<String>,
+    /// Gateway addresses bridge-net added to the bridge.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub addresses: Vec<IpNet>,
+}
+
+impl Restore {
+    /// Nothing to put back.
+    pub fn is_empty(&self) -> bool {
+        self.route_localnet.is_none() && self.addresses.is_empty()
+    }
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
 }
 
 /// A published port as recorded.
@@ -67,8 +96,17 @@ pub struct EndpointRecord {
     pub container: String,
     /// The namespace's path.
     pub netns: PathBuf,
-    /// The namespace's inode (its identity while it lives).
+    /// The namespace's inode (nsfs inodes are reused once a namespace is
+    /// gone: with the device and the cookie, its identity).
     pub netns_ino: u64,
+    /// The device of the namespace's nsfs file (0: not recorded).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub netns_dev: u64,
+    /// The namespace's cookie (`SO_NETNS_COOKIE`, Linux 5.14+): unique for
+    /// the boot, never reused. `None`: not known (older kernel, older
+    /// record, or a namespace bridge-net never opened).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netns_cookie: Option<u64>,
     /// Interface name inside the namespace.
     pub ifname: String,
     /// Host end of the veth.
@@ -120,20 +158,30 @@ pub struct SandboxRecord {
 
 /// An operation in progress: written before the first kernel change, closed
 /// by its result. One still open when a writer takes the lock was cut short
-/// by a crash, and tells reconcile what to clean.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// by a crash, and tells reconcile what to undo (`connect`,
+/// `create_network`) or to finish (`disconnect`, `remove_network`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Intent {
-    /// 64 hex digits (the endpoint's or network's id to be).
+    /// 64 hex digits: the endpoint's or network's id (to be).
     pub id: String,
-    /// `connect` or `create_network`.
+    /// `connect`, `create_network`, `disconnect`, `remove_network` or
+    /// `publish`.
     pub kind: String,
     /// The veth that may exist.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host_veth: Option<String>,
-    /// The bridge that may exist (made by this operation).
+    /// The network's bridge.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bridge: Option<String>,
+    /// Whether this operation created the bridge (`Some(true)`: reconcile
+    /// may delete it) or adopted one that was there (`Some(false)`: never
+    /// deleted). Written only once the bridge step knows; `None` before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bridge_created: Option<bool>,
+    /// What to put back on an adopted bridge.
+    #[serde(default, skip_serializing_if = "Restore::is_empty")]
+    pub restore: Restore,
     /// The network.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<String>,

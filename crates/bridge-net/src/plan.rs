@@ -1,0 +1,970 @@
+//! Plan: what an operation will do, decided from the state and the request
+//! alone.
+//!
+//! Every change (connect, disconnect, create and remove a network) has the
+//! same three parts:
+//!
+//! 1. **plan** (this module): a pure function of the [`State`], the request
+//!    and the few facts the host was asked beforehand ([`Seeds`] for ids,
+//!    names, MACs and time; [`HostPorts`] for host ports; [`HostView`] for
+//!    the routes a new subnet must avoid). No kernel, no I/O: tested without
+//!    root, and property-tested against the IPAM;
+//! 2. **apply** (`apply.rs`): the kernel steps in order, each pushing
+//!    its undo onto one stack that any failure unwinds;
+//! 3. **commit**: the journal record ([`Op`]), the only writer of the state.
+//!
+//! # The shapes to come
+//!
+//! The plan types are made to take what is coming without another rewrite:
+//!
+//! - **Docker's remote driver**, whose Join must not open the container's
+//!   namespace: a [`Target::Detached`] endpoint creates its veth with both
+//!   ends in the handle's namespace (the peer under the name dockerd will
+//!   move), configures nothing inside, and lives as long as its host end
+//!   (it is recorded without a namespace path).
+//! - **IPv6-only networks**: an endpoint's addresses, routes and firewall
+//!   model are per family already ([`EndpointPlan::addresses`], [`Route`]
+//!   with a destination of either family, `ipv4`/`ipv6` options); a network
+//!   without an IPv4 pool changes [`Net`] (the state's pools) and
+//!   [`NetworkPlan::link`]'s addresses, not this shape.
+//! - **macvlan networks** (no bridge, no veth): [`EndpointLink`] and
+//!   [`NetworkLink`] say what link is made; a macvlan network adds a
+//!   `NetworkLink::Parent` variant (nothing to create) and its endpoints an
+//!   `EndpointLink::Macvlan { parent }`, and apply matches on them.
+//! - **A default-route priority** (Docker 28's `--gw-priority`, netavark's
+//!   `options.metric`, 100 by default): [`Route::metric`] carries it; which
+//!   endpoint of a namespace holds the default route is decided here, in
+//!   one place ([`connect`]).
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+
+use brnet_ipam::{DefaultPool, SubnetAllocator, overlaps};
+use brnet_nat::{PortMapping, PortRange, PortSpec, Protocol};
+use brnet_netlink::{IfName, MacAddr};
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+
+use crate::error::{Error, Result};
+use crate::options::{ConnectOptions, MacPolicy, NetworkOptions};
+use crate::state::{EndpointRecord, Net, NetworkRecord, Op, PortRecord, Restore, State};
+
+/// Whether a record is a detached endpoint's (no namespace path: see
+/// [`Target::Detached`]).
+pub fn is_detached(ep: &EndpointRecord) -> bool {
+    ep.netns.as_os_str().is_empty()
+}
+use crate::{DEFAULT_BRIDGE, DEFAULT_DNS_DOMAIN, fw, host};
+
+/// The random and time-dependent inputs of a plan, drawn once before
+/// planning ([`host::seeds`]) so that the plan itself stays a function.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seeds {
+    /// The new object's id: 64 hex digits.
+    pub id: String,
+    /// The host end's name: `veth` + 7 hex digits.
+    pub host_veth: IfName,
+    /// A locally administered unicast MAC, for [`MacPolicy::Random`] and
+    /// endpoints without IPv4.
+    pub mac: MacAddr,
+    /// Now, RFC 3339.
+    pub now: String,
+    /// Where the search for a free host port starts in the ephemeral range
+    /// (any number: it is taken modulo the range's size).
+    pub port_start: u16,
+}
+
+/// What the host says about its ports: whether one can be bound, and the
+/// ephemeral range host ports are chosen from. [`host::Ports`] asks the
+/// kernel (a bind per port); tests answer from a set.
+pub trait HostPorts {
+    /// The ephemeral range (`net.ipv4.ip_local_port_range`).
+    fn range(&self) -> (u16, u16);
+    /// Whether `port` can be bound on `host_ip` (every address: `None`).
+    fn free(&self, protocol: Protocol, host_ip: Option<IpAddr>, port: u16) -> bool;
+}
+
+/// The identity of a network namespace: the device and inode of its nsfs
+/// file, and its cookie. Inodes are reused once a namespace is gone (`ip
+/// netns del c1; ip netns add c1` may give the new one the old inode); the
+/// cookie never is, so two identities with cookies are the same namespace
+/// exactly when the cookies are equal. Without a cookie on either side (a
+/// kernel before 5.14, a record written before cookies), device and inode
+/// decide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NsIdentity {
+    /// `st_dev` of the nsfs file.
+    pub dev: u64,
+    /// `st_ino` of the nsfs file.
+    pub ino: u64,
+    /// `SO_NETNS_COOKIE`.
+    pub cookie: Option<u64>,
+}
+
+impl NsIdentity {
+    /// Whether the namespace this identity was read from is the one `ep`
+    /// recorded.
+    pub fn is_of(&self, ep: &EndpointRecord) -> bool {
+        if let (Some(a), Some(b)) = (self.cookie, ep.netns_cookie) {
+            return a == b;
+        }
+        self.ino == ep.netns_ino && (ep.netns_dev == 0 || self.dev == ep.netns_dev)
+    }
+}
+
+/// Where an endpoint's peer goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// Inside this namespace, opened by the caller: the peer is created
+    /// there and configured (MAC, addresses, `lo`, routes).
+    Netns {
+        /// The path it was opened by.
+        path: PathBuf,
+        /// Its identity, read when it was opened.
+        id: NsIdentity,
+        /// A name for the container when none is given.
+        short_name: String,
+    },
+    /// In the handle's own namespace, down, named `peer`, with its MAC
+    /// and MTU and nothing else: the peer of Docker's remote driver, which
+    /// dockerd moves into the container, renames and addresses itself. No
+    /// container namespace is opened; the endpoint holds no default route
+    /// (dockerd routes), and lives as long as its host end.
+    Detached {
+        /// The peer's (temporary) name.
+        peer: IfName,
+    },
+}
+
+/// The link an endpoint gets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EndpointLink {
+    /// A veth pair: `host` on the bridge, `peer` where the [`Target`] says.
+    Veth {
+        /// The host end.
+        host: IfName,
+        /// The peer.
+        peer: IfName,
+    },
+}
+
+/// A route inside the container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route {
+    /// Destination (`0.0.0.0/0`, `::/0` for a default route).
+    pub dst: IpNet,
+    /// Next hop.
+    pub via: IpAddr,
+    /// Priority (`None`: the kernel's default, 0 for IPv4 and 1024 for
+    /// IPv6). Nothing sets it yet: see the module docs.
+    pub metric: Option<u32>,
+}
+
+/// The names a DNS-enabled network answers for an endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsNames {
+    /// The network's search domain.
+    pub domain: String,
+    /// The container's name, then its aliases.
+    pub names: Vec<String>,
+    /// The addresses they resolve to.
+    pub addrs: Vec<IpAddr>,
+}
+
+/// A connect, decided.
+#[derive(Debug, Clone)]
+pub struct EndpointPlan {
+    /// What the journal will say (the commit): id, addresses, MAC, ports...
+    pub record: EndpointRecord,
+    /// The network's name.
+    pub network: String,
+    /// Its bridge.
+    pub bridge: IfName,
+    /// Where the peer goes.
+    pub target: Target,
+    /// The link.
+    pub link: EndpointLink,
+    /// MTU of both ends.
+    pub mtu: Option<u32>,
+    /// The peer's MAC.
+    pub mac: MacAddr,
+    /// The peer's addresses, with the network's prefix (configured only
+    /// inside a [`Target::Netns`]).
+    pub addresses: Vec<IpNet>,
+    /// The peer's routes (none on internal networks, and none but for the
+    /// namespace's first network).
+    pub routes: Vec<Route>,
+    /// Keep IPv6 off on both ends (an endpoint without an IPv6 address).
+    pub disable_ipv6: bool,
+    /// The firewall's view of the network and of the endpoint (its
+    /// published ports and address protection).
+    pub firewall: (brnet_nat::Network, brnet_nat::Endpoint),
+    /// Its names, on a DNS-enabled network.
+    pub dns: Option<DnsNames>,
+}
+
+impl EndpointPlan {
+    /// The commit.
+    pub fn commit(&self) -> Op {
+        Op::Connect {
+            endpoint: self.record.clone(),
+        }
+    }
+}
+
+/// The namespace's endpoints, as recorded: those at `path` whose namespace
+/// is the one with identity `id`.
+fn siblings<'a>(
+    state: &'a State,
+    path: &'a std::path::Path,
+    id: &'a NsIdentity,
+) -> impl Iterator<Item = &'a EndpointRecord> + 'a {
+    state
+        .endpoints
+        .values()
+        .filter(move |e| !is_detached(e) && e.netns == path && id.is_of(e))
+}
+
+/// Plan connecting `target` to the network `network` with `opts`.
+///
+/// Decides, in order: the network (it must exist: the default one is made
+/// by the caller first), the interface name (`eth0`, or the lowest free
+/// `ethN` of the namespace), the container's id and name, the addresses
+/// (the pool's next, or the ones asked for), whether this endpoint holds
+/// the default route (the namespace's first non-internal network), the MAC,
+/// the published ports (host ports checked against every recorded endpoint
+/// and `host`, or chosen from its ephemeral range), the firewall model and
+/// the DNS names.
+pub fn connect(
+    state: &State,
+    network: &str,
+    target: &Target,
+    opts: &ConnectOptions,
+    seeds: &Seeds,
+    host: &dyn HostPorts,
+) -> Result<EndpointPlan> {
+    let net = state
+        .network(network)
+        .ok_or_else(|| Error::NetworkNotFound {
+            name: network.to_owned(),
+        })?;
+    let o = &net.rec.options;
+    if o.internal && !opts.ports.is_empty() {
+        return Err(Error::PortsNotAllowed {
+            network: net.rec.name.clone(),
+            reason: "an internal network cannot publish ports",
+        });
+    }
+    if opts.ipv6.is_some() && net.pool6.is_none() {
+        return Err(Error::option(
+            "--ip6",
+            opts.ipv6.map(|a| a.to_string()).unwrap_or_default(),
+            format!("network {:?} has no IPv6 subnet", net.rec.name),
+        ));
+    }
+
+    // Names and the namespace's other endpoints.
+    let (ifname, sibs, netns, identity, default_name) = match target {
+        Target::Netns {
+            path,
+            id,
+            short_name,
+        } => {
+            let sibs: Vec<&EndpointRecord> = siblings(state, path, id).collect();
+            if let Some(e) = sibs.iter().find(|e| e.network == net.rec.id) {
+                return Err(Error::AlreadyConnected {
+                    network: net.rec.name.clone(),
+                    netns: path.display().to_string(),
+                    ifname: e.ifname.clone(),
+                });
+            }
+            let ifname = match &opts.ifname {
+                Some(n) => n.clone(),
+                None => {
+                    let n = (0..)
+                        .find(|i| !sibs.iter().any(|s| s.ifname == format!("eth{i}")))
+                        .unwrap_or(0);
+                    IfName::new(&format!("eth{n}"))?
+                }
+            };
+            (ifname, sibs, path.clone(), Some(*id), short_name.clone())
+        }
+        Target::Detached { peer } => (
+            peer.clone(),
+            Vec::new(),
+            PathBuf::new(),
+            None,
+            seeds.id[..12.min(seeds.id.len())].to_owned(),
+        ),
+    };
+    let container_id = opts
+        .container_id
+        .clone()
+        .or_else(|| sibs.first().map(|s| s.container_id.clone()))
+        .unwrap_or_else(|| seeds.id.clone());
+    let container = opts
+        .name
+        .clone()
+        .or_else(|| sibs.first().map(|s| s.container.clone()))
+        .unwrap_or(default_name);
+    let detached = matches!(target, Target::Detached { .. });
+    let default_route = !o.internal && !detached && !sibs.iter().any(|s| s.default_route);
+
+    // Addresses: the pool's next (the commit takes it), or the one asked
+    // for (checked on a copy of the pool, for the allocator's own errors).
+    let ipam = |source| Error::Ipam {
+        network: net.rec.name.clone(),
+        source,
+    };
+    let pick = |pool: &brnet_ipam::Pool, asked: Option<IpAddr>| -> Result<(IpAddr, bool)> {
+        match asked {
+            Some(a) => {
+                pool.clone().request(a).map_err(ipam)?;
+                Ok((a, false))
+            }
+            None => Ok((pool.next().map_err(ipam)?, true)),
+        }
+    };
+    let (a4, dynamic4) = pick(&net.pool4, opts.ipv4.map(IpAddr::V4))?;
+    let ipv4 = match a4 {
+        IpAddr::V4(a) => Ipv4Net::new(a, net.subnet4().prefix_len()).ok(),
+        IpAddr::V6(_) => None,
+    };
+    let (ipv6, dynamic6) = match (&net.pool6, net.subnet6()) {
+        (Some(pool), Some(s6)) => match pick(pool, opts.ipv6.map(IpAddr::V6))? {
+            (IpAddr::V6(a), d) => (Ipv6Net::new(a, s6.prefix_len()).ok(), d),
+            (IpAddr::V4(_), d) => (None, d),
+        },
+        _ => (None, false),
+    };
+
+    let mac = match opts.mac {
+        MacPolicy::Fixed(m) => m.unicast()?,
+        MacPolicy::Random => seeds.mac,
+        MacPolicy::Derived => match ipv4 {
+            Some(a) => host::derived_mac(a.addr()),
+            None => seeds.mac,
+        },
+    };
+
+    let mappings = Ports {
+        state,
+        net,
+        ipv4,
+        ipv6,
+        skip: None,
+        seeds,
+        host,
+    }
+    .resolve_all(&opts.ports)?;
+
+    let record = EndpointRecord {
+        id: seeds.id.clone(),
+        network: net.rec.id.clone(),
+        container_id,
+        container,
+        netns,
+        netns_ino: identity.map_or(0, |i| i.ino),
+        netns_dev: identity.map_or(0, |i| i.dev),
+        netns_cookie: identity.and_then(|i| i.cookie),
+        ifname: ifname.to_string(),
+        host_veth: seeds.host_veth.to_string(),
+        mac: mac.to_string(),
+        ipv4,
+        ipv6,
+        dynamic4,
+        dynamic6,
+        default_route,
+        ports: mappings.iter().map(fw::port_record).collect(),
+        aliases: opts.aliases.clone(),
+        created: seeds.now.clone(),
+    };
+
+    let mut addresses = Vec::with_capacity(2);
+    addresses.extend(ipv4.map(IpNet::V4));
+    addresses.extend(ipv6.map(IpNet::V6));
+    let mut routes = Vec::new();
+    if default_route {
+        routes.push(Route {
+            dst: IpNet::V4(Ipv4Net::default()),
+            via: net.pool4.gateway(),
+            metric: None,
+        });
+        if let Some(p) = &net.pool6 {
+            routes.push(Route {
+                dst: IpNet::V6(Ipv6Net::default()),
+                via: p.gateway(),
+                metric: None,
+            });
+        }
+    }
+    let dns = (o.dns == Some(true)).then(|| DnsNames {
+        domain: o
+            .dns_domain
+            .clone()
+            .unwrap_or_else(|| DEFAULT_DNS_DOMAIN.to_owned()),
+        names: std::iter::once(record.container.clone())
+            .chain(record.aliases.iter().cloned())
+            .collect(),
+        addrs: fw::addrs(&record),
+    });
+    let firewall = (fw::network(net)?, fw::endpoint(&record)?);
+    Ok(EndpointPlan {
+        network: net.rec.name.clone(),
+        bridge: IfName::new(&net.rec.bridge)?,
+        target: target.clone(),
+        link: EndpointLink::Veth {
+            host: seeds.host_veth.clone(),
+            peer: ifname,
+        },
+        mtu: o.mtu,
+        mac,
+        addresses,
+        routes,
+        disable_ipv6: ipv6.is_none(),
+        firewall,
+        dns,
+        record,
+    })
+}
+
+/// Every port of a recorded mapping's host side.
+fn host_ports(p: &PortRecord) -> std::ops::RangeInclusive<u16> {
+    p.host_port..=p.host_port_end
+}
+
+/// A host address as a conflict check sees it: `None` for every address
+/// of a family (`0.0.0.0` and `::` are "every address", as when no address
+/// is given), with the family it belongs to.
+fn normal(ip: Option<IpAddr>) -> (Option<IpAddr>, bool) {
+    match ip {
+        Some(a) if a.is_unspecified() => (None, a.is_ipv6()),
+        Some(a) => (Some(a), a.is_ipv6()),
+        None => (None, false),
+    }
+}
+
+/// Whether two host addresses of published ports collide: equal, or one of
+/// them is every address of the other's family (Docker refuses
+/// `0.0.0.0:8080` beside `127.0.0.1:8080`, and the other way round).
+fn same_host_ip(a: Option<IpAddr>, b: Option<IpAddr>) -> bool {
+    let ((a, v6a), (b, v6b)) = (normal(a), normal(b));
+    match (a, b) {
+        (Some(x), Some(y)) => x == y,
+        (None, Some(y)) => y.is_ipv6() == v6a,
+        (Some(x), None) => x.is_ipv6() == v6b,
+        (None, None) => v6a == v6b,
+    }
+}
+
+/// Who publishes `port`/`protocol` on `host_ip` already, among the
+/// recorded endpoints.
+fn holder(
+    state: &State,
+    skip: Option<&str>,
+    protocol: Protocol,
+    host_ip: Option<IpAddr>,
+    port: u16,
+) -> Option<String> {
+    state
+        .endpoints
+        .values()
+        .filter(|e| Some(e.id.as_str()) != skip)
+        .find_map(|e| {
+            e.ports
+                .iter()
+                .any(|p| {
+                    p.protocol == protocol.as_str()
+                        && host_ports(p).contains(&port)
+                        && same_host_ip(host_ip, p.host_ip)
+                })
+                .then(|| {
+                    let net = state
+                        .network_by_id(&e.network)
+                        .map(|n| n.rec.name.as_str())
+                        .unwrap_or("?");
+                    format!("container {:?} on network {net:?}", e.container)
+                })
+        })
+}
+
+/// What published ports are resolved against: the recorded endpoints
+/// (but `skip`, whose ports are being replaced), the network, the
+/// endpoint's addresses and the host.
+struct Ports<'a> {
+    state: &'a State,
+    net: &'a Net,
+    ipv4: Option<Ipv4Net>,
+    ipv6: Option<Ipv6Net>,
+    skip: Option<&'a str>,
+    seeds: &'a Seeds,
+    host: &'a dyn HostPorts,
+}
+
+impl Ports<'_> {
+    /// Every spec, in order (each also checked against the earlier ones).
+    fn resolve_all(&self, specs: &[PortSpec]) -> Result<Vec<PortMapping>> {
+        let mut out: Vec<PortMapping> = Vec::with_capacity(specs.len());
+        for spec in specs {
+            let m = self.resolve(spec, &out)?;
+            out.push(m);
+        }
+        Ok(out)
+    }
+
+    /// Turn a `-p` spec into a mapping: the container address of the host
+    /// address's family, host ports as asked (checked free) or chosen from
+    /// the ephemeral range.
+    fn resolve(&self, spec: &PortSpec, earlier: &[PortMapping]) -> Result<PortMapping> {
+        let net = self.net;
+        let host_ip = spec.host_ip().or(net.rec.options.host_binding);
+        let container = match host_ip {
+            Some(IpAddr::V6(_)) => self.ipv6.map(|a| IpAddr::V6(a.addr())),
+            _ => self.ipv4.map(|a| IpAddr::V4(a.addr())),
+        }
+        .ok_or_else(|| Error::PortsNotAllowed {
+            network: net.rec.name.clone(),
+            reason: "no container address of the host address's family",
+        })?;
+        let protocol = spec.protocol();
+        let len = spec.container_ports().len();
+        let taken_here = |port: u16| {
+            earlier.iter().any(|m| {
+                m.protocol() == protocol
+                    && m.host_ports().contains(port)
+                    && same_host_ip(m.host_ip(), host_ip)
+            })
+        };
+        let held = |port: u16| holder(self.state, self.skip, protocol, host_ip, port);
+        let bad = |s: &PortSpec| {
+            let spec = s.to_string();
+            move |problem| brnet_nat::PortSpecError { spec, problem }
+        };
+        let spec = match (spec.host_ip(), host_ip) {
+            (None, Some(ip)) => PortSpec::new(
+                spec.protocol(),
+                Some(ip),
+                spec.host_ports(),
+                spec.container_ports(),
+            )
+            .map_err(bad(spec))?,
+            _ => *spec,
+        };
+        let in_use = |port: u16, by: Option<String>| Error::PortInUse {
+            port,
+            protocol: protocol.as_str(),
+            host_ip: host_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+            by,
+        };
+        let chosen = match spec.host_ports() {
+            Some(range) => {
+                for port in range.iter() {
+                    if let Some(by) = held(port) {
+                        return Err(in_use(port, Some(by)));
+                    }
+                    if taken_here(port) {
+                        return Err(in_use(port, Some("another port of this request".into())));
+                    }
+                    if !self.host.free(protocol, host_ip, port) {
+                        return Err(in_use(port, None));
+                    }
+                }
+                spec
+            }
+            None => {
+                let (lo, hi) = self.host.range();
+                let span = u32::from(hi - lo) + 1;
+                let start = u32::from(self.seeds.port_start) % span;
+                let fits = |first: u16| -> bool {
+                    (0..len).all(|k| {
+                        let p = u32::from(first) + k;
+                        p <= u32::from(hi)
+                            && u16::try_from(p).is_ok_and(|p| {
+                                held(p).is_none()
+                                    && !taken_here(p)
+                                    && self.host.free(protocol, host_ip, p)
+                            })
+                    })
+                };
+                let first = (0..span)
+                    .map(|i| lo + u16::try_from((start + i) % span).unwrap_or(0))
+                    .find(|p| fits(*p))
+                    .ok_or(Error::NoFreePort {
+                        protocol: protocol.as_str(),
+                        first: lo,
+                        last: hi,
+                    })?;
+                let last = u16::try_from(u32::from(first) + len - 1).unwrap_or(first);
+                let range = PortRange::new(first, last).map_err(bad(&spec))?;
+                spec.with_host_ports(range).map_err(bad(&spec))?
+            }
+        };
+        Ok(chosen.to_mapping(container).map_err(bad(&chosen))?)
+    }
+}
+
+/// New published ports for an endpoint, decided.
+#[derive(Debug, Clone)]
+pub struct PublishPlan {
+    /// The endpoint as recorded now.
+    pub old: EndpointRecord,
+    /// As it will be (the commit).
+    pub new: EndpointRecord,
+    /// The firewall's view of its network.
+    pub network: brnet_nat::Network,
+    /// The ports that go.
+    pub remove: Vec<PortMapping>,
+    /// The ports that come.
+    pub add: Vec<PortMapping>,
+}
+
+impl PublishPlan {
+    /// Nothing changes.
+    pub fn is_noop(&self) -> bool {
+        self.old == self.new
+    }
+
+    /// The commit.
+    pub fn commit(&self) -> Op {
+        Op::Update {
+            endpoint: self.new.clone(),
+        }
+    }
+}
+
+/// Plan replacing the published ports of endpoint `id` with `specs` (its
+/// own old ports do not stand in the way of the new ones).
+pub fn publish(
+    state: &State,
+    id: &str,
+    specs: &[PortSpec],
+    seeds: &Seeds,
+    host: &dyn HostPorts,
+) -> Result<PublishPlan> {
+    let old = state
+        .endpoints
+        .get(id)
+        .ok_or_else(|| Error::EndpointNotFound { id: id.to_owned() })?;
+    let net = state
+        .network_by_id(&old.network)
+        .ok_or_else(|| Error::NetworkNotFound {
+            name: old.network.clone(),
+        })?;
+    if net.rec.options.internal && !specs.is_empty() {
+        return Err(Error::PortsNotAllowed {
+            network: net.rec.name.clone(),
+            reason: "an internal network cannot publish ports",
+        });
+    }
+    let add = Ports {
+        state,
+        net,
+        ipv4: old.ipv4,
+        ipv6: old.ipv6,
+        skip: Some(id),
+        seeds,
+        host,
+    }
+    .resolve_all(specs)?;
+    let mut new = old.clone();
+    new.ports = add.iter().map(fw::port_record).collect();
+    Ok(PublishPlan {
+        remove: fw::endpoint(old)?.ports().to_vec(),
+        add: fw::endpoint(&new)?.ports().to_vec(),
+        network: fw::network(net)?,
+        old: old.clone(),
+        new,
+    })
+}
+
+/// A disconnect, decided.
+#[derive(Debug, Clone)]
+pub struct DisconnectPlan {
+    /// The endpoint as recorded.
+    pub record: EndpointRecord,
+    /// The network's name.
+    pub network: String,
+    /// The firewall's view of the network and the endpoint.
+    pub firewall: (brnet_nat::Network, brnet_nat::Endpoint),
+    /// The namespace still exists (`false`: its veth is going with it, and
+    /// deleting it here would only wait for the kernel).
+    pub netns_alive: bool,
+    /// The network serves names (the resolver is told).
+    pub dns: bool,
+}
+
+impl DisconnectPlan {
+    /// The commit.
+    pub fn commit(&self) -> Op {
+        Op::Disconnect {
+            id: self.record.id.clone(),
+        }
+    }
+}
+
+/// Plan disconnecting the endpoint `id`; `netns_alive`: whether its
+/// namespace is still there (observed by the caller).
+pub fn disconnect(state: &State, id: &str, netns_alive: bool) -> Result<DisconnectPlan> {
+    let ep = state
+        .endpoints
+        .get(id)
+        .ok_or_else(|| Error::EndpointNotFound { id: id.to_owned() })?;
+    let net = state
+        .network_by_id(&ep.network)
+        .ok_or_else(|| Error::NetworkNotFound {
+            name: ep.network.clone(),
+        })?;
+    Ok(DisconnectPlan {
+        record: ep.clone(),
+        network: net.rec.name.clone(),
+        firewall: (fw::network(net)?, fw::endpoint(ep)?),
+        netns_alive,
+        dns: net.rec.options.dns == Some(true),
+    })
+}
+
+/// What the host was asked before a network is planned.
+#[derive(Debug, Clone, Default)]
+pub struct HostView {
+    /// Prefixes a subnet from the default pools must not overlap: the
+    /// host's on-link routes and its nameservers (our own bridges' routes
+    /// among them are ignored).
+    pub reserved: Vec<IpNet>,
+    /// The IPv4 address the bridge already has, if it exists (the default
+    /// network keeps docker0's, as Docker does).
+    pub bridge_v4: Option<Ipv4Net>,
+    /// The pools subnets are carved from.
+    pub default_pools: Vec<DefaultPool>,
+    /// The firewall drops packets for 127.0.0.0/8 arriving on our bridges,
+    /// so `route_localnet` may be turned on for ports published on
+    /// 127.0.0.1 ([`crate::FirewallBackend`]).
+    pub loopback_guarded: bool,
+}
+
+/// The link a network has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NetworkLink {
+    /// A bridge, made unless it exists (then adopted), with the gateway
+    /// addresses.
+    Bridge {
+        /// Its name.
+        name: IfName,
+        /// The gateway addresses, with the subnets' prefixes.
+        addresses: Vec<IpNet>,
+    },
+}
+
+/// A network, decided.
+#[derive(Debug, Clone)]
+pub struct NetworkPlan {
+    /// What the journal will say (`adopted` and `restore` are filled in by
+    /// apply, which finds out whether the bridge was there).
+    pub record: NetworkRecord,
+    /// The link.
+    pub link: NetworkLink,
+    /// MTU.
+    pub mtu: Option<u32>,
+    /// The subnets (for the intent: reconcile removes their rules).
+    pub subnets: Vec<IpNet>,
+    /// The firewall's view of the network.
+    pub firewall: brnet_nat::Network,
+    /// Turn IPv6 forwarding on (a dual-stack network).
+    pub ipv6_forwarding: bool,
+    /// ICC off needs `bridge-nf-call-iptables` (br_netfilter).
+    pub br_netfilter: bool,
+    /// Set `route_localnet` on the bridge (only where the firewall drops
+    /// 127.0.0.0/8 from it).
+    pub route_localnet: bool,
+}
+
+/// Plan creating the network `name` (the default network when `default`),
+/// from `opts` (validated by the caller).
+pub fn create_network(
+    state: &State,
+    name: &str,
+    mut opts: NetworkOptions,
+    default: bool,
+    seeds: &Seeds,
+    view: &HostView,
+) -> Result<NetworkPlan> {
+    if state.network(name).is_some() {
+        return Err(Error::NetworkExists {
+            name: name.to_owned(),
+        });
+    }
+    let bridge = bridge_name(&opts, default, &seeds.id);
+    let bridge_name = IfName::new(&bridge)?;
+    if let Some(other) = state.networks.iter().find(|n| n.rec.bridge == bridge) {
+        return Err(Error::option(
+            crate::OPT_BRIDGE_NAME,
+            &bridge,
+            format!("bridge already used by network {:?}", other.rec.name),
+        ));
+    }
+    if opts.dns.is_none() {
+        opts.dns = Some(!default);
+    }
+    choose_subnets(state, name, &mut opts, default, view)?;
+    let rec = NetworkRecord {
+        id: seeds.id.clone(),
+        name: name.to_owned(),
+        created: seeds.now.clone(),
+        bridge,
+        default,
+        adopted: false,
+        restore: Restore::default(),
+        options: opts,
+    };
+    let mut net = Net::new(rec).map_err(|detail| Error::InvalidOption {
+        option: "--subnet".into(),
+        value: name.to_owned(),
+        reason: detail,
+    })?;
+    // Fill in the gateways the pools chose, for inspect and reload.
+    net.rec.options.ipv4.gateway = Some(net.pool4.gateway());
+    if let (Some(v6), Some(p)) = (net.rec.options.ipv6.as_mut(), net.pool6.as_ref()) {
+        v6.gateway = Some(p.gateway());
+    }
+    let mut addresses = vec![
+        IpNet::new(net.pool4.gateway(), net.subnet4().prefix_len())
+            .map_err(|e| Error::option("--gateway", net.pool4.gateway(), e))?,
+    ];
+    if let (Some(p), Some(s)) = (&net.pool6, net.subnet6()) {
+        addresses.push(
+            IpNet::new(p.gateway(), s.prefix_len())
+                .map_err(|e| Error::option("--gateway", p.gateway(), e))?,
+        );
+    }
+    let subnets = std::iter::once(IpNet::V4(net.subnet4()))
+        .chain(net.subnet6().map(IpNet::V6))
+        .collect();
+    Ok(NetworkPlan {
+        link: NetworkLink::Bridge {
+            name: bridge_name,
+            addresses,
+        },
+        mtu: net.rec.options.mtu,
+        subnets,
+        firewall: fw::network(&net)?,
+        ipv6_forwarding: net.subnet6().is_some(),
+        br_netfilter: !net.rec.options.icc,
+        route_localnet: view.loopback_guarded,
+        record: net.rec,
+    })
+}
+
+/// The bridge of a network about to be made: as given, `docker0` for the
+/// default network, else `br-` + 12 hex digits of the id.
+pub fn bridge_name(opts: &NetworkOptions, default: bool, id: &str) -> String {
+    match (&opts.bridge_name, default) {
+        (Some(b), _) => b.clone(),
+        (None, true) => DEFAULT_BRIDGE.to_owned(),
+        (None, false) => format!("br-{}", &id[..12.min(id.len())]),
+    }
+}
+
+/// Check the given subnets against the networks' and, for a network
+/// without one, pick its IPv4 subnet: docker0's existing address for the
+/// default network, else the next free default pool that overlaps neither
+/// our networks nor the host's routes.
+fn choose_subnets(
+    state: &State,
+    name: &str,
+    opts: &mut NetworkOptions,
+    default: bool,
+    view: &HostView,
+) -> Result<()> {
+    let ours: Vec<IpNet> = state
+        .networks
+        .iter()
+        .flat_map(|n| std::iter::once(IpNet::from(n.subnet4())).chain(n.subnet6().map(IpNet::from)))
+        .collect();
+    let owner = |subnet: &IpNet| -> Option<(IpNet, String)> {
+        state.networks.iter().find_map(|n| {
+            std::iter::once(IpNet::from(n.subnet4()))
+                .chain(n.subnet6().map(IpNet::from))
+                .find(|s| overlaps(s, subnet))
+                .map(|s| (s, format!("network {:?}", n.rec.name)))
+        })
+    };
+    for given in [opts.ipv4.subnet, opts.ipv6.as_ref().and_then(|c| c.subnet)]
+        .into_iter()
+        .flatten()
+    {
+        if let Some((other, who)) = owner(&given) {
+            return Err(Error::SubnetOverlap {
+                subnet: given,
+                other,
+                owner: who,
+            });
+        }
+    }
+    if opts.ipv4.subnet.is_some() {
+        return Ok(());
+    }
+    if default && let Some(existing) = view.bridge_v4 {
+        opts.ipv4.subnet = Some(IpNet::from(existing.trunc()));
+        opts.ipv4.gateway = Some(IpAddr::V4(existing.addr()));
+        return Ok(());
+    }
+    let mut alloc = SubnetAllocator::with_pools(view.default_pools.clone());
+    for s in &ours {
+        let _ = alloc.request(*s);
+    }
+    let reserved: Vec<IpNet> = view
+        .reserved
+        .iter()
+        .filter(|r| !ours.contains(&r.trunc()))
+        .copied()
+        .collect();
+    let subnet = alloc.next(&reserved).map_err(|source| Error::Ipam {
+        network: name.to_owned(),
+        source,
+    })?;
+    opts.ipv4.subnet = Some(subnet);
+    Ok(())
+}
+
+/// A network's removal, decided.
+#[derive(Debug, Clone)]
+pub struct RemovePlan {
+    /// The network as recorded.
+    pub record: NetworkRecord,
+    /// The firewall's view of it.
+    pub firewall: brnet_nat::Network,
+}
+
+impl RemovePlan {
+    /// The commit.
+    pub fn commit(&self) -> Op {
+        Op::RemoveNetwork {
+            id: self.record.id.clone(),
+        }
+    }
+}
+
+/// Plan removing the network `name`: `Ok(None)` when there is none, an
+/// error listing its endpoints while it has some.
+pub fn remove_network(state: &State, name: &str) -> Result<Option<RemovePlan>> {
+    let Some(net) = state.network(name) else {
+        return Ok(None);
+    };
+    let eps: Vec<String> = state
+        .endpoints_of(&net.rec.id)
+        .map(|e| format!("{} ({})", e.container, e.ifname))
+        .collect();
+    if !eps.is_empty() {
+        return Err(Error::NetworkInUse {
+            name: net.rec.name.clone(),
+            endpoints: eps,
+        });
+    }
+    Ok(Some(RemovePlan {
+        record: net.rec.clone(),
+        firewall: fw::network(net)?,
+    }))
+}
+
+#[cfg(test)]
+mod tests;
