@@ -699,3 +699,66 @@ fn background_disconnect_deletes_the_veths_without_a_binary() {
     })
     .unwrap();
 }
+
+/// The front ends' one way to keep a network as they define it
+/// (`ensure_network`): made when missing, left alone when it matches,
+/// made again when it differs and is idle (with what differed), refused
+/// while it differs and has endpoints; idle networks in its way go.
+#[test]
+fn ensure_network_makes_the_network_match_the_request() {
+    if !privileged_test() {
+        return;
+    }
+    isolated(|| {
+        let dir = state_dir();
+        let mut b = BridgeNet::open(dir.path()).unwrap();
+        b.create_network("stale", &custom("172.20.0.0/16", "172.20.0.1"))
+            .unwrap();
+        let mut asked = custom("172.20.0.0/16", "172.20.0.1");
+        asked.bridge_name = Some("podman9".into());
+        asked
+            .labels
+            .insert("io.podman.network.id".into(), "a".repeat(64));
+
+        let e = b.ensure_network("n", &asked).unwrap();
+        assert!(e.created && e.replaced.is_none());
+        assert_eq!(e.removed, ["stale"], "an idle overlapping network went");
+        assert_eq!(e.network.bridge, "podman9");
+        let again = b.ensure_network("n", &asked).unwrap();
+        assert!(!again.created, "as asked: left alone");
+        assert_eq!(again.network.id, e.network.id);
+
+        // Podman made it again with another id while nothing used it.
+        asked
+            .labels
+            .insert("io.podman.network.id".into(), "b".repeat(64));
+        let r = b.ensure_network("n", &asked).unwrap();
+        assert!(r.created);
+        let d = r.replaced.unwrap();
+        assert_eq!(d.field, "label");
+        assert!(d.theirs.ends_with(&"b".repeat(64)), "{d:?}");
+
+        // A difference while a container uses it is an error naming it.
+        let (_c, ns) = ns("c");
+        b.connect("n", &ns, &ConnectOptions::default()).unwrap();
+        asked.mtu = Some(1400);
+        let err = b.ensure_network("n", &asked).unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                bridge_net::Error::NetworkChanged {
+                    field: "mtu",
+                    endpoints: 1,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "network \"n\" exists with mtu none (asked: 1400) and has 1 endpoint(s)"
+        );
+        assert_eq!(b.network("n").unwrap().endpoints, 1, "untouched");
+    })
+    .unwrap();
+}

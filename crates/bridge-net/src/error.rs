@@ -68,6 +68,23 @@ pub enum Error {
         /// The id asked for.
         id: String,
     },
+    /// A network exists with other settings than asked for, and has
+    /// endpoints (so it cannot be made again).
+    #[error(
+        "network {network:?} exists with {field} {ours} (asked: {theirs}) and has {endpoints} endpoint(s)"
+    )]
+    NetworkChanged {
+        /// The network.
+        network: String,
+        /// What differs (`subnet`, `bridge`, `label`, ...).
+        field: &'static str,
+        /// Its value in the network.
+        ours: String,
+        /// The value asked for.
+        theirs: String,
+        /// How many endpoints it has.
+        endpoints: usize,
+    },
     /// A network of that name exists already.
     #[error("network {name:?} already exists")]
     NetworkExists {

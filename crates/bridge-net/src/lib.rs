@@ -87,7 +87,7 @@ pub use detached::DetachedOptions;
 pub use endpoint::{Attachment, EndpointInfo};
 pub use error::{Error, Result, StateProblem};
 pub use fault::Fault;
-pub use network::NetworkInfo;
+pub use network::{Difference, Ensured, NetworkInfo};
 pub use options::{
     ConnectOptions, IpamConfig, MacPolicy, NetnsRef, NetworkMode, NetworkOptions, OPT_BRIDGE_NAME,
     OPT_HOST_BINDING, OPT_HOST_IPV4, OPT_ICC, OPT_MASQUERADE, OPT_MTU, parse_aux, parse_cidr,

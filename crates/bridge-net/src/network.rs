@@ -61,7 +61,155 @@ impl NetworkInfo {
     }
 }
 
+/// A setting in which a network differs from what is asked for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Difference {
+    /// `bridge`, `subnet`, `gateway`, `IPv6 subnet`, `internal`, `mtu`,
+    /// `dns`, `masquerade` or `label`.
+    pub field: &'static str,
+    /// The network's value.
+    pub ours: String,
+    /// The value asked for.
+    pub theirs: String,
+}
+
+impl NetworkInfo {
+    /// The first setting in which this network differs from `asked`, among
+    /// those `asked` states: the bridge, the subnets and gateway, internal,
+    /// MTU, DNS, masquerade, and each label (a front end's own id for the
+    /// network, say). `None`: it is the network asked for.
+    pub fn difference(&self, asked: &NetworkOptions) -> Option<Difference> {
+        fn show<T: std::fmt::Display>(v: Option<T>) -> String {
+            v.map_or_else(|| "none".to_owned(), |v| v.to_string())
+        }
+        let differ = |field, ours: String, theirs: String| {
+            Some(Difference {
+                field,
+                ours,
+                theirs,
+            })
+        };
+        let o = &self.options;
+        if let Some(b) = &asked.bridge_name
+            && *b != self.bridge
+        {
+            return differ("bridge", self.bridge.clone(), b.clone());
+        }
+        if let Some(s) = asked.ipv4.subnet
+            && s != IpNet::V4(self.subnet)
+        {
+            return differ("subnet", self.subnet.to_string(), s.to_string());
+        }
+        if let Some(g) = asked.ipv4.gateway
+            && g != self.gateway
+        {
+            return differ("gateway", self.gateway.to_string(), g.to_string());
+        }
+        let theirs6 = asked.ipv6.as_ref().and_then(|c| c.subnet);
+        if theirs6 != self.subnet6.map(IpNet::V6) {
+            return differ("IPv6 subnet", show(self.subnet6), show(theirs6));
+        }
+        if asked.internal != self.internal {
+            return differ(
+                "internal",
+                self.internal.to_string(),
+                asked.internal.to_string(),
+            );
+        }
+        if asked.mtu != o.mtu {
+            return differ("mtu", show(o.mtu), show(asked.mtu));
+        }
+        if let Some(d) = asked.dns
+            && o.dns != Some(d)
+        {
+            return differ("dns", show(o.dns), d.to_string());
+        }
+        if asked.masquerade != o.masquerade {
+            return differ(
+                "masquerade",
+                o.masquerade.to_string(),
+                asked.masquerade.to_string(),
+            );
+        }
+        for (k, v) in &asked.labels {
+            if o.labels.get(k) != Some(v) {
+                return differ(
+                    "label",
+                    show(o.labels.get(k).map(|ours| format!("{k}={ours}"))),
+                    format!("{k}={v}"),
+                );
+            }
+        }
+        None
+    }
+}
+
+/// What [`BridgeNet::ensure_network`] did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Ensured {
+    /// The network, as it is now.
+    pub network: NetworkInfo,
+    /// It was made by this call.
+    pub created: bool,
+    /// It was there with other settings and no endpoints: removed and made
+    /// again; what differed.
+    pub replaced: Option<Difference>,
+    /// Idle networks removed because they stood in its way (its bridge, an
+    /// overlapping subnet).
+    pub removed: Vec<String>,
+}
+
 impl BridgeNet {
+    /// Make the network `name` match `asked`, the way a front end that
+    /// keeps its own definition of networks needs it (Podman's networks,
+    /// a CNI config): nothing to do when it is there as asked; made when
+    /// missing; removed and made again when it differs and has no
+    /// endpoints (the front end changed it while nothing used it); an
+    /// error ([`Error::NetworkChanged`], naming the difference) when it
+    /// differs and has endpoints. Before making it, idle networks in its
+    /// way are removed ([`remove_idle_networks_in_the_way`]).
+    ///
+    /// [`remove_idle_networks_in_the_way`]: BridgeNet::remove_idle_networks_in_the_way
+    pub fn ensure_network(&mut self, name: &str, asked: &NetworkOptions) -> Result<Ensured> {
+        let mut replaced = None;
+        match self.network(name) {
+            Ok(ours) => match ours.difference(asked) {
+                None => {
+                    return Ok(Ensured {
+                        network: ours,
+                        created: false,
+                        replaced: None,
+                        removed: Vec::new(),
+                    });
+                }
+                Some(d) if ours.endpoints > 0 => {
+                    return Err(Error::NetworkChanged {
+                        network: name.to_owned(),
+                        field: d.field,
+                        ours: d.ours,
+                        theirs: d.theirs,
+                        endpoints: ours.endpoints,
+                    });
+                }
+                Some(d) => {
+                    self.remove_network(name)?;
+                    replaced = Some(d);
+                }
+            },
+            Err(Error::NetworkNotFound { .. }) => {}
+            Err(e) => return Err(e),
+        }
+        let bridge = asked.bridge_name.clone().unwrap_or_default();
+        let removed = self.remove_idle_networks_in_the_way(&bridge, asked)?;
+        let network = self.create_network(name, asked)?;
+        Ok(Ensured {
+            network,
+            created: true,
+            replaced,
+            removed,
+        })
+    }
+
     /// Create a network: pick or check its subnet, make (or adopt) its
     /// bridge with the gateway address, turn `ip_forward` on, install its
     /// firewall chains, and record it. Any failure undoes what was done.

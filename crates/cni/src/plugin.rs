@@ -15,9 +15,7 @@ use std::path::{Path, PathBuf};
 
 use bridge_net::brnet_netlink::{BridgePortFlags, IfName, RouteSpec, Socket};
 use bridge_net::brnet_netns::Netns;
-use bridge_net::{
-    BridgeNet, Config, ConnectOptions, EndpointInfo, MacPolicy, NetnsRef, NetworkInfo,
-};
+use bridge_net::{BridgeNet, Config, ConnectOptions, EndpointInfo, MacPolicy, NetnsRef};
 use ipnet::IpNet;
 use nix::fcntl::{Flock, FlockArg};
 use serde_json::{Value, json};
@@ -419,82 +417,28 @@ fn free_in_range6(brnet: &mut BridgeNet, conf: &NetConf) -> Result<Ipv6Addr> {
         })
 }
 
-/// What differs between our network and the config.
-fn difference(ours: &NetworkInfo, conf: &NetConf) -> Option<(&'static str, String, String)> {
-    let o = &conf.options;
-    if ours.bridge != conf.bridge {
-        return Some(("bridge", ours.bridge.clone(), conf.bridge.clone()));
-    }
-    if o.ipv4.subnet != Some(IpNet::V4(ours.subnet)) {
-        return Some((
-            "ipam.subnet",
-            ours.subnet.to_string(),
-            o.ipv4.subnet.map(|s| s.to_string()).unwrap_or_default(),
-        ));
-    }
-    if let Some(gw) = o.ipv4.gateway
-        && gw != ours.gateway
-    {
-        return Some(("ipam.gateway", ours.gateway.to_string(), gw.to_string()));
-    }
-    let theirs6 = o.ipv6.as_ref().and_then(|c| c.subnet);
-    if theirs6 != ours.subnet6.map(IpNet::V6) {
-        let show = |s: Option<IpNet>| s.map_or("none".to_owned(), |s| s.to_string());
-        return Some((
-            "IPv6 subnet",
-            show(ours.subnet6.map(IpNet::V6)),
-            show(theirs6),
-        ));
-    }
-    if ours.options.mtu != o.mtu {
-        return Some((
-            "mtu",
-            format!("{:?}", ours.options.mtu),
-            format!("{:?}", o.mtu),
-        ));
-    }
-    if ours.options.masquerade != o.masquerade {
-        return Some((
-            "ipMasq",
-            ours.options.masquerade.to_string(),
-            o.masquerade.to_string(),
-        ));
-    }
-    None
-}
-
-/// Make the network as the config defines it, unless it is there.
+/// Make the network as the config defines it, unless it is there
+/// (bridge-net's one way of doing it: a network that differs is made again
+/// while it has no attachments, and refused while it has some).
 fn ensure_network(brnet: &mut BridgeNet, conf: &NetConf) -> Result<()> {
-    match brnet.network(&conf.name) {
-        Ok(ours) => match difference(&ours, conf) {
-            None => return Ok(()),
-            Some((field, o, theirs)) if ours.endpoints > 0 => {
-                return Err(Error::config(
-                    field,
-                    theirs,
-                    format!(
-                        "network {:?} has {o} and {} attachment(s): DEL them first",
-                        conf.name, ours.endpoints
-                    ),
-                ));
-            }
-            Some(_) => {
-                brnet
-                    .remove_network(&conf.name)
-                    .map_err(Error::bridge("remove network", &conf.name))?;
-            }
-        },
-        Err(bridge_net::Error::NetworkNotFound { .. }) => {}
-        Err(e) => return Err(Error::bridge("read network", &conf.name)(e)),
+    match brnet.ensure_network(&conf.name, &conf.options) {
+        Ok(_) => Ok(()),
+        Err(bridge_net::Error::NetworkChanged {
+            field,
+            ours,
+            theirs,
+            endpoints,
+            ..
+        }) => Err(Error::config(
+            field,
+            theirs,
+            format!(
+                "network {:?} has {ours} and {endpoints} attachment(s): DEL them first",
+                conf.name
+            ),
+        )),
+        Err(e) => Err(Error::bridge("create network", &conf.name)(e)),
     }
-    // Empty networks in the way (same bridge, overlapping subnet) go.
-    brnet
-        .remove_idle_networks_in_the_way(&conf.bridge, &conf.options)
-        .map_err(Error::bridge("clear the way for network", &conf.name))?;
-    brnet
-        .create_network(&conf.name, &conf.options)
-        .map_err(Error::bridge("create network", &conf.name))?;
-    Ok(())
 }
 
 /// DEL: detach; what is gone already is fine. The record stays, marked

@@ -12,13 +12,13 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::Path;
 
-use bridge_net::{BridgeNet, Config, ConnectOptions, EndpointInfo, NetnsRef, NetworkInfo};
+use bridge_net::{BridgeNet, Config, ConnectOptions, EndpointInfo, NetnsRef};
 use ipnet::IpNet;
 
 use crate::contract::{NetAddress, NetInterface, NetworkOptions, StatusBlock};
 use crate::error::{Error, Result};
 use crate::state::Lock;
-use crate::translate::{self, NetworkPlan, PODMAN_ID_LABEL};
+use crate::translate::{self, NetworkPlan};
 
 /// Connect the namespace at `netns` to every network of `o`; on failure,
 /// nothing is left connected.
@@ -136,96 +136,25 @@ fn open(state: &Path, reconcile: bool) -> Result<BridgeNet> {
     .map_err(Error::bridge("open state", state.display().to_string()))
 }
 
-/// What differs between our network and Podman's definition of it.
-fn difference(ours: &NetworkInfo, plan: &NetworkPlan) -> Option<(&'static str, String, String)> {
-    let o = &plan.options;
-    let show = |v: Option<&dyn std::fmt::Display>| v.map_or("none".to_owned(), |v| v.to_string());
-    let id = ours.options.labels.get(PODMAN_ID_LABEL);
-    if id != Some(&plan.podman_id) {
-        return Some(("id", show(id.map(|s| s as _)), plan.podman_id.clone()));
-    }
-    if ours.bridge != plan.bridge {
-        return Some(("bridge", ours.bridge.clone(), plan.bridge.clone()));
-    }
-    if o.ipv4.subnet != Some(IpNet::V4(ours.subnet)) {
-        return Some((
-            "subnet",
-            ours.subnet.to_string(),
-            show(o.ipv4.subnet.as_ref().map(|s| s as _)),
-        ));
-    }
-    if o.ipv4.gateway.is_some_and(|g| g != ours.gateway) {
-        return Some((
-            "gateway",
-            ours.gateway.to_string(),
-            show(o.ipv4.gateway.as_ref().map(|g| g as _)),
-        ));
-    }
-    let theirs6 = o.ipv6.as_ref().and_then(|c| c.subnet);
-    if theirs6 != ours.subnet6.map(IpNet::V6) {
-        return Some((
-            "IPv6 subnet",
-            show(ours.subnet6.as_ref().map(|s| s as _)),
-            show(theirs6.as_ref().map(|s| s as _)),
-        ));
-    }
-    if ours.internal != o.internal {
-        return Some((
-            "internal",
-            ours.internal.to_string(),
-            o.internal.to_string(),
-        ));
-    }
-    if ours.options.mtu != o.mtu {
-        return Some((
-            "mtu",
-            show(ours.options.mtu.as_ref().map(|m| m as _)),
-            show(o.mtu.as_ref().map(|m| m as _)),
-        ));
-    }
-    if ours.options.dns != o.dns {
-        return Some((
-            "dns",
-            format!("{:?}", ours.options.dns),
-            format!("{:?}", o.dns),
-        ));
-    }
-    None
-}
-
-/// Make the network as Podman defines it, unless it is there already.
+/// Make the network as Podman defines it, unless it is there already
+/// (bridge-net's one way of doing it: a network that differs is made again
+/// while idle, and an error while it has containers).
 fn ensure(brnet: &mut BridgeNet, plan: &NetworkPlan) -> Result<()> {
-    match brnet.network(&plan.name) {
-        Ok(ours) => match difference(&ours, plan) {
-            None => return Ok(()),
-            Some((field, o, theirs)) if ours.endpoints > 0 => {
-                return Err(Error::Changed {
-                    network: plan.name.clone(),
-                    field,
-                    ours: o,
-                    theirs,
-                });
-            }
-            // Removed and made again by Podman while empty: ours goes too.
-            Some(_) => {
-                brnet
-                    .remove_network(&plan.name)
-                    .map_err(Error::bridge("remove network", &plan.name))?;
-            }
-        },
-        Err(bridge_net::Error::NetworkNotFound { .. }) => {}
-        Err(e) => return Err(Error::bridge("read network", &plan.name)(e)),
+    match brnet.ensure_network(&plan.name, &plan.options) {
+        Ok(_) => Ok(()),
+        Err(bridge_net::Error::NetworkChanged {
+            field,
+            ours,
+            theirs,
+            ..
+        }) => Err(Error::Changed {
+            network: plan.name.clone(),
+            field,
+            ours,
+            theirs,
+        }),
+        Err(e) => Err(Error::bridge("create network", &plan.name)(e)),
     }
-    // Networks without containers in the new one's way (its bridge, an
-    // overlapping subnet): left by a crash, or by Podman networks removed
-    // while we were not called.
-    brnet
-        .remove_idle_networks_in_the_way(&plan.bridge, &plan.options)
-        .map_err(Error::bridge("clear the way for network", &plan.name))?;
-    brnet
-        .create_network(&plan.name, &plan.options)
-        .map_err(Error::bridge("create network", &plan.name))?;
-    Ok(())
 }
 
 /// Remove `name` if it has no endpoints left.
