@@ -237,6 +237,7 @@ fn states() {
                     host_veth: None,
                     bridge: Some(a.bridge.clone()),
                     network: None,
+                    ..Intent::default()
                 },
             },
             false,
@@ -261,6 +262,7 @@ fn states() {
                     host_veth: Some(e1.host_veth.clone()),
                     bridge: None,
                     network: Some(a.id.clone()),
+                    ..Intent::default()
                 },
             },
             false,
