@@ -191,6 +191,7 @@ fn endpoint(store: &mut Store, id: char, net: &str, v6: bool, ports: bool) -> En
         netns_ino: 4026532000,
         netns_dev: 0,
         netns_cookie: None,
+        netns_ctime: 0,
         ifname: "eth0".into(),
         host_veth: format!("veth{}", id.to_string().repeat(7)),
         mac: "02:42:ac:14:00:02".into(),

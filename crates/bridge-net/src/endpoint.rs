@@ -149,19 +149,73 @@ pub enum Attachment {
     Bridge(Box<EndpointInfo>),
 }
 
-/// The identity of an open namespace (see [`NsIdentity`]).
+/// Nanoseconds since the epoch.
+fn nanos(secs: i64, nsec: i64) -> u64 {
+    u64::try_from(secs)
+        .unwrap_or(0)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(u64::try_from(nsec).unwrap_or(0))
+}
+
+/// The identity of an open namespace (see [`NsIdentity`]), its cookie
+/// included.
 pub(crate) fn identity(ns: &Netns) -> Result<NsIdentity> {
     let id = ns.id()?;
+    // The change time is only a shortcut: unknown (0) if fstat fails.
+    let ctime_ns =
+        nix::sys::stat::fstat(ns.fd()).map_or(0, |st| nanos(st.st_ctime, st.st_ctime_nsec));
     Ok(NsIdentity {
         dev: id.dev,
         ino: id.ino,
+        ctime_ns,
         cookie: ns.cookie()?,
     })
 }
 
-/// The identity of the namespace at `path` now, if there is one.
-pub(crate) fn identity_at(path: &Path) -> Option<NsIdentity> {
-    Netns::open_path(path).ok().and_then(|n| identity(&n).ok())
+/// The namespace at a path as it is now: stat(2)ed at once, its cookie
+/// read only when a record needs it (see [`NsIdentity`]).
+pub(crate) struct Seen {
+    path: PathBuf,
+    id: Option<NsIdentity>,
+    cookie: std::cell::OnceCell<Option<u64>>,
+}
+
+impl Seen {
+    /// Look at `path` (one stat(2), following the bind mount or /proc's
+    /// link to the nsfs inode).
+    pub(crate) fn at(path: &Path) -> Seen {
+        use std::os::unix::fs::MetadataExt;
+        let id = std::fs::metadata(path).ok().map(|m| NsIdentity {
+            dev: m.dev(),
+            ino: m.ino(),
+            ctime_ns: nanos(m.ctime(), m.ctime_nsec()),
+            cookie: None,
+        });
+        Seen {
+            path: path.to_owned(),
+            id,
+            cookie: std::cell::OnceCell::new(),
+        }
+    }
+
+    /// Whether the namespace there is the one `ep` was made in.
+    pub(crate) fn is_of(&self, ep: &EndpointRecord) -> bool {
+        let Some(mut id) = self.id else {
+            return false;
+        };
+        if !id.is_of(ep) {
+            return false;
+        }
+        if ep.netns_cookie.is_none() || (id.ctime_ns != 0 && id.ctime_ns == ep.netns_ctime) {
+            return true;
+        }
+        id.cookie = *self.cookie.get_or_init(|| {
+            Netns::open_path(&self.path)
+                .ok()
+                .and_then(|n| n.cookie().ok().flatten())
+        });
+        id.cookie.is_some() && id.is_of(ep)
+    }
 }
 
 impl BridgeNet {
@@ -296,7 +350,7 @@ impl BridgeNet {
             return Ok(false);
         };
         let path = netns.path()?;
-        let now = identity_at(&path);
+        let now = Seen::at(&path);
         // The live one first, if there are two (one of a namespace that
         // was replaced).
         let Some((id, alive)) = self
@@ -304,7 +358,7 @@ impl BridgeNet {
             .state
             .endpoints_of(&net.rec.id)
             .filter(|e| e.netns == path)
-            .map(|e| (e.id.clone(), now.is_some_and(|n| n.is_of(e))))
+            .map(|e| (e.id.clone(), now.is_of(e)))
             .max_by_key(|(_, alive)| *alive)
         else {
             return Ok(false);
@@ -323,7 +377,7 @@ impl BridgeNet {
         let Some(ep) = self.store.state.endpoints.get(id) else {
             return Ok(false);
         };
-        let alive = plan::is_detached(ep) || identity_at(&ep.netns).is_some_and(|n| n.is_of(ep));
+        let alive = plan::is_detached(ep) || Seen::at(&ep.netns).is_of(ep);
         self.disconnect_locked(id, alive)?;
         Ok(true)
     }
@@ -334,14 +388,14 @@ impl BridgeNet {
     pub fn disconnect_all(&mut self, netns: &NetnsRef) -> Result<usize> {
         let _lock = self.store.lock()?;
         let path = netns.path()?;
-        let now = identity_at(&path);
+        let now = Seen::at(&path);
         let eps: Vec<(String, bool)> = self
             .store
             .state
             .endpoints
             .values()
             .filter(|e| e.netns == path && !plan::is_detached(e))
-            .map(|e| (e.id.clone(), now.is_some_and(|n| n.is_of(e))))
+            .map(|e| (e.id.clone(), now.is_of(e)))
             .collect();
         let mut errors = Vec::new();
         for (id, alive) in &eps {

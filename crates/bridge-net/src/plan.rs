@@ -90,13 +90,23 @@ pub trait HostPorts {
 /// exactly when the cookies are equal. Without a cookie on either side (a
 /// kernel before 5.14, a record written before cookies), device and inode
 /// decide.
+///
+/// The nsfs inode's change time is a shortcut: the inode of a namespace
+/// that is bind-mounted (`/run/netns/NAME`) lives as long as the mount, so
+/// the same inode number with the same change time is the same inode, and
+/// the same namespace (an inode number is handed out again only after the
+/// old namespace is cleaned up, an RCU grace period and more after it was
+/// made). A path whose inode is made anew on each look (`/proc/PID/ns/net`)
+/// just falls back to the cookie.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NsIdentity {
     /// `st_dev` of the nsfs file.
     pub dev: u64,
     /// `st_ino` of the nsfs file.
     pub ino: u64,
-    /// `SO_NETNS_COOKIE`.
+    /// Its change time, in nanoseconds since the epoch (0: unknown).
+    pub ctime_ns: u64,
+    /// `SO_NETNS_COOKIE` (`None`: not read, or a kernel before 5.14).
     pub cookie: Option<u64>,
 }
 
@@ -104,10 +114,16 @@ impl NsIdentity {
     /// Whether the namespace this identity was read from is the one `ep`
     /// recorded.
     pub fn is_of(&self, ep: &EndpointRecord) -> bool {
-        if let (Some(a), Some(b)) = (self.cookie, ep.netns_cookie) {
-            return a == b;
+        if self.ino != ep.netns_ino || (ep.netns_dev != 0 && self.dev != ep.netns_dev) {
+            return false;
         }
-        self.ino == ep.netns_ino && (ep.netns_dev == 0 || self.dev == ep.netns_dev)
+        if self.ctime_ns != 0 && self.ctime_ns == ep.netns_ctime {
+            return true;
+        }
+        match (self.cookie, ep.netns_cookie) {
+            (Some(a), Some(b)) => a == b,
+            _ => true,
+        }
     }
 }
 
@@ -367,6 +383,7 @@ pub fn connect(
         netns_ino: identity.map_or(0, |i| i.ino),
         netns_dev: identity.map_or(0, |i| i.dev),
         netns_cookie: identity.and_then(|i| i.cookie),
+        netns_ctime: identity.map_or(0, |i| i.ctime_ns),
         ifname: ifname.to_string(),
         host_veth: seeds.host_veth.to_string(),
         mac: mac.to_string(),

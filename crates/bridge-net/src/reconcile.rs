@@ -2,7 +2,6 @@
 //! reboot, a flushed ruleset or a deleted bridge.
 
 use std::collections::HashMap;
-use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 
 use brnet_bridge::BridgeConfig;
@@ -11,9 +10,9 @@ use ipnet::IpNet;
 use serde::Serialize;
 
 use crate::apply::{self, VethGone};
-use crate::endpoint::identity_at;
+use crate::endpoint::Seen;
 use crate::error::{Error, Result};
-use crate::plan::{self, NsIdentity};
+use crate::plan;
 use crate::state::{EndpointRecord, Intent, Op};
 use crate::{BridgeNet, fw};
 
@@ -45,25 +44,12 @@ impl Report {
 }
 
 /// Whether the namespace an endpoint was made in is still at its path:
-/// one stat(2) for the device and inode (a different one, or none: gone),
-/// then, for a record with a cookie, the cookie (an inode is reused once
-/// its namespace is gone: `ip netns del c1; ip netns add c1`), read once
-/// per path.
-fn netns_alive(ep: &EndpointRecord, seen: &mut HashMap<PathBuf, Option<NsIdentity>>) -> bool {
-    // stat(2) follows the bind mount (or /proc's magic link) to the
-    // namespace's nsfs inode.
-    let Ok(m) = std::fs::metadata(&ep.netns) else {
-        return false;
-    };
-    if m.ino() != ep.netns_ino || (ep.netns_dev != 0 && m.dev() != ep.netns_dev) {
-        return false;
-    }
-    if ep.netns_cookie.is_none() {
-        return true;
-    }
+/// one stat(2) per path (device, inode and change time), the cookie read
+/// only when the change time says nothing ([`Seen`]).
+fn netns_alive(ep: &EndpointRecord, seen: &mut HashMap<PathBuf, Seen>) -> bool {
     seen.entry(ep.netns.clone())
-        .or_insert_with(|| identity_at(&ep.netns))
-        .is_some_and(|id| id.is_of(ep))
+        .or_insert_with(|| Seen::at(&ep.netns))
+        .is_of(ep)
 }
 
 impl BridgeNet {
@@ -228,8 +214,7 @@ impl BridgeNet {
             // Finished: what the caller asked for to go, goes.
             "disconnect" if st.endpoints.contains_key(&intent.id) => {
                 let ep = &st.endpoints[&intent.id];
-                let alive =
-                    plan::is_detached(ep) || identity_at(&ep.netns).is_some_and(|n| n.is_of(ep));
+                let alive = plan::is_detached(ep) || Seen::at(&ep.netns).is_of(ep);
                 if self
                     .disconnect_with(&intent.id, alive, VethGone::Wait)
                     .is_ok()

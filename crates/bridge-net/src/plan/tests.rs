@@ -66,6 +66,7 @@ fn ns(path: &str, ino: u64, cookie: Option<u64>) -> Target {
         id: NsIdentity {
             dev: 4,
             ino,
+            ctime_ns: 0,
             cookie,
         },
         short_name: path.rsplit('/').next().unwrap().to_owned(),
@@ -434,4 +435,42 @@ proptest! {
         }
         prop_assert_eq!(again, st);
     }
+}
+
+#[test]
+fn a_namespace_is_known_by_inode_change_time_and_cookie() {
+    let mut st = State::default();
+    with_network(&mut st, "n", Some("172.20.0.0/16"), 1);
+    let mut t = ns("/run/netns/a", 5, Some(50));
+    if let Target::Netns { id, .. } = &mut t {
+        id.ctime_ns = 1000;
+    }
+    let p = connect(&st, "n", &t, &plain(), &seeds(10), &FREE).unwrap();
+    let rec = &p.record;
+    assert_eq!(
+        (rec.netns_ino, rec.netns_ctime, rec.netns_cookie),
+        (5, 1000, Some(50))
+    );
+    let id = |ino, ctime_ns, cookie| NsIdentity {
+        dev: 4,
+        ino,
+        ctime_ns,
+        cookie,
+    };
+    assert!(
+        id(5, 1000, None).is_of(rec),
+        "same inode since: same namespace"
+    );
+    assert!(
+        id(5, 2000, Some(50)).is_of(rec),
+        "inode made anew: the cookie says"
+    );
+    assert!(
+        !id(5, 2000, Some(51)).is_of(rec),
+        "inode reused: another one"
+    );
+    assert!(!id(6, 1000, Some(50)).is_of(rec), "another inode");
+    let mut other_dev = id(5, 1000, Some(50));
+    other_dev.dev = 9;
+    assert!(!other_dev.is_of(rec));
 }

@@ -278,6 +278,7 @@ mod tests {
             netns_ino: 7,
             netns_dev: 0,
             netns_cookie: None,
+            netns_ctime: 0,
             ifname: "eth0".into(),
             host_veth: format!("veth{id}"),
             mac: "02:42:00:00:00:01".into(),

@@ -107,6 +107,12 @@ pub struct EndpointRecord {
     /// record, or a namespace bridge-net never opened).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub netns_cookie: Option<u64>,
+    /// The change time of the namespace's nsfs inode, nanoseconds since
+    /// the epoch (0: not recorded): while it is unchanged, so is the
+    /// namespace, and the cookie need not be read (see
+    /// [`NsIdentity`](crate::plan::NsIdentity)).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub netns_ctime: u64,
     /// Interface name inside the namespace.
     pub ifname: String,
     /// Host end of the veth.
