@@ -131,6 +131,19 @@ impl Firewall {
         self.backend
     }
 
+    /// Whether the installed rules drop packets for 127.0.0.0/8 arriving
+    /// on a network's bridge (CVE-2020-8558): only then is it safe to turn
+    /// `route_localnet` on for the bridge (needed by ports published on
+    /// 127.0.0.1). The nftables ruleset always has the drop, the iptables
+    /// form without a userland proxy too; no firewall has none.
+    pub fn drops_loopback_from_bridges(&self) -> bool {
+        match &self.inner {
+            Inner::Native(_) | Inner::Nft(_) => true,
+            Inner::Iptables { opts, .. } => !opts.userland_proxy,
+            Inner::None => false,
+        }
+    }
+
     /// A second descriptor of the nf_tables socket (nftables backends).
     ///
     /// When the last descriptor of an nf_tables socket is closed, the

@@ -159,6 +159,19 @@ pub(crate) fn render(nets: &[NetState], family: Family, opts: &IptablesOptions) 
 
     // raw: drop direct access to containers of nat networks, and traffic
     // to loopback-published ports from anywhere but lo.
+    if !proxy && family == Family::V4 {
+        // Without a proxy, ports published on 127.0.0.1 need
+        // route_localnet on the bridge, which would let a container reach
+        // the host's 127.0.0.0/8 services through its gateway: drop that
+        // (CVE-2020-8558, as Kubernetes does; the nftables ruleset has the
+        // same drop).
+        for s in &nets {
+            raw.add(
+                "PREROUTING",
+                format!("-d 127.0.0.0/8 -i {} -j DROP", s.net.bridge()),
+            );
+        }
+    }
     for s in &nets {
         if s.net.protects_direct_access() {
             for ep in &s.endpoints {

@@ -70,6 +70,23 @@ fn golden_reference_scenario_without_proxy() {
     // What bridge-net installs (no proxy): Docker's --userland-proxy=false
     // rules (hairpin=true goldens in moby's iptabler testdata).
     let text = reference_model().iptables(&IptablesOptions::default());
+    // route_localnet is on without a proxy: the bridges' way to the host's
+    // 127.0.0.0/8 is closed in raw (CVE-2020-8558).
+    let raw: Vec<&str> = text
+        .split("*filter\n")
+        .next()
+        .unwrap()
+        .lines()
+        .filter(|l| l.starts_with("-A"))
+        .collect();
+    assert_eq!(
+        raw,
+        vec![
+            "-A PREROUTING -d 127.0.0.0/8 -i docker0 -j DROP",
+            "-A PREROUTING -d 127.0.0.0/8 -i bridge1 -j DROP",
+            "-A PREROUTING -d 192.0.2.2/32 ! -i bridge1 -j DROP",
+        ]
+    );
     let nat: Vec<&str> = text
         .split("*nat\n")
         .nth(1)
