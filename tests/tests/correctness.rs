@@ -277,8 +277,27 @@ fn host_loopback_is_unreachable_from_a_container_under_every_backend() {
             let n = b.create_network("n", &o).unwrap();
             NetnsDir::default().create("c").unwrap();
             let c = Netns::open_path("/run/netns/c").unwrap();
-            b.connect("n", &"c".parse().unwrap(), &ConnectOptions::default())
+            let e = b
+                .connect(
+                    "n",
+                    &"c".parse().unwrap(),
+                    &ConnectOptions {
+                        ports: vec!["127.0.0.1:8080:80".parse().unwrap()],
+                        ..Default::default()
+                    },
+                )
                 .unwrap();
+            // What route_localnet is for: a port published on 127.0.0.1
+            // answers on the host (where a firewall publishes at all).
+            let web = SocketAddr::new(e.ipv4.unwrap().addr().into(), 80);
+            serve(listen_in(&c, web), "web");
+            if backend != FirewallBackend::None {
+                assert_eq!(route_localnet(&n.bridge), "1", "{backend:?}");
+                assert!(
+                    fetch(None, "127.0.0.1:8080".parse().unwrap(), LONG).is_ok(),
+                    "{backend:?}: 127.0.0.1:8080 published"
+                );
+            }
             // The host's service, on loopback only.
             let here = Netns::current().unwrap();
             let secret: SocketAddr = "127.0.0.1:8125".parse().unwrap();

@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::options::{NetworkOptions, validate_network_name};
 use crate::plan::{self, HostView, NetworkLink};
 use crate::state::{Intent, Net, Op};
-use crate::{BridgeNet, DEFAULT_NETWORK, FirewallBackend, apply, host};
+use crate::{BridgeNet, DEFAULT_NETWORK, apply, host};
 
 /// A network, as listed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -294,10 +294,7 @@ impl BridgeNet {
     /// Whether the firewall drops packets for 127.0.0.0/8 arriving on our
     /// bridges (CVE-2020-8558): only then may `route_localnet` be on.
     pub(crate) fn loopback_guarded(&self) -> bool {
-        matches!(
-            self.fw.backend(),
-            FirewallBackend::Native | FirewallBackend::NftCommand
-        )
+        self.fw.drops_loopback_from_bridges()
     }
 
     fn existing_bridge_subnet(&mut self, bridge: &IfName) -> Result<Option<Ipv4Net>> {
