@@ -76,6 +76,17 @@ fn detached_endpoint_moved_by_the_runtime_then_published_and_removed() {
         );
         let host = ip_json(&["link", "show", &e1.host_veth]);
         assert_eq!(host[0]["master"], net.bridge.as_str());
+        // An IPv4-only network: the host end never starts IPv6
+        // (brnet_bridge::sysctl::set_disable_ipv6).
+        assert_eq!(
+            std::fs::read_to_string(format!(
+                "/proc/sys/net/ipv6/conf/{}/disable_ipv6",
+                e1.host_veth
+            ))
+            .unwrap()
+            .trim(),
+            "1"
+        );
         // A second endpoint, its address from the pool.
         let e2 = b
             .create_detached(

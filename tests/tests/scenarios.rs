@@ -762,3 +762,42 @@ fn ensure_network_makes_the_network_match_the_request() {
     })
     .unwrap();
 }
+
+/// `disconnect_all`: a namespace leaves every network at once (and its
+/// network mode is forgotten); its veths go, the other namespaces stay.
+#[test]
+fn disconnect_all_takes_a_namespace_off_every_network() {
+    if !privileged_test() {
+        return;
+    }
+    isolated(|| {
+        let dir = state_dir();
+        let mut b = BridgeNet::open(dir.path()).unwrap();
+        b.create_network("a", &custom("172.20.0.0/16", "172.20.0.1"))
+            .unwrap();
+        b.create_network("b", &custom("172.21.0.0/16", "172.21.0.1"))
+            .unwrap();
+        let (_c, c) = ns("c");
+        let (_d, d) = ns("d");
+        for net in ["a", "b"] {
+            b.connect(net, &c, &ConnectOptions::default()).unwrap();
+        }
+        b.connect("a", &d, &ConnectOptions::default()).unwrap();
+        b.attach("c-none", &NetworkMode::None, Some(&c)).unwrap();
+        assert_eq!(b.disconnect_all(&c).unwrap(), 2);
+        assert_eq!(ip(&["-n", "c", "-o", "link", "show"]).lines().count(), 1);
+        let left = b.endpoints(None).unwrap();
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].container, "d");
+        let st =
+            bridge_net::state::State::parse(&std::fs::read(dir.path().join("state.json")).unwrap())
+                .unwrap();
+        assert!(st.sandboxes.is_empty(), "its mode is forgotten");
+        assert_eq!(b.disconnect_all(&c).unwrap(), 0, "idempotent");
+        // A namespace that is gone: its endpoints are dropped all the same.
+        NetnsDir::default().delete("d").unwrap();
+        assert_eq!(b.disconnect_all(&d).unwrap(), 1);
+        assert!(b.endpoints(None).unwrap().is_empty());
+    })
+    .unwrap();
+}

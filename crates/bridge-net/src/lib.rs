@@ -91,7 +91,7 @@ pub use network::{Difference, Ensured, NetworkInfo};
 pub use options::{
     ConnectOptions, IpamConfig, MacPolicy, NetnsRef, NetworkMode, NetworkOptions, OPT_BRIDGE_NAME,
     OPT_HOST_BINDING, OPT_HOST_IPV4, OPT_ICC, OPT_MASQUERADE, OPT_MTU, parse_aux, parse_cidr,
-    parse_ipv4_subnet, parse_ipv6_subnet, validate_network_name,
+    validate_network_name,
 };
 pub use reconcile::Report;
 pub use resolver::{

@@ -11,7 +11,7 @@ use brnet_ipam::Order;
 use brnet_nat::PortSpec;
 use brnet_netlink::{IfName, MacAddr};
 use brnet_netns::NetnsDir;
-use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -477,22 +477,6 @@ pub fn parse_cidr(what: &str, s: &str) -> Result<IpNet> {
         return Err(Error::option(what, s, "a /0 would cover every address"));
     }
     Ok(net)
-}
-
-/// Parse an IPv4 subnet.
-pub fn parse_ipv4_subnet(what: &str, s: &str) -> Result<Ipv4Net> {
-    match parse_cidr(what, s)? {
-        IpNet::V4(n) => Ok(n),
-        IpNet::V6(_) => Err(Error::option(what, s, "expected an IPv4 subnet")),
-    }
-}
-
-/// Parse an IPv6 subnet.
-pub fn parse_ipv6_subnet(what: &str, s: &str) -> Result<Ipv6Net> {
-    match parse_cidr(what, s)? {
-        IpNet::V6(n) => Ok(n),
-        IpNet::V4(_) => Err(Error::option(what, s, "expected an IPv6 subnet")),
-    }
 }
 
 #[cfg(test)]

@@ -125,12 +125,6 @@ impl Installed {
         self.elements.len() + self.unknown_elements
     }
 
-    /// iptables backend: the installed rule lines (`-A CHAIN ...`) of our
-    /// chains and of the built-in chains, per table (`nat -A DOCKER ...`).
-    pub fn rule_lines(&self) -> impl Iterator<Item = &str> {
-        self.lines.iter().map(String::as_str)
-    }
-
     /// How the installed state differs from `net` with `endpoints` and
     /// `ports` (nftables backends). Empty when everything is in place:
     /// every chain with the rules it should have (checked by count and

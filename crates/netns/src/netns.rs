@@ -83,17 +83,6 @@ impl Netns {
         Ok(Netns::from_parts(fd, Some(path.to_owned()), name))
     }
 
-    /// Wrap a descriptor that the caller already holds, after checking that
-    /// it is a network namespace.
-    pub fn from_fd(fd: OwnedFd) -> Result<Netns> {
-        match sys::ns_type(fd.as_fd()) {
-            Ok(t) if t == libc::CLONE_NEWNET => Ok(Netns::from_parts(fd, None, None)),
-            _ => Err(Error::NotANetworkNamespace {
-                path: PathBuf::from("<fd>"),
-            }),
-        }
-    }
-
     /// The descriptor, for `setns` or `IFLA_NET_NS_FD`.
     pub fn fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
