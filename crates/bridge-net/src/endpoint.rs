@@ -315,8 +315,8 @@ impl BridgeNet {
                 // Turned off by the caller: no names, no warning.
                 Ok(false) if matches!(self.config.resolver, ResolverCommand::Off) => None,
                 Ok(false) => Some(
-                    "no resolver: the `brnet` binary (`brnet dns serve`) is not next to \
-                     this program nor on PATH"
+                    "no resolver: the `brnet-dns` binary is not next to this program nor \
+                     on PATH"
                         .to_owned(),
                 ),
                 Err(e) => Some(format!("the resolver did not start: {e}")),

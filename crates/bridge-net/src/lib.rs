@@ -95,8 +95,8 @@ pub use options::{
 };
 pub use reconcile::Report;
 pub use resolver::{
-    RESOLVER_LOCK, RESOLVER_LOG, RESOLVER_PID, RESOLVER_SOCKET, ResolverCommand,
-    tell as tell_resolver,
+    RESOLVER_LOCK, RESOLVER_LOG, RESOLVER_PID, RESOLVER_SOCKET, RESOLVER_SPEC, ResolverCommand,
+    spec as resolver_spec, tell as tell_resolver,
 };
 pub use {brnet_bridge, brnet_ipam, brnet_nat, brnet_netlink, brnet_netns, brnet_veth};
 
@@ -125,7 +125,7 @@ pub struct Config {
     /// Reconcile the kernel with the state when opening (default true).
     pub reconcile: bool,
     /// The program that serves names on DNS-enabled networks (default:
-    /// `brnet` found next to the running program or on `PATH`).
+    /// `brnet-dns` found next to the running program or on `PATH`).
     pub resolver: ResolverCommand,
     /// How `disconnect` deletes the veth of a namespace that lives on.
     pub veth_delete: VethDelete,

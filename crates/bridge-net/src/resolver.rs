@@ -1,44 +1,52 @@
 //! The name resolver: one process for every DNS-enabled network of a state
-//! directory (`brnet --state-dir DIR dns serve`), answering on port 53 of
-//! each network's gateway address.
+//! directory — `brnet-dns`, the binary of the brnet-dns crate (as
+//! aardvark-dns is netavark's) — answering on port 53 of each network's
+//! gateway address. The library needs no binary of a crate above it: the
+//! resolver is the DNS side's, and the embedder may name it
+//! ([`ResolverCommand::Path`]) or turn it off.
 //!
 //! bridge-net starts it when a DNS-enabled network gets its first
-//! endpoint, and after every change to such a network tells it to re-read
-//! the state over a control socket in the state directory (`resolver.sock`)
-//! and waits for its answer: when `connect` returns, the new name resolves;
+//! endpoint, and after every change to such a network writes what to serve
+//! ([`brnet_dns::serve::Spec`], `resolver.json` in the state directory) and
+//! tells it to read it again over a control socket (`resolver.sock`),
+//! waiting for its answer: when `connect` returns, the new name resolves;
 //! when `disconnect` returns, it no longer does. The resolver exits by
 //! itself when no DNS-enabled network has an endpoint left, or when its
 //! state directory goes away; a lock (`resolver.lock`) ensures there is
-//! never two, and reconcile starts it again if it died.
+//! never two, and reconcile starts it again if it died. The protocol is
+//! [`brnet_dns::serve`]'s.
 
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::net::UnixStream;
+use std::net::IpAddr;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use brnet_dns::serve::{Spec, SpecEntry, SpecNetwork};
+
 use crate::BridgeNet;
 use crate::error::{Error, Result};
+use crate::state::State;
 
-/// The control socket, in the state directory.
-pub const RESOLVER_SOCKET: &str = "resolver.sock";
-/// The resolver's lock, in the state directory.
-pub const RESOLVER_LOCK: &str = "resolver.lock";
-/// The resolver's pid, in the state directory.
-pub const RESOLVER_PID: &str = "resolver.pid";
-/// The resolver's log, in the state directory.
-pub const RESOLVER_LOG: &str = "resolver.log";
+pub use brnet_dns::serve::{
+    LOCK as RESOLVER_LOCK, LOG as RESOLVER_LOG, PID as RESOLVER_PID, SOCKET as RESOLVER_SOCKET,
+    SPEC_FILE as RESOLVER_SPEC,
+};
 
-/// Which program serves names.
+/// The resolver binaries looked for, in order: the DNS side's own, then
+/// the `brnet` CLI (whose `dns serve` is the same server).
+const RESOLVER_NAMES: [&str; 2] = ["brnet-dns", "brnet"];
+
+/// Which program serves names. It is run as `PROGRAM --state-dir DIR dns
+/// serve` (the command line of `brnet-dns` and of `brnet dns serve`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum ResolverCommand {
-    /// `brnet` next to the running program (or one directory up, for
-    /// tests under `target/*/deps`), else on `PATH`; no resolver when none
-    /// is found.
+    /// `brnet-dns` (else `brnet`) next to the running program (or one
+    /// directory up, for tests under `target/*/deps`), else on `PATH`; no
+    /// resolver when none is found.
     #[default]
     Auto,
-    /// This `brnet` binary.
+    /// This program.
     Path(PathBuf),
     /// No resolver: DNS-enabled networks get no name service.
     Off,
@@ -61,29 +69,62 @@ impl ResolverCommand {
                 if let Some(path) = std::env::var_os("PATH") {
                     dirs.extend(std::env::split_paths(&path));
                 }
-                dirs.into_iter()
-                    .map(|d| d.join("brnet"))
-                    .find(|p| p.is_file())
+                RESOLVER_NAMES
+                    .iter()
+                    .find_map(|name| dirs.iter().map(|d| d.join(name)).find(|p| p.is_file()))
             }
         }
     }
 }
 
-/// Ask the resolver of `state_dir` to re-read the state (or to stop).
-/// `Ok(false)` when no resolver listens there.
+/// Ask the resolver of `state_dir` to read its spec again (`sync`), or to
+/// stop (`stop`). `Ok(false)` when no resolver listens there.
 pub fn tell(state_dir: &Path, what: &str, timeout: Duration) -> Result<bool> {
-    let path = state_dir.join(RESOLVER_SOCKET);
-    let mut s = match UnixStream::connect(&path) {
-        Ok(s) => s,
-        Err(_) => return Ok(false),
-    };
-    let io = |e: std::io::Error| Error::state_io("talk to the resolver at", &path, &e);
-    s.set_read_timeout(Some(timeout)).map_err(io)?;
-    s.set_write_timeout(Some(timeout)).map_err(io)?;
-    s.write_all(format!("{what}\n").as_bytes()).map_err(io)?;
-    let mut line = String::new();
-    BufReader::new(&s).read_line(&mut line).map_err(io)?;
-    Ok(line.trim() == "ok")
+    brnet_dns::serve::tell(state_dir, what, timeout).map_err(|e| {
+        Error::state_io(
+            "talk to the resolver at",
+            state_dir.join(RESOLVER_SOCKET),
+            &e,
+        )
+    })
+}
+
+/// What the resolver serves: the DNS-enabled networks' endpoints (a
+/// network without endpoints has nothing to serve, and no listener).
+pub fn spec(state: &State) -> Spec {
+    let mut spec = Spec::default();
+    for net in state
+        .networks
+        .iter()
+        .filter(|n| n.rec.options.dns == Some(true))
+    {
+        let entries: Vec<SpecEntry> = state
+            .endpoints_of(&net.rec.id)
+            .map(|ep| SpecEntry {
+                name: ep.container.clone(),
+                container: ep.container_id.clone(),
+                addrs: ep
+                    .ipv4
+                    .map(|a| IpAddr::V4(a.addr()))
+                    .into_iter()
+                    .chain(ep.ipv6.map(|a| IpAddr::V6(a.addr())))
+                    .collect(),
+                aliases: ep.aliases.clone(),
+            })
+            .collect();
+        if entries.is_empty() {
+            continue;
+        }
+        spec.listen.push(net.pool4.gateway());
+        spec.listen.extend(net.pool6.as_ref().map(|p| p.gateway()));
+        spec.networks.push(SpecNetwork {
+            name: net.rec.name.clone(),
+            domain: net.rec.options.dns_domain.clone(),
+            forward: !net.rec.options.internal,
+            entries,
+        });
+    }
+    spec
 }
 
 impl BridgeNet {
@@ -101,6 +142,13 @@ impl BridgeNet {
     /// names cannot be served (no resolver binary, or it did not start).
     pub(crate) fn sync_resolver(&mut self) -> Result<bool> {
         let dir = self.store.dir().to_owned();
+        if matches!(self.config.resolver, ResolverCommand::Off) {
+            return Ok(false);
+        }
+        let file = dir.join(RESOLVER_SPEC);
+        spec(&self.store.state)
+            .write(&file)
+            .map_err(|e| Error::state_io("write", &file, &e))?;
         let ask = || tell(&dir, "sync", Duration::from_secs(3)).unwrap_or(false);
         for _attempt in 0..3 {
             if ask() {

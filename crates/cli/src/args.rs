@@ -71,19 +71,6 @@ pub enum Command {
     /// The name resolver of DNS-enabled networks.
     #[command(subcommand)]
     Dns(DnsCommand),
-    /// Links (bridge-net's own helper: deletes veths in the background).
-    #[command(subcommand, hide = true)]
-    Link(LinkCommand),
-}
-
-/// `brnet link ...`.
-#[derive(Debug, Subcommand)]
-pub enum LinkCommand {
-    /// Delete links by name; missing ones are not an error.
-    Delete {
-        /// The links.
-        names: Vec<String>,
-    },
 }
 
 /// `brnet dns ...`.
@@ -106,20 +93,11 @@ pub struct DnsServeArgs {
     /// `IP:PORT`; repeatable, asked in order). Without it: the
     /// `nameserver` lines of `--resolv-conf`, else of `resolv.conf` in the
     /// state directory when there is one, else of `/etc/resolv.conf`.
-    #[arg(long = "upstream", value_name = "ADDR", value_parser = parse_upstream)]
+    #[arg(long = "upstream", value_name = "ADDR", value_parser = brnet_dns::serve::parse_upstream)]
     pub upstreams: Vec<std::net::SocketAddr>,
     /// A resolv.conf file to take the upstream nameservers from.
     #[arg(long, value_name = "PATH")]
     pub resolv_conf: Option<PathBuf>,
-}
-
-/// `IP` (port 53) or `IP:PORT` (`[IPv6]:PORT`).
-fn parse_upstream(s: &str) -> Result<std::net::SocketAddr, String> {
-    if let Ok(ip) = s.parse::<std::net::IpAddr>() {
-        return Ok(std::net::SocketAddr::new(ip, 53));
-    }
-    s.parse()
-        .map_err(|_| format!("{s:?} is not an IP address or IP:PORT"))
 }
 
 /// `brnet network ...`.

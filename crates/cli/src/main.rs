@@ -50,37 +50,6 @@ fn run(cli: &Cli, out: &mut dyn Write) -> Result<(), Failures> {
         Command::Network(cmd) => network::run(cmd, &config, out),
         Command::Netns(cmd) => netns::run(cmd, out),
         Command::Dns(args::DnsCommand::Serve(a)) => dns::serve(&cli.state_dir, a),
-        Command::Link(args::LinkCommand::Delete { names }) => delete_links(names),
-    }
-}
-
-/// `brnet link delete NAME...`: what bridge-net leaves to a helper process
-/// when it does not wait for the kernel.
-fn delete_links(names: &[String]) -> Result<(), Failures> {
-    let mut failures = Vec::new();
-    let mut nl = match bridge_net::brnet_netlink::Socket::new() {
-        Ok(nl) => nl,
-        Err(e) => {
-            return Err(vec![failure::Failed::new(
-                "link delete",
-                bridge_net::Error::from(e),
-            )]);
-        }
-    };
-    for name in names {
-        let done = bridge_net::brnet_netlink::IfName::new(name)
-            .and_then(|n| nl.delete_link_if_exists(&n).map(|_| ()));
-        if let Err(e) = done {
-            failures.push(failure::Failed::new(
-                format!("link delete {name}"),
-                bridge_net::Error::from(e),
-            ));
-        }
-    }
-    if failures.is_empty() {
-        Ok(())
-    } else {
-        Err(failures)
     }
 }
 

@@ -1,6 +1,7 @@
 //! Name resolution end to end: bridge-net starts `brnet dns serve` (this
-//! package's binary) for DNS-enabled networks, and containers query it over
-//! the wire on their gateway's port 53.
+//! package's binary; the same server as `brnet-dns`) for DNS-enabled
+//! networks, and containers query it over the wire on their gateway's port
+//! 53.
 
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::time::Duration;

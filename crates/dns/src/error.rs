@@ -77,6 +77,25 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    /// A file or socket of the resolver's directory could not be used.
+    #[error("{op} {}: {}", .path.display(), ShowIo(.source))]
+    Serve {
+        /// The operation (`open`, `listen on`, `write`, `read`).
+        op: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The system's error.
+        #[source]
+        source: io::Error,
+    },
+    /// The spec file is not what [`crate::serve::Spec`] reads.
+    #[error("{}: {detail}", .path.display())]
+    Spec {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        detail: String,
+    },
     /// A thread could not be started.
     #[error("start thread {name}: {}", ShowIo(.source))]
     Spawn {

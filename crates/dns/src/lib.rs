@@ -76,6 +76,7 @@ mod listener;
 mod records;
 mod report;
 mod resolver;
+pub mod serve;
 mod stats;
 mod table;
 

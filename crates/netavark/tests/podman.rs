@@ -91,13 +91,13 @@ fn second_container_reaches_the_first_by_name() {
     if !brnet_netns::privileged_test() {
         return;
     }
-    // bridge-net's resolver is `brnet dns serve`, found beside the binary
-    // that connects (cargo builds it there for `cargo test --workspace`).
-    let brnet = std::path::Path::new(OURS).with_file_name("brnet");
+    // bridge-net's resolver is `brnet-dns`, found beside the binary that
+    // connects (cargo builds it there for `cargo test --workspace`).
+    let resolver = std::path::Path::new(OURS).with_file_name("brnet-dns");
     assert!(
-        brnet.is_file(),
-        "{} is missing: cargo build -p brnet-cli (the resolver)",
-        brnet.display()
+        resolver.is_file(),
+        "{} is missing: cargo build -p brnet-dns (the resolver)",
+        resolver.display()
     );
     let sb = sandbox();
     sb.podman_ok(&["network", "create", "--subnet", "10.89.0.0/24", "testnet"]);

@@ -1,0 +1,529 @@
+//! The resolver process: one per directory, serving what its embedder
+//! writes there (`brnet-dns --state-dir DIR dns serve`, the binary of this
+//! crate, as aardvark-dns is netavark's; `brnet dns serve` is the same).
+//!
+//! The protocol, all in the directory:
+//!
+//! - [`SPEC_FILE`] (`resolver.json`): the [`Spec`] — the networks, their
+//!   names and addresses, the addresses to listen on. The embedder
+//!   (bridge-net) writes it whole, atomically (a temp file renamed), under
+//!   its own lock, whenever a DNS-enabled network changes.
+//! - [`SOCKET`] (`resolver.sock`), one line each way: `sync` → read the
+//!   spec again, update records and listeners → `ok`; `ping` → `ok`;
+//!   `stop` → `ok`, then exit. After a sync that leaves no network with a
+//!   name to serve, the resolver exits; it also exits when the spec file
+//!   goes away (its directory was removed).
+//! - [`LOCK`] (`resolver.lock`): held by the one resolver of the
+//!   directory; [`PID`] (`resolver.pid`) names it; [`LOG`]
+//!   (`resolver.log`) is where the embedder sends its standard error.
+//! - [`RESOLV_CONF_IN_DIR`] (`resolv.conf`), when present: the upstream
+//!   nameservers, instead of the host's `/etc/resolv.conf`.
+
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{IpAddr, SocketAddr};
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Config, RESOLV_CONF};
+use crate::error::{Error, Result};
+use crate::resolver::Resolver;
+use crate::table::{Entry, Network, Table};
+
+/// The spec, in the directory.
+pub const SPEC_FILE: &str = "resolver.json";
+/// The control socket, in the directory.
+pub const SOCKET: &str = "resolver.sock";
+/// The resolver's lock, in the directory.
+pub const LOCK: &str = "resolver.lock";
+/// The resolver's pid, in the directory.
+pub const PID: &str = "resolver.pid";
+/// The resolver's log, in the directory (written by whoever starts it).
+pub const LOG: &str = "resolver.log";
+/// The file in the directory that, when present, names the upstream
+/// nameservers instead of `/etc/resolv.conf`.
+pub const RESOLV_CONF_IN_DIR: &str = "resolv.conf";
+
+/// What to serve: the embedder's view of its DNS-enabled networks.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    /// The addresses to answer on (each network's gateway); the port is
+    /// the resolver's.
+    #[serde(default)]
+    pub listen: Vec<IpAddr>,
+    /// The networks.
+    #[serde(default)]
+    pub networks: Vec<SpecNetwork>,
+}
+
+/// A network of a [`Spec`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpecNetwork {
+    /// Its name (the key of its records).
+    pub name: String,
+    /// Its search domain (default [`crate::DEFAULT_DOMAIN`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+    /// Forward names that are not ours upstream (false: internal
+    /// networks get REFUSED).
+    pub forward: bool,
+    /// Its endpoints.
+    #[serde(default)]
+    pub entries: Vec<SpecEntry>,
+}
+
+/// An endpoint of a [`SpecNetwork`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpecEntry {
+    /// The container's name.
+    pub name: String,
+    /// The container's key (its endpoints on several networks share it:
+    /// the asker is known by its address).
+    pub container: String,
+    /// Its addresses on the network.
+    pub addrs: Vec<IpAddr>,
+    /// Its aliases.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
+}
+
+impl Spec {
+    /// Read the spec at `path`; a missing file is an empty spec.
+    pub fn read(path: &Path) -> Result<Spec> {
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Spec::default()),
+            Err(source) => {
+                return Err(Error::Serve {
+                    op: "read",
+                    path: path.to_owned(),
+                    source,
+                });
+            }
+        };
+        serde_json::from_slice(&bytes).map_err(|e| Error::Spec {
+            path: path.to_owned(),
+            detail: e.to_string(),
+        })
+    }
+
+    /// Write it to `path` whole: a temp file beside it, renamed.
+    pub fn write(&self, path: &Path) -> std::io::Result<()> {
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(".tmp");
+        let tmp = PathBuf::from(tmp);
+        std::fs::write(
+            &tmp,
+            serde_json::to_vec(self).map_err(std::io::Error::other)?,
+        )?;
+        std::fs::rename(&tmp, path)
+    }
+
+    /// Whether there is a name to serve.
+    pub fn wanted(&self) -> bool {
+        self.networks.iter().any(|n| !n.entries.is_empty())
+    }
+
+    /// The records. What cannot be served (a name that is not a DNS name)
+    /// is logged to standard error and left out; the rest is served.
+    pub fn table(&self) -> Table {
+        let mut table = Table::new();
+        for n in self.networks.iter().filter(|n| !n.entries.is_empty()) {
+            let mut network = Network::new(n.name.clone()).forward(n.forward);
+            if let Some(d) = &n.domain {
+                network = network.domain(d.clone());
+            }
+            if table.insert(network).is_err() {
+                eprintln!(
+                    "brnet-dns: network {:?}: its search domain is not a DNS name; serving it without one",
+                    n.name
+                );
+                let _ = table.insert(Network::new(n.name.clone()).forward(n.forward));
+            }
+            for e in &n.entries {
+                let mut entry =
+                    Entry::new(e.name.clone(), e.addrs.clone()).container(e.container.clone());
+                for a in &e.aliases {
+                    entry = entry.alias(a.clone());
+                }
+                if let Err(err) = table.add_entry(&n.name, entry) {
+                    eprintln!(
+                        "brnet-dns: network {:?}: {:?} is not served: {err}",
+                        n.name, e.name
+                    );
+                }
+            }
+        }
+        table
+    }
+}
+
+/// How to serve.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServeOptions {
+    /// The port to answer on (53 unless testing).
+    pub port: u16,
+    /// Upstream nameservers, asked in order; empty: those of
+    /// `resolv_conf`, else of [`RESOLV_CONF_IN_DIR`] when there is one,
+    /// else of `/etc/resolv.conf`.
+    pub upstreams: Vec<SocketAddr>,
+    /// A resolv.conf file to take the upstream nameservers from.
+    pub resolv_conf: Option<PathBuf>,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            port: 53,
+            upstreams: Vec::new(),
+            resolv_conf: None,
+        }
+    }
+}
+
+/// Where names that are not ours go (see [`ServeOptions::upstreams`]). A
+/// file that cannot be read is a log line (and forwarded names get
+/// SERVFAIL), not a resolver that fails to start.
+pub fn config(dir: &Path, opts: &ServeOptions) -> Config {
+    if !opts.upstreams.is_empty() {
+        return Config {
+            upstreams: opts.upstreams.clone(),
+            ..Config::default()
+        };
+    }
+    let local = dir.join(RESOLV_CONF_IN_DIR);
+    let path = match &opts.resolv_conf {
+        Some(p) => p.clone(),
+        None if local.exists() => local,
+        None => PathBuf::from(RESOLV_CONF),
+    };
+    match Config::from_resolv_conf(&path) {
+        Ok(c) => {
+            if c.upstreams.is_empty() {
+                eprintln!(
+                    "brnet-dns: {} lists no usable nameserver: names that are not ours get SERVFAIL",
+                    path.display()
+                );
+            }
+            c
+        }
+        Err(e) => {
+            eprintln!("brnet-dns: {e}: names that are not ours get SERVFAIL");
+            Config::default()
+        }
+    }
+}
+
+struct Cleanup {
+    files: Vec<PathBuf>,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for f in &self.files {
+            let _ = std::fs::remove_file(f);
+        }
+    }
+}
+
+fn io(op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Error {
+    let path = path.to_owned();
+    move |source| Error::Serve { op, path, source }
+}
+
+/// Serve the names of `dir` until nothing is left to serve (or `stop`).
+/// Returns at once when another resolver holds the directory.
+pub fn serve(dir: &Path, opts: &ServeOptions) -> Result<()> {
+    // Never two: whoever holds the lock serves.
+    let lock_path = dir.join(LOCK);
+    let lock = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(io("open", &lock_path))?;
+    // Another resolver may be on its way out (it lets go of the lock once
+    // its port 53 sockets are closed): wait a little for it; if it is
+    // still there after that, it is serving, and we are not needed.
+    let mut tries = 0;
+    while lock.try_lock().is_err() {
+        tries += 1;
+        if tries > 150 {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let sock_path = dir.join(SOCKET);
+    let pid_path = dir.join(PID);
+    let _ = std::fs::remove_file(&sock_path);
+    let control = UnixListener::bind(&sock_path).map_err(io("listen on", &sock_path))?;
+    let _cleanup = Cleanup {
+        files: vec![sock_path.clone(), pid_path.clone()],
+    };
+    std::fs::write(&pid_path, format!("{}\n", std::process::id()))
+        .map_err(io("write", &pid_path))?;
+
+    let resolver = Resolver::start(config(dir, opts))?;
+    let spec_path = dir.join(SPEC_FILE);
+    let port = opts.port;
+    let apply = |resolver: &Resolver| -> Result<bool> {
+        let spec = Spec::read(&spec_path)?;
+        resolver.set_records(spec.table());
+        let listen: Vec<SocketAddr> = spec
+            .listen
+            .iter()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .map(|ip| SocketAddr::new(*ip, port))
+            .collect();
+        if let Err(e) = resolver.set_listeners(&listen) {
+            eprintln!("brnet-dns: {e}");
+        }
+        Ok(spec.wanted())
+    };
+    apply(&resolver)?;
+
+    // The spec going away (its directory removed) ends us too.
+    let watched = spec_path.clone();
+    let sock = sock_path.clone();
+    std::thread::spawn(move || {
+        loop {
+            std::thread::sleep(Duration::from_secs(1));
+            if !watched.exists() {
+                let _ = std::fs::remove_file(&sock);
+                std::process::exit(0);
+            }
+        }
+    });
+
+    for conn in control.incoming() {
+        let Ok(mut conn) = conn else { continue };
+        let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));
+        let mut line = String::new();
+        if BufReader::new(&conn).read_line(&mut line).is_err() {
+            continue;
+        }
+        match line.trim() {
+            "sync" => {
+                let wanted = match apply(&resolver) {
+                    Ok(w) => w,
+                    Err(e) => {
+                        eprintln!("brnet-dns: {e}");
+                        true
+                    }
+                };
+                let _ = conn.write_all(b"ok\n");
+                if !wanted {
+                    break;
+                }
+            }
+            "ping" => {
+                let _ = conn.write_all(b"ok\n");
+            }
+            "stop" => {
+                let _ = conn.write_all(b"ok\n");
+                break;
+            }
+            _ => {
+                let _ = conn.write_all(b"unknown\n");
+            }
+        }
+    }
+    drop(control);
+    resolver.stop()?;
+    drop(lock);
+    Ok(())
+}
+
+/// Ask the resolver of `dir` something (`sync`, `ping`, `stop`) and
+/// wait up to `timeout` for its answer. `Ok(false)` when no resolver
+/// listens there, or it did not say `ok`.
+pub fn tell(dir: &Path, what: &str, timeout: Duration) -> std::io::Result<bool> {
+    let path = dir.join(SOCKET);
+    let mut s = match std::os::unix::net::UnixStream::connect(&path) {
+        Ok(s) => s,
+        Err(_) => return Ok(false),
+    };
+    s.set_read_timeout(Some(timeout))?;
+    s.set_write_timeout(Some(timeout))?;
+    s.write_all(format!("{what}\n").as_bytes())?;
+    let mut line = String::new();
+    BufReader::new(&s).read_line(&mut line)?;
+    Ok(line.trim() == "ok")
+}
+
+/// The command line of the resolver binaries (`brnet-dns`, and `brnet`'s
+/// `dns serve`): `--state-dir DIR dns serve [--port N] [--upstream
+/// IP[:PORT]]... [--resolv-conf FILE]`. Returns the directory and the
+/// options, or what is wrong.
+pub fn parse_args(args: &[String]) -> std::result::Result<(PathBuf, ServeOptions), String> {
+    let mut dir = None;
+    let mut opts = ServeOptions::default();
+    let mut words = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut value = |name: &str| {
+            it.next()
+                .cloned()
+                .ok_or_else(|| format!("{name} needs a value"))
+        };
+        match a.as_str() {
+            "--state-dir" => dir = Some(PathBuf::from(value("--state-dir")?)),
+            "--port" => {
+                let v = value("--port")?;
+                opts.port = v.parse().map_err(|_| format!("--port {v:?}: not a port"))?;
+            }
+            "--upstream" => {
+                let v = value("--upstream")?;
+                opts.upstreams.push(parse_upstream(&v)?);
+            }
+            "--resolv-conf" => opts.resolv_conf = Some(PathBuf::from(value("--resolv-conf")?)),
+            w if !w.starts_with('-') => words.push(w.to_owned()),
+            other => return Err(format!("unknown option {other:?}")),
+        }
+    }
+    if words != ["dns", "serve"] {
+        return Err(format!("expected `dns serve`, got {words:?}"));
+    }
+    let dir = dir.ok_or("--state-dir DIR is missing")?;
+    Ok((dir, opts))
+}
+
+/// `IP` (port 53) or `IP:PORT` (`[IPv6]:PORT`).
+pub fn parse_upstream(s: &str) -> std::result::Result<SocketAddr, String> {
+    if let Ok(ip) = s.parse::<IpAddr>() {
+        return Ok(SocketAddr::new(ip, 53));
+    }
+    s.parse()
+        .map_err(|_| format!("{s:?} is not an IP address or IP:PORT"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(extra: &[&str]) -> ServeOptions {
+        let mut argv: Vec<String> = ["--state-dir", "/x", "dns", "serve"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        argv.extend(extra.iter().map(|s| s.to_string()));
+        parse_args(&argv).unwrap().1
+    }
+
+    fn upstreams(dir: &Path, extra: &[&str]) -> Vec<String> {
+        config(dir, &args(extra))
+            .upstreams
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn upstreams_come_from_flags_then_the_directory_then_the_host() {
+        let dir = tempfile::tempdir().unwrap();
+        let host = Config::from_resolv_conf(RESOLV_CONF)
+            .map(|c| c.upstreams.iter().map(ToString::to_string).collect())
+            .unwrap_or_else(|_| Vec::<String>::new());
+        assert_eq!(upstreams(dir.path(), &[]), host, "the host's by default");
+        std::fs::write(
+            dir.path().join(RESOLV_CONF_IN_DIR),
+            "# ours\nnameserver 192.0.2.53\nnameserver 2001:db8::53\n",
+        )
+        .unwrap();
+        assert_eq!(
+            upstreams(dir.path(), &[]),
+            ["192.0.2.53:53", "[2001:db8::53]:53"],
+            "the directory's resolv.conf wins over the host's"
+        );
+        let other = dir.path().join("other.conf");
+        std::fs::write(&other, "nameserver 198.51.100.7\n").unwrap();
+        let other = other.to_str().unwrap();
+        assert_eq!(
+            upstreams(dir.path(), &["--resolv-conf", other]),
+            ["198.51.100.7:53"]
+        );
+        assert_eq!(
+            upstreams(
+                dir.path(),
+                &[
+                    "--upstream",
+                    "203.0.113.1",
+                    "--upstream",
+                    "203.0.113.2:5353"
+                ]
+            ),
+            ["203.0.113.1:53", "203.0.113.2:5353"],
+            "--upstream wins over every file, in order"
+        );
+        assert!(
+            upstreams(dir.path(), &["--resolv-conf", "/nonexistent/resolv.conf"]).is_empty(),
+            "an unreadable file: no upstream (SERVFAIL), not a failure to start"
+        );
+    }
+
+    #[test]
+    fn command_lines() {
+        let (dir, o) =
+            parse_args(&["--state-dir", "/s", "dns", "serve", "--port", "5353"].map(String::from))
+                .unwrap();
+        assert_eq!((dir, o.port), (PathBuf::from("/s"), 5353));
+        for bad in [
+            &["dns", "serve"][..],
+            &["--state-dir", "/s", "dns"],
+            &["--state-dir", "/s", "dns", "serve", "--upstream", "nope"],
+            &["--state-dir", "/s", "dns", "serve", "--what"],
+            &["--state-dir"],
+        ] {
+            let argv: Vec<String> = bad.iter().map(|s| s.to_string()).collect();
+            assert!(parse_args(&argv).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_spec_round_trips_and_becomes_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(SPEC_FILE);
+        assert_eq!(
+            Spec::read(&path).unwrap(),
+            Spec::default(),
+            "missing: empty"
+        );
+        let spec = Spec {
+            listen: vec!["10.89.0.1".parse().unwrap()],
+            networks: vec![
+                SpecNetwork {
+                    name: "web".into(),
+                    domain: Some("dns.podman".into()),
+                    forward: true,
+                    entries: vec![SpecEntry {
+                        name: "c1".into(),
+                        container: "k1".into(),
+                        addrs: vec!["10.89.0.2".parse().unwrap()],
+                        aliases: vec!["www".into()],
+                    }],
+                },
+                SpecNetwork {
+                    name: "idle".into(),
+                    domain: None,
+                    forward: false,
+                    entries: vec![],
+                },
+            ],
+        };
+        spec.write(&path).unwrap();
+        assert_eq!(Spec::read(&path).unwrap(), spec);
+        assert!(spec.wanted());
+        let table = spec.table();
+        assert!(table.get("web").is_some() && table.get("idle").is_none());
+        std::fs::write(&path, b"{\"listen\":[],\"nope\":1}").unwrap();
+        assert!(Spec::read(&path).unwrap_err().to_string().contains("nope"));
+    }
+}

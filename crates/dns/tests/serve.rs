@@ -1,0 +1,111 @@
+//! The `brnet-dns` binary and its protocol, as bridge-net drives it: a
+//! spec file written whole, `sync` on the control socket, names served on
+//! each listed address, exit when nothing is left to serve.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use brnet_dns::proto::op::ResponseCode;
+use brnet_dns::proto::rr::RecordType;
+use brnet_dns::serve::{SPEC_FILE, Spec, SpecEntry, SpecNetwork, tell};
+use common::{Client, answers, container, network, rcode};
+
+fn spec(entries: &[(&str, &str)]) -> Spec {
+    Spec {
+        listen: vec!["10.89.0.1".parse().unwrap()],
+        networks: vec![SpecNetwork {
+            name: "customNetwork".into(),
+            domain: None,
+            forward: false,
+            entries: entries
+                .iter()
+                .map(|(name, a)| SpecEntry {
+                    name: (*name).into(),
+                    container: (*name).into(),
+                    addrs: vec![a.parse().unwrap()],
+                    aliases: Vec::new(),
+                })
+                .collect(),
+        }],
+    }
+}
+
+fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !ok() {
+        assert!(start.elapsed() < Duration::from_secs(5), "{what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn sync(dir: &Path) -> bool {
+    tell(dir, "sync", Duration::from_secs(3)).unwrap()
+}
+
+#[test]
+fn the_binary_serves_what_the_spec_says_and_goes_when_nothing_is_left() {
+    if !brnet_netns::privileged_test() {
+        return;
+    }
+    brnet_netns::isolated(|| {
+        network("br0", &["10.89.0.1/24"]);
+        let web = container("web", "br0", &["10.89.0.2/24"]);
+        let dir = tempfile::tempdir().unwrap();
+        spec(&[("web", "10.89.0.2"), ("db", "10.89.0.3")])
+            .write(&dir.path().join(SPEC_FILE))
+            .unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_brnet-dns"))
+            .arg("--state-dir")
+            .arg(dir.path())
+            .args(["dns", "serve", "--upstream", "192.0.2.1"])
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        wait_for("the resolver answers on its socket", || {
+            tell(dir.path(), "ping", Duration::from_secs(1)).unwrap()
+        });
+        let server: SocketAddr = "10.89.0.1:53".parse().unwrap();
+        let c = Client::new(&web, server);
+        assert_eq!(answers(&c.ask("db.", RecordType::A)), ["10.89.0.3"]);
+
+        // A change: written whole, then `sync`; seen by the next query.
+        spec(&[("web", "10.89.0.2"), ("cache", "10.89.0.4")])
+            .write(&dir.path().join(SPEC_FILE))
+            .unwrap();
+        assert!(sync(dir.path()));
+        assert_eq!(rcode(&c.ask("db.", RecordType::A)), ResponseCode::NXDomain);
+        assert_eq!(answers(&c.ask("cache.", RecordType::A)), ["10.89.0.4"]);
+
+        // A second resolver for the same directory is not needed: it goes.
+        let second = Command::new(env!("CARGO_BIN_EXE_brnet-dns"))
+            .arg("--state-dir")
+            .arg(dir.path())
+            .args(["dns", "serve"])
+            .status()
+            .unwrap();
+        assert!(second.success());
+        assert_eq!(answers(&c.ask("web.", RecordType::A)), ["10.89.0.2"]);
+
+        // Nothing left to serve: it exits, and takes its socket along.
+        spec(&[]).write(&dir.path().join(SPEC_FILE)).unwrap();
+        assert!(sync(dir.path()));
+        assert!(child.wait().unwrap().success());
+        assert!(!dir.path().join(brnet_dns::serve::SOCKET).exists());
+        assert!(!sync(dir.path()), "nobody listens any more");
+    })
+    .unwrap();
+}
+
+#[test]
+fn a_bad_command_line_is_a_usage_error() {
+    let out = Command::new(env!("CARGO_BIN_EXE_brnet-dns"))
+        .args(["dns", "serve"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--state-dir"));
+}
