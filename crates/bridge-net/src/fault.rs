@@ -1,12 +1,16 @@
 //! Fault injection for tests (feature `fault-injection`): make an
 //! operation fail, or the process die, at a named step.
 //!
-//! Steps: `connect.allocate`, `connect.begin`, `connect.veth`,
-//! `connect.firewall`, `connect.record`; `create.begin`, `create.bridge`,
-//! `create.firewall`, `create.record`; `disconnect.firewall`,
-//! `disconnect.veth`, `disconnect.record`; `remove.firewall`,
-//! `remove.bridge`, `remove.record`. A step fires right after the work it
-//! names is done.
+//! Steps, in the order they fire (each right after the work it names):
+//! `connect.allocate` (the plan made), `connect.begin` (the intent
+//! written), `connect.veth`, `connect.firewall`, `connect.record`;
+//! `create.begin`, `create.bridge`, `create.firewall`, `create.record`;
+//! `disconnect.firewall`, `disconnect.veth`, `disconnect.record`;
+//! `remove.firewall`, `remove.bridge`, `remove.record`; `publish.firewall`.
+//! A failure unwinds the operation's undo stack; past a teardown's point
+//! of no return (`disconnect.veth`, `remove.bridge` and later) it leaves
+//! the intent open, and the next attempt or reconcile finishes it. A crash
+//! (`Fault::Crash`) at any step is cleaned up by the next open.
 //!
 //! Without the feature, nothing here ever fires.
 
