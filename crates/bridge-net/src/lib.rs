@@ -90,8 +90,8 @@ pub use fault::Fault;
 pub use network::{Difference, Ensured, NetworkInfo};
 pub use options::{
     ConnectOptions, IpamConfig, MacPolicy, NetnsRef, NetworkMode, NetworkOptions, OPT_BRIDGE_NAME,
-    OPT_HOST_BINDING, OPT_HOST_IPV4, OPT_ICC, OPT_MASQUERADE, OPT_MTU, parse_aux, parse_cidr,
-    validate_network_name,
+    OPT_DNS_SERVERS, OPT_HOST_BINDING, OPT_HOST_IPV4, OPT_ICC, OPT_MASQUERADE, OPT_MTU, parse_aux,
+    parse_cidr, validate_network_name,
 };
 pub use reconcile::Report;
 pub use resolver::{

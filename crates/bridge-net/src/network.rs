@@ -175,8 +175,15 @@ impl BridgeNet {
         match self.network(name) {
             Ok(ours) => match ours.difference(asked) {
                 None => {
+                    // Its name servers change in place, endpoints and all.
+                    let network = if ours.options.dns_servers != asked.dns_servers {
+                        self.set_dns_servers(name, &asked.dns_servers)?;
+                        self.network(name)?
+                    } else {
+                        ours
+                    };
                     return Ok(Ensured {
-                        network: ours,
+                        network,
                         created: false,
                         replaced: None,
                         removed: Vec::new(),
@@ -388,6 +395,33 @@ impl BridgeNet {
             }
         }
         Ok(removed)
+    }
+
+    /// Set the name servers the resolver forwards the network's
+    /// containers' other names to, in order (none: the resolver's own
+    /// upstreams, the host's), in place: its endpoints stay, and a running
+    /// resolver has them before this returns. `Ok(false)` when they were
+    /// these already.
+    pub fn set_dns_servers(&mut self, name: &str, servers: &[IpAddr]) -> Result<bool> {
+        let _lock = self.store.lock()?;
+        let net = self
+            .store
+            .state
+            .network(name)
+            .ok_or_else(|| Error::NetworkNotFound {
+                name: name.to_owned(),
+            })?;
+        if net.rec.options.dns_servers == servers {
+            return Ok(false);
+        }
+        let mut network = net.rec.clone();
+        network.options.dns_servers = servers.to_vec();
+        let dns = network.options.dns == Some(true);
+        self.store.record(Op::UpdateNetwork { network }, true)?;
+        if dns && self.dns_wanted() {
+            self.sync_resolver()?;
+        }
+        Ok(true)
     }
 
     /// Every network, in creation order.

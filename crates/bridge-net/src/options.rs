@@ -28,6 +28,9 @@ pub const OPT_MTU: &str = "com.docker.network.driver.mtu";
 pub const OPT_HOST_BINDING: &str = "com.docker.network.bridge.host_binding_ipv4";
 /// Docker's option for the fixed SNAT source address.
 pub const OPT_HOST_IPV4: &str = "com.docker.network.host_ipv4";
+/// The network's own upstream name servers, comma-separated
+/// ([`NetworkOptions::dns_servers`]).
+pub const OPT_DNS_SERVERS: &str = "brnet.dns_servers";
 
 /// The address plan of one family.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,6 +92,12 @@ pub struct NetworkOptions {
     /// `dns.brnet`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dns_domain: Option<String>,
+    /// The name servers the network's resolver forwards its containers'
+    /// other names to, in order (netavark's `network_dns_servers`); empty:
+    /// the resolver's own upstreams (the host's). Changed in place by
+    /// [`BridgeNet::set_dns_servers`](crate::BridgeNet::set_dns_servers).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns_servers: Vec<IpAddr>,
     /// Options as given (`-o KEY=VALUE`), kept for inspect.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub driver_options: BTreeMap<String, String>,
@@ -116,6 +125,7 @@ impl Default for NetworkOptions {
             order: Order::Serial,
             dns: None,
             dns_domain: None,
+            dns_servers: Vec::new(),
             driver_options: BTreeMap::new(),
             labels: BTreeMap::new(),
         }
@@ -183,11 +193,23 @@ impl NetworkOptions {
                 }
                 self.dns_domain = Some(value.to_owned());
             }
+            OPT_DNS_SERVERS => {
+                self.dns_servers = value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|v| !v.is_empty())
+                    .map(|v| {
+                        v.parse().map_err(|_| {
+                            Error::option(key, value, format!("{v:?} is not an IP address"))
+                        })
+                    })
+                    .collect::<Result<_>>()?;
+            }
             _ => {
                 return Err(Error::option(
                     key,
                     value,
-                    "unknown option (known: com.docker.network.bridge.{name,enable_icc,enable_ip_masquerade,enable_dns,host_binding_ipv4}, com.docker.network.driver.mtu, com.docker.network.host_ipv4, brnet.dns, brnet.dns_domain)",
+                    "unknown option (known: com.docker.network.bridge.{name,enable_icc,enable_ip_masquerade,enable_dns,host_binding_ipv4}, com.docker.network.driver.mtu, com.docker.network.host_ipv4, brnet.dns, brnet.dns_domain, brnet.dns_servers)",
                 ));
             }
         }

@@ -122,6 +122,7 @@ pub fn spec(state: &State) -> Spec {
             domain: net.rec.options.dns_domain.clone(),
             forward: !net.rec.options.internal,
             entries,
+            upstreams: net.rec.options.dns_servers.clone(),
         });
     }
     spec

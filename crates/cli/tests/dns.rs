@@ -287,3 +287,129 @@ fn background_veth_delete_returns_first_and_the_veth_goes_soon() {
     })
     .unwrap();
 }
+
+/// A stub name server on UDP `addr` inside the namespace `ns`, answering
+/// every query with one A record, `answer`, for 10 s.
+fn stub_upstream(ns: &Netns, addr: SocketAddr, answer: std::net::Ipv4Addr) {
+    use brnet_dns::proto::rr::Record;
+    let s = ns
+        .run(move || UdpSocket::bind(addr))
+        .unwrap()
+        .unwrap_or_else(|e| panic!("bind stub {addr}: {e}"));
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok((n, peer)) = s.recv_from(&mut buf) {
+            let Ok(q) = Message::from_vec(&buf[..n]) else {
+                continue;
+            };
+            let mut r = Message::response(q.metadata.id, q.metadata.op_code);
+            r.metadata.recursion_desired = q.metadata.recursion_desired;
+            r.metadata.recursion_available = true;
+            for query in &q.queries {
+                r.add_query(query.clone());
+                r.add_answer(Record::from_rdata(
+                    query.name().clone(),
+                    60,
+                    RData::A(answer.into()),
+                ));
+            }
+            let _ = s.send_to(&r.to_vec().unwrap(), peer);
+        }
+    });
+}
+
+/// Run `ip ARGS`, panicking on failure.
+fn ip(args: &[&str]) {
+    let out = std::process::Command::new("ip")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ip {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A network's own name servers (netavark's `network_dns_servers`): its
+/// containers' other names are forwarded there, changed in place while
+/// they run (`set_dns_servers`, and `ensure_network` with other servers),
+/// and the change survives reopening the state.
+#[test]
+fn a_network_forwards_to_its_own_name_servers_changed_in_place() {
+    if !privileged_test() {
+        return;
+    }
+    isolated(|| {
+        // Two stub name servers "outside", reached from the host's side.
+        let nsd = NetnsDir::default();
+        let up = nsd.create("up").unwrap();
+        ip(&[
+            "link", "add", "up0", "type", "veth", "peer", "name", "eth0", "netns", "up",
+        ]);
+        ip(&["addr", "add", "198.51.100.1/24", "dev", "up0"]);
+        ip(&["link", "set", "up0", "up"]);
+        for a in ["198.51.100.2/24", "198.51.100.3/24"] {
+            ip(&["-n", "up", "addr", "add", a, "dev", "eth0", "nodad"]);
+        }
+        ip(&["-n", "up", "link", "set", "eth0", "up"]);
+        stub_upstream(
+            &up,
+            "198.51.100.2:53".parse().unwrap(),
+            [192, 0, 2, 7].into(),
+        );
+        stub_upstream(
+            &up,
+            "198.51.100.3:53".parse().unwrap(),
+            [192, 0, 2, 8].into(),
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = open(dir.path());
+        let mut o = custom("172.20.0.0/16");
+        o.set_option(bridge_net::OPT_DNS_SERVERS, "198.51.100.2")
+            .unwrap();
+        b.create_network("customNetwork", &o).unwrap();
+        let web = nsd.create("web").unwrap();
+        b.connect(
+            "customNetwork",
+            &"web".parse().unwrap(),
+            &ConnectOptions::default(),
+        )
+        .unwrap();
+        let gw: IpAddr = "172.20.0.1".parse().unwrap();
+        assert_eq!(
+            addrs(&ask(&web, gw, "example.test.", RecordType::A)),
+            ["192.0.2.7"]
+        );
+        // Changed while the container runs.
+        let second: IpAddr = "198.51.100.3".parse().unwrap();
+        assert!(b.set_dns_servers("customNetwork", &[second]).unwrap());
+        assert!(!b.set_dns_servers("customNetwork", &[second]).unwrap());
+        assert_eq!(
+            addrs(&ask(&web, gw, "example.test.", RecordType::A)),
+            ["192.0.2.8"]
+        );
+        // The journal has it.
+        drop(b);
+        let mut b = open(dir.path());
+        assert_eq!(
+            b.network("customNetwork").unwrap().options.dns_servers,
+            [second]
+        );
+        // A front end's definition with other servers: changed in place,
+        // not refused for the container on it.
+        let e = b.ensure_network("customNetwork", &o).unwrap();
+        assert!(!e.created && e.replaced.is_none());
+        assert_eq!(
+            addrs(&ask(&web, gw, "example.test.", RecordType::A)),
+            ["192.0.2.7"]
+        );
+        assert!(
+            b.set_dns_servers("nope", &[]).is_err(),
+            "an unknown network"
+        );
+    })
+    .unwrap();
+}

@@ -2,7 +2,8 @@
 //! reply (or "forward this", or "say nothing") out. Every listener thread
 //! runs this; so does the fuzz target.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::rdata::{A, AAAA, PTR};
@@ -44,6 +45,9 @@ pub struct Forward {
     pub checking_disabled: bool,
     /// The largest reply the client takes over this transport.
     pub limit: usize,
+    /// The name servers to ask, in order: the asker's network's own
+    /// ([`crate::Network::upstreams`]); `None`: the resolver's.
+    pub upstreams: Option<Arc<[SocketAddr]>>,
 }
 
 impl Forward {
@@ -159,6 +163,7 @@ impl Records {
                         Proto::Tcp => MAX_MESSAGE,
                         Proto::Udp => udp_limit(&request, MAX_MESSAGE),
                     },
+                    upstreams: self.upstreams(asker),
                 });
             } else {
                 ResponseCode::Refused

@@ -65,6 +65,8 @@ struct Pending {
     asker: IpAddr,
     /// The client's packet with our id.
     packet: Vec<u8>,
+    /// The name servers this query goes to, in order.
+    upstreams: Arc<[SocketAddr]>,
     /// Index of the upstream asked last.
     asked: usize,
     attempt_deadline: Instant,
@@ -78,7 +80,8 @@ struct Pending {
 pub(crate) struct Shared {
     /// Itself, for the TCP fallback threads.
     me: Weak<Shared>,
-    upstreams: Vec<SocketAddr>,
+    /// The resolver's upstreams (a query may bring its network's own).
+    upstreams: Arc<[SocketAddr]>,
     timeout: Duration,
     max: usize,
     v4: Option<UdpSocket>,
@@ -105,8 +108,9 @@ enum Action {
 }
 
 impl Forwarder {
-    /// Open a UDP socket for each family the upstreams use and start a
-    /// receiver thread on each.
+    /// Open a UDP socket for each address family and start a receiver
+    /// thread on each (a family the kernel lacks is left out, unless the
+    /// resolver's upstreams use it: then it is an error).
     pub(crate) fn start(
         upstreams: Vec<SocketAddr>,
         timeout: Duration,
@@ -128,19 +132,20 @@ impl Forwarder {
                 })?;
             Ok(s)
         };
-        let v4 = if upstreams.iter().any(SocketAddr::is_ipv4) {
-            Some(open("IPv4", (Ipv4Addr::UNSPECIFIED, 0).into())?)
-        } else {
-            None
+        // Both families: a network's own upstreams may use either.
+        let v4 = match open("IPv4", (Ipv4Addr::UNSPECIFIED, 0).into()) {
+            Ok(s) => Some(s),
+            Err(e) if upstreams.iter().any(SocketAddr::is_ipv4) => return Err(e),
+            Err(_) => None,
         };
-        let v6 = if upstreams.iter().any(SocketAddr::is_ipv6) {
-            Some(open("IPv6", (Ipv6Addr::UNSPECIFIED, 0).into())?)
-        } else {
-            None
+        let v6 = match open("IPv6", (Ipv6Addr::UNSPECIFIED, 0).into()) {
+            Ok(s) => Some(s),
+            Err(e) if upstreams.iter().any(SocketAddr::is_ipv6) => return Err(e),
+            Err(_) => None,
         };
         let shared = Arc::new_cyclic(|me| Shared {
             me: me.clone(),
-            upstreams,
+            upstreams: upstreams.into(),
             timeout: timeout.max(SWEEP),
             max: max.max(1),
             v4,
@@ -202,8 +207,12 @@ impl Shared {
     /// Forward `packet` (from `asker`) upstream; the answer, or SERVFAIL,
     /// goes to `reply`.
     pub(crate) fn submit(&self, packet: &[u8], fwd: Forward, asker: IpAddr, reply: ReplyTo) {
-        if self.upstreams.is_empty() || self.stop.load(Ordering::Relaxed) {
-            let why = if self.upstreams.is_empty() {
+        let upstreams = fwd
+            .upstreams
+            .clone()
+            .unwrap_or_else(|| self.upstreams.clone());
+        if upstreams.is_empty() || self.stop.load(Ordering::Relaxed) {
+            let why = if upstreams.is_empty() {
                 "no upstream nameserver is configured"
             } else {
                 "the resolver is stopping"
@@ -215,7 +224,8 @@ impl Shared {
             return;
         }
         let now = Instant::now();
-        let first = self.upstreams[0];
+        let first = upstreams[0];
+        let share = self.share(&upstreams);
         let mut bytes = packet.to_vec();
         {
             let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
@@ -238,8 +248,9 @@ impl Shared {
                     reply,
                     asker,
                     packet: bytes.clone(),
+                    upstreams,
                     asked: 0,
-                    attempt_deadline: now + self.share(),
+                    attempt_deadline: now + share,
                     deadline: now + self.timeout,
                     tcp: false,
                 },
@@ -253,11 +264,9 @@ impl Shared {
         self.send(first, &bytes);
     }
 
-    /// Each upstream's share of the timeout.
-    fn share(&self) -> Duration {
-        let n = u32::try_from(self.upstreams.len())
-            .unwrap_or(u32::MAX)
-            .max(1);
+    /// Each of `upstreams`' share of the timeout.
+    fn share(&self, upstreams: &[SocketAddr]) -> Duration {
+        let n = u32::try_from(upstreams.len()).unwrap_or(u32::MAX).max(1);
         (self.timeout / n).max(SWEEP)
     }
 
@@ -330,7 +339,7 @@ impl Shared {
                 return;
             };
             if p.tcp
-                || !self.upstreams[..=p.asked.min(self.upstreams.len() - 1)].contains(&from)
+                || !p.upstreams[..=p.asked.min(p.upstreams.len() - 1)].contains(&from)
                 || !query
                     .as_ref()
                     .is_some_and(|q| same_question(q, &p.fwd.query))
@@ -347,12 +356,12 @@ impl Shared {
                     Action::Deliver(p, bytes.to_vec(), code)
                 }
             } else if matches!(code, ResponseCode::ServFail | ResponseCode::Refused)
-                && p.asked + 1 < self.upstreams.len()
+                && p.asked + 1 < p.upstreams.len()
                 && now < p.deadline
             {
                 p.asked += 1;
-                p.attempt_deadline = (now + self.share()).min(p.deadline);
-                Action::Send(self.upstreams[p.asked], p.packet.clone())
+                p.attempt_deadline = (now + self.share(&p.upstreams)).min(p.deadline);
+                Action::Send(p.upstreams[p.asked], p.packet.clone())
             } else {
                 let Some(p) = pending.remove(&id) else { return };
                 Action::Deliver(p, bytes.to_vec(), code)
@@ -384,15 +393,15 @@ impl Shared {
                 }
                 if now >= p.deadline {
                     expired.push(*id);
-                } else if now >= p.attempt_deadline && p.asked + 1 < self.upstreams.len() {
+                } else if now >= p.attempt_deadline && p.asked + 1 < p.upstreams.len() {
                     p.asked += 1;
-                    p.attempt_deadline = (now + self.share()).min(p.deadline);
-                    actions.push(Action::Send(self.upstreams[p.asked], p.packet.clone()));
+                    p.attempt_deadline = (now + self.share(&p.upstreams)).min(p.deadline);
+                    actions.push(Action::Send(p.upstreams[p.asked], p.packet.clone()));
                 }
             }
             for id in expired {
                 if let Some(p) = pending.remove(&id) {
-                    let asked = self.upstreams[..=p.asked.min(self.upstreams.len() - 1)]
+                    let asked = p.upstreams[..=p.asked.min(p.upstreams.len() - 1)]
                         .iter()
                         .map(ToString::to_string)
                         .collect::<Vec<_>>()

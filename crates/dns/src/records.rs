@@ -4,7 +4,8 @@
 //! in when the table changes.
 
 use std::collections::{HashMap, HashSet};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
 
 use hickory_proto::rr::Name;
 
@@ -41,6 +42,8 @@ impl Default for Policy {
 #[derive(Debug)]
 pub(crate) struct NetInfo {
     pub(crate) forward: bool,
+    /// The network's own upstreams (`None`: the resolver's).
+    pub(crate) upstreams: Option<Arc<[SocketAddr]>>,
 }
 
 #[derive(Debug)]
@@ -106,6 +109,7 @@ impl Records {
             let net_idx = to_idx(net_idx);
             records.networks.push(NetInfo {
                 forward: net.forward,
+                upstreams: (!net.upstreams.is_empty()).then(|| Arc::from(net.upstreams.as_slice())),
             });
             let domain = net.domain.to_ascii_lowercase();
             if domains.insert(domain.clone())
@@ -237,6 +241,19 @@ impl Records {
     /// record of its own: NODATA rather than NXDOMAIN).
     pub(crate) fn is_domain(&self, name: &Name) -> bool {
         self.domains.iter().any(|d| d.eq_ignore_root(name))
+    }
+
+    /// Where an asker's other queries go: the upstreams of the first of its
+    /// networks that has its own (the network it asked from first), else
+    /// `None`, the resolver's.
+    pub(crate) fn upstreams(&self, asker: Option<&Asker>) -> Option<Arc<[SocketAddr]>> {
+        let a = asker?;
+        a.home
+            .iter()
+            .chain(&a.nets)
+            .filter_map(|n| self.networks.get(*n as usize))
+            .filter(|n| n.forward)
+            .find_map(|n| n.upstreams.clone())
     }
 
     /// Whether an asker's other queries may go upstream.

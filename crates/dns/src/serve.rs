@@ -76,6 +76,10 @@ pub struct SpecNetwork {
     /// Its endpoints.
     #[serde(default)]
     pub entries: Vec<SpecEntry>,
+    /// Its own name servers (port 53), asked instead of the resolver's
+    /// upstreams for its containers' other names; empty: the resolver's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub upstreams: Vec<IpAddr>,
 }
 
 /// An endpoint of a [`SpecNetwork`].
@@ -136,7 +140,14 @@ impl Spec {
     pub fn table(&self) -> Table {
         let mut table = Table::new();
         for n in self.networks.iter().filter(|n| !n.entries.is_empty()) {
-            let mut network = Network::new(n.name.clone()).forward(n.forward);
+            let upstreams: Vec<SocketAddr> = n
+                .upstreams
+                .iter()
+                .map(|a| SocketAddr::new(*a, 53))
+                .collect();
+            let mut network = Network::new(n.name.clone())
+                .forward(n.forward)
+                .upstreams(upstreams.iter().copied());
             if let Some(d) = &n.domain {
                 network = network.domain(d.clone());
             }
@@ -145,7 +156,11 @@ impl Spec {
                     "brnet-dns: network {:?}: its search domain is not a DNS name; serving it without one",
                     n.name
                 );
-                let _ = table.insert(Network::new(n.name.clone()).forward(n.forward));
+                let _ = table.insert(
+                    Network::new(n.name.clone())
+                        .forward(n.forward)
+                        .upstreams(upstreams),
+                );
             }
             for e in &n.entries {
                 let mut entry =
@@ -509,12 +524,14 @@ mod tests {
                         addrs: vec!["10.89.0.2".parse().unwrap()],
                         aliases: vec!["www".into()],
                     }],
+                    upstreams: vec!["192.0.2.53".parse().unwrap()],
                 },
                 SpecNetwork {
                     name: "idle".into(),
                     domain: None,
                     forward: false,
                     entries: vec![],
+                    upstreams: vec![],
                 },
             ],
         };
@@ -523,6 +540,10 @@ mod tests {
         assert!(spec.wanted());
         let table = spec.table();
         assert!(table.get("web").is_some() && table.get("idle").is_none());
+        assert_eq!(
+            table.get("web").unwrap().upstreams,
+            ["192.0.2.53:53".parse::<SocketAddr>().unwrap()]
+        );
         std::fs::write(&path, b"{\"listen\":[],\"nope\":1}").unwrap();
         assert!(Spec::read(&path).unwrap_err().to_string().contains("nope"));
     }

@@ -4,7 +4,7 @@
 //! ([`crate::Records`]).
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use crate::error::{Error, NameProblem, Result};
 
@@ -85,18 +85,31 @@ pub struct Network {
     pub forward: bool,
     /// The endpoints.
     pub entries: Vec<Entry>,
+    /// Where this network's containers' other queries go, in order (the
+    /// network's own name servers: netavark's `network_dns_servers`);
+    /// empty: the resolver's upstreams.
+    pub upstreams: Vec<SocketAddr>,
 }
 
 impl Network {
-    /// A network with the default domain ([`DEFAULT_DOMAIN`]), forwarding,
-    /// and no entries.
+    /// A network with the default domain ([`DEFAULT_DOMAIN`]), forwarding
+    /// to the resolver's upstreams, and no entries.
     pub fn new(id: impl Into<String>) -> Self {
         Self {
             id: id.into(),
             domain: DEFAULT_DOMAIN.to_owned(),
             forward: true,
             entries: Vec::new(),
+            upstreams: Vec::new(),
         }
+    }
+
+    /// Forward this network's other queries to these name servers instead
+    /// of the resolver's upstreams (see [`Network::upstreams`]).
+    #[must_use]
+    pub fn upstreams(mut self, upstreams: impl IntoIterator<Item = SocketAddr>) -> Self {
+        self.upstreams = upstreams.into_iter().collect();
+        self
     }
 
     /// Set the search domain (a trailing dot is allowed).

@@ -272,3 +272,48 @@ fn forwards_in_flight_are_bounded() {
     })
     .unwrap();
 }
+
+/// A network with name servers of its own (netavark's
+/// `network_dns_servers`): its containers' other names go there, and the
+/// other networks' still go to the resolver's upstreams.
+#[test]
+fn a_network_forwards_to_its_own_name_servers() {
+    if !brnet_netns::privileged_test() {
+        return;
+    }
+    brnet_netns::isolated(|| {
+        network("br0", &["10.89.0.1/24"]);
+        let web = container("web", "br0", &["10.89.0.2/24"]);
+        let own = container("own", "br0", &["10.89.0.9/24"]);
+        let out = outside("out", "198.51.100.1/24", "198.51.100.2/24");
+        common::ip(&["-n", "out", "addr", "add", "198.51.100.3/24", "dev", "eth0"]);
+        // The resolver's upstream fails every query; the network's own
+        // answers.
+        let _default = Upstream::start(&out, sa("198.51.100.3:53"), Stub::ServFail);
+        let _own = Upstream::start(&out, sa(UPSTREAM), Stub::Answer);
+        let resolver = Resolver::start(Config {
+            upstreams: vec![sa("198.51.100.3:53")],
+            forward_timeout: Duration::from_millis(1500),
+            ..Config::default()
+        })
+        .unwrap();
+        resolver.set_listeners(&[sa(GW)]).unwrap();
+        let mut t = table();
+        t.insert(
+            Network::new("withServers")
+                .upstreams([sa(UPSTREAM)])
+                .entry(Entry::new("own", ["10.89.0.9".parse().unwrap()])),
+        )
+        .unwrap();
+        resolver.set_records(t);
+        let m = Client::new(&own, sa(GW)).ask("example.test.", RecordType::A);
+        assert_eq!(answers(&m), ["192.0.2.7"]);
+        let m = Client::new(&web, sa(GW)).ask("example.test.", RecordType::A);
+        assert_eq!(rcode(&m), ResponseCode::ServFail);
+        // Its local names are still answered locally.
+        let m = Client::new(&own, sa(GW)).ask("own.", RecordType::A);
+        assert_eq!(answers(&m), ["10.89.0.9"]);
+        resolver.stop().unwrap();
+    })
+    .unwrap();
+}

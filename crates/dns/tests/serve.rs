@@ -30,6 +30,7 @@ fn spec(entries: &[(&str, &str)]) -> Spec {
                     aliases: Vec::new(),
                 })
                 .collect(),
+            upstreams: Vec::new(),
         }],
     }
 }

@@ -16,8 +16,16 @@ pub enum Command {
     Teardown(PathBuf),
     /// Print the version as JSON.
     Version,
-    /// Print `brnet-netavark VERSION`.
+    /// Print `netavark VERSION (brnet-netavark VERSION)`.
     VersionFlag,
+    /// `update NETWORK --network-dns-servers IP...`: the name servers the
+    /// network's resolver forwards to (none: the host's).
+    Update {
+        /// The network.
+        network: String,
+        /// Its name servers.
+        dns_servers: Vec<String>,
+    },
 }
 
 /// A parsed command line.
@@ -53,8 +61,12 @@ impl Args {
         let mut file = None;
         let mut it = args.into_iter();
         let mut positional = Vec::new();
+        let mut dns_servers = Vec::new();
         while let Some(arg) = it.next() {
-            if !positional.is_empty() || !arg.starts_with('-') || arg == "-" {
+            // Options come before the command, but `update`'s own option
+            // after it.
+            let update = positional.first().is_some_and(|c| c == "update");
+            if (!positional.is_empty() && !update) || !arg.starts_with('-') || arg == "-" {
                 positional.push(arg);
                 continue;
             }
@@ -81,6 +93,7 @@ impl Args {
                     aardvark_binary = Some(PathBuf::from(value(&mut it)?))
                 }
                 "-f" | "--file" => file = Some(PathBuf::from(value(&mut it)?)),
+                "--network-dns-servers" if update => dns_servers.push(value(&mut it)?),
                 "-V" | "--version" => {
                     return Ok(Args {
                         config,
@@ -98,7 +111,26 @@ impl Args {
             Some("setup") => Command::Setup(netns(pos.next(), "setup")?),
             Some("teardown") => Command::Teardown(netns(pos.next(), "teardown")?),
             Some("version") => Command::Version,
-            Some(c @ ("update" | "firewalld-reload" | "dhcp-proxy" | "network-create")) => {
+            Some("update") => {
+                let network = pos
+                    .next()
+                    .filter(|n| !n.is_empty())
+                    .ok_or_else(|| usage("update", "needs the network's name"))?;
+                // Each value may be a comma-separated list; an empty one
+                // (Podman's way of dropping the last) is none.
+                let dns_servers = dns_servers
+                    .iter()
+                    .flat_map(|v| v.split(','))
+                    .map(str::trim)
+                    .filter(|v| !v.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+                Command::Update {
+                    network,
+                    dns_servers,
+                }
+            }
+            Some(c @ ("firewalld-reload" | "dhcp-proxy" | "network-create")) => {
                 return Err(usage(c, "not implemented by bridge-net"));
             }
             Some(c) => return Err(usage(c, "unknown command")),
@@ -151,6 +183,28 @@ mod tests {
     }
 
     #[test]
+    fn update_line() {
+        // As netavark's own suite (and Podman 4.6+) call it.
+        let a = parse("--config /c --rootless false update podman1 --network-dns-servers 8.8.8.8 --network-dns-servers=1.1.1.1,9.9.9.9").unwrap();
+        assert_eq!(a.config.unwrap(), PathBuf::from("/c"));
+        assert_eq!(
+            a.command,
+            Command::Update {
+                network: "podman1".into(),
+                dns_servers: vec!["8.8.8.8".into(), "1.1.1.1".into(), "9.9.9.9".into()],
+            }
+        );
+        let a = parse("update podman1 --network-dns-servers=").unwrap();
+        assert_eq!(
+            a.command,
+            Command::Update {
+                network: "podman1".into(),
+                dns_servers: vec![],
+            }
+        );
+    }
+
+    #[test]
     fn bad_lines() {
         for (line, want) in [
             ("", "missing command"),
@@ -160,7 +214,9 @@ mod tests {
             ("frobnicate", "frobnicate: unknown command"),
             ("setup /x /y", "/y: unexpected argument"),
             ("--config", "--config: needs a value"),
-            ("update", "update: not implemented"),
+            ("firewalld-reload", "firewalld-reload: not implemented"),
+            ("update", "update: needs the network's name"),
+            ("update net --bogus x", "--bogus: unknown option"),
         ] {
             let e = parse(line).unwrap_err().to_string();
             assert!(e.contains(want), "{line:?}: {e}");

@@ -49,7 +49,9 @@ pub struct PerNetworkOptions {
     pub interface_name: String,
 }
 
-/// A Podman network's definition.
+/// A Podman network's definition. Its `ipv6_enabled` is not read, as
+/// netavark does not read it either: the subnets say (Podman may send
+/// `true` beside IPv4 subnets only, and `false` beside IPv6 ones).
 #[derive(Debug, Clone, Deserialize)]
 pub struct Network {
     /// Its name.
@@ -70,9 +72,6 @@ pub struct Network {
     /// Name servers of the network (Podman 4.6+).
     #[serde(default)]
     pub network_dns_servers: Option<Vec<IpAddr>>,
-    /// Whether it has IPv6.
-    #[serde(default)]
-    pub ipv6_enabled: bool,
     /// No outbound traffic.
     #[serde(default)]
     pub internal: bool,
@@ -150,14 +149,18 @@ pub struct NetAddress {
     pub ipnet: IpNet,
 }
 
-/// What `version` prints (netavark's keys).
+/// What `version` prints (netavark's keys, and ours).
 #[derive(Debug, Clone, Serialize)]
 pub struct Version {
-    /// Our version.
+    /// The netavark release whose contract we speak.
     pub version: &'static str,
-    /// The netavark contract we speak.
-    pub contract: &'static str,
-    /// What this is.
+    /// The git commit built (empty outside a git checkout, as netavark's).
+    pub commit: &'static str,
+    /// When, RFC 3339.
+    pub build_time: &'static str,
+    /// The target triple.
+    pub target: &'static str,
+    /// What this is: `brnet-netavark VERSION (bridge-net)`.
     pub implementation: &'static str,
 }
 

@@ -12,7 +12,13 @@
 //!   block (interfaces, addresses, name servers) on stdout.
 //! - `teardown NETNS_PATH`: the same options; prints nothing. Idempotent:
 //!   tearing down what is gone succeeds.
-//! - `version`: JSON; `--version`: one line.
+//! - `update NETWORK --network-dns-servers IP...`: the network's
+//!   resolver forwards to these name servers (none: the host's).
+//! - `version`: netavark's JSON (`version`, the netavark release whose
+//!   contract this is, `commit`, `build_time`, `target`, and
+//!   `implementation`); `--version`: one line.
+//! - `NETAVARK_FW`: the firewall driver (`nftables`, the default;
+//!   `iptables`; `none`): see [`firewall`].
 //! - Any failure: `{"error": "..."}` on stdout (one line naming the
 //!   operation, the object and the cause) and exit status 1.
 //!
@@ -21,6 +27,7 @@
 mod args;
 mod contract;
 mod error;
+mod firewall;
 mod setup;
 mod state;
 mod translate;
@@ -33,8 +40,17 @@ use args::{Args, Command};
 use contract::{ErrorReply, NetworkOptions, Version};
 use error::{Error, Result};
 
-/// The netavark contract we speak (Podman 4.3's).
-const CONTRACT: &str = "netavark 1.4";
+/// The netavark release whose contract we speak (Podman 4.3's): what
+/// `version` and `--version` say the version is, since Podman and
+/// netavark's own tools read the backend's version as netavark's.
+const NETAVARK_VERSION: &str = "1.4.0";
+
+/// What we are.
+const IMPLEMENTATION: &str = concat!(
+    "brnet-netavark ",
+    env!("CARGO_PKG_VERSION"),
+    " (bridge-net)"
+);
 
 fn main() -> ExitCode {
     let mut out = std::io::stdout().lock();
@@ -54,13 +70,16 @@ fn main() -> ExitCode {
 fn run(argv: impl IntoIterator<Item = String>, out: &mut dyn Write) -> Result<()> {
     let args = Args::parse(argv)?;
     let state = state::state_dir(args.config.as_deref());
+    let fw = std::env::var(firewall::ENV).ok();
     let written = match &args.command {
-        Command::VersionFlag => writeln!(out, "brnet-netavark {}", env!("CARGO_PKG_VERSION")),
+        Command::VersionFlag => writeln!(out, "netavark {NETAVARK_VERSION} ({IMPLEMENTATION})"),
         Command::Version => {
             let v = Version {
-                version: env!("CARGO_PKG_VERSION"),
-                contract: CONTRACT,
-                implementation: "brnet-netavark (bridge-net)",
+                version: NETAVARK_VERSION,
+                commit: env!("BRNET_GIT_COMMIT"),
+                build_time: env!("BRNET_BUILD_TIME"),
+                target: env!("BRNET_BUILD_TARGET"),
+                implementation: IMPLEMENTATION,
             };
             serde_json::to_writer_pretty(&mut *out, &v)
                 .map_err(std::io::Error::from)
@@ -68,14 +87,21 @@ fn run(argv: impl IntoIterator<Item = String>, out: &mut dyn Write) -> Result<()
         }
         Command::Setup(netns) => {
             let o = read_options(args.file.as_deref())?;
-            let status = setup::setup(&state, netns, &o)?;
+            let status = setup::setup(&state, netns, &o, fw.as_deref())?;
             serde_json::to_writer_pretty(&mut *out, &status)
                 .map_err(std::io::Error::from)
                 .and_then(|()| writeln!(out))
         }
         Command::Teardown(netns) => {
             let o = read_options(args.file.as_deref())?;
-            setup::teardown(&state, netns, &o)?;
+            setup::teardown(&state, netns, &o, fw.as_deref())?;
+            Ok(())
+        }
+        Command::Update {
+            network,
+            dns_servers,
+        } => {
+            setup::update(&state, network, dns_servers, fw.as_deref())?;
             Ok(())
         }
     };

@@ -17,19 +17,26 @@ use ipnet::IpNet;
 
 use crate::contract::{NetAddress, NetInterface, NetworkOptions, StatusBlock};
 use crate::error::{Error, Result};
+use crate::firewall;
 use crate::state::Lock;
 use crate::translate::{self, NetworkPlan};
 
-/// Connect the namespace at `netns` to every network of `o`; on failure,
-/// nothing is left connected.
+/// Connect the namespace at `netns` to every network of `o`, with the
+/// firewall driver `fw` asks for (`NETAVARK_FW`; see [`firewall`]); on
+/// failure, nothing is left connected.
 pub fn setup(
     state: &Path,
     netns: &Path,
     o: &NetworkOptions,
+    fw: Option<&str>,
 ) -> Result<BTreeMap<String, StatusBlock>> {
     let mut plans = plan(o)?;
     let _lock = Lock::take(state)?;
-    let mut brnet = open(state, true)?;
+    let backend = firewall::choose(state, fw)?;
+    let mut brnet = open(state, true, backend)?;
+    // Recorded before any rule is written: teardown (with a scrubbed
+    // environment) finds them in the same firewall.
+    firewall::record(state, backend)?;
     let ns = NetnsRef::Path(netns.to_owned());
     // `podman network connect` sends the container's port mappings again
     // with the new network alone: they are published already.
@@ -65,6 +72,7 @@ pub fn setup(
                     let _ = remove_if_empty(&mut brnet, name);
                 }
                 let _ = remove_if_empty(&mut brnet, &plan.name);
+                forget_firewall_if_empty(state, &mut brnet)?;
                 return Err(e);
             }
         }
@@ -75,12 +83,18 @@ pub fn setup(
 /// Disconnect the namespace at `netns` from every network of `o`, and
 /// remove the networks left empty. Goes on after a failure and reports all
 /// of them; what is already gone is not an error.
-pub fn teardown(state: &Path, netns: &Path, o: &NetworkOptions) -> Result<()> {
+pub fn teardown(state: &Path, netns: &Path, o: &NetworkOptions, fw: Option<&str>) -> Result<()> {
     let _lock = Lock::take(state)?;
+    // The firewall the rules were written to, whatever this environment
+    // says.
+    let backend = match firewall::recorded(state)? {
+        Some(b) => b,
+        None => firewall::choose(state, fw)?,
+    };
     // No reconcile here: every setup runs it (dropping the endpoints of
     // namespaces that vanished before Podman could hand their addresses
     // out again); teardown only takes away.
-    let mut brnet = open(state, false)?;
+    let mut brnet = open(state, false, backend)?;
     let ns = NetnsRef::Path(netns.to_owned());
     let mut errors = Vec::new();
     for name in o.networks.keys() {
@@ -90,6 +104,9 @@ pub fn teardown(state: &Path, netns: &Path, o: &NetworkOptions) -> Result<()> {
         if let Err(e) = remove_if_empty(&mut brnet, name) {
             errors.push(e);
         }
+    }
+    if let Err(e) = forget_firewall_if_empty(state, &mut brnet) {
+        errors.push(e);
     }
     if errors.is_empty() {
         Ok(())
@@ -125,9 +142,49 @@ fn plan(o: &NetworkOptions) -> Result<Vec<(NetworkPlan, ConnectOptions)>> {
     Ok(plans)
 }
 
-fn open(state: &Path, reconcile: bool) -> Result<BridgeNet> {
+/// `update NETWORK --network-dns-servers ...`: the network's resolver
+/// forwards to these name servers from now on (none: the host's). A
+/// network we do not have (no container uses it) has nothing to change:
+/// its next setup brings Podman's definition.
+pub fn update(state: &Path, network: &str, servers: &[String], fw: Option<&str>) -> Result<()> {
+    let servers: Vec<IpAddr> = servers
+        .iter()
+        .map(|s| {
+            s.parse()
+                .map_err(|_| Error::field("--network-dns-servers", s, "not an IP address"))
+        })
+        .collect::<Result<_>>()?;
+    let _lock = Lock::take(state)?;
+    let backend = match firewall::recorded(state)? {
+        Some(b) => b,
+        None => firewall::choose(state, fw)?,
+    };
+    let mut brnet = open(state, false, backend)?;
+    match brnet.set_dns_servers(network, &servers) {
+        Ok(_) | Err(bridge_net::Error::NetworkNotFound { .. }) => Ok(()),
+        Err(e) => Err(Error::bridge("update network", network)(e)),
+    }
+}
+
+/// With no network left, no rule is left either: the next setup may
+/// choose another firewall driver.
+fn forget_firewall_if_empty(state: &Path, brnet: &mut BridgeNet) -> Result<()> {
+    let networks = brnet.networks().map_err(Error::bridge(
+        "list networks of",
+        state.display().to_string(),
+    ))?;
+    if networks.is_empty() {
+        firewall::forget(state)?;
+    }
+    Ok(())
+}
+
+fn open(state: &Path, reconcile: bool, firewall: bridge_net::FirewallBackend) -> Result<BridgeNet> {
     BridgeNet::open_with(Config {
-        reconcile,
+        // The iptables form rewrites Docker's shared chains from the
+        // whole model, which a new handle learns by reconciling.
+        reconcile: reconcile || firewall == bridge_net::FirewallBackend::IptablesRestore,
+        firewall,
         // Podman waits for teardown: the veth's kernel delete (an RCU grace
         // period) goes to a helper process; the veth is down at once.
         veth_delete: bridge_net::VethDelete::Background,

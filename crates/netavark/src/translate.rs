@@ -45,32 +45,33 @@ pub fn network(name: &str, n: &Network) -> Result<NetworkPlan> {
             reason: "bridge-net implements the bridge driver only",
         });
     }
-    if let Some(ipam) = &n.ipam_options
-        && let Some(driver) = ipam.get("driver")
-        && driver != "host-local"
+    match n
+        .ipam_options
+        .as_ref()
+        .and_then(|o| o.get("driver"))
+        .map(String::as_str)
     {
-        return Err(Error::Unsupported {
-            field: at("ipam_options.driver"),
-            value: driver.clone(),
-            reason: "bridge-net takes the addresses Podman allocates (host-local) only",
-        });
+        None | Some("host-local") => {}
+        Some("dhcp") => {
+            return Err(Error::Unsupported {
+                field: at("ipam_options.driver"),
+                value: "dhcp".into(),
+                reason: "the dhcp IPAM driver needs netavark's dhcp-proxy, which bridge-net does not implement",
+            });
+        }
+        Some(driver) => {
+            return Err(Error::Unsupported {
+                field: at("ipam_options.driver"),
+                value: driver.to_owned(),
+                reason: "unsupported ipam driver (known: host-local, where Podman allocates the addresses)",
+            });
+        }
     }
     if let Some(routes) = n.routes.as_ref().filter(|r| !r.is_empty()) {
         return Err(Error::Unsupported {
             field: at("routes"),
             value: serde_json::to_string(routes).unwrap_or_default(),
             reason: "static routes of a network are not implemented",
-        });
-    }
-    if let Some(dns) = n.network_dns_servers.as_ref().filter(|d| !d.is_empty()) {
-        return Err(Error::Unsupported {
-            field: at("network_dns_servers"),
-            value: dns
-                .iter()
-                .map(|a| a.to_string())
-                .collect::<Vec<_>>()
-                .join(","),
-            reason: "the network's resolver forwards to the host's name servers",
         });
     }
     let bridge = n
@@ -119,13 +120,8 @@ pub fn network(name: &str, n: &Network) -> Result<NetworkPlan> {
             reason: "a bridge-net network needs an IPv4 subnet",
         });
     }
-    if n.ipv6_enabled != options.ipv6.is_some() {
-        return Err(Error::field(
-            at("ipv6_enabled"),
-            n.ipv6_enabled,
-            "does not match the subnets",
-        ));
-    }
+    // `ipv6_enabled` is not read: netavark goes by the subnets too (Podman
+    // sends `true` beside IPv4-only subnets, and `false` beside IPv6 ones).
     for (key, value) in n.options.iter().flatten() {
         let field = at(&format!("options.{key}"));
         match key.as_str() {
@@ -161,6 +157,8 @@ pub fn network(name: &str, n: &Network) -> Result<NetworkPlan> {
     options.dns = Some(n.dns_enabled);
     // aardvark-dns answers under dns.podman: Podman's users expect it.
     options.dns_domain = Some(SEARCH_DOMAIN.to_owned());
+    // The network's own name servers: its resolver forwards there.
+    options.dns_servers = n.network_dns_servers.clone().unwrap_or_default();
     options
         .labels
         .insert(PODMAN_ID_LABEL.to_owned(), n.id.clone());

@@ -19,6 +19,12 @@ struct Run {
 }
 
 fn run(config: &Path, args: &[&str], stdin: &str) -> Run {
+    run_env(config, args, stdin, &[])
+}
+
+/// [`run`] with `NAME=VALUE`s in its environment (`NETAVARK_FW` is
+/// removed unless given).
+fn run_env(config: &Path, args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Run {
     let mut child = Command::new(BIN)
         .arg("--config")
         .arg(config)
@@ -28,6 +34,8 @@ fn run(config: &Path, args: &[&str], stdin: &str) -> Run {
         ])
         .args(args)
         .env_remove("BRNET_STATE_DIR")
+        .env_remove("NETAVARK_FW")
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -66,9 +74,30 @@ fn version() {
     let v = run(dir.path(), &["version"], "");
     assert!(v.ok);
     let j: Value = serde_json::from_str(&v.stdout).unwrap();
-    assert_eq!(j["version"], env!("CARGO_PKG_VERSION"));
+    // netavark's keys: the contract's release, the commit (40 hex digits
+    // in a git checkout), the build time, the target.
+    assert_eq!(j["version"], "1.4.0");
+    let commit = j["commit"].as_str().unwrap();
+    assert!(
+        commit.is_empty() || (commit.len() == 40 && commit.chars().all(|c| c.is_ascii_hexdigit())),
+        "{commit}"
+    );
+    assert!(j["build_time"].as_str().unwrap().starts_with("20"), "{j}");
+    assert!(j["target"].as_str().unwrap().contains("linux"), "{j}");
+    assert_eq!(
+        j["implementation"],
+        concat!(
+            "brnet-netavark ",
+            env!("CARGO_PKG_VERSION"),
+            " (bridge-net)"
+        )
+    );
     let out = Command::new(BIN).arg("--version").output().unwrap();
-    assert!(String::from_utf8_lossy(&out.stdout).starts_with("brnet-netavark "));
+    let line = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        line.starts_with("netavark 1.4.0 (brnet-netavark "),
+        "{line}"
+    );
 }
 
 #[test]
@@ -187,6 +216,161 @@ fn failures_are_one_json_line_naming_the_field() {
         // None of them left anything.
         let mut nl = bridge_net::brnet_netlink::Socket::new().unwrap();
         assert!(nl.link_by_name("podman1").is_err());
+    })
+    .unwrap();
+}
+
+/// The rules of `table` (`iptables -S` or `ip6tables -S`).
+fn iptables(cmd: &str, table: &str) -> String {
+    let out = Command::new(cmd)
+        .args(["-t", table, "-S"])
+        .output()
+        .expect("run iptables");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The nftables ruleset.
+fn nft() -> String {
+    let out = Command::new("nft")
+        .args(["list", "ruleset"])
+        .output()
+        .expect("run nft");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn netavark_fw_chooses_the_firewall_and_teardown_finds_it() {
+    if !brnet_netns::privileged_test() {
+        return;
+    }
+    brnet_netns::isolated(|| {
+        let config = tempfile::tempdir().unwrap();
+        let dir = NetnsDir::default();
+        dir.create("web").unwrap();
+        let ns = "/run/netns/web";
+        // iptables: the published port is a DNAT rule there, and nothing
+        // of ours is in nftables.
+        let setup = run_env(
+            config.path(),
+            &["setup", ns],
+            CAPTURED,
+            &[("NETAVARK_FW", "iptables")],
+        );
+        assert!(setup.ok, "{}", setup.stdout);
+        assert!(iptables("iptables", "nat").contains("10.89.0.2:80"));
+        assert!(!nft().contains("brnet"), "{}", nft());
+        // Another driver while the network has its rules in iptables.
+        let other = run_env(
+            config.path(),
+            &["setup", ns],
+            CAPTURED,
+            &[("NETAVARK_FW", "nftables")],
+        );
+        let e = error_of(&other);
+        assert!(e.contains("NETAVARK_FW") && e.contains("iptables"), "{e}");
+        // Teardown from Podman's cleanup process, its environment
+        // scrubbed: the rules go from iptables all the same.
+        let t = run(config.path(), &["teardown", ns], CAPTURED);
+        assert!(t.ok, "{}", t.stdout);
+        assert!(!iptables("iptables", "nat").contains("10.89.0.2"));
+
+        // none: no rule anywhere, the container still on its bridge.
+        let setup = run_env(
+            config.path(),
+            &["setup", ns],
+            CAPTURED,
+            &[("NETAVARK_FW", "none")],
+        );
+        assert!(setup.ok, "{}", setup.stdout);
+        assert!(!iptables("iptables", "nat").contains("10.89.0.2"));
+        assert!(!nft().contains("10.89.0.2"), "{}", nft());
+        assert!(run(config.path(), &["teardown", ns], CAPTURED).ok);
+
+        // nftables, the default, and what is not a driver.
+        assert!(run(config.path(), &["setup", ns], CAPTURED).ok);
+        assert!(nft().contains("10.89.0.2"), "{}", nft());
+        assert!(run(config.path(), &["teardown", ns], CAPTURED).ok);
+        for (v, want) in [
+            ("firewalld", "firewalld"),
+            ("pf", "unknown firewall driver"),
+        ] {
+            let r = run_env(
+                config.path(),
+                &["setup", ns],
+                CAPTURED,
+                &[("NETAVARK_FW", v)],
+            );
+            assert!(error_of(&r).contains(want));
+        }
+    })
+    .unwrap();
+}
+
+#[test]
+fn network_dns_servers_go_to_the_resolver_and_update_changes_them() {
+    if !brnet_netns::privileged_test() {
+        return;
+    }
+    brnet_netns::isolated(|| {
+        let config = tempfile::tempdir().unwrap();
+        let dir = NetnsDir::default();
+        dir.create("web").unwrap();
+        let ns = "/run/netns/web";
+        let stdin = CAPTURED.replacen(
+            "\"dns_enabled\": true",
+            "\"dns_enabled\": true, \"network_dns_servers\": [\"192.0.2.53\", \"2001:db8::53\"]",
+            1,
+        );
+        assert_ne!(stdin, CAPTURED);
+        let setup = run(config.path(), &["setup", ns], &stdin);
+        assert!(setup.ok, "{}", setup.stdout);
+        let spec = config.path().join("brnet/resolver.json");
+        let upstreams = || -> Value {
+            let s: Value = serde_json::from_slice(&std::fs::read(&spec).unwrap()).unwrap();
+            s["networks"][0]["upstreams"].clone()
+        };
+        assert_eq!(
+            upstreams(),
+            serde_json::json!(["192.0.2.53", "2001:db8::53"])
+        );
+        // As netavark's suite (and Podman 4.6's `network update
+        // --dns-add/--dns-drop`) call it.
+        let u = run(
+            config.path(),
+            &[
+                "update",
+                "testnet",
+                "--network-dns-servers",
+                "198.51.100.53",
+            ],
+            "",
+        );
+        assert!(u.ok && u.stdout.is_empty(), "{}", u.stdout);
+        assert_eq!(upstreams(), serde_json::json!(["198.51.100.53"]));
+        // Dropping the last: back to the host's.
+        let u = run(
+            config.path(),
+            &["update", "testnet", "--network-dns-servers", ""],
+            "",
+        );
+        assert!(u.ok, "{}", u.stdout);
+        assert!(upstreams().is_null(), "{}", upstreams());
+        // A network no container uses: nothing to change.
+        assert!(
+            run(
+                config.path(),
+                &["update", "nope", "--network-dns-servers", "192.0.2.1"],
+                ""
+            )
+            .ok
+        );
+        let bad = run(
+            config.path(),
+            &["update", "testnet", "--network-dns-servers", "nope"],
+            "",
+        );
+        assert!(error_of(&bad).contains("--network-dns-servers"));
+        assert!(run(config.path(), &["teardown", ns], &stdin).ok);
     })
     .unwrap();
 }

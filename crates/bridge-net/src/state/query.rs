@@ -122,6 +122,21 @@ impl State {
                 self.intents.remove(&network.id);
                 self.networks.push(Net::new(network)?);
             }
+            Op::UpdateNetwork { network } => {
+                let net = self
+                    .network_by_id_mut(&network.id)
+                    .ok_or_else(|| format!("update of unknown network {}", network.id))?;
+                let (old, new) = (&net.rec, &network);
+                if (&old.name, &old.bridge, &old.options.ipv4, &old.options.ipv6)
+                    != (&new.name, &new.bridge, &new.options.ipv4, &new.options.ipv6)
+                {
+                    return Err(format!(
+                        "update of network {:?} changes its name, bridge or addresses",
+                        old.name
+                    ));
+                }
+                net.rec = network;
+            }
             Op::RemoveNetwork { id } => {
                 let before = self.networks.len();
                 self.networks.retain(|n| n.rec.id != id);

@@ -206,6 +206,12 @@ pub enum Op {
         /// It.
         network: NetworkRecord,
     },
+    /// A network's record changed in place: its id, name, bridge and
+    /// address plan the same (its upstream name servers).
+    UpdateNetwork {
+        /// It, as it is now.
+        network: NetworkRecord,
+    },
     /// A network was removed.
     RemoveNetwork {
         /// Its id.
