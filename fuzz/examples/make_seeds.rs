@@ -149,7 +149,7 @@ fn network(id: char, name: &str, o: NetworkOptions) -> NetworkRecord {
         options: o.clone(),
     })
     .unwrap();
-    o.ipv4.gateway = Some(net.pool4.gateway());
+    o.ipv4.gateway = net.gateway4();
     if let (Some(v6), Some(p)) = (o.ipv6.as_mut(), net.pool6.as_ref()) {
         v6.gateway = Some(p.gateway());
     }
@@ -169,13 +169,13 @@ fn endpoint(store: &mut Store, id: char, net: &str, v6: bool, ports: bool) -> En
     // Planned as the live code plans it: the pools' next; the record
     // takes them.
     let n = store.state.network_by_id(net).unwrap();
-    let a4 = n.pool4.next().unwrap();
+    let a4 = n.pool4.as_ref().unwrap().next().unwrap();
     let a6 = if v6 {
         Some(n.pool6.as_ref().unwrap().next().unwrap())
     } else {
         None
     };
-    let (IpAddr::V4(a4), p4) = (a4, n.subnet4().prefix_len()) else {
+    let (IpAddr::V4(a4), p4) = (a4, n.subnet4().unwrap().prefix_len()) else {
         unreachable!()
     };
     let ipv6 = a6.map(|a| match a {

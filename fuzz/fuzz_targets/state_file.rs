@@ -12,7 +12,7 @@ fuzz_target!(|data: &[u8]| {
     match State::parse(data) {
         Ok(state) => {
             for net in &state.networks {
-                for pool in std::iter::once(&net.pool4).chain(net.pool6.as_ref()) {
+                for pool in net.pool4.iter().chain(net.pool6.as_ref()) {
                     let back = Pool::from_state(pool.to_state())
                         .unwrap_or_else(|e| panic!("a loaded pool does not load back: {e}"));
                     assert_eq!(&back, pool);

@@ -131,7 +131,7 @@ fn a_failure_at_every_create_step_rolls_back() {
             assert_eq!(snapshot(&mut b, &[]), before, "after a failure at {step}");
         }
         let n = b.create_network("n", &o).unwrap();
-        assert_eq!(n.subnet.to_string(), "172.21.0.0/16");
+        assert_eq!(n.subnet.unwrap().to_string(), "172.21.0.0/16");
     })
     .unwrap();
 }

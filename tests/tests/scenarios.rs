@@ -141,7 +141,7 @@ fn s3_default_pool_network_is_isolated_from_docker0_both_ways() {
         let app = b
             .create_network("app_default", &NetworkOptions::default())
             .unwrap();
-        assert_eq!(app.subnet.to_string(), "172.18.0.0/16");
+        assert_eq!(app.subnet.unwrap().to_string(), "172.18.0.0/16");
         let (a1, ra1) = ns("a1");
         let e = b
             .connect("app_default", &ra1, &ConnectOptions::default())
@@ -535,7 +535,7 @@ fn host_settings_on_link_routes_and_dead_namespaces() {
         let n = b
             .create_network("compose_default", &NetworkOptions::default())
             .unwrap();
-        assert_eq!(n.subnet.to_string(), "172.20.0.0/16");
+        assert_eq!(n.subnet.unwrap().to_string(), "172.20.0.0/16");
 
         // c2's namespace goes away behind our back: reconcile drops its
         // endpoint and its address can be asked for again.

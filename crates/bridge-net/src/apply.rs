@@ -46,6 +46,16 @@ pub(crate) enum Undo {
     DeleteLink(IfName),
     /// Take `lo` of a container down again (it was down before).
     LowerLo(Box<Container>),
+    /// Delete a link this operation made inside a container (a macvlan),
+    /// and take its `lo` down again when it was down before.
+    DeleteInside {
+        /// The container.
+        container: Box<Container>,
+        /// The link.
+        link: IfName,
+        /// `lo` was brought up.
+        lower_lo: bool,
+    },
     /// Remove an address this operation added to a link it did not make.
     DeleteAddress {
         /// The link's index.
@@ -108,6 +118,21 @@ impl UndoStack {
                         .map_err(Error::from)
                 }
                 Undo::LowerLo(mut c) => brnet_veth::lower_lo(&mut c).map_err(Error::from),
+                Undo::DeleteInside {
+                    mut container,
+                    link,
+                    lower_lo,
+                } => {
+                    let deleted = container
+                        .socket()
+                        .delete_link_if_exists(&link)
+                        .map(|_| ())
+                        .map_err(Error::from);
+                    if lower_lo {
+                        let _ = brnet_veth::lower_lo(&mut container);
+                    }
+                    deleted
+                }
                 Undo::DeleteAddress { link, net } => match k.nl.delete_address(link, &net) {
                     Err(e) if !e.is_not_found() => Err(e.into()),
                     _ => Ok(()),
@@ -155,6 +180,16 @@ pub(crate) fn route_localnet_path(link: &str) -> PathBuf {
     PathBuf::from(format!("/proc/sys/net/ipv4/conf/{link}/route_localnet"))
 }
 
+/// `route_localnet` on `bridge`, written only when it is not 1 already
+/// (ports published on 127.0.0.1 need it; see [`NetworkPlan`]'s).
+pub(crate) fn ensure_route_localnet(bridge: &str) -> Result<()> {
+    let path = route_localnet_path(bridge);
+    if sysctl::read(&path)? != "1" {
+        sysctl::write(&path, "1")?;
+    }
+    Ok(())
+}
+
 impl BridgeNet {
     /// Write `intent`, run `steps` with one undo stack, then commit the
     /// record they return; on failure unwind and close the intent (or,
@@ -195,15 +230,35 @@ impl BridgeNet {
 }
 
 /// Connect: the veth pair (peer configured inside the namespace, or left
-/// in ours for Docker), then the endpoint's firewall rules. `inside`: the
-/// container, opened before planning (`None` for [`Target::Detached`]).
+/// in ours for Docker) or the macvlan, then the endpoint's firewall rules.
+/// `inside`: the container, opened before planning (`None` for
+/// [`Target::Detached`]). Returns the link's MAC as the kernel has it (a
+/// passthru macvlan's is its parent's).
 pub(crate) fn connect(
     k: &mut Kernel<'_>,
     plan: &EndpointPlan,
     inside: Option<Container>,
     undo: &mut UndoStack,
-) -> Result<()> {
+) -> Result<brnet_netlink::MacAddr> {
     k.step("connect.begin")?;
+    if let EndpointLink::Macvlan { parent, name, mode } = &plan.link {
+        let Some(mut inside) = inside else {
+            return Err(Error::InvalidMode {
+                mode: "macvlan".into(),
+                reason: "the container's namespace was not opened".into(),
+            });
+        };
+        let made = crate::macvlan::create(k.nl, plan, parent, *mode, name, &mut inside)?;
+        undo.push(Undo::DeleteInside {
+            container: Box::new(inside),
+            link: name.clone(),
+            lower_lo: made.lo_raised,
+        });
+        k.step("connect.veth")?;
+        k.step("connect.firewall")?;
+        k.step("connect.record")?;
+        return Ok(made.mac);
+    }
     let bridge = k.nl.link_by_name(plan.bridge.as_str())?;
     let full = |e: &brnet_netlink::Error| {
         (e.errno() == Some(Errno::EXFULL)).then(|| Error::BridgeFull {
@@ -212,7 +267,12 @@ pub(crate) fn connect(
             limit: BRIDGE_PORT_LIMIT,
         })
     };
-    let EndpointLink::Veth { host, peer } = &plan.link;
+    let EndpointLink::Veth { host, peer } = &plan.link else {
+        return Err(Error::InvalidMode {
+            mode: "bridge".into(),
+            reason: "a bridge network's endpoint is a veth".into(),
+        });
+    };
     match (&plan.target, inside) {
         (Target::Netns { .. }, Some(mut inside)) => {
             let made = brnet_veth::create(
@@ -231,6 +291,7 @@ pub(crate) fn connect(
                         .filter(|r| r.dst.prefix_len() == 0)
                         .map(|r| r.via)
                         .collect(),
+                    metric: plan.routes.first().and_then(|r| r.metric),
                     disable_ipv6: plan.disable_ipv6,
                     host_up: true,
                 },
@@ -275,16 +336,24 @@ pub(crate) fn connect(
         }
     }
     k.step("connect.veth")?;
-    k.fw.add_endpoint(&plan.firewall.0, &plan.firewall.1)?;
-    undo.push(Undo::RemoveEndpoint(Box::new(plan.firewall.clone())));
+    if plan.route_localnet {
+        ensure_route_localnet(plan.bridge.as_str())?;
+    }
+    if let Some(fw) = &plan.firewall {
+        k.fw.add_endpoint(&fw.0, &fw.1)?;
+        undo.push(Undo::RemoveEndpoint(Box::new(fw.clone())));
+    }
     k.step("connect.firewall")?;
     k.step("connect.record")?;
-    Ok(())
+    Ok(plan.mac)
 }
 
 /// Publish: the old ports go, the new ones come (one firewall
 /// transaction each).
 pub(crate) fn publish(k: &mut Kernel<'_>, plan: &PublishPlan, undo: &mut UndoStack) -> Result<()> {
+    if plan.route_localnet && !plan.add.is_empty() {
+        ensure_route_localnet(plan.network.bridge().as_str())?;
+    }
     if !plan.remove.is_empty() {
         k.fw.remove_ports(&plan.network, &plan.remove)?;
         undo.push(Undo::AddPorts(Box::new((
@@ -331,10 +400,21 @@ pub(crate) fn disconnect(
     veth: VethGone,
     undo: &mut UndoStack,
 ) -> Result<()> {
-    k.fw.remove_endpoint(&plan.firewall.0, &plan.firewall.1)?;
-    undo.push(Undo::AddEndpoint(Box::new(plan.firewall.clone())));
+    if let Some(fw) = &plan.firewall {
+        k.fw.remove_endpoint(&fw.0, &fw.1)?;
+        undo.push(Undo::AddEndpoint(Box::new(fw.clone())));
+    }
     k.step("disconnect.firewall")?;
     undo.seal();
+    if let EndpointLink::Macvlan { name, .. } = &plan.link {
+        // Inside the container: with a namespace that is gone, it is gone.
+        if plan.netns_alive {
+            crate::macvlan::delete(&plan.record.netns, name.as_str())?;
+        }
+        k.step("disconnect.veth")?;
+        k.step("disconnect.record")?;
+        return Ok(());
+    }
     let name = IfName::new(&plan.record.host_veth)?;
     let down = |k: &mut Kernel<'_>, group: Option<u32>| match k.nl.change_link(
         &name,
@@ -384,10 +464,36 @@ pub(crate) fn create_network(
     undo: &mut UndoStack,
 ) -> Result<()> {
     k.step("create.begin")?;
+    if let NetworkLink::Parent { name } = &plan.link {
+        // A macvlan network: its parent must be there; nothing is made.
+        match k.nl.link(name) {
+            Ok(_) => {}
+            Err(e) if e.is_not_found() => {
+                return Err(Error::option(
+                    crate::OPT_PARENT,
+                    name,
+                    format!(
+                        "no such link: the parent of macvlan network {:?}",
+                        plan.record.name
+                    ),
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        intent.bridge_created = Some(false);
+        k.note(intent)?;
+        k.step("create.bridge")?;
+        k.step("create.firewall")?;
+        plan.record.adopted = true;
+        k.step("create.record")?;
+        return Ok(());
+    }
     if !sysctl::ip_forward()? {
         sysctl::set_ip_forward(true).map_err(|source| Error::IpForward { source })?;
     }
-    let NetworkLink::Bridge { name, addresses } = &plan.link;
+    let NetworkLink::Bridge { name, addresses } = &plan.link else {
+        return Ok(());
+    };
     // A bridge that is there is someone's: note what we will change on it
     // before changing anything.
     let before = match k.nl.link(name) {
@@ -455,7 +561,10 @@ pub(crate) fn create_network(
                 value: old.clone(),
             });
         }
-        if br.created || restore.route_localnet.is_some() {
+        // A bridge we made gets it with its first published port
+        // ([`ensure_route_localnet`]), as netavark does: a network without
+        // ports never needs it, and a read-only /proc is then no obstacle.
+        if restore.route_localnet.is_some() {
             sysctl::set_route_localnet(name, true)?;
         }
     }
@@ -476,8 +585,10 @@ pub(crate) fn create_network(
             )
         })?;
     }
-    k.fw.install_network(&plan.firewall, &[])?;
-    undo.push(Undo::RemoveNetwork(Box::new(plan.firewall.clone())));
+    if let Some(fw) = &plan.firewall {
+        k.fw.install_network(fw, &[])?;
+        undo.push(Undo::RemoveNetwork(Box::new(fw.clone())));
+    }
     k.step("create.firewall")?;
     plan.record.adopted = !br.created;
     plan.record.restore = restore;
@@ -492,8 +603,10 @@ pub(crate) fn remove_network(
     plan: &RemovePlan,
     undo: &mut UndoStack,
 ) -> Result<()> {
-    k.fw.remove_network(&plan.firewall)?;
-    undo.push(Undo::InstallNetwork(Box::new(plan.firewall.clone())));
+    if let Some(fw) = &plan.firewall {
+        k.fw.remove_network(fw)?;
+        undo.push(Undo::InstallNetwork(Box::new(fw.clone())));
+    }
     k.step("remove.firewall")?;
     undo.seal();
     let name = IfName::new(&plan.record.bridge)?;

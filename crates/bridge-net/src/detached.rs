@@ -124,7 +124,8 @@ impl BridgeNet {
     pub fn publish(&mut self, id: &str, ports: &[PortSpec]) -> Result<EndpointInfo> {
         let _lock = self.store.lock()?;
         let seeds = host::seeds();
-        let plan = plan::publish(&self.store.state, id, ports, &seeds, &host::Ports)?;
+        let mut plan = plan::publish(&self.store.state, id, ports, &seeds, &host::Ports)?;
+        plan.route_localnet = plan.new.ipv4.is_some() && self.loopback_guarded();
         if !plan.is_noop() {
             let intent = Intent {
                 id: seeds.id,

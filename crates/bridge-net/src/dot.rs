@@ -43,15 +43,12 @@ impl BridgeNet {
         let mut edges = Vec::new();
         for net in &nets {
             let br = format!("br:{}", net.rec.bridge);
-            let mut label = format!(
-                "{}\\nnetwork {}\\n{}/{}",
-                net.rec.bridge,
-                net.rec.name,
-                net.pool4.gateway(),
-                net.subnet4().prefix_len()
-            );
-            if let (Some(p), Some(s)) = (&net.pool6, net.subnet6()) {
-                let _ = write!(label, "\\n{}/{}", p.gateway(), s.prefix_len());
+            let mut label = format!("{}\\nnetwork {}", net.rec.bridge, net.rec.name);
+            if !net.rec.options.driver.is_bridge() {
+                label.push_str("\\nmacvlan parent");
+            }
+            for gw in net.gateway_cidrs() {
+                let _ = write!(label, "\\n{gw}");
             }
             if net.rec.options.internal {
                 label.push_str("\\ninternal");

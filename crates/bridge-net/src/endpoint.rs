@@ -35,7 +35,8 @@ pub struct EndpointInfo {
     pub netns: PathBuf,
     /// Interface name inside the namespace.
     pub ifname: String,
-    /// Host end of the veth, on the bridge.
+    /// Host end of the veth, on the bridge (empty for a macvlan, which
+    /// has nothing on the host).
     pub host_veth: String,
     /// The interface's MAC.
     #[serde(serialize_with = "as_string")]
@@ -85,11 +86,11 @@ fn as_strings<S: serde::Serializer, T: std::fmt::Display>(
 impl EndpointInfo {
     pub(crate) fn of(net: &Net, ep: &EndpointRecord) -> EndpointInfo {
         let internal = net.rec.options.internal;
-        let gateway4 = match net.pool4.gateway() {
-            IpAddr::V4(a) if !internal => Some(a),
+        let gateway4 = match net.gateway4() {
+            Some(IpAddr::V4(a)) if !internal => Some(a),
             _ => None,
         };
-        let gateway6 = match net.pool6.as_ref().map(|p| p.gateway()) {
+        let gateway6 = match net.gateway6() {
             Some(IpAddr::V6(a)) if !internal => Some(a),
             _ => None,
         };
@@ -97,8 +98,9 @@ impl EndpointInfo {
             .map(|e| e.ports().to_vec())
             .unwrap_or_default();
         let dns = net.rec.options.dns == Some(true);
+        // The resolver answers on the gateway: IPv4's, else IPv6's.
         let dns_servers = if dns {
-            vec![net.pool4.gateway()]
+            net.gateway4().or(net.gateway6()).into_iter().collect()
         } else {
             Vec::new()
         };
@@ -279,7 +281,7 @@ impl BridgeNet {
         opts: &ConnectOptions,
         seeds: plan::Seeds,
     ) -> Result<EndpointInfo> {
-        let plan = plan::connect(
+        let mut plan = plan::connect(
             &self.store.state,
             network,
             target,
@@ -287,6 +289,10 @@ impl BridgeNet {
             &seeds,
             &host::Ports,
         )?;
+        plan.route_localnet = plan.record.ipv4.is_some()
+            && !plan.record.ports.is_empty()
+            && matches!(plan.link, plan::EndpointLink::Veth { .. })
+            && self.loopback_guarded();
         self.step("connect.allocate")?;
         let intent = Intent {
             id: plan.record.id.clone(),
@@ -295,9 +301,18 @@ impl BridgeNet {
             network: Some(plan.record.network.clone()),
             ..Intent::default()
         };
+        let mut record = plan.record.clone();
         self.transact(intent, false, |k, _, undo| {
-            apply::connect(k, &plan, inside, undo)?;
-            Ok((plan.commit(), ()))
+            let mac = apply::connect(k, &plan, inside, undo)?;
+            // The kernel's word on the MAC (a passthru macvlan's is its
+            // parent's).
+            record.mac = mac.to_string();
+            Ok((
+                Op::Connect {
+                    endpoint: record.clone(),
+                },
+                (),
+            ))
         })?;
         let net = self
             .store
@@ -306,7 +321,7 @@ impl BridgeNet {
             .ok_or_else(|| Error::NetworkNotFound {
                 name: plan.network.clone(),
             })?;
-        let mut info = EndpointInfo::of(net, &plan.record);
+        let mut info = EndpointInfo::of(net, &record);
         // Names on DNS-enabled networks: the resolver knows this endpoint
         // before connect returns (or there is none).
         if plan.dns.is_some() {

@@ -7,21 +7,28 @@ use brnet_nat::{Endpoint, Network, PortMapping, PortRange, Protocol};
 use crate::error::Result;
 use crate::state::{EndpointRecord, Net, PortRecord};
 
-/// The firewall's view of a network.
-pub fn network(net: &Net) -> Result<Network> {
+/// The firewall's view of a network; `None` for a network the firewall
+/// has nothing to do with: a macvlan network (its containers are on the
+/// parent's LAN), or one without addresses.
+pub fn network(net: &Net) -> Result<Option<Network>> {
     let o = &net.rec.options;
+    if !o.driver.is_bridge() || (net.subnet4().is_none() && net.subnet6().is_none()) {
+        return Ok(None);
+    }
     let mut b = Network::builder(&net.rec.bridge)
-        .ipv4(net.subnet4())
         .masquerade(o.masquerade)
         .icc(o.icc)
         .internal(o.internal);
+    if let Some(v4) = net.subnet4() {
+        b = b.ipv4(v4);
+    }
     if let Some(v6) = net.subnet6() {
         b = b.ipv6(v6);
     }
     if let Some(src) = o.snat_source {
         b = b.snat4(src);
     }
-    Ok(b.build()?)
+    Ok(Some(b.build()?))
 }
 
 fn protocol(name: &str) -> Protocol {
@@ -73,19 +80,21 @@ pub fn addrs(ep: &EndpointRecord) -> Vec<IpAddr> {
 }
 
 /// The firewall's view of an endpoint: its addresses and published ports
-/// (each port on the address of its host address's family; IPv4 when the
-/// host address is unspecified).
+/// (each port on the address of its host address's family; without a host
+/// address, on every family the endpoint has, as Docker and netavark
+/// publish a dual-stack container's ports on IPv4 and IPv6).
 pub fn endpoint(ep: &EndpointRecord) -> Result<Endpoint> {
     let addrs = addrs(ep);
     let mut e = Endpoint::new(&addrs)?;
+    let v4 = ep.ipv4.map(|a| IpAddr::V4(a.addr()));
+    let v6 = ep.ipv6.map(|a| IpAddr::V6(a.addr()));
     for p in &ep.ports {
-        let v6_host = p.host_ip.is_some_and(|h| h.is_ipv6());
-        let container = if v6_host {
-            ep.ipv6.map(|a| IpAddr::V6(a.addr()))
-        } else {
-            ep.ipv4.map(|a| IpAddr::V4(a.addr()))
+        let containers = match p.host_ip {
+            Some(IpAddr::V6(_)) => [v6, None],
+            Some(IpAddr::V4(_)) => [v4, None],
+            None => [v4, v6],
         };
-        if let Some(c) = container {
+        for c in containers.into_iter().flatten() {
             e = e.publish(mapping(p, c)?)?;
         }
     }

@@ -34,15 +34,32 @@ fn ipam_config(cfg: &crate::options::IpamConfig, gateway: Option<std::net::IpAdd
 /// The inspect document of one network.
 pub(crate) fn document(state: &State, net: &Net) -> Value {
     let o = &net.rec.options;
-    let mut configs = vec![ipam_config(&o.ipv4, Some(net.pool4.gateway()))];
+    let mut configs = Vec::with_capacity(2);
+    if o.enable_ipv4 {
+        configs.push(ipam_config(&o.ipv4, net.gateway4()));
+    }
     if let Some(v6) = &o.ipv6 {
-        configs.push(ipam_config(v6, net.pool6.as_ref().map(|p| p.gateway())));
+        configs.push(ipam_config(v6, net.gateway6()));
     }
     let mut options: BTreeMap<String, String> = o.driver_options.clone();
-    options.insert(OPT_BRIDGE_NAME.into(), net.rec.bridge.clone());
-    options.insert(OPT_ICC.into(), o.icc.to_string());
-    options.insert(OPT_MASQUERADE.into(), o.masquerade.to_string());
-    options.insert(OPT_MTU.into(), o.mtu.unwrap_or(1500).to_string());
+    match &o.driver {
+        crate::Driver::Bridge => {
+            options.insert(OPT_BRIDGE_NAME.into(), net.rec.bridge.clone());
+            options.insert(OPT_ICC.into(), o.icc.to_string());
+            options.insert(OPT_MASQUERADE.into(), o.masquerade.to_string());
+            options.insert(OPT_MTU.into(), o.mtu.unwrap_or(1500).to_string());
+        }
+        crate::Driver::Macvlan(m) => {
+            options.insert(crate::OPT_PARENT.into(), net.rec.bridge.clone());
+            options.insert(crate::OPT_MACVLAN_MODE.into(), m.mode.to_string());
+            if let Some(mtu) = o.mtu {
+                options.insert(OPT_MTU.into(), mtu.to_string());
+            }
+        }
+    }
+    if let Some(m) = o.metric {
+        options.insert(crate::OPT_METRIC.into(), m.to_string());
+    }
     if net.rec.default {
         options.insert(
             "com.docker.network.bridge.default_bridge".into(),
@@ -67,8 +84,8 @@ pub(crate) fn document(state: &State, net: &Net) -> Value {
         "Id": net.rec.id,
         "Created": net.rec.created,
         "Scope": "local",
-        "Driver": "bridge",
-        "EnableIPv4": true,
+        "Driver": o.driver.name(),
+        "EnableIPv4": o.enable_ipv4,
         "EnableIPv6": o.ipv6.is_some(),
         "IPAM": {
             "Driver": "default",

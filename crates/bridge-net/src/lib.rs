@@ -68,6 +68,7 @@ mod fault;
 mod fw;
 pub mod host;
 mod inspect;
+mod macvlan;
 mod network;
 mod options;
 pub mod plan;
@@ -87,11 +88,12 @@ pub use detached::DetachedOptions;
 pub use endpoint::{Attachment, EndpointInfo};
 pub use error::{Error, Result, StateProblem};
 pub use fault::Fault;
+pub use macvlan::{Driver, MacvlanMode, MacvlanOptions, OPT_MACVLAN_MODE, OPT_PARENT};
 pub use network::{Difference, Ensured, NetworkInfo};
 pub use options::{
     ConnectOptions, IpamConfig, MacPolicy, NetnsRef, NetworkMode, NetworkOptions, OPT_BRIDGE_NAME,
-    OPT_DNS_SERVERS, OPT_HOST_BINDING, OPT_HOST_IPV4, OPT_ICC, OPT_MASQUERADE, OPT_MTU, parse_aux,
-    parse_cidr, validate_network_name,
+    OPT_DNS_SERVERS, OPT_HOST_BINDING, OPT_HOST_IPV4, OPT_ICC, OPT_MASQUERADE, OPT_METRIC, OPT_MTU,
+    parse_aux, parse_cidr, validate_network_name,
 };
 pub use reconcile::Report;
 pub use resolver::{

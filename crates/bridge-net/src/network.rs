@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::options::{NetworkOptions, validate_network_name};
-use crate::plan::{self, HostView, NetworkLink};
+use crate::plan::{self, HostView};
 use crate::state::{Intent, Net, Op};
 use crate::{BridgeNet, DEFAULT_NETWORK, apply, host};
 
@@ -20,13 +20,17 @@ pub struct NetworkInfo {
     pub name: String,
     /// 64 hex digits.
     pub id: String,
-    /// The bridge.
+    /// The bridge (a macvlan network's: its parent).
     pub bridge: String,
-    /// IPv4 subnet.
-    pub subnet: Ipv4Net,
-    /// IPv4 gateway (on the bridge).
-    pub gateway: IpAddr,
-    /// IPv6 subnet, when dual-stack.
+    /// `bridge` or `macvlan`.
+    pub driver: &'static str,
+    /// IPv4 subnet (none on an IPv6-only network, or one without
+    /// addresses).
+    pub subnet: Option<Ipv4Net>,
+    /// IPv4 gateway (on the bridge; a macvlan network's is its LAN's
+    /// router).
+    pub gateway: Option<IpAddr>,
+    /// IPv6 subnet, when the network has IPv6.
     pub subnet6: Option<Ipv6Net>,
     /// IPv6 gateway.
     pub gateway6: Option<IpAddr>,
@@ -48,10 +52,11 @@ impl NetworkInfo {
             name: net.rec.name.clone(),
             id: net.rec.id.clone(),
             bridge: net.rec.bridge.clone(),
+            driver: net.rec.options.driver.name(),
             subnet: net.subnet4(),
-            gateway: net.pool4.gateway(),
+            gateway: net.gateway4(),
             subnet6: net.subnet6(),
-            gateway6: net.pool6.as_ref().map(|p| p.gateway()),
+            gateway6: net.gateway6(),
             internal: net.rec.options.internal,
             default: net.rec.default,
             endpoints,
@@ -64,8 +69,8 @@ impl NetworkInfo {
 /// A setting in which a network differs from what is asked for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Difference {
-    /// `bridge`, `subnet`, `gateway`, `IPv6 subnet`, `internal`, `mtu`,
-    /// `dns`, `masquerade` or `label`.
+    /// `driver`, `bridge`, `IPv4`, `subnet`, `gateway`, `IPv6 subnet`,
+    /// `internal`, `mtu`, `metric`, `dns`, `masquerade` or `label`.
     pub field: &'static str,
     /// The network's value.
     pub ours: String,
@@ -90,20 +95,38 @@ impl NetworkInfo {
             })
         };
         let o = &self.options;
+        if asked.driver != o.driver {
+            let name = |d: &crate::Driver| match d {
+                crate::Driver::Bridge => "bridge".to_owned(),
+                crate::Driver::Macvlan(m) => format!(
+                    "macvlan (parent {}, mode {})",
+                    m.parent.as_deref().unwrap_or("of the default route"),
+                    m.mode
+                ),
+            };
+            return differ("driver", name(&o.driver), name(&asked.driver));
+        }
         if let Some(b) = &asked.bridge_name
             && *b != self.bridge
         {
             return differ("bridge", self.bridge.clone(), b.clone());
         }
+        if asked.enable_ipv4 != o.enable_ipv4 {
+            return differ(
+                "IPv4",
+                o.enable_ipv4.to_string(),
+                asked.enable_ipv4.to_string(),
+            );
+        }
         if let Some(s) = asked.ipv4.subnet
-            && s != IpNet::V4(self.subnet)
+            && Some(s) != self.subnet.map(IpNet::V4)
         {
-            return differ("subnet", self.subnet.to_string(), s.to_string());
+            return differ("subnet", show(self.subnet), s.to_string());
         }
         if let Some(g) = asked.ipv4.gateway
-            && g != self.gateway
+            && Some(g) != self.gateway
         {
-            return differ("gateway", self.gateway.to_string(), g.to_string());
+            return differ("gateway", show(self.gateway), g.to_string());
         }
         let theirs6 = asked.ipv6.as_ref().and_then(|c| c.subnet);
         if theirs6 != self.subnet6.map(IpNet::V6) {
@@ -118,6 +141,9 @@ impl NetworkInfo {
         }
         if asked.mtu != o.mtu {
             return differ("mtu", show(o.mtu), show(asked.mtu));
+        }
+        if asked.metric != o.metric {
+            return differ("metric", show(o.metric), show(asked.metric));
         }
         if let Some(d) = asked.dns
             && o.dns != Some(d)
@@ -249,7 +275,7 @@ impl BridgeNet {
         let seeds = host::seeds();
         let view = self.host_view(&opts, default, &seeds.id)?;
         let mut plan = plan::create_network(&self.store.state, name, opts, default, &seeds, &view)?;
-        let NetworkLink::Bridge { name: bridge, .. } = &plan.link;
+        let bridge = plan.link.name();
         let intent = Intent {
             id: plan.record.id.clone(),
             kind: "create_network".into(),
@@ -280,7 +306,13 @@ impl BridgeNet {
     /// nameservers (only when a subnet is to be chosen), the bridge's
     /// address (the default network keeps docker0's).
     fn host_view(&mut self, opts: &NetworkOptions, default: bool, id: &str) -> Result<HostView> {
-        let choose = opts.ipv4.subnet.is_none();
+        let choose = opts.ipv4.subnet.is_none() && opts.enable_ipv4 && opts.driver.is_bridge();
+        let default_route_link = match &opts.driver {
+            crate::Driver::Macvlan(m) if m.parent.is_none() => {
+                Some(crate::macvlan::default_route_link(&mut self.nl)?)
+            }
+            _ => None,
+        };
         let bridge_v4 = if choose && default {
             self.existing_bridge_subnet(&IfName::new(&plan::bridge_name(opts, default, id))?)?
         } else {
@@ -295,6 +327,7 @@ impl BridgeNet {
             bridge_v4,
             default_pools: self.config.default_pools.clone(),
             loopback_guarded: self.loopback_guarded(),
+            default_route_link,
         })
     }
 
@@ -338,10 +371,15 @@ impl BridgeNet {
         .collect();
         let mut removed = Vec::new();
         for n in self.networks()?.into_iter().filter(|n| n.endpoints == 0) {
-            let overlap = std::iter::once(IpNet::V4(n.subnet))
+            let overlap = n
+                .subnet
+                .map(IpNet::V4)
+                .into_iter()
                 .chain(n.subnet6.map(IpNet::V6))
                 .any(|a| theirs.iter().any(|b| overlaps(&a, b)));
-            if (n.bridge == bridge || overlap) && self.remove_network(&n.name)? {
+            // A macvlan network's parent is not its own: another may share it.
+            let same_bridge = n.bridge == bridge && n.driver == "bridge";
+            if (same_bridge || overlap) && self.remove_network(&n.name)? {
                 removed.push(n.name);
             }
         }

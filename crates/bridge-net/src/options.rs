@@ -15,6 +15,7 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::macvlan::{Driver, MacvlanMode, OPT_MACVLAN_MODE, OPT_PARENT};
 
 /// Docker's option for the bridge's name.
 pub const OPT_BRIDGE_NAME: &str = "com.docker.network.bridge.name";
@@ -31,6 +32,9 @@ pub const OPT_HOST_IPV4: &str = "com.docker.network.host_ipv4";
 /// The network's own upstream name servers, comma-separated
 /// ([`NetworkOptions::dns_servers`]).
 pub const OPT_DNS_SERVERS: &str = "brnet.dns_servers";
+/// The metric of the default routes of the network's endpoints
+/// ([`NetworkOptions::metric`]; netavark's `metric`).
+pub const OPT_METRIC: &str = "brnet.metric";
 
 /// The address plan of one family.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,10 +57,21 @@ pub struct IpamConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NetworkOptions {
-    /// IPv4 addressing (always present: every bridge network has IPv4).
+    /// The kind of network: a bridge (the default) or macvlan.
+    #[serde(default, skip_serializing_if = "Driver::is_bridge")]
+    pub driver: Driver,
+    /// Whether the network has IPv4 (default true; Docker's `EnableIPv4`).
+    /// Without it and without [`ipv6`](NetworkOptions::ipv6), the network
+    /// gives no address at all (netavark's IPAM driver `none`): its
+    /// endpoints get a link, and their owner addresses it.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub enable_ipv4: bool,
+    /// IPv4 addressing (with [`enable_ipv4`](NetworkOptions::enable_ipv4));
+    /// a bridge network without a subnet gets the next free default pool.
     pub ipv4: IpamConfig,
-    /// IPv6 addressing, when the network is dual-stack (`--ipv6`); its
-    /// subnet must be given.
+    /// IPv6 addressing, when the network has IPv6 (`--ipv6`): dual-stack,
+    /// or IPv6-only without [`enable_ipv4`](NetworkOptions::enable_ipv4).
+    /// Its subnet must be given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ipv6: Option<IpamConfig>,
     /// No outbound traffic, no published ports, no default route.
@@ -92,6 +107,15 @@ pub struct NetworkOptions {
     /// `dns.brnet`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dns_domain: Option<String>,
+    /// The metric of its endpoints' default routes (netavark's `metric`,
+    /// 100 there by default). `None`: Docker's model, only the namespace's
+    /// first network gives it a default route, with the kernel's metric.
+    /// Set: every endpoint gets its default routes with this metric, so a
+    /// namespace on several networks has them in order (the lowest wins);
+    /// a namespace holding a default route of that metric already gets
+    /// none from this network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metric: Option<u32>,
     /// The name servers the network's resolver forwards its containers'
     /// other names to, in order (netavark's `network_dns_servers`); empty:
     /// the resolver's own upstreams (the host's). Changed in place by
@@ -110,9 +134,15 @@ fn yes() -> bool {
     true
 }
 
+fn is_true(v: &bool) -> bool {
+    *v
+}
+
 impl Default for NetworkOptions {
     fn default() -> Self {
         NetworkOptions {
+            driver: Driver::Bridge,
+            enable_ipv4: true,
             ipv4: IpamConfig::default(),
             ipv6: None,
             internal: false,
@@ -125,6 +155,7 @@ impl Default for NetworkOptions {
             order: Order::Serial,
             dns: None,
             dns_domain: None,
+            metric: None,
             dns_servers: Vec::new(),
             driver_options: BTreeMap::new(),
             labels: BTreeMap::new(),
@@ -193,6 +224,28 @@ impl NetworkOptions {
                 }
                 self.dns_domain = Some(value.to_owned());
             }
+            OPT_METRIC | "metric" => {
+                self.metric = Some(
+                    value
+                        .parse()
+                        .map_err(|_| Error::option(key, value, "expected a number"))?,
+                );
+            }
+            OPT_PARENT | OPT_MACVLAN_MODE => {
+                let Driver::Macvlan(m) = &mut self.driver else {
+                    return Err(Error::option(
+                        key,
+                        value,
+                        "an option of macvlan networks (-d macvlan)",
+                    ));
+                };
+                if key == OPT_PARENT {
+                    IfName::new(value).map_err(|e| Error::option(key, value, e))?;
+                    m.parent = Some(value.to_owned());
+                } else {
+                    m.mode = value.parse::<MacvlanMode>()?;
+                }
+            }
             OPT_DNS_SERVERS => {
                 self.dns_servers = value
                     .split(',')
@@ -209,7 +262,7 @@ impl NetworkOptions {
                 return Err(Error::option(
                     key,
                     value,
-                    "unknown option (known: com.docker.network.bridge.{name,enable_icc,enable_ip_masquerade,enable_dns,host_binding_ipv4}, com.docker.network.driver.mtu, com.docker.network.host_ipv4, brnet.dns, brnet.dns_domain, brnet.dns_servers)",
+                    "unknown option (known: com.docker.network.bridge.{name,enable_icc,enable_ip_masquerade,enable_dns,host_binding_ipv4}, com.docker.network.driver.mtu, com.docker.network.host_ipv4, brnet.dns, brnet.dns_domain, brnet.dns_servers, brnet.metric; macvlan: parent, macvlan_mode)",
                 ));
             }
         }
@@ -220,6 +273,20 @@ impl NetworkOptions {
     /// Check everything that can be checked without the kernel: families
     /// match, gateway/range/aux inside their subnet, the bridge name valid.
     pub fn validate(&self) -> Result<()> {
+        if !self.enable_ipv4 && self.ipv4 != IpamConfig::default() {
+            let what = self
+                .ipv4
+                .subnet
+                .map(|s| s.to_string())
+                .or(self.ipv4.gateway.map(|g| g.to_string()))
+                .or(self.ipv4.ip_range.map(|r| r.to_string()))
+                .unwrap_or_else(|| "--aux-address".into());
+            return Err(Error::option(
+                "--subnet",
+                what,
+                "an IPv4 setting on a network without IPv4",
+            ));
+        }
         check_family(&self.ipv4, true, "--subnet")?;
         if let Some(v6) = &self.ipv6 {
             if v6.subnet.is_none() {
@@ -233,6 +300,45 @@ impl NetworkOptions {
         }
         if let Some(name) = &self.bridge_name {
             IfName::new(name).map_err(|e| Error::option(OPT_BRIDGE_NAME, name, e))?;
+        }
+        let addressed = self.enable_ipv4 || self.ipv6.is_some();
+        if self.dns == Some(true) && !addressed {
+            return Err(Error::option(
+                "dns",
+                "true",
+                "a network without addresses has no gateway for a name server to answer on",
+            ));
+        }
+        if let Driver::Macvlan(m) = &self.driver {
+            if let Some(p) = &m.parent {
+                IfName::new(p).map_err(|e| Error::option(OPT_PARENT, p, e))?;
+            }
+            let bad = |key: &str, value: String| {
+                Err(Error::option(
+                    key,
+                    value,
+                    "not for a macvlan network (no bridge, no NAT: its containers are on the parent's LAN)",
+                ))
+            };
+            if let Some(b) = &self.bridge_name {
+                return bad(OPT_BRIDGE_NAME, b.clone());
+            }
+            if let Some(h) = self.host_binding {
+                return bad(OPT_HOST_BINDING, h.to_string());
+            }
+            if let Some(s) = self.snat_source {
+                return bad(OPT_HOST_IPV4, s.to_string());
+            }
+            if self.dns == Some(true) {
+                return bad("dns", "true".into());
+            }
+            if self.enable_ipv4 && self.ipv4.subnet.is_none() {
+                return Err(Error::option(
+                    "--subnet",
+                    "",
+                    "a macvlan network needs its LAN's IPv4 subnet (or no IPv4)",
+                ));
+            }
         }
         if self.internal && self.snat_source.is_some() {
             return Err(Error::option(

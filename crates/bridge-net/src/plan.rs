@@ -22,19 +22,18 @@
 //!   ends in the handle's namespace (the peer under the name dockerd will
 //!   move), configures nothing inside, and lives as long as its host end
 //!   (it is recorded without a namespace path).
-//! - **IPv6-only networks**: an endpoint's addresses, routes and firewall
-//!   model are per family already ([`EndpointPlan::addresses`], [`Route`]
-//!   with a destination of either family, `ipv4`/`ipv6` options); a network
-//!   without an IPv4 pool changes [`Net`] (the state's pools) and
-//!   [`NetworkPlan::link`]'s addresses, not this shape.
-//! - **macvlan networks** (no bridge, no veth): [`EndpointLink`] and
-//!   [`NetworkLink`] say what link is made; a macvlan network adds a
-//!   `NetworkLink::Parent` variant (nothing to create) and its endpoints an
-//!   `EndpointLink::Macvlan { parent }`, and apply matches on them.
-//! - **A default-route priority** (Docker 28's `--gw-priority`, netavark's
-//!   `options.metric`, 100 by default): [`Route::metric`] carries it; which
-//!   endpoint of a namespace holds the default route is decided here, in
-//!   one place ([`connect`]).
+//! - **IPv6-only networks, and networks without addresses** (netavark's
+//!   IPAM `none`): [`Net`]'s pools are both optional; an endpoint's
+//!   addresses, routes and firewall model are per family
+//!   ([`EndpointPlan::addresses`], [`Route`]); a network without a subnet
+//!   has no firewall model at all.
+//! - **macvlan networks** (no bridge, no veth): [`EndpointLink::Macvlan`]
+//!   and [`NetworkLink::Parent`] (nothing to create), and apply matches on
+//!   them; no firewall model either.
+//! - **A default-route metric** (netavark's `options.metric`):
+//!   [`Route::metric`] carries the network's; which endpoint of a
+//!   namespace gets a default route is decided here, in one place
+//!   ([`connect`]).
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
@@ -45,6 +44,7 @@ use brnet_netlink::{IfName, MacAddr};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 use crate::error::{Error, Result};
+use crate::macvlan::{Driver, MacvlanMode};
 use crate::options::{ConnectOptions, MacPolicy, NetworkOptions};
 use crate::state::{EndpointRecord, Net, NetworkRecord, Op, PortRecord, Restore, State};
 
@@ -162,6 +162,17 @@ pub enum EndpointLink {
         /// The peer.
         peer: IfName,
     },
+    /// A macvlan of `parent`, made inside the [`Target`]'s namespace as
+    /// `name` (a macvlan network's endpoints; the record's `host_veth` is
+    /// empty: nothing of it is on the host).
+    Macvlan {
+        /// The parent link (on the host).
+        parent: IfName,
+        /// The interface in the container.
+        name: IfName,
+        /// The mode.
+        mode: MacvlanMode,
+    },
 }
 
 /// A route inside the container.
@@ -171,8 +182,8 @@ pub struct Route {
     pub dst: IpNet,
     /// Next hop.
     pub via: IpAddr,
-    /// Priority (`None`: the kernel's default, 0 for IPv4 and 1024 for
-    /// IPv6). Nothing sets it yet: see the module docs.
+    /// Priority: the network's [`NetworkOptions::metric`] (`None`: the
+    /// kernel's default, 0 for IPv4 and 1024 for IPv6).
     pub metric: Option<u32>,
 }
 
@@ -194,7 +205,7 @@ pub struct EndpointPlan {
     pub record: EndpointRecord,
     /// The network's name.
     pub network: String,
-    /// Its bridge.
+    /// Its bridge (a macvlan network's: its parent).
     pub bridge: IfName,
     /// Where the peer goes.
     pub target: Target,
@@ -213,10 +224,16 @@ pub struct EndpointPlan {
     /// Keep IPv6 off on both ends (an endpoint without an IPv6 address).
     pub disable_ipv6: bool,
     /// The firewall's view of the network and of the endpoint (its
-    /// published ports and address protection).
-    pub firewall: (brnet_nat::Network, brnet_nat::Endpoint),
+    /// published ports and address protection); none on a macvlan network
+    /// or one without addresses.
+    pub firewall: Option<(brnet_nat::Network, brnet_nat::Endpoint)>,
     /// Its names, on a DNS-enabled network.
     pub dns: Option<DnsNames>,
+    /// Turn `route_localnet` on on the bridge (when it is not on already):
+    /// the endpoint publishes ports, the network has IPv4, and the
+    /// firewall drops 127.0.0.0/8 arriving from bridges. Set by the caller,
+    /// who knows the firewall (false from [`connect`]).
+    pub route_localnet: bool,
 }
 
 impl EndpointPlan {
@@ -271,6 +288,39 @@ pub fn connect(
             reason: "an internal network cannot publish ports",
         });
     }
+    let macvlan = match &o.driver {
+        Driver::Macvlan(m) => Some(m.mode),
+        Driver::Bridge => None,
+    };
+    if net.pool4.is_none() && net.pool6.is_none() && !opts.ports.is_empty() {
+        return Err(Error::PortsNotAllowed {
+            network: net.rec.name.clone(),
+            reason: "a network without addresses publishes no ports: there is no container address to send them to",
+        });
+    }
+    if macvlan.is_some() && !opts.ports.is_empty() {
+        return Err(Error::PortsNotAllowed {
+            network: net.rec.name.clone(),
+            reason: "a macvlan network publishes no ports: its containers are on the parent's LAN at their own addresses",
+        });
+    }
+    if macvlan == Some(MacvlanMode::Passthru) && matches!(opts.mac, MacPolicy::Fixed(_)) {
+        return Err(Error::option(
+            "--mac-address",
+            match opts.mac {
+                MacPolicy::Fixed(m) => m.to_string(),
+                _ => String::new(),
+            },
+            "a passthru macvlan has its parent's MAC: no other can be given",
+        ));
+    }
+    if opts.ipv4.is_some() && net.pool4.is_none() {
+        return Err(Error::option(
+            "--ip",
+            opts.ipv4.map(|a| a.to_string()).unwrap_or_default(),
+            format!("network {:?} has no IPv4 subnet", net.rec.name),
+        ));
+    }
     if opts.ipv6.is_some() && net.pool6.is_none() {
         return Err(Error::option(
             "--ip6",
@@ -324,7 +374,20 @@ pub fn connect(
         .or_else(|| sibs.first().map(|s| s.container.clone()))
         .unwrap_or(default_name);
     let detached = matches!(target, Target::Detached { .. });
-    let default_route = !o.internal && !detached && !sibs.iter().any(|s| s.default_route);
+    // A default route unless the namespace holds one already: any one for
+    // a network without a metric (Docker's model: the first network's),
+    // one of the same metric for a network with one (netavark's: every
+    // network's, in the order of their metrics).
+    let metric_of = |e: &EndpointRecord| {
+        state
+            .network_by_id(&e.network)
+            .and_then(|n| n.rec.options.metric)
+    };
+    let held = sibs
+        .iter()
+        .any(|s| s.default_route && (o.metric.is_none() || metric_of(s) == o.metric));
+    let has_gateway = net.pool4.is_some() || net.pool6.is_some();
+    let default_route = !o.internal && !detached && has_gateway && !held;
 
     // Addresses: the pool's next (the commit takes it), or the one asked
     // for (checked on a copy of the pool, for the allocator's own errors).
@@ -341,10 +404,12 @@ pub fn connect(
             None => Ok((pool.next().map_err(ipam)?, true)),
         }
     };
-    let (a4, dynamic4) = pick(&net.pool4, opts.ipv4.map(IpAddr::V4))?;
-    let ipv4 = match a4 {
-        IpAddr::V4(a) => Ipv4Net::new(a, net.subnet4().prefix_len()).ok(),
-        IpAddr::V6(_) => None,
+    let (ipv4, dynamic4) = match (&net.pool4, net.subnet4()) {
+        (Some(pool), Some(s4)) => match pick(pool, opts.ipv4.map(IpAddr::V4))? {
+            (IpAddr::V4(a), d) => (Ipv4Net::new(a, s4.prefix_len()).ok(), d),
+            (IpAddr::V6(_), d) => (None, d),
+        },
+        _ => (None, false),
     };
     let (ipv6, dynamic6) = match (&net.pool6, net.subnet6()) {
         (Some(pool), Some(s6)) => match pick(pool, opts.ipv6.map(IpAddr::V6))? {
@@ -385,7 +450,11 @@ pub fn connect(
         netns_cookie: identity.and_then(|i| i.cookie),
         netns_ctime: identity.map_or(0, |i| i.ctime_ns),
         ifname: ifname.to_string(),
-        host_veth: seeds.host_veth.to_string(),
+        host_veth: if macvlan.is_some() {
+            String::new()
+        } else {
+            seeds.host_veth.to_string()
+        },
         mac: mac.to_string(),
         ipv4,
         ipv6,
@@ -402,16 +471,18 @@ pub fn connect(
     addresses.extend(ipv6.map(IpNet::V6));
     let mut routes = Vec::new();
     if default_route {
-        routes.push(Route {
-            dst: IpNet::V4(Ipv4Net::default()),
-            via: net.pool4.gateway(),
-            metric: None,
-        });
-        if let Some(p) = &net.pool6 {
+        if let Some(gw) = net.gateway4() {
+            routes.push(Route {
+                dst: IpNet::V4(Ipv4Net::default()),
+                via: gw,
+                metric: o.metric,
+            });
+        }
+        if let Some(gw) = net.gateway6() {
             routes.push(Route {
                 dst: IpNet::V6(Ipv6Net::default()),
-                via: p.gateway(),
-                metric: None,
+                via: gw,
+                metric: o.metric,
             });
         }
     }
@@ -425,15 +496,26 @@ pub fn connect(
             .collect(),
         addrs: fw::addrs(&record),
     });
-    let firewall = (fw::network(net)?, fw::endpoint(&record)?);
+    let firewall = match fw::network(net)? {
+        Some(n) => Some((n, fw::endpoint(&record)?)),
+        None => None,
+    };
+    let bridge = IfName::new(&net.rec.bridge)?;
     Ok(EndpointPlan {
         network: net.rec.name.clone(),
-        bridge: IfName::new(&net.rec.bridge)?,
-        target: target.clone(),
-        link: EndpointLink::Veth {
-            host: seeds.host_veth.clone(),
-            peer: ifname,
+        link: match macvlan {
+            Some(mode) => EndpointLink::Macvlan {
+                parent: bridge.clone(),
+                name: ifname,
+                mode,
+            },
+            None => EndpointLink::Veth {
+                host: seeds.host_veth.clone(),
+                peer: ifname,
+            },
         },
+        bridge,
+        target: target.clone(),
         mtu: o.mtu,
         mac,
         addresses,
@@ -442,6 +524,7 @@ pub fn connect(
         firewall,
         dns,
         record,
+        route_localnet: false,
     })
 }
 
@@ -464,8 +547,8 @@ fn normal(ip: Option<IpAddr>) -> (Option<IpAddr>, bool) {
 /// Whether two host addresses of published ports collide: equal, or one of
 /// them is every address of the other's family (Docker refuses
 /// `0.0.0.0:8080` beside `127.0.0.1:8080`, and the other way round).
-fn same_host_ip(a: Option<IpAddr>, b: Option<IpAddr>) -> bool {
-    let ((a, v6a), (b, v6b)) = (normal(a), normal(b));
+fn same_host_ip(a: (Option<IpAddr>, bool), b: (Option<IpAddr>, bool)) -> bool {
+    let ((a, v6a), (b, v6b)) = (a, b);
     match (a, b) {
         (Some(x), Some(y)) => x == y,
         (None, Some(y)) => y.is_ipv6() == v6a,
@@ -474,13 +557,38 @@ fn same_host_ip(a: Option<IpAddr>, b: Option<IpAddr>) -> bool {
     }
 }
 
-/// Who publishes `port`/`protocol` on `host_ip` already, among the
-/// recorded endpoints.
+/// The host addresses a port published on `host_ip` holds, for an
+/// endpoint with IPv4 (`v4`) and IPv6 (`v6`) addresses: the address given
+/// (every address of a family for `0.0.0.0` and `::`), or without one,
+/// every address of each family the endpoint has (IPv4 when it has none).
+fn claims(host_ip: Option<IpAddr>, v4: bool, v6: bool) -> Vec<(Option<IpAddr>, bool)> {
+    match host_ip {
+        Some(_) => vec![normal(host_ip)],
+        None => {
+            let mut c = Vec::with_capacity(2);
+            if v4 || !v6 {
+                c.push((None, false));
+            }
+            if v6 {
+                c.push((None, true));
+            }
+            c
+        }
+    }
+}
+
+/// Whether two sets of [`claims`] collide.
+fn collide(a: &[(Option<IpAddr>, bool)], b: &[(Option<IpAddr>, bool)]) -> bool {
+    a.iter().any(|x| b.iter().any(|y| same_host_ip(*x, *y)))
+}
+
+/// Who publishes `port`/`protocol` on the host addresses `wanted` (see
+/// [`claims`]) already, among the recorded endpoints.
 fn holder(
     state: &State,
     skip: Option<&str>,
     protocol: Protocol,
-    host_ip: Option<IpAddr>,
+    wanted: &[(Option<IpAddr>, bool)],
     port: u16,
 ) -> Option<String> {
     state
@@ -493,7 +601,10 @@ fn holder(
                 .any(|p| {
                     p.protocol == protocol.as_str()
                         && host_ports(p).contains(&port)
-                        && same_host_ip(host_ip, p.host_ip)
+                        && collide(
+                            wanted,
+                            &claims(p.host_ip, e.ipv4.is_some(), e.ipv6.is_some()),
+                        )
                 })
                 .then(|| {
                     let net = state
@@ -530,14 +641,19 @@ impl Ports<'_> {
     }
 
     /// Turn a `-p` spec into a mapping: the container address of the host
-    /// address's family, host ports as asked (checked free) or chosen from
-    /// the ephemeral range.
+    /// address's family (without a host address: IPv4's, else IPv6's; the
+    /// firewall publishes it on every family the endpoint has, see
+    /// [`fw::endpoint`]), host ports as asked (checked free on each of
+    /// those families) or chosen from the ephemeral range.
     fn resolve(&self, spec: &PortSpec, earlier: &[PortMapping]) -> Result<PortMapping> {
         let net = self.net;
         let host_ip = spec.host_ip().or(net.rec.options.host_binding);
+        let v4 = self.ipv4.map(|a| IpAddr::V4(a.addr()));
+        let v6 = self.ipv6.map(|a| IpAddr::V6(a.addr()));
         let container = match host_ip {
-            Some(IpAddr::V6(_)) => self.ipv6.map(|a| IpAddr::V6(a.addr())),
-            _ => self.ipv4.map(|a| IpAddr::V4(a.addr())),
+            Some(IpAddr::V6(_)) => v6,
+            Some(IpAddr::V4(_)) => v4,
+            None => v4.or(v6),
         }
         .ok_or_else(|| Error::PortsNotAllowed {
             network: net.rec.name.clone(),
@@ -545,14 +661,27 @@ impl Ports<'_> {
         })?;
         let protocol = spec.protocol();
         let len = spec.container_ports().len();
+        let (has4, has6) = (v4.is_some(), v6.is_some());
+        let wanted = claims(host_ip, has4, has6);
         let taken_here = |port: u16| {
             earlier.iter().any(|m| {
                 m.protocol() == protocol
                     && m.host_ports().contains(port)
-                    && same_host_ip(m.host_ip(), host_ip)
+                    && collide(&claims(m.host_ip(), has4, has6), &wanted)
             })
         };
-        let held = |port: u16| holder(self.state, self.skip, protocol, host_ip, port);
+        let held = |port: u16| holder(self.state, self.skip, protocol, &wanted, port);
+        // Free on the host, on every address it is to be published on.
+        let host_free = |port: u16| {
+            wanted.iter().all(|(ip, v6)| {
+                let ip = match (ip, v6) {
+                    (Some(a), _) => Some(*a),
+                    (None, true) => Some(IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)),
+                    (None, false) => None,
+                };
+                self.host.free(protocol, ip, port)
+            })
+        };
         let bad = |s: &PortSpec| {
             let spec = s.to_string();
             move |problem| brnet_nat::PortSpecError { spec, problem }
@@ -582,7 +711,7 @@ impl Ports<'_> {
                     if taken_here(port) {
                         return Err(in_use(port, Some("another port of this request".into())));
                     }
-                    if !self.host.free(protocol, host_ip, port) {
+                    if !host_free(port) {
                         return Err(in_use(port, None));
                     }
                 }
@@ -596,11 +725,8 @@ impl Ports<'_> {
                     (0..len).all(|k| {
                         let p = u32::from(first) + k;
                         p <= u32::from(hi)
-                            && u16::try_from(p).is_ok_and(|p| {
-                                held(p).is_none()
-                                    && !taken_here(p)
-                                    && self.host.free(protocol, host_ip, p)
-                            })
+                            && u16::try_from(p)
+                                .is_ok_and(|p| held(p).is_none() && !taken_here(p) && host_free(p))
                     })
                 };
                 let first = (0..span)
@@ -633,6 +759,9 @@ pub struct PublishPlan {
     pub remove: Vec<PortMapping>,
     /// The ports that come.
     pub add: Vec<PortMapping>,
+    /// Turn `route_localnet` on on the bridge (see
+    /// [`EndpointPlan::route_localnet`]; false from [`publish`]).
+    pub route_localnet: bool,
 }
 
 impl PublishPlan {
@@ -685,10 +814,15 @@ pub fn publish(
     .resolve_all(specs)?;
     let mut new = old.clone();
     new.ports = add.iter().map(fw::port_record).collect();
+    let network = fw::network(net)?.ok_or_else(|| Error::PortsNotAllowed {
+        network: net.rec.name.clone(),
+        reason: "a network without a firewall (macvlan, or no addresses) publishes no ports",
+    })?;
     Ok(PublishPlan {
         remove: fw::endpoint(old)?.ports().to_vec(),
         add: fw::endpoint(&new)?.ports().to_vec(),
-        network: fw::network(net)?,
+        network,
+        route_localnet: false,
         old: old.clone(),
         new,
     })
@@ -701,8 +835,12 @@ pub struct DisconnectPlan {
     pub record: EndpointRecord,
     /// The network's name.
     pub network: String,
-    /// The firewall's view of the network and the endpoint.
-    pub firewall: (brnet_nat::Network, brnet_nat::Endpoint),
+    /// The link that goes: the veth (its host end), or the macvlan inside
+    /// the namespace.
+    pub link: EndpointLink,
+    /// The firewall's view of the network and the endpoint (none without
+    /// a firewall model).
+    pub firewall: Option<(brnet_nat::Network, brnet_nat::Endpoint)>,
     /// The namespace still exists (`false`: its veth is going with it, and
     /// deleting it here would only wait for the kernel).
     pub netns_alive: bool,
@@ -731,10 +869,26 @@ pub fn disconnect(state: &State, id: &str, netns_alive: bool) -> Result<Disconne
         .ok_or_else(|| Error::NetworkNotFound {
             name: ep.network.clone(),
         })?;
+    let firewall = match fw::network(net)? {
+        Some(n) => Some((n, fw::endpoint(ep)?)),
+        None => None,
+    };
+    let link = match &net.rec.options.driver {
+        Driver::Macvlan(m) => EndpointLink::Macvlan {
+            parent: IfName::new(&net.rec.bridge)?,
+            name: IfName::new(&ep.ifname)?,
+            mode: m.mode,
+        },
+        Driver::Bridge => EndpointLink::Veth {
+            host: IfName::new(&ep.host_veth)?,
+            peer: IfName::new(&ep.ifname)?,
+        },
+    };
     Ok(DisconnectPlan {
         record: ep.clone(),
         network: net.rec.name.clone(),
-        firewall: (fw::network(net)?, fw::endpoint(ep)?),
+        link,
+        firewall,
         netns_alive,
         dns: net.rec.options.dns == Some(true),
     })
@@ -752,6 +906,9 @@ pub struct HostView {
     pub bridge_v4: Option<Ipv4Net>,
     /// The pools subnets are carved from.
     pub default_pools: Vec<DefaultPool>,
+    /// The link of the host's default route: a macvlan network's parent
+    /// when none is given.
+    pub default_route_link: Option<String>,
     /// The firewall drops packets for 127.0.0.0/8 arriving on our bridges,
     /// so `route_localnet` may be turned on for ports published on
     /// 127.0.0.1 ([`crate::FirewallBackend`]).
@@ -770,6 +927,21 @@ pub enum NetworkLink {
         /// The gateway addresses, with the subnets' prefixes.
         addresses: Vec<IpNet>,
     },
+    /// A macvlan network's parent: it must exist; nothing is made or
+    /// changed on it.
+    Parent {
+        /// Its name.
+        name: IfName,
+    },
+}
+
+impl NetworkLink {
+    /// The link's name.
+    pub fn name(&self) -> &IfName {
+        match self {
+            NetworkLink::Bridge { name, .. } | NetworkLink::Parent { name } => name,
+        }
+    }
 }
 
 /// A network, decided.
@@ -784,14 +956,17 @@ pub struct NetworkPlan {
     pub mtu: Option<u32>,
     /// The subnets (for the intent: reconcile removes their rules).
     pub subnets: Vec<IpNet>,
-    /// The firewall's view of the network.
-    pub firewall: brnet_nat::Network,
+    /// The firewall's view of the network (none for a macvlan network, or
+    /// one without addresses).
+    pub firewall: Option<brnet_nat::Network>,
     /// Turn IPv6 forwarding on (a dual-stack network).
     pub ipv6_forwarding: bool,
     /// ICC off needs `bridge-nf-call-iptables` (br_netfilter).
     pub br_netfilter: bool,
-    /// Set `route_localnet` on the bridge (only where the firewall drops
-    /// 127.0.0.0/8 from it).
+    /// `route_localnet` may be on on the bridge (only where the firewall
+    /// drops 127.0.0.0/8 from it): set at once on an adopted bridge (and
+    /// put back at removal), on a bridge we make with its first published
+    /// port.
     pub route_localnet: bool,
 }
 
@@ -810,9 +985,24 @@ pub fn create_network(
             name: name.to_owned(),
         });
     }
-    let bridge = bridge_name(&opts, default, &seeds.id);
+    let is_bridge = opts.driver.is_bridge();
+    let bridge = match &opts.driver {
+        Driver::Bridge => bridge_name(&opts, default, &seeds.id),
+        Driver::Macvlan(m) => match m.parent.clone().or(view.default_route_link.clone()) {
+            Some(p) => p,
+            None => {
+                return Err(Error::option(
+                    crate::OPT_PARENT,
+                    "",
+                    "no parent given and the host has no default route to take one from",
+                ));
+            }
+        },
+    };
     let bridge_name = IfName::new(&bridge)?;
-    if let Some(other) = state.networks.iter().find(|n| n.rec.bridge == bridge) {
+    // A bridge is one network's; a parent may have several macvlan
+    // networks (other subnets of its LAN), as netavark allows.
+    if is_bridge && let Some(other) = state.networks.iter().find(|n| n.rec.bridge == bridge) {
         return Err(Error::option(
             crate::OPT_BRIDGE_NAME,
             &bridge,
@@ -820,7 +1010,10 @@ pub fn create_network(
         ));
     }
     if opts.dns.is_none() {
-        opts.dns = Some(!default);
+        // A resolver answers on a bridge's gateway address: a user-defined
+        // bridge network with an address has one.
+        let addressed = opts.enable_ipv4 || opts.ipv6.is_some();
+        opts.dns = Some(!default && is_bridge && addressed);
     }
     choose_subnets(state, name, &mut opts, default, view)?;
     let rec = NetworkRecord {
@@ -829,7 +1022,8 @@ pub fn create_network(
         created: seeds.now.clone(),
         bridge,
         default,
-        adopted: false,
+        // A parent is the host's: never made, never deleted.
+        adopted: !is_bridge,
         restore: Restore::default(),
         options: opts,
     };
@@ -839,34 +1033,29 @@ pub fn create_network(
         reason: detail,
     })?;
     // Fill in the gateways the pools chose, for inspect and reload.
-    net.rec.options.ipv4.gateway = Some(net.pool4.gateway());
-    if let (Some(v6), Some(p)) = (net.rec.options.ipv6.as_mut(), net.pool6.as_ref()) {
-        v6.gateway = Some(p.gateway());
+    if let Some(gw) = net.gateway4() {
+        net.rec.options.ipv4.gateway = Some(gw);
     }
-    let mut addresses = vec![
-        IpNet::new(net.pool4.gateway(), net.subnet4().prefix_len())
-            .map_err(|e| Error::option("--gateway", net.pool4.gateway(), e))?,
-    ];
-    if let (Some(p), Some(s)) = (&net.pool6, net.subnet6()) {
-        addresses.push(
-            IpNet::new(p.gateway(), s.prefix_len())
-                .map_err(|e| Error::option("--gateway", p.gateway(), e))?,
-        );
+    let gw6 = net.gateway6();
+    if let (Some(v6), Some(gw)) = (net.rec.options.ipv6.as_mut(), gw6) {
+        v6.gateway = Some(gw);
     }
-    let subnets = std::iter::once(IpNet::V4(net.subnet4()))
-        .chain(net.subnet6().map(IpNet::V6))
-        .collect();
-    Ok(NetworkPlan {
-        link: NetworkLink::Bridge {
+    let link = if is_bridge {
+        NetworkLink::Bridge {
             name: bridge_name,
-            addresses,
-        },
+            addresses: net.gateway_cidrs(),
+        }
+    } else {
+        NetworkLink::Parent { name: bridge_name }
+    };
+    Ok(NetworkPlan {
+        link,
         mtu: net.rec.options.mtu,
-        subnets,
+        subnets: net.subnets(),
         firewall: fw::network(&net)?,
-        ipv6_forwarding: net.subnet6().is_some(),
-        br_netfilter: !net.rec.options.icc,
-        route_localnet: view.loopback_guarded,
+        ipv6_forwarding: is_bridge && net.subnet6().is_some(),
+        br_netfilter: is_bridge && !net.rec.options.icc,
+        route_localnet: is_bridge && net.subnet4().is_some() && view.loopback_guarded,
         record: net.rec,
     })
 }
@@ -892,15 +1081,11 @@ fn choose_subnets(
     default: bool,
     view: &HostView,
 ) -> Result<()> {
-    let ours: Vec<IpNet> = state
-        .networks
-        .iter()
-        .flat_map(|n| std::iter::once(IpNet::from(n.subnet4())).chain(n.subnet6().map(IpNet::from)))
-        .collect();
+    let ours: Vec<IpNet> = state.networks.iter().flat_map(Net::subnets).collect();
     let owner = |subnet: &IpNet| -> Option<(IpNet, String)> {
         state.networks.iter().find_map(|n| {
-            std::iter::once(IpNet::from(n.subnet4()))
-                .chain(n.subnet6().map(IpNet::from))
+            n.subnets()
+                .into_iter()
                 .find(|s| overlaps(s, subnet))
                 .map(|s| (s, format!("network {:?}", n.rec.name)))
         })
@@ -917,7 +1102,9 @@ fn choose_subnets(
             });
         }
     }
-    if opts.ipv4.subnet.is_some() {
+    // Only a bridge network with IPv4 and no subnet gets a default pool (a
+    // macvlan network's subnet is its LAN's: validate asks for it).
+    if opts.ipv4.subnet.is_some() || !opts.enable_ipv4 || !opts.driver.is_bridge() {
         return Ok(());
     }
     if default && let Some(existing) = view.bridge_v4 {
@@ -948,8 +1135,8 @@ fn choose_subnets(
 pub struct RemovePlan {
     /// The network as recorded.
     pub record: NetworkRecord,
-    /// The firewall's view of it.
-    pub firewall: brnet_nat::Network,
+    /// The firewall's view of it (none without a firewall model).
+    pub firewall: Option<brnet_nat::Network>,
 }
 
 impl RemovePlan {

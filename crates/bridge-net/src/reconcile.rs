@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::apply::{self, VethGone};
 use crate::endpoint::Seen;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::plan;
 use crate::state::{EndpointRecord, Intent, Op};
 use crate::{BridgeNet, fw};
@@ -109,23 +109,14 @@ impl BridgeNet {
         // on every open.
         let nets: Vec<_> = self.store.state.networks.clone();
         let mut masters: Option<HashMap<String, (u32, Option<u32>)>> = None;
-        for net in &nets {
+        for net in nets.iter().filter(|n| n.rec.options.driver.is_bridge()) {
             let name = IfName::new(&net.rec.bridge)?;
             let missing = match self.nl.link(&name) {
                 Ok(_) => false,
                 Err(e) if e.is_not_found() => true,
                 Err(e) => return Err(e.into()),
             };
-            let mut addresses = vec![
-                IpNet::new(net.pool4.gateway(), net.subnet4().prefix_len())
-                    .map_err(|e| Error::option("--gateway", net.pool4.gateway(), e))?,
-            ];
-            if let (Some(p), Some(s)) = (&net.pool6, net.subnet6()) {
-                addresses.push(
-                    IpNet::new(p.gateway(), s.prefix_len())
-                        .map_err(|e| Error::option("--gateway", p.gateway(), e))?,
-                );
-            }
+            let addresses = net.gateway_cidrs();
             let br = brnet_bridge::ensure(
                 &mut self.nl,
                 &BridgeConfig {
@@ -139,7 +130,7 @@ impl BridgeNet {
                 continue;
             }
             report.bridges_recreated.push(net.rec.bridge.clone());
-            if self.loopback_guarded() {
+            if self.loopback_guarded() && net.subnet4().is_some() {
                 let _ = brnet_bridge::sysctl::set_route_localnet(&name, true);
             }
             let eps: Vec<EndpointRecord> = self
@@ -174,7 +165,9 @@ impl BridgeNet {
 
         // 4. Firewall rules.
         for net in &nets {
-            let fw_net = fw::network(net)?;
+            let Some(fw_net) = fw::network(net)? else {
+                continue;
+            };
             let eps = self
                 .store
                 .state

@@ -115,8 +115,8 @@ pub fn spec(state: &State) -> Spec {
         if entries.is_empty() {
             continue;
         }
-        spec.listen.push(net.pool4.gateway());
-        spec.listen.extend(net.pool6.as_ref().map(|p| p.gateway()));
+        spec.listen.extend(net.gateway4());
+        spec.listen.extend(net.gateway6());
         spec.networks.push(SpecNetwork {
             name: net.rec.name.clone(),
             domain: net.rec.options.dns_domain.clone(),

@@ -125,8 +125,8 @@ pub enum NetworkCommand {
 /// `brnet network create`.
 #[derive(Debug, Args)]
 pub struct CreateArgs {
-    /// Subnet in CIDR form; give an IPv6 one (as well) for a dual-stack
-    /// network.
+    /// Subnet in CIDR form; an IPv6 one as well: dual-stack; an IPv6 one
+    /// alone: IPv6-only.
     #[arg(long, value_name = "CIDR")]
     pub subnet: Vec<String>,
     /// Gateway of the subnet of the same family (default: its first
@@ -143,19 +143,27 @@ pub struct CreateArgs {
     /// No outbound traffic, no published ports.
     #[arg(long)]
     pub internal: bool,
-    /// Dual-stack: needs an IPv6 --subnet.
+    /// IPv6: needs an IPv6 --subnet. With an IPv4 --subnet too (or
+    /// --ipv4=true), dual-stack; without, IPv6-only.
     #[arg(long)]
     pub ipv6: bool,
+    /// IPv4 (default: unless only IPv6 subnets are given). --ipv4=false
+    /// with no IPv6 either: a network that gives no addresses.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub ipv4: Option<bool>,
     /// Driver option, e.g. com.docker.network.bridge.name=br0,
     /// com.docker.network.bridge.enable_icc=false,
     /// com.docker.network.bridge.enable_ip_masquerade=false,
-    /// com.docker.network.driver.mtu=1400.
+    /// com.docker.network.driver.mtu=1400, brnet.metric=200; for -d
+    /// macvlan: parent=eth0, macvlan_mode=bridge|private|vepa|passthru|source.
     #[arg(short = 'o', long = "opt", value_name = "KEY=VALUE")]
     pub opt: Vec<String>,
     /// A label, kept for inspect.
     #[arg(long, value_name = "KEY=VALUE")]
     pub label: Vec<String>,
-    /// Network driver (only `bridge`; accepted for docker compatibility).
+    /// Network driver: `bridge`, or `macvlan` (containers on the LAN of
+    /// `-o parent=IF`, the host's default route's link when not given).
     #[arg(short = 'd', long, default_value = "bridge", value_name = "DRIVER")]
     pub driver: String,
     /// The network's name.

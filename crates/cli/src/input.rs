@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use bridge_net::brnet_netlink::{self, IfName, MacAddr};
 use bridge_net::{
-    ConnectOptions, IpamConfig, MacPolicy, NetnsRef, NetworkOptions, PortSpec, parse_aux,
+    ConnectOptions, Driver, IpamConfig, MacPolicy, NetnsRef, NetworkOptions, PortSpec, parse_aux,
     parse_cidr, validate_network_name,
 };
 
@@ -58,13 +58,12 @@ fn plan_of<'a>(
 /// `network create`'s flags as [`NetworkOptions`], checked as far as can
 /// be without the kernel ([`NetworkOptions::validate`]).
 pub fn network_options(a: &CreateArgs) -> Result<NetworkOptions, Failure> {
-    if a.driver != "bridge" {
-        return Err(
-            BadInput::new("--driver", &a.driver, "only the bridge driver is supported").into(),
-        );
-    }
+    let driver = Driver::from_name(&a.driver)?;
     validate_network_name(&a.name)?;
-    let mut opts = NetworkOptions::default();
+    let mut opts = NetworkOptions {
+        driver,
+        ..NetworkOptions::default()
+    };
     for s in &a.subnet {
         let net = parse_cidr("--subnet", s)?;
         let plan = match Family::of(&net.addr()) {
@@ -86,6 +85,18 @@ pub fn network_options(a: &CreateArgs) -> Result<NetworkOptions, Failure> {
     }
     if a.ipv6 && opts.ipv6.is_none() {
         return Err(BadInput::new("--ipv6", "", "needs an IPv6 --subnet").into());
+    }
+    // IPv4 unless told otherwise, or given IPv6 subnets and no IPv4 one.
+    opts.enable_ipv4 = a
+        .ipv4
+        .unwrap_or(opts.ipv4.subnet.is_some() || opts.ipv6.is_none());
+    if !opts.enable_ipv4 && opts.ipv4.subnet.is_some() {
+        return Err(BadInput::new(
+            "--ipv4",
+            "false",
+            "an IPv4 --subnet is given: drop it, or --ipv4=false",
+        )
+        .into());
     }
     for g in &a.gateway {
         let ip: IpAddr = g
@@ -276,6 +287,37 @@ mod tests {
     }
 
     #[test]
+    fn ipv6_only_macvlan_and_no_addresses() {
+        let o = create(&["--ipv6", "--subnet", "fd00::/64", "n"]).unwrap();
+        assert!(!o.enable_ipv4 && o.ipv6.is_some());
+        let o = create(&["--subnet", "fd00::/64", "n"]).unwrap();
+        assert!(!o.enable_ipv4, "an IPv6 subnet alone: IPv6-only");
+        let o = create(&["--ipv4", "--subnet", "fd00::/64", "n"]).unwrap();
+        assert!(o.enable_ipv4, "--ipv4: dual-stack, IPv4 from the pools");
+        let o = create(&["--ipv4=false", "n"]).unwrap();
+        assert!(!o.enable_ipv4 && o.ipv6.is_none());
+        let o = create(&[
+            "-d",
+            "macvlan",
+            "-o",
+            "parent=eth0",
+            "-o",
+            "macvlan_mode=private",
+            "--subnet",
+            "192.168.1.0/24",
+            "n",
+        ])
+        .unwrap();
+        assert_eq!(
+            o.driver,
+            Driver::Macvlan(bridge_net::MacvlanOptions {
+                parent: Some("eth0".into()),
+                mode: bridge_net::MacvlanMode::Private,
+            })
+        );
+    }
+
+    #[test]
     fn bad_create_input() {
         for (args, needle) in [
             (&["--subnet", "172.20.0.0/33", "n"][..], "172.20.0.0/33"),
@@ -301,7 +343,16 @@ mod tests {
             (&["-o", "com.example.nope=1", "n"], "unknown option"),
             (&["-o", "novalue", "n"], "KEY=VALUE"),
             (&["--aux-address", "x", "n"], "NAME=IP"),
-            (&["-d", "macvlan", "n"], "bridge driver"),
+            (
+                &["-d", "macvlan", "n"],
+                "macvlan network needs its LAN's IPv4 subnet",
+            ),
+            (&["-d", "ipvlan", "n"], "unknown driver"),
+            (&["-o", "parent=eth0", "n"], "an option of macvlan networks"),
+            (
+                &["--ipv4=false", "--subnet", "10.1.0.0/16", "n"],
+                "--ipv4=false",
+            ),
             (&["bad name"], "invalid network name"),
         ] {
             let (code, msg) = err(create(args));

@@ -58,7 +58,7 @@ pub fn network_table(nets: &[NetworkInfo], no_trunc: bool) -> String {
         rows.push(vec![
             short_id(&n.id, no_trunc).to_owned(),
             n.name.clone(),
-            "bridge".to_owned(),
+            n.driver.to_owned(),
             "local".to_owned(),
         ]);
     }
@@ -103,7 +103,9 @@ pub fn endpoint(ep: &EndpointInfo) -> String {
         row("gateway6", g.to_string());
     }
     row("mac", ep.mac.to_string());
-    row("host veth", ep.host_veth.clone());
+    if !ep.host_veth.is_empty() {
+        row("host veth", ep.host_veth.clone());
+    }
     row(
         "default route",
         if ep.default_route { "yes" } else { "no" }.to_owned(),
@@ -147,8 +149,9 @@ mod tests {
             name: name.into(),
             id: id.into(),
             bridge: "br-x".into(),
-            subnet: "172.20.0.0/16".parse().unwrap(),
-            gateway: "172.20.0.1".parse().unwrap(),
+            driver: "bridge",
+            subnet: Some("172.20.0.0/16".parse().unwrap()),
+            gateway: Some("172.20.0.1".parse().unwrap()),
             subnet6: None,
             gateway6: None,
             internal: false,

@@ -916,3 +916,223 @@ fn state_dir_from_the_environment_and_firewall_none() {
         s.ok(&["--firewall", "none", "network", "rm", "quiet"]);
     });
 }
+
+/// Serve from inside the named namespace `ns` on `addr`.
+fn serve_in(ns: &str, addr: &str, reply: &'static str) {
+    let ns = NetnsDir::default().open(ns).expect("open namespace");
+    let addr: SocketAddr = addr.parse().expect("socket address");
+    let l = ns
+        .run(move || TcpListener::bind(addr))
+        .expect("enter namespace")
+        .expect("bind");
+    serve(l, reply);
+}
+
+/// `brnet network create --ipv6 --subnet fd00::/64`, no IPv4: the
+/// namespace gets an IPv6 address and default route, reaches the gateway
+/// and another namespace over IPv6, and its published port answers on
+/// the gateway's address and on IPv6 alone.
+#[test]
+fn ipv6_only_network() {
+    if !brnet_netns::privileged_test() {
+        return;
+    }
+    sandboxed(|s| {
+        s.ok(&[
+            "network",
+            "create",
+            "--ipv6",
+            "--subnet",
+            "fd00:5::/64",
+            "v6",
+        ]);
+        let doc = json(&s.ok(&["network", "inspect", "v6"]));
+        assert_eq!(doc[0]["EnableIPv4"], false);
+        assert_eq!(doc[0]["EnableIPv6"], true);
+        assert_eq!(doc[0]["IPAM"]["Config"].as_array().unwrap().len(), 1);
+        assert_eq!(doc[0]["IPAM"]["Config"][0]["Subnet"], "fd00:5::/64");
+        s.ok(&["netns", "add", "c1"]);
+        s.ok(&["netns", "add", "c2"]);
+        let text = s.ok(&["network", "connect", "-p", "8080:80", "v6", "c1"]);
+        assert_eq!(field(&text, "address"), Vec::<&str>::new());
+        assert_eq!(field(&text, "address6"), ["fd00:5::2/64"]);
+        assert_eq!(field(&text, "gateway6"), ["fd00:5::1"]);
+        assert_eq!(field(&text, "port"), ["[::]:8080->80/tcp"]);
+        s.ok(&["network", "connect", "v6", "c2"]);
+        let route = ip_json(&["-n", "c1", "-6", "route", "show", "default"]);
+        assert_eq!(route[0]["gateway"], "fd00:5::1");
+        serve_in("c1", "[fd00:5::2]:80", "c1");
+        assert_eq!(fetch("[fd00:5::1]:8080").unwrap(), "c1 fd00:5::1\n");
+        let from_c2 = sh(
+            "ip",
+            &[
+                "netns",
+                "exec",
+                "c2",
+                "ping",
+                "-6",
+                "-c1",
+                "-W2",
+                "fd00:5::2",
+            ],
+        );
+        assert!(from_c2.contains("1 received"), "{from_c2}");
+        // --ipv4=false with an IPv4 subnet is a contradiction.
+        let out = s.run(&[
+            "network",
+            "create",
+            "--ipv4=false",
+            "--subnet",
+            "10.9.0.0/24",
+            "bad",
+        ]);
+        assert!(!out.status.success());
+    });
+}
+
+/// `brnet network create -d macvlan -o parent=IF -o macvlan_mode=bridge`:
+/// the namespace gets a macvlan of the parent, on the parent's LAN.
+#[test]
+fn macvlan_network() {
+    if !brnet_netns::privileged_test() {
+        return;
+    }
+    sandboxed(|s| {
+        s.ok(&["netns", "add", "lan"]);
+        sh(
+            "ip",
+            &[
+                "link", "add", "lan0", "type", "veth", "peer", "name", "eth0", "netns", "lan",
+            ],
+        );
+        sh("ip", &["link", "set", "lan0", "up"]);
+        sh(
+            "ip",
+            &["-n", "lan", "addr", "add", "192.168.50.1/24", "dev", "eth0"],
+        );
+        sh("ip", &["-n", "lan", "link", "set", "eth0", "up"]);
+        s.ok(&[
+            "network",
+            "create",
+            "-d",
+            "macvlan",
+            "-o",
+            "parent=lan0",
+            "-o",
+            "macvlan_mode=bridge",
+            "--subnet",
+            "192.168.50.0/24",
+            "--gateway",
+            "192.168.50.1",
+            "mv",
+        ]);
+        let ls = s.ok(&["network", "ls"]);
+        assert!(
+            ls.lines()
+                .any(|l| l.contains(" mv ") && l.contains("macvlan")),
+            "{ls}"
+        );
+        let doc = json(&s.ok(&["network", "inspect", "mv"]));
+        assert_eq!(doc[0]["Driver"], "macvlan");
+        assert_eq!(doc[0]["Options"]["parent"], "lan0");
+        s.ok(&["netns", "add", "c1"]);
+        let text = s.ok(&["network", "connect", "mv", "c1"]);
+        assert_eq!(field(&text, "address"), ["192.168.50.2/24"]);
+        assert_eq!(field(&text, "host veth"), Vec::<&str>::new());
+        let link = ip_json(&["-n", "c1", "-d", "link", "show", "eth0"]);
+        assert_eq!(link[0]["linkinfo"]["info_kind"], "macvlan");
+        assert_eq!(link[0]["linkinfo"]["info_data"]["mode"], "bridge");
+        let ping = sh(
+            "ip",
+            &["netns", "exec", "c1", "ping", "-c1", "-W2", "192.168.50.1"],
+        );
+        assert!(ping.contains("1 received"), "{ping}");
+        // -p has no meaning there; macvlan options on a bridge neither.
+        let out = s.run(&["network", "connect", "-p", "80:80", "mv", "c1"]);
+        assert!(!out.status.success());
+        let out = s.run(&["network", "create", "-o", "parent=lan0", "br"]);
+        let e = one_error_line(&String::from_utf8_lossy(&out.stderr), &[]);
+        assert!(e.contains("parent") && e.contains("macvlan"), "{e}");
+        s.ok(&["network", "disconnect", "mv", "c1"]);
+        s.ok(&["network", "rm", "mv"]);
+        assert!(link_names().contains(&"lan0".to_owned()));
+    });
+}
+
+/// `-o brnet.metric=N` orders the default routes of a namespace on two
+/// networks; without it, the first network keeps the only one.
+#[test]
+fn default_route_metrics() {
+    if !brnet_netns::privileged_test() {
+        return;
+    }
+    sandboxed(|s| {
+        s.ok(&[
+            "network",
+            "create",
+            "--subnet",
+            "10.71.0.0/24",
+            "-o",
+            "brnet.metric=200",
+            "a",
+        ]);
+        s.ok(&[
+            "network",
+            "create",
+            "--subnet",
+            "10.72.0.0/24",
+            "-o",
+            "brnet.metric=100",
+            "b",
+        ]);
+        s.ok(&["netns", "add", "c1"]);
+        s.ok(&["network", "connect", "a", "c1"]);
+        let text = s.ok(&["network", "connect", "b", "c1"]);
+        assert_eq!(field(&text, "default route"), ["yes"]);
+        let routes = ip_json(&["-n", "c1", "route", "show", "default"]);
+        let got: Vec<(String, u64)> = routes
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["gateway"].as_str().unwrap().to_owned(),
+                    r["metric"].as_u64().unwrap_or(0),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [("10.72.0.1".to_owned(), 100), ("10.71.0.1".to_owned(), 200)]
+        );
+    });
+}
+
+/// A dual-stack network's `-p 8080:80` answers on IPv4 and on IPv6.
+#[test]
+fn dual_stack_ports_answer_on_both_families() {
+    if !brnet_netns::privileged_test() {
+        return;
+    }
+    sandboxed(|s| {
+        s.ok(&[
+            "network",
+            "create",
+            "--ipv6",
+            "--subnet",
+            "172.23.0.0/16",
+            "--subnet",
+            "fd00:23::/64",
+            "dual",
+        ]);
+        s.ok(&["netns", "add", "c1"]);
+        let text = s.ok(&["network", "connect", "-p", "8080:80", "dual", "c1"]);
+        assert_eq!(
+            field(&text, "port"),
+            ["0.0.0.0:8080->80/tcp", "[::]:8080->80/tcp"]
+        );
+        serve_in("c1", "[::]:80", "c1");
+        assert_eq!(fetch("172.23.0.1:8080").unwrap(), "c1 ::ffff:172.23.0.1\n");
+        assert_eq!(fetch("[fd00:23::1]:8080").unwrap(), "c1 fd00:23::1\n");
+    });
+}

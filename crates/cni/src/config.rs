@@ -393,12 +393,10 @@ fn parse_ipam(
             ));
         }
     }
-    if options.ipv4.subnet.is_none() {
-        return Err(Error::config(
-            ipam.field("subnet"),
-            "",
-            "bridge-net needs an IPv4 subnet",
-        ));
+    // IPv6-only when the ranges are IPv6's alone.
+    options.enable_ipv4 = options.ipv4.subnet.is_some();
+    if options.ipv4.subnet.is_none() && options.ipv6.is_none() {
+        return Err(Error::config(ipam.field("subnet"), "", "missing"));
     }
     let mut routes = Vec::new();
     for (i, r) in ipam.array("routes")?.into_iter().flatten().enumerate() {

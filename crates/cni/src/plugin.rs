@@ -245,6 +245,7 @@ fn finish(
                 dst: Some(r.dst),
                 gateway: r.gw.or_else(|| gateway(&r.dst)),
                 oif: None,
+                metric: None,
             };
             inside
                 .add_route(&spec)
@@ -343,7 +344,7 @@ fn used(brnet: &mut BridgeNet, conf: &NetConf) -> Result<Vec<IpAddr>> {
     let net = brnet
         .network(&conf.name)
         .map_err(Error::bridge("read network", &conf.name))?;
-    let mut used = vec![net.gateway];
+    let mut used: Vec<IpAddr> = net.gateway.into_iter().collect();
     used.extend(net.gateway6);
     for ep in brnet
         .endpoints(Some(&conf.name))

@@ -481,3 +481,42 @@ fn port_mappings_from_runtime_config_are_published() {
     })
     .expect("sandbox");
 }
+
+/// host-local with an IPv6 range alone: an IPv6-only network, the result
+/// one IPv6 address with its gateway, the default route through it.
+#[test]
+fn ipv6_only_ranges() {
+    if !brnet_netns::privileged_test() {
+        return;
+    }
+    brnet_netns::isolated(|| {
+        let h = Harness::new();
+        let mut conf = h.conf("1.0.0");
+        conf["ipam"] = json!({"type": "host-local", "ranges": [[{"subnet": "fd77::/64"}]],
+                              "routes": [{"dst": "::/0"}]});
+        let conf = conf.to_string();
+        let six = netns("six");
+        let add = h.call("ADD", "six", Some(&six), &conf);
+        assert!(add.ok, "{}", add.stdout);
+        let ips = add.json()["ips"].clone();
+        assert_eq!(ips.as_array().unwrap().len(), 1, "{ips}");
+        assert_eq!(ips[0]["address"], "fd77::2/64");
+        assert_eq!(ips[0]["gateway"], "fd77::1");
+        let addrs = addresses_in(&six, "eth0");
+        assert!(addrs.iter().all(|a| !a.contains('.')), "{addrs:?}");
+        let ns = brnet_netns::Netns::open_path(&six).unwrap();
+        let routes = Socket::open_in(&ns)
+            .unwrap()
+            .routes(bridge_net::brnet_netlink::Family::V6)
+            .unwrap();
+        assert!(
+            routes
+                .iter()
+                .any(|r| r.is_default() && r.gateway == Some("fd77::1".parse().unwrap())),
+            "{routes:?}"
+        );
+        assert!(h.call("DEL", "six", None, &conf).ok);
+        assert_eq!(h.endpoints(), 0);
+    })
+    .expect("sandbox");
+}

@@ -116,7 +116,9 @@ pub fn teardown(state: &Path, netns: &Path, o: &NetworkOptions, fw: Option<&str>
 }
 
 /// Everything translated before anything is touched: the networks in the
-/// order of their interfaces, each with its connect options.
+/// order of their interfaces, each with its connect options. Published
+/// ports go to the first bridge network with addresses (netavark forwards
+/// none on a macvlan network: its containers are on the LAN).
 fn plan(o: &NetworkOptions) -> Result<Vec<(NetworkPlan, ConnectOptions)>> {
     let ports = translate::ports(o.port_mappings.as_deref().unwrap_or_default())?;
     let mut order: Vec<_> = o.networks.iter().collect();
@@ -126,7 +128,8 @@ fn plan(o: &NetworkOptions) -> Result<Vec<(NetworkPlan, ConnectOptions)>> {
             .then(a.0.cmp(b.0))
     });
     let mut plans = Vec::with_capacity(order.len());
-    for (i, (name, per)) in order.into_iter().enumerate() {
+    let mut ports = Some(ports);
+    for (name, per) in order {
         let info = o.network_info.get(name).ok_or_else(|| {
             Error::field(
                 format!("network_info.{name}"),
@@ -135,7 +138,13 @@ fn plan(o: &NetworkOptions) -> Result<Vec<(NetworkPlan, ConnectOptions)>> {
             )
         })?;
         let plan = translate::network(name, info)?;
-        let ports = if i == 0 { ports.clone() } else { Vec::new() };
+        let publishes =
+            !plan.is_macvlan() && (plan.options.enable_ipv4 || plan.options.ipv6.is_some());
+        let ports = if publishes {
+            ports.take().unwrap_or_default()
+        } else {
+            Vec::new()
+        };
         let conn = translate::endpoint(o, name, per, ports)?;
         plans.push((plan, conn));
     }

@@ -8,7 +8,9 @@ use std::net::IpAddr;
 
 use bridge_net::brnet_nat::{PortRange, Protocol};
 use bridge_net::brnet_netlink::{IfName, MacAddr};
-use bridge_net::{ConnectOptions, MacPolicy, NetworkOptions, PortSpec};
+use bridge_net::{
+    ConnectOptions, Driver, MacPolicy, MacvlanMode, MacvlanOptions, NetworkOptions, PortSpec,
+};
 use ipnet::IpNet;
 
 use crate::contract::{self, Network, PerNetworkOptions, PortMapping};
@@ -22,6 +24,9 @@ pub const SEARCH_DOMAIN: &str = "dns.podman";
 /// network removed and created again under the same name is a new network.
 pub const PODMAN_ID_LABEL: &str = "io.podman.network.id";
 
+/// The default routes' metric when a network sets none: netavark's.
+pub const DEFAULT_METRIC: u32 = 100;
+
 /// A Podman network, as bridge-net will make it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NetworkPlan {
@@ -29,29 +34,44 @@ pub struct NetworkPlan {
     pub name: String,
     /// Podman's id.
     pub podman_id: String,
-    /// The bridge (Podman's `network_interface`).
+    /// The bridge, or a macvlan network's parent (Podman's
+    /// `network_interface`; empty: the link of the host's default route).
     pub bridge: String,
     /// Everything else.
     pub options: NetworkOptions,
 }
 
+impl NetworkPlan {
+    /// A macvlan network (no bridge, no firewall, no published ports).
+    pub fn is_macvlan(&self) -> bool {
+        !self.options.driver.is_bridge()
+    }
+}
+
 /// Translate the definition of the Podman network `name`.
 pub fn network(name: &str, n: &Network) -> Result<NetworkPlan> {
     let at = |field: &str| format!("network_info.{name}.{field}");
-    if n.driver != "bridge" {
-        return Err(Error::Unsupported {
-            field: at("driver"),
-            value: n.driver.clone(),
-            reason: "bridge-net implements the bridge driver only",
-        });
-    }
-    match n
+    let macvlan = match n.driver.as_str() {
+        "bridge" => false,
+        "macvlan" => true,
+        _ => {
+            return Err(Error::Unsupported {
+                field: at("driver"),
+                value: n.driver.clone(),
+                reason: "bridge-net implements the bridge and macvlan drivers",
+            });
+        }
+    };
+    // IPAM `none`: no address at all, whatever the subnets say (as
+    // netavark).
+    let ipam_none = match n
         .ipam_options
         .as_ref()
         .and_then(|o| o.get("driver"))
         .map(String::as_str)
     {
-        None | Some("host-local") => {}
+        None | Some("host-local") => false,
+        Some("none") => true,
         Some("dhcp") => {
             return Err(Error::Unsupported {
                 field: at("ipam_options.driver"),
@@ -66,7 +86,7 @@ pub fn network(name: &str, n: &Network) -> Result<NetworkPlan> {
                 reason: "unsupported ipam driver (known: host-local, where Podman allocates the addresses)",
             });
         }
-    }
+    };
     if let Some(routes) = n.routes.as_ref().filter(|r| !r.is_empty()) {
         return Err(Error::Unsupported {
             field: at("routes"),
@@ -74,14 +94,28 @@ pub fn network(name: &str, n: &Network) -> Result<NetworkPlan> {
             reason: "static routes of a network are not implemented",
         });
     }
-    let bridge = n
-        .network_interface
-        .clone()
-        .ok_or_else(|| Error::field(at("network_interface"), "", "missing: the bridge's name"))?;
-    IfName::new(&bridge).map_err(|e| Error::field(at("network_interface"), &bridge, e))?;
+    let bridge = match n.network_interface.clone() {
+        Some(b) if !b.is_empty() => {
+            IfName::new(&b).map_err(|e| Error::field(at("network_interface"), &b, e))?;
+            b
+        }
+        // A macvlan network without a parent: the host's default route's.
+        _ if macvlan => String::new(),
+        _ => {
+            return Err(Error::field(
+                at("network_interface"),
+                "",
+                "missing: the bridge's name",
+            ));
+        }
+    };
 
     let mut options = NetworkOptions::default();
-    let subnets = n.subnets.as_deref().unwrap_or_default();
+    let subnets = if ipam_none {
+        &[][..]
+    } else {
+        n.subnets.as_deref().unwrap_or_default()
+    };
     for (i, s) in subnets.iter().enumerate() {
         let field = at(&format!("subnets[{i}].subnet"));
         let net = bridge_net::parse_cidr(&field, &s.subnet)
@@ -109,28 +143,39 @@ pub fn network(name: &str, n: &Network) -> Result<NetworkPlan> {
             cfg.gateway = Some(gw);
         }
     }
-    if options.ipv4.subnet.is_none() {
-        return Err(Error::Unsupported {
-            field: at("subnets"),
-            value: subnets
-                .iter()
-                .map(|s| s.subnet.as_str())
-                .collect::<Vec<_>>()
-                .join(","),
-            reason: "a bridge-net network needs an IPv4 subnet",
-        });
+    // IPv6-only, or no address at all with IPAM `none`.
+    options.enable_ipv4 = options.ipv4.subnet.is_some();
+    if subnets.is_empty() && !ipam_none {
+        return Err(Error::field(
+            at("subnets"),
+            "[]",
+            "the host-local IPAM driver needs a subnet (or ipam_options.driver none)",
+        ));
     }
     // `ipv6_enabled` is not read: netavark goes by the subnets too (Podman
     // sends `true` beside IPv4-only subnets, and `false` beside IPv6 ones).
+    if macvlan {
+        options.driver = Driver::Macvlan(MacvlanOptions {
+            parent: (!bridge.is_empty()).then(|| bridge.clone()),
+            mode: MacvlanMode::Bridge,
+        });
+    }
+    options.metric = Some(DEFAULT_METRIC);
     for (key, value) in n.options.iter().flatten() {
         let field = at(&format!("options.{key}"));
         match key.as_str() {
             "mtu" => options
                 .set_option(bridge_net::OPT_MTU, value)
                 .map_err(|e| Error::field(&field, value, e))?,
+            "metric" => options
+                .set_option(bridge_net::OPT_METRIC, value)
+                .map_err(|e| Error::field(&field, value, e))?,
+            "mode" if macvlan => options
+                .set_option(bridge_net::OPT_MACVLAN_MODE, value)
+                .map_err(|e| Error::field(&field, value, e))?,
             // bridge-net isolates every network from every other: what
             // `isolate` asks for, and more.
-            "isolate" => match value.as_str() {
+            "isolate" if !macvlan => match value.as_str() {
                 "true" | "strict" | "false" => {}
                 _ => {
                     return Err(Error::field(
@@ -147,14 +192,18 @@ pub fn network(name: &str, n: &Network) -> Result<NetworkPlan> {
                 return Err(Error::Unsupported {
                     field,
                     value: value.clone(),
-                    reason: "known options: mtu, isolate, com.docker.network.*",
+                    reason: "known options: mtu, metric, isolate (bridge), mode (macvlan), com.docker.network.*",
                 });
             }
         }
     }
-    options.bridge_name = Some(bridge.clone());
+    if !macvlan {
+        options.bridge_name = Some(bridge.clone());
+    }
     options.internal = n.internal;
-    options.dns = Some(n.dns_enabled);
+    // netavark serves no names on a macvlan network (the host cannot reach
+    // its containers), nor on one without addresses.
+    options.dns = Some(n.dns_enabled && !macvlan && !ipam_none);
     // aardvark-dns answers under dns.podman: Podman's users expect it.
     options.dns_domain = Some(SEARCH_DOMAIN.to_owned());
     // The network's own name servers: its resolver forwards there.
@@ -327,13 +376,81 @@ mod tests {
     }
 
     #[test]
+    fn macvlan_ipam_none_ipv6_only_and_metrics() {
+        let base = captured().network_info["testnet"].clone();
+        // Metric: netavark's 100 unless set.
+        let p = network("testnet", &base).unwrap();
+        assert_eq!(p.options.metric, Some(DEFAULT_METRIC));
+        let mut n = base.clone();
+        n.options = Some([("metric".to_owned(), "200".to_owned())].into());
+        assert_eq!(network("testnet", &n).unwrap().options.metric, Some(200));
+        // IPv6-only (ipv6_enabled is not read).
+        let mut n = base.clone();
+        n.subnets = Some(vec![contract::Subnet {
+            subnet: "fd10:88:a::/64".into(),
+            gateway: Some("fd10:88:a::1".parse().unwrap()),
+        }]);
+        let p = network("testnet", &n).unwrap();
+        assert!(!p.options.enable_ipv4 && p.options.ipv6.is_some());
+        // IPAM none: no address, no name server, whatever the subnets.
+        let mut n = base.clone();
+        n.ipam_options = Some([("driver".to_owned(), "none".to_owned())].into());
+        let p = network("testnet", &n).unwrap();
+        assert!(!p.options.enable_ipv4 && p.options.ipv6.is_none());
+        assert_eq!(p.options.dns, Some(false));
+        // macvlan: the parent, the mode, no bridge, no name server.
+        let mut n = base.clone();
+        n.driver = "macvlan".into();
+        n.network_interface = Some("eth0".into());
+        n.options = Some([("mode".to_owned(), "passthru".to_owned())].into());
+        let p = network("testnet", &n).unwrap();
+        assert!(p.is_macvlan());
+        assert_eq!(
+            p.options.driver,
+            Driver::Macvlan(MacvlanOptions {
+                parent: Some("eth0".into()),
+                mode: MacvlanMode::Passthru
+            })
+        );
+        assert_eq!(
+            (p.options.bridge_name.as_deref(), p.options.dns),
+            (None, Some(false))
+        );
+        n.network_interface = None;
+        let p = network("testnet", &n).unwrap();
+        assert_eq!(
+            p.options.driver,
+            Driver::Macvlan(MacvlanOptions {
+                parent: None,
+                mode: MacvlanMode::Passthru
+            })
+        );
+        n.options = Some([("mode".to_owned(), "l3".to_owned())].into());
+        assert!(
+            network("testnet", &n)
+                .unwrap_err()
+                .to_string()
+                .contains("options.mode")
+        );
+        // host-local without a subnet: refused.
+        let mut n = base.clone();
+        n.subnets = Some(vec![]);
+        assert!(
+            network("testnet", &n)
+                .unwrap_err()
+                .to_string()
+                .contains("subnets")
+        );
+    }
+
+    #[test]
     fn refusals_name_the_field() {
         let base = captured().network_info["testnet"].clone();
         type Change = Box<dyn Fn(&mut Network)>;
         let cases: Vec<(Change, &str)> = vec![
             (
-                Box::new(|n| n.driver = "macvlan".into()),
-                "driver=\"macvlan\"",
+                Box::new(|n| n.driver = "ipvlan".into()),
+                "driver=\"ipvlan\"",
             ),
             (
                 Box::new(|n| {

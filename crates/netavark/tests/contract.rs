@@ -170,9 +170,9 @@ fn failures_are_one_json_line_naming_the_field() {
                 "decode network options from stdin",
             ),
             (
-                with("\"driver\": \"bridge\"", "\"driver\": \"macvlan\""),
+                with("\"driver\": \"bridge\"", "\"driver\": \"ipvlan\""),
                 vec!["setup", ns],
-                "network_info.testnet.driver=\"macvlan\"",
+                "network_info.testnet.driver=\"ipvlan\"",
             ),
             (
                 with(

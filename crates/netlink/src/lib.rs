@@ -41,6 +41,7 @@ mod socket;
 
 mod addr;
 mod link;
+pub mod macvlan;
 mod route;
 
 pub use addr::Address;
@@ -52,5 +53,6 @@ pub use link::{
     VethSpec,
 };
 pub use mac::MacAddr;
+pub use macvlan::MacvlanSpec;
 pub use route::{Family, Route, RouteSpec};
 pub use socket::{Socket, check_frame};

@@ -31,7 +31,7 @@ use crate::route::{Family, RouteSpec};
 /// link dumps (they are most of each message's size).
 const RTEXT_FILTER_SKIP_STATS: u32 = 1 << 3;
 
-fn attr<T, P>(ty: T, payload: P) -> Result<Rtattr<T, Buffer>>
+pub(crate) fn attr<T, P>(ty: T, payload: P) -> Result<Rtattr<T, Buffer>>
 where
     T: neli::consts::rtnl::RtaType,
     P: Size + ToBytes,
@@ -43,7 +43,7 @@ where
         .map_err(|e| Error::encode("attribute", e))
 }
 
-fn nest<T, TT>(ty: T, children: &[Rtattr<TT, Buffer>]) -> Result<Rtattr<T, Buffer>>
+pub(crate) fn nest<T, TT>(ty: T, children: &[Rtattr<TT, Buffer>]) -> Result<Rtattr<T, Buffer>>
 where
     T: neli::consts::rtnl::RtaType,
     TT: neli::consts::rtnl::RtaType,
@@ -57,7 +57,11 @@ where
     Ok(a)
 }
 
-fn encode<P: Size + ToBytes + Debug>(ty: Rtm, flags: NlmF, payload: P) -> Result<Vec<u8>> {
+pub(crate) fn encode<P: Size + ToBytes + Debug>(
+    ty: Rtm,
+    flags: NlmF,
+    payload: P,
+) -> Result<Vec<u8>> {
     let msg = NlmsghdrBuilder::default()
         .nl_type(ty)
         .nl_flags(NlmF::REQUEST | flags)
@@ -70,7 +74,7 @@ fn encode<P: Size + ToBytes + Debug>(ty: Rtm, flags: NlmF, payload: P) -> Result
     Ok(c.into_inner())
 }
 
-fn ifinfo(
+pub(crate) fn ifinfo(
     index: i32,
     flags: Iff,
     change: Iff,
@@ -408,6 +412,9 @@ fn rtmsg(spec: &RouteSpec) -> Result<Rtmsg> {
     if let Some(oif) = spec.oif {
         attrs.push(attr(Rta::Oif, oif)?);
     }
+    if let Some(metric) = spec.metric {
+        attrs.push(attr(Rta::Priority, metric)?);
+    }
     let scope = if spec.gateway.is_some() {
         RtScope::Universe
     } else {
@@ -703,7 +710,8 @@ mod tests {
             new_route(&RouteSpec {
                 dst: None,
                 gateway: None,
-                oif: None
+                oif: None,
+                metric: None,
             })
             .is_err()
         );
@@ -715,6 +723,7 @@ mod tests {
             dst: Some("172.20.0.0/16".parse().unwrap()),
             gateway: None,
             oif: Some(4),
+            metric: None,
         })
         .unwrap();
         assert_eq!(

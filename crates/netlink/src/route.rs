@@ -52,6 +52,9 @@ pub struct RouteSpec {
     pub gateway: Option<IpAddr>,
     /// Output interface.
     pub oif: Option<u32>,
+    /// Priority (`metric`); `None`: the kernel's (0 for IPv4, 1024 for
+    /// IPv6).
+    pub metric: Option<u32>,
 }
 
 impl RouteSpec {
@@ -61,7 +64,15 @@ impl RouteSpec {
             dst: None,
             gateway: Some(gateway),
             oif: None,
+            metric: None,
         }
+    }
+
+    /// The same route with metric `metric`.
+    #[must_use]
+    pub fn with_metric(mut self, metric: Option<u32>) -> RouteSpec {
+        self.metric = metric;
+        self
     }
 }
 
@@ -76,6 +87,9 @@ impl fmt::Display for RouteSpec {
         }
         if let Some(oif) = self.oif {
             write!(f, " dev ifindex {oif}")?;
+        }
+        if let Some(m) = self.metric {
+            write!(f, " metric {m}")?;
         }
         Ok(())
     }
@@ -98,6 +112,8 @@ pub struct Route {
     pub scope: u8,
     /// `RTN_*`.
     pub kind: u8,
+    /// Priority (`RTA_PRIORITY`; `None` when not reported).
+    pub metric: Option<u32>,
 }
 
 impl Route {
@@ -119,6 +135,7 @@ impl Route {
             protocol: u8::from(*msg.rtm_protocol()),
             scope: u8::from(*msg.rtm_scope()),
             kind: u8::from(*msg.rtm_type()),
+            metric: None,
         };
         for a in msg.rtattrs().iter() {
             let p = a.rta_payload().as_ref();
@@ -131,6 +148,7 @@ impl Route {
                 Rta::Gateway => route.gateway = ip_of(family, p),
                 Rta::Oif => route.oif = u32_of(p),
                 Rta::Table => route.table = u32_of(p).unwrap_or(route.table),
+                Rta::Priority => route.metric = u32_of(p),
                 _ => {}
             }
         }
@@ -157,6 +175,15 @@ impl Socket {
     /// `ip route add default via GW`.
     pub fn add_default_route(&mut self, gateway: IpAddr) -> Result<()> {
         self.add_route(&RouteSpec::default_via(gateway))
+    }
+
+    /// `ip route add default via GW metric M` (`None`: the kernel's).
+    pub fn add_default_route_with_metric(
+        &mut self,
+        gateway: IpAddr,
+        metric: Option<u32>,
+    ) -> Result<()> {
+        self.add_route(&RouteSpec::default_via(gateway).with_metric(metric))
     }
 
     /// `ip route del default via GW`.

@@ -161,6 +161,7 @@ fn addresses_and_routes() {
             dst: Some("10.9.0.0/16".parse().unwrap()),
             gateway: None,
             oif: Some(a0),
+            metric: None,
         })
         .unwrap();
         let routes = nl.routes(Family::V4).unwrap();

@@ -96,6 +96,9 @@ pub struct VethConfig {
     pub addresses: Vec<IpNet>,
     /// Default routes of the peer, one per family at most.
     pub gateways: Vec<IpAddr>,
+    /// The default routes' metric (`None`: the kernel's, 0 for IPv4 and
+    /// 1024 for IPv6).
+    pub metric: Option<u32>,
     /// Keep IPv6 off on both ends (for IPv4-only endpoints).
     pub disable_ipv6: bool,
     /// Bring the host end up (default true).
@@ -112,6 +115,7 @@ impl Default for VethConfig {
             peer_mac: None,
             addresses: Vec::new(),
             gateways: Vec::new(),
+            metric: None,
             disable_ipv6: false,
             host_up: true,
         }
@@ -310,9 +314,26 @@ fn finish(
 ) -> Result<u32> {
     if cfg.disable_ipv6 {
         let path = format!("/proc/sys/net/ipv6/conf/{host_name}/disable_ipv6");
-        std::fs::write(&path, b"1").map_err(|e| sysctl_error("write", &path, &e))?;
-        if cfg.host_up {
-            host.set_up(host_name)?;
+        match std::fs::write(&path, b"1") {
+            Ok(()) => {
+                if cfg.host_up {
+                    host.set_up(host_name)?;
+                }
+            }
+            // A read-only /proc (a container runtime's sandbox): no
+            // link-local address then, which spares DAD and MLD all the
+            // same, over netlink.
+            Err(e) if e.raw_os_error() == Some(Errno::EROFS as i32) => {
+                host.change_link(
+                    host_name,
+                    &brnet_netlink::LinkChange {
+                        up: cfg.host_up.then_some(true),
+                        addr_gen_mode_none: true,
+                        ..brnet_netlink::LinkChange::default()
+                    },
+                )?;
+            }
+            Err(e) => return Err(sysctl_error("write", &path, &e)),
         }
     }
     let nl = &mut container.socket;
@@ -348,7 +369,7 @@ fn finish(
                 peer: cfg.peer_name.clone(),
             });
         }
-        nl.add_default_route(*gw)?;
+        nl.add_default_route_with_metric(*gw, cfg.metric)?;
     }
     Ok(peer_index)
 }

@@ -44,6 +44,7 @@ fn view() -> HostView {
         bridge_v4: None,
         default_pools: brnet_ipam::DefaultPool::docker_defaults(),
         loopback_guarded: true,
+        default_route_link: None,
     }
 }
 
@@ -173,7 +174,7 @@ fn connect_plans_addresses_names_mac_routes_ports_and_names() {
     assert!(p.record.default_route && p.disable_ipv6);
     assert_eq!(p.record.container, "web");
     assert_eq!(p.record.netns_cookie, Some(70));
-    assert_eq!(p.firewall.1.ports().len(), 1);
+    assert_eq!(p.firewall.as_ref().unwrap().1.ports().len(), 1);
     let dns = p.dns.clone().unwrap();
     assert_eq!(dns.names, vec!["web".to_owned(), "www".into()]);
     assert_eq!(dns.domain, "dns.brnet");
@@ -385,7 +386,7 @@ proptest! {
         let net = create_network(&st, "n", o, false, &seeds(1), &view()).unwrap();
         let mut journal = vec![Op::Network { network: net.record.clone() }];
         st.apply(journal[0].clone()).unwrap();
-        let mut model = st.networks[0].pool4.clone();
+        let mut model = st.networks[0].pool4.clone().unwrap();
         let mut ids: BTreeMap<u8, String> = BTreeMap::new();
         let base = u32::from(Ipv4Addr::new(10, 1, 0, 0));
         for (i, s) in steps.iter().enumerate() {
@@ -408,10 +409,10 @@ proptest! {
                     match (got, want) {
                         (Ok(p), Ok(a)) => {
                             prop_assert_eq!(IpAddr::V4(p.record.ipv4.unwrap().addr()), a);
-                            prop_assert!(!st.networks[0].pool4.is_allocated(a), "planned a taken address");
+                            prop_assert!(!st.networks[0].pool4.as_ref().unwrap().is_allocated(a), "planned a taken address");
                             journal.push(p.commit());
                             st.apply(p.commit()).unwrap();
-                            prop_assert!(st.networks[0].pool4.is_allocated(a));
+                            prop_assert!(st.networks[0].pool4.as_ref().unwrap().is_allocated(a));
                             ids.insert(k, p.record.id.clone());
                         }
                         (Err(Error::Ipam { source, .. }), Err(e)) => prop_assert_eq!(source, e),
@@ -426,7 +427,7 @@ proptest! {
                     st.apply(d.commit()).unwrap();
                 }
             }
-            prop_assert_eq!(&st.networks[0].pool4, &model);
+            prop_assert_eq!(st.networks[0].pool4.as_ref(), Some(&model));
         }
         // Replay: the journal alone gives the same state.
         let mut again = State::default();

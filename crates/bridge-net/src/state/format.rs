@@ -23,7 +23,8 @@ pub const STATE_VERSION: u32 = 1;
 #[serde(deny_unknown_fields)]
 struct NetworkSnapshot {
     network: NetworkRecord,
-    pool4: PoolState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pool4: Option<PoolState>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pool6: Option<PoolState>,
 }
@@ -52,7 +53,7 @@ pub(super) fn encode_snapshot(state: &State) -> Result<Vec<u8>, String> {
             .iter()
             .map(|n| NetworkSnapshot {
                 network: n.rec.clone(),
-                pool4: n.pool4.to_state(),
+                pool4: n.pool4.as_ref().map(Pool::to_state),
                 pool6: n.pool6.as_ref().map(Pool::to_state),
             })
             .collect(),
@@ -113,7 +114,10 @@ pub(super) fn decode_snapshot(header: &[u8]) -> Result<State, StateProblem> {
                 n.network.name
             )));
         }
-        let pool4 = Pool::from_state(n.pool4)
+        let pool4 = n
+            .pool4
+            .map(Pool::from_state)
+            .transpose()
             .map_err(|e| inconsistent(format!("network {:?}: {e}", n.network.name)))?;
         let pool6 = n
             .pool6
@@ -198,11 +202,16 @@ mod tests {
         let c2 = st.endpoints.values().find(|e| e.container == "c2").unwrap();
         assert_eq!(c2.ipv4.unwrap().to_string(), "10.88.0.3/16");
         assert_eq!(c2.ports[0].host_port, 8080);
-        assert!(net.pool4.is_allocated("10.88.0.3".parse().unwrap()));
+        assert!(
+            net.pool4
+                .as_ref()
+                .unwrap()
+                .is_allocated("10.88.0.3".parse().unwrap())
+        );
         assert_eq!(st.sandboxes.len(), 1);
         assert_eq!(st.intents.len(), 1);
         // The next address in sequence comes after both.
-        let mut pool = net.pool4.clone();
+        let mut pool = net.pool4.clone().unwrap();
         assert_eq!(pool.allocate().unwrap().to_string(), "10.88.0.4");
     }
 

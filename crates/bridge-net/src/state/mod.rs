@@ -302,6 +302,8 @@ mod tests {
             .network_by_id(&net.id)
             .unwrap()
             .pool4
+            .as_ref()
+            .unwrap()
             .next()
             .unwrap();
         let ep = endpoint(id, net, &format!("{addr}/16"));
@@ -431,6 +433,8 @@ mod tests {
                 .network_by_id_mut(&n.id)
                 .unwrap()
                 .pool4
+                .as_mut()
+                .unwrap()
                 .allocate()
                 .unwrap();
         }

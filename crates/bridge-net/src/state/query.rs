@@ -15,9 +15,9 @@ use super::records::{EndpointRecord, Intent, NetworkRecord, Op, SandboxRecord};
 pub struct Net {
     /// The record.
     pub rec: NetworkRecord,
-    /// IPv4 pool.
-    pub pool4: Pool,
-    /// IPv6 pool, on dual-stack networks.
+    /// IPv4 pool (none on an IPv6-only network, or one without addresses).
+    pub pool4: Option<Pool>,
+    /// IPv6 pool, on networks with IPv6.
     pub pool6: Option<Pool>,
 }
 
@@ -43,17 +43,50 @@ impl Net {
             }
             Ok(p)
         };
-        let pool4 = pool(&rec.options.ipv4)?;
+        let pool4 = if rec.options.enable_ipv4 {
+            Some(pool(&rec.options.ipv4)?)
+        } else {
+            None
+        };
         let pool6 = rec.options.ipv6.as_ref().map(pool).transpose()?;
         Ok(Net { rec, pool4, pool6 })
     }
 
     /// The IPv4 subnet.
-    pub fn subnet4(&self) -> Ipv4Net {
-        match self.pool4.subnet() {
-            IpNet::V4(n) => n,
-            IpNet::V6(_) => Ipv4Net::default(),
-        }
+    pub fn subnet4(&self) -> Option<Ipv4Net> {
+        self.pool4.as_ref().and_then(|p| match p.subnet() {
+            IpNet::V4(n) => Some(n),
+            IpNet::V6(_) => None,
+        })
+    }
+
+    /// The IPv4 gateway.
+    pub fn gateway4(&self) -> Option<std::net::IpAddr> {
+        self.pool4.as_ref().map(Pool::gateway)
+    }
+
+    /// The IPv6 gateway.
+    pub fn gateway6(&self) -> Option<std::net::IpAddr> {
+        self.pool6.as_ref().map(Pool::gateway)
+    }
+
+    /// The subnets, IPv4 first.
+    pub fn subnets(&self) -> Vec<IpNet> {
+        self.subnet4()
+            .map(IpNet::V4)
+            .into_iter()
+            .chain(self.subnet6().map(IpNet::V6))
+            .collect()
+    }
+
+    /// The gateway addresses with their subnets' prefixes (the bridge's
+    /// addresses), IPv4 first.
+    pub fn gateway_cidrs(&self) -> Vec<IpNet> {
+        [&self.pool4, &self.pool6]
+            .into_iter()
+            .flatten()
+            .filter_map(|p| IpNet::new(p.gateway(), p.subnet().prefix_len()).ok())
+            .collect()
     }
 
     /// The IPv6 subnet.
@@ -150,7 +183,11 @@ impl State {
                     .network_by_id_mut(&endpoint.network)
                     .ok_or_else(|| format!("endpoint on unknown network {}", endpoint.network))?;
                 if let Some(a) = endpoint.ipv4 {
-                    take(&mut net.pool4, IpAddr::V4(a.addr()), endpoint.dynamic4)?;
+                    let pool = net
+                        .pool4
+                        .as_mut()
+                        .ok_or_else(|| "IPv4 endpoint on a network without IPv4".to_owned())?;
+                    take(pool, IpAddr::V4(a.addr()), endpoint.dynamic4)?;
                 }
                 if let Some(a) = endpoint.ipv6 {
                     let pool = net
@@ -222,8 +259,8 @@ pub fn release(
     ep: &EndpointRecord,
 ) -> std::result::Result<(), brnet_ipam::Error> {
     if let Some(net) = state.network_by_id_mut(&ep.network) {
-        if let Some(a) = ep.ipv4 {
-            net.pool4.release(IpAddr::V4(a.addr()))?;
+        if let (Some(a), Some(p)) = (ep.ipv4, net.pool4.as_mut()) {
+            p.release(IpAddr::V4(a.addr()))?;
         }
         if let (Some(a), Some(p)) = (ep.ipv6, net.pool6.as_mut()) {
             p.release(IpAddr::V6(a.addr()))?;

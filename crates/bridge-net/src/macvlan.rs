@@ -1,0 +1,349 @@
+//! macvlan networks: each container gets a macvlan of a parent link (a
+//! host's NIC), created directly inside its namespace, with its own MAC,
+//! on the parent's LAN at its own address. No bridge, no veth, no
+//! firewall, no published ports and no name server: the LAN's router is
+//! the gateway, and the host itself cannot reach its macvlans through the
+//! parent (the kernel's rule). What Docker's `-d macvlan -o parent=IF -o
+//! macvlan_mode=MODE` and Podman's macvlan driver make.
+//!
+//! The network's record names the parent where a bridge network names its
+//! bridge, and is `adopted`: the parent is never made, changed or deleted.
+
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+
+use brnet_netlink::macvlan::{
+    MACVLAN_MODE_BRIDGE, MACVLAN_MODE_PASSTHRU, MACVLAN_MODE_PRIVATE, MACVLAN_MODE_SOURCE,
+    MACVLAN_MODE_VEPA,
+};
+use brnet_netlink::{IfName, LinkRef, MacAddr, MacvlanSpec, Socket};
+use brnet_netns::{Errno, Netns};
+use brnet_veth::Container;
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::plan::EndpointPlan;
+
+/// The kind of network: a bridge (Docker's default driver) or macvlan.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Driver {
+    /// A Linux bridge with veth pairs, NAT and isolation.
+    #[default]
+    Bridge,
+    /// macvlans of a parent link.
+    Macvlan(MacvlanOptions),
+}
+
+impl Driver {
+    /// `bridge` or `macvlan`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Driver::Bridge => "bridge",
+            Driver::Macvlan(_) => "macvlan",
+        }
+    }
+
+    /// Whether this is [`Driver::Bridge`].
+    pub fn is_bridge(&self) -> bool {
+        matches!(self, Driver::Bridge)
+    }
+
+    /// The driver named `name` (`bridge`, `macvlan`), with its defaults.
+    pub fn from_name(name: &str) -> Result<Driver> {
+        match name {
+            "bridge" => Ok(Driver::Bridge),
+            "macvlan" => Ok(Driver::Macvlan(MacvlanOptions::default())),
+            _ => Err(Error::option(
+                "--driver",
+                name,
+                "unknown driver (known: bridge, macvlan)",
+            )),
+        }
+    }
+}
+
+/// A macvlan network's settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MacvlanOptions {
+    /// The parent link (`-o parent=IF`); `None`: the link of the host's
+    /// default route, found when the network is made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
+    /// The mode (`-o macvlan_mode=MODE`, default bridge).
+    #[serde(default)]
+    pub mode: MacvlanMode,
+}
+
+/// How a parent's macvlans reach each other (`ip link add ... type
+/// macvlan mode MODE`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MacvlanMode {
+    /// Switched here, between the parent's macvlans (the default).
+    #[default]
+    Bridge,
+    /// Never to each other; only to the LAN.
+    Private,
+    /// Through the LAN's switch (which must hairpin).
+    Vepa,
+    /// One macvlan takes the parent over, with the parent's MAC.
+    Passthru,
+    /// Frames picked by source MAC (none listed: nothing comes in).
+    Source,
+}
+
+impl MacvlanMode {
+    /// The kernel's `MACVLAN_MODE_*`.
+    pub fn kernel(self) -> u32 {
+        match self {
+            MacvlanMode::Bridge => MACVLAN_MODE_BRIDGE,
+            MacvlanMode::Private => MACVLAN_MODE_PRIVATE,
+            MacvlanMode::Vepa => MACVLAN_MODE_VEPA,
+            MacvlanMode::Passthru => MACVLAN_MODE_PASSTHRU,
+            MacvlanMode::Source => MACVLAN_MODE_SOURCE,
+        }
+    }
+
+    /// Its name, as `ip` prints it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MacvlanMode::Bridge => "bridge",
+            MacvlanMode::Private => "private",
+            MacvlanMode::Vepa => "vepa",
+            MacvlanMode::Passthru => "passthru",
+            MacvlanMode::Source => "source",
+        }
+    }
+}
+
+impl fmt::Display for MacvlanMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for MacvlanMode {
+    type Err = Error;
+
+    /// `bridge`, `private`, `vepa`, `passthru` or `source` (empty: bridge).
+    fn from_str(s: &str) -> Result<Self> {
+        Ok(match s {
+            "" | "bridge" => MacvlanMode::Bridge,
+            "private" => MacvlanMode::Private,
+            "vepa" => MacvlanMode::Vepa,
+            "passthru" => MacvlanMode::Passthru,
+            "source" => MacvlanMode::Source,
+            _ => {
+                return Err(Error::option(
+                    OPT_MACVLAN_MODE,
+                    s,
+                    "expected bridge, private, vepa, passthru or source",
+                ));
+            }
+        })
+    }
+}
+
+/// Docker's option for a macvlan network's parent link.
+pub const OPT_PARENT: &str = "parent";
+/// Docker's option for a macvlan network's mode.
+pub const OPT_MACVLAN_MODE: &str = "macvlan_mode";
+
+/// The link of the host's IPv4 default route (else IPv6's), for a macvlan
+/// network without a parent: what netavark and Docker pick.
+pub(crate) fn default_route_link(nl: &mut Socket) -> Result<String> {
+    for family in [brnet_netlink::Family::V4, brnet_netlink::Family::V6] {
+        let routes = nl.routes(family)?;
+        if let Some(oif) = routes.iter().filter(|r| r.is_default()).find_map(|r| r.oif) {
+            return Ok(nl.link(LinkRef::Index(oif))?.name);
+        }
+    }
+    Err(Error::option(
+        OPT_PARENT,
+        "",
+        "no parent given and the host has no default route to take one from",
+    ))
+}
+
+/// What [`create`] made: whether `lo` was brought up, and the macvlan's
+/// MAC as the kernel has it (a passthru macvlan has its parent's).
+#[derive(Debug)]
+pub(crate) struct Made {
+    pub(crate) lo_raised: bool,
+    pub(crate) mac: MacAddr,
+}
+
+/// Make the endpoint's macvlan of `parent` in mode `mode`, straight inside
+/// the container (its name is only ever taken there), and configure it
+/// there: IPv6 autoconfiguration off (the LAN's router advertisements are
+/// not for it), IPv6 off altogether without an IPv6 address, `lo` and the
+/// link up, addresses, default routes. One step: on failure the link is
+/// deleted (and `lo` put back) before the error is returned.
+pub(crate) fn create(
+    host: &mut Socket,
+    plan: &EndpointPlan,
+    parent: &IfName,
+    mode: MacvlanMode,
+    name: &IfName,
+    inside: &mut Container,
+) -> Result<Made> {
+    let parent_link = match host.link(parent) {
+        Ok(l) => l,
+        Err(e) if e.is_not_found() => {
+            return Err(Error::option(
+                OPT_PARENT,
+                parent,
+                format!("no such link: the parent of network {:?}", plan.network),
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let made = host.create_macvlan(&MacvlanSpec {
+        name,
+        parent: parent_link.index,
+        mode: mode.kernel(),
+        netns: Some(std::os::fd::AsFd::as_fd(inside.netns())),
+        mtu: plan.mtu,
+        // A passthru macvlan takes the parent's MAC whatever is asked.
+        mac: (mode != MacvlanMode::Passthru).then_some(plan.mac),
+        up: false,
+    });
+    if let Err(e) = made {
+        if e.errno() == Some(Errno::EEXIST) {
+            return Err(Error::option(
+                "interface name",
+                name,
+                "a link of that name exists in the container's namespace already",
+            ));
+        }
+        return Err(e.into());
+    }
+    let mut lo_raised = false;
+    match configure(plan, name, inside, &mut lo_raised) {
+        Ok(mac) => Ok(Made { lo_raised, mac }),
+        Err(e) => {
+            let _ = inside.socket().delete_link_if_exists(name);
+            if lo_raised {
+                let _ = brnet_veth::lower_lo(inside);
+            }
+            Err(e)
+        }
+    }
+}
+
+fn configure(
+    plan: &EndpointPlan,
+    name: &IfName,
+    inside: &mut Container,
+    lo_raised: &mut bool,
+) -> Result<MacAddr> {
+    // The link's IPv6 sysctls, written from inside (a /proc/sys/net file is
+    // the namespace's of whoever opens it), before it comes up.
+    let autoconf = format!("/proc/sys/net/ipv6/conf/{name}/autoconf");
+    let disable = format!("/proc/sys/net/ipv6/conf/{name}/disable_ipv6");
+    let guard = inside.netns().enter()?;
+    let written = write_if_there(&autoconf, "0").and_then(|()| {
+        if plan.disable_ipv6 {
+            write_if_there(&disable, "1")
+        } else {
+            Ok(())
+        }
+    });
+    guard.exit()?;
+    written?;
+    let nl = inside.socket();
+    let links = nl.links()?;
+    let link = links
+        .iter()
+        .find(|l| l.name == name.as_str())
+        .ok_or_else(|| brnet_netlink::Error::NotFound {
+            what: "link",
+            object: name.to_string(),
+        })?;
+    let (index, mac) = (link.index, link.mac.unwrap_or(plan.mac));
+    if links.iter().any(|l| l.index == 1 && !l.is_up()) {
+        nl.set_up(LinkRef::Index(1))?;
+        *lo_raised = true;
+    }
+    nl.set_up(LinkRef::Index(index))?;
+    for a in &plan.addresses {
+        match a {
+            IpNet::V6(_) => nl.add_address_nodad(index, a)?,
+            IpNet::V4(_) => nl.add_address(index, a)?,
+        }
+    }
+    for r in &plan.routes {
+        nl.add_route(&brnet_netlink::RouteSpec {
+            dst: Some(r.dst),
+            gateway: Some(r.via),
+            oif: None,
+            metric: r.metric,
+        })?;
+    }
+    Ok(mac)
+}
+
+/// Write a sysctl unless the kernel has none of that name (no IPv6).
+fn write_if_there(path: &str, value: &str) -> Result<()> {
+    if !Path::new(path).exists() {
+        return Ok(());
+    }
+    brnet_bridge::sysctl::write(path, value).map_err(Error::from)
+}
+
+/// Delete an endpoint's macvlan `name` inside the namespace at `netns`
+/// (already gone: fine).
+pub(crate) fn delete(netns: &Path, name: &str) -> Result<()> {
+    let ns = match Netns::open_path(netns) {
+        Ok(ns) => ns,
+        Err(e) if e.errno() == Some(Errno::ENOENT) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    let mut nl = Socket::open_in(&ns)?;
+    nl.delete_link_if_exists(LinkRef::Name(IfName::new(name)?))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modes_and_drivers_by_name() {
+        for m in [
+            MacvlanMode::Bridge,
+            MacvlanMode::Private,
+            MacvlanMode::Vepa,
+            MacvlanMode::Passthru,
+            MacvlanMode::Source,
+        ] {
+            assert_eq!(m.as_str().parse::<MacvlanMode>().unwrap(), m);
+        }
+        assert_eq!("".parse::<MacvlanMode>().unwrap(), MacvlanMode::Bridge);
+        let e = "l2".parse::<MacvlanMode>().unwrap_err().to_string();
+        assert!(e.contains("macvlan_mode") && e.contains("l2"), "{e}");
+        assert_eq!(Driver::from_name("macvlan").unwrap().name(), "macvlan");
+        assert!(
+            Driver::from_name("ipvlan")
+                .unwrap_err()
+                .to_string()
+                .contains("ipvlan")
+        );
+        // As the state keeps it.
+        let d = Driver::Macvlan(MacvlanOptions {
+            parent: Some("eth0".into()),
+            mode: MacvlanMode::Vepa,
+        });
+        let j = serde_json::to_string(&d).unwrap();
+        assert_eq!(j, r#"{"macvlan":{"parent":"eth0","mode":"vepa"}}"#);
+        assert_eq!(serde_json::from_str::<Driver>(&j).unwrap(), d);
+        assert_eq!(
+            serde_json::to_string(&Driver::Bridge).unwrap(),
+            r#""bridge""#
+        );
+    }
+}
