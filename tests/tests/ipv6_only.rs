@@ -199,6 +199,13 @@ fn an_ipv6_only_network_addresses_routes_ndp_ports_masquerade_and_isolation() {
         let mut b = BridgeNet::open(dir.path()).unwrap();
         let n = b.network("v6b").unwrap();
         assert_eq!((n.subnet, n.endpoints), (None, 1));
+        // Its bridge deleted behind our back: reconcile makes it again,
+        // with the IPv6 gateway, and puts the container's veth back on it.
+        ip(&["link", "del", &n.bridge]);
+        let report = b.reconcile().unwrap();
+        assert_eq!(report.bridges_recreated, [n.bridge.clone()]);
+        assert_eq!(report.ports_reattached.len(), 1, "{report:?}");
+        assert!(can_connect(None, addr("[fd00:2::2]:80"), LONG));
     })
     .unwrap();
 }

@@ -161,6 +161,13 @@ fn a_macvlan_network_in_bridge_mode_reaches_the_lan_and_its_containers() {
             .to_string();
         assert!(err.contains("macvlan"), "{err}");
 
+        // Reconcile (every open) leaves the parent and the macvlans alone.
+        drop(b);
+        let mut b = BridgeNet::open(dir.path()).unwrap();
+        assert!(b.reconcile().unwrap().is_clean());
+        assert_eq!(link_names(), links_before);
+        assert_eq!(b.network("mv").unwrap().endpoints, 2);
+        assert!(ping("c1", "192.168.50.3"));
         // Gone with disconnect; the parent stays with the network's removal.
         assert!(b.disconnect("mv", &r1).unwrap());
         assert!(
