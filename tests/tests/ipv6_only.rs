@@ -203,7 +203,7 @@ fn an_ipv6_only_network_addresses_routes_ndp_ports_masquerade_and_isolation() {
         // with the IPv6 gateway, and puts the container's veth back on it.
         ip(&["link", "del", &n.bridge]);
         let report = b.reconcile().unwrap();
-        assert_eq!(report.bridges_recreated, [n.bridge.clone()]);
+        assert_eq!(report.bridges_recreated, std::slice::from_ref(&n.bridge));
         assert_eq!(report.ports_reattached.len(), 1, "{report:?}");
         assert!(can_connect(None, addr("[fd00:2::2]:80"), LONG));
     })
