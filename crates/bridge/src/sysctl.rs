@@ -1,71 +1,10 @@
 //! The sysctls of the bridge model, under `/proc/sys` in the calling
-//! thread's network namespace. Every write is read back.
-
-use std::path::{Path, PathBuf};
+//! thread's network namespace. Each is written only when it differs, and
+//! read back (the mechanism is [`brnet_netns::sysctl`]'s).
 
 use brnet_netlink::IfName;
-use brnet_netns::{Errno, ShowErrno};
 
-/// A sysctl that could not be read or written, or did not take.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// Reading or writing failed.
-    #[error("{op} {}: {}", path.display(), ShowErrno(*errno))]
-    Io {
-        /// `read` or `write`.
-        op: &'static str,
-        /// The file.
-        path: PathBuf,
-        /// The errno.
-        errno: Errno,
-    },
-    /// The value read back differs from the one written.
-    #[error("{} is {got:?} after writing {wanted:?}", path.display())]
-    DidNotTake {
-        /// The file.
-        path: PathBuf,
-        /// What was written.
-        wanted: String,
-        /// What was read back.
-        got: String,
-    },
-}
-
-fn io(op: &'static str, path: &Path, e: &std::io::Error) -> Error {
-    Error::Io {
-        op,
-        path: path.to_owned(),
-        errno: Errno::from_raw(e.raw_os_error().unwrap_or(0)),
-    }
-}
-
-/// Read a sysctl file, trimmed.
-pub fn read(path: impl AsRef<Path>) -> Result<String, Error> {
-    let path = path.as_ref();
-    std::fs::read_to_string(path)
-        .map(|s| s.trim().to_owned())
-        .map_err(|e| io("read", path, &e))
-}
-
-/// Write a sysctl file and read it back. Writing the value it already has
-/// is skipped.
-pub fn write(path: impl AsRef<Path>, value: &str) -> Result<(), Error> {
-    let path = path.as_ref();
-    if read(path)? == value {
-        return Ok(());
-    }
-    std::fs::write(path, value).map_err(|e| io("write", path, &e))?;
-    let got = read(path)?;
-    if got != value {
-        return Err(Error::DidNotTake {
-            path: path.to_owned(),
-            wanted: value.to_owned(),
-            got,
-        });
-    }
-    Ok(())
-}
+pub use brnet_netns::sysctl::{Error, read, write};
 
 fn flag(on: bool) -> &'static str {
     if on { "1" } else { "0" }
@@ -106,15 +45,21 @@ pub fn set_accept_ra(link: &IfName, value: u8) -> Result<(), Error> {
     )
 }
 
-/// `net.ipv6.conf.<link>.disable_ipv6`.
+/// `net.ipv6.conf.<link>.disable_ipv6`. Turning it off goes through
+/// [`brnet_netns::sysctl::ipv6_off`]: a kernel without IPv6 has it off
+/// already, a read-only `/proc/sys` leaves it on (IPv6 off is a saving,
+/// not a need).
 pub fn set_disable_ipv6(link: &IfName, disabled: bool) -> Result<(), Error> {
-    write(
-        format!("/proc/sys/net/ipv6/conf/{link}/disable_ipv6"),
-        flag(disabled),
-    )
+    if disabled {
+        brnet_netns::sysctl::ipv6_off(link.as_str()).map(drop)
+    } else if brnet_netns::sysctl::ipv6_present() {
+        write(brnet_netns::sysctl::disable_ipv6_path(link.as_str()), "0")
+    } else {
+        Ok(())
+    }
 }
 
-/// Whether IPv6 is disabled on `link`.
+/// Whether IPv6 is disabled on `link` (also when the kernel has none).
 pub fn disable_ipv6(link: &IfName) -> Result<bool, Error> {
-    Ok(read(format!("/proc/sys/net/ipv6/conf/{link}/disable_ipv6"))? == "1")
+    brnet_netns::sysctl::ipv6_is_off(link.as_str())
 }

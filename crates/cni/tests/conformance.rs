@@ -152,6 +152,38 @@ fn version_answers_in_the_asked_version() {
     }
 }
 
+/// `nft flush ruleset` (a stock nftables.conf does it on restart) takes
+/// our table: DEL still succeeds, as the spec asks when what it would
+/// remove is gone, and puts nothing back.
+#[test]
+fn del_after_a_flushed_ruleset_succeeds() {
+    if !brnet_netns::privileged_test() {
+        return;
+    }
+    brnet_netns::isolated(|| {
+        let h = Harness::new();
+        let ns = netns("flushed");
+        let conf = h.conf("1.0.0");
+        let add = h.call("ADD", "flushed", Some(&ns), &conf.to_string());
+        assert!(add.ok, "ADD: {}", add.stdout);
+        let nft = |args: &[&str]| {
+            let out = Command::new("nft").args(args).output().expect("nft");
+            assert!(out.status.success(), "nft {args:?}");
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        nft(&["flush", "ruleset"]);
+        let d = h.call("DEL", "flushed", Some(&ns), &conf.to_string());
+        assert!(
+            d.ok && d.stdout.trim().is_empty(),
+            "DEL after a flush: {}",
+            d.stdout
+        );
+        assert_eq!(h.endpoints(), 0);
+        assert_eq!(nft(&["list", "ruleset"]), "", "DEL put rules back");
+    })
+    .expect("sandbox");
+}
+
 #[test]
 fn add_check_del_twice_in_every_result_version() {
     if !brnet_netns::privileged_test() {

@@ -165,6 +165,20 @@ pub enum Error {
         /// Its size.
         len: usize,
     },
+    /// A transaction bigger than the netlink socket can send at once (it
+    /// must go in one `send` to be one transaction). Unprivileged,
+    /// `net.core.wmem_max` caps the send buffer. Nothing was sent.
+    #[error(
+        "{op}: the transaction is {len} bytes, more than the {max} bytes the netlink socket can send at once (raise net.core.wmem_max, or run with CAP_NET_ADMIN in the initial user namespace)"
+    )]
+    BatchTooLarge {
+        /// The firewall operation.
+        op: String,
+        /// The transaction's size.
+        len: usize,
+        /// The most the socket takes.
+        max: usize,
+    },
     /// A message could not be encoded (a bug: our messages are fixed shapes).
     #[error("cannot encode {what}: {detail}")]
     Encode {

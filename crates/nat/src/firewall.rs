@@ -9,14 +9,15 @@ use nix::errno::Errno;
 
 use crate::error::{Error, ModelError, Result};
 use crate::iptables::{self, IptablesOptions, Rendered, USER_CHAIN};
+use crate::lock::{Held, TableLock};
 use crate::model::Model;
 use crate::netlink::consts::{
     NFT_MSG_GETCHAIN, NFT_MSG_GETRULE, NFT_MSG_GETSETELEM, NFT_MSG_GETTABLE,
 };
-use crate::netlink::socket::NftSocket;
+use crate::netlink::socket::{BatchError, NftSocket};
 use crate::netlink::{dump, msg};
 use crate::network::{Endpoint, Network};
-use crate::plan::Plan;
+use crate::plan::{Plan, Present};
 use crate::port::PortMapping;
 use crate::readback::{Drift, Installed};
 use crate::ruleset::{self, ALL_SETS, DEFAULT_TABLE, Element, Family, Set};
@@ -37,6 +38,30 @@ pub enum Backend {
     IptablesRestore,
     /// No firewall at all: every operation succeeds and does nothing.
     None,
+}
+
+/// The environment variable that makes every [`Firewall`] remove the way
+/// kernels before 6.3 need (see [`Firewall::use_legacy_removal`]), for
+/// testing that path on a newer kernel: `BRNET_NFT_NO_DESTROY=1`.
+pub const NO_DESTROY_ENV: &str = "BRNET_NFT_NO_DESTROY";
+
+/// How an operation that read the ruleset is retried when the ruleset
+/// changed before it committed, or its acks were dropped.
+const ATTEMPTS: usize = 32;
+
+/// How removals reach the kernel (nftables backends).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Removal {
+    /// Not known yet: `NFT_MSG_DESTROY*` is tried first; a kernel that does
+    /// not know it (before Linux 6.3) refuses it with `EINVAL`.
+    Untested,
+    /// The kernel knows `NFT_MSG_DESTROY*`: "delete if present" in one
+    /// message, no read needed.
+    Destroy,
+    /// Read back what is there, then delete exactly that (`NFT_MSG_DEL*`),
+    /// in a batch that the kernel refuses if the ruleset changed since the
+    /// read.
+    Delete,
 }
 
 enum Inner {
@@ -77,6 +102,8 @@ pub struct Firewall {
     table: String,
     backend: Backend,
     inner: Inner,
+    removal: Removal,
+    lock: TableLock,
 }
 
 impl std::fmt::Debug for Firewall {
@@ -84,6 +111,7 @@ impl std::fmt::Debug for Firewall {
         f.debug_struct("Firewall")
             .field("table", &self.table)
             .field("backend", &self.backend)
+            .field("removal", &self.removal)
             .finish()
     }
 }
@@ -119,11 +147,40 @@ impl Firewall {
             },
             Backend::None => Inner::None,
         };
+        let removal = if std::env::var_os(NO_DESTROY_ENV).is_some_and(|v| v == "1") {
+            Removal::Delete
+        } else {
+            Removal::Untested
+        };
         Ok(Firewall {
             table: table.to_owned(),
             backend,
             inner,
+            removal,
+            lock: TableLock::new(table),
         })
+    }
+
+    /// Remove the way kernels before Linux 6.3 need from now on: read back
+    /// what is there, then delete exactly that (`NFT_MSG_DEL*`, in a batch
+    /// the kernel refuses if the ruleset changed since the read), instead
+    /// of "delete if present" (`NFT_MSG_DESTROY*`). A firewall finds such a
+    /// kernel by itself, on its first removal, and switches; this forces
+    /// the path, to test it on a newer kernel. So does
+    /// `BRNET_NFT_NO_DESTROY=1` in the environment, for every firewall.
+    pub fn use_legacy_removal(&mut self) {
+        self.removal = Removal::Delete;
+    }
+
+    /// Whether removals use `NFT_MSG_DESTROY*`: `Some(true)` once one went
+    /// through, `Some(false)` on a kernel without it (or when told so by
+    /// [`Firewall::use_legacy_removal`]), `None` before the first removal.
+    pub fn uses_destroy(&self) -> Option<bool> {
+        match self.removal {
+            Removal::Untested => None,
+            Removal::Destroy => Some(true),
+            Removal::Delete => Some(false),
+        }
     }
 
     /// The backend.
@@ -164,20 +221,127 @@ impl Firewall {
         &self.table
     }
 
-    /// Apply `plan` (nftables backends).
-    fn apply(&mut self, op: &str, plan: &Plan) -> Result<()> {
-        if plan.ops.is_empty() {
-            return Ok(());
-        }
-        match &mut self.inner {
-            Inner::Native(sock) => {
-                let mut batch = sock.batch()?;
-                plan.to_batch(&self.table, &mut batch)?;
-                sock.transact(op, batch)
+    /// Run one operation on the nftables backends: `build` plans it (from
+    /// what it reads through the [`Reader`]), and the plan is committed as
+    /// one transaction.
+    ///
+    /// A plan built from a read carries the ruleset generation it read
+    /// (`NFNL_BATCH_GENID`): if anyone committed since, the kernel refuses
+    /// it (`ERESTART`) and the operation is planned again from a fresh
+    /// read, so a decision such as "this is the last network, the table
+    /// goes" is never made on a stale picture (several front ends share
+    /// the table). Removals are "delete if present" (`NFT_MSG_DESTROY*`);
+    /// on a kernel without it, or when what they refer to is gone (our
+    /// table after `nft flush ruleset`), they are resolved against a read
+    /// into deletes of exactly what is there. When the kernel dropped the
+    /// acks (`ENOBUFS`), the ruleset is read back to tell whether the
+    /// transaction went through.
+    fn run(
+        &mut self,
+        op: &str,
+        build: &mut dyn FnMut(&mut Reader<'_>) -> Result<Plan>,
+    ) -> Result<()> {
+        let table = self.table.clone();
+        let mut resolve = false;
+        let mut last = None;
+        // Taken by the first read, kept until the operation is done.
+        let mut held = None;
+        for _ in 0..ATTEMPTS {
+            let removal = self.removal;
+            let (sock, script) = match &mut self.inner {
+                Inner::Native(s) => (s, false),
+                Inner::Nft(s) => (s, true),
+                Inner::Iptables { .. } | Inner::None => return Ok(()),
+            };
+            let mut rd = Reader {
+                sock,
+                table: &table,
+                op,
+                genid: None,
+                lock: Some((&mut self.lock, &mut held)),
+            };
+            let mut plan = build(&mut rd)?;
+            if (resolve || removal == Removal::Delete) && plan.ops.iter().any(|o| o.is_removal()) {
+                let present = rd.present(&plan)?;
+                plan = plan.resolve(&present);
             }
-            Inner::Nft(_) => run(op, "nft", &["-f", "-"], &plan.to_script(&self.table)),
-            Inner::Iptables { .. } | Inner::None => Ok(()),
+            if plan.ops.is_empty() {
+                return Ok(());
+            }
+            let genid = rd.genid;
+            if script {
+                // nft 1.0.6 has no destroy: the script deletes what it
+                // creates first; after a flush, that fails on sets that are
+                // gone, and the plan is resolved against a read instead.
+                match run(op, "nft", &["-f", "-"], &plan.to_script(&table)) {
+                    Err(e) if !resolve && plan.ops.iter().any(|o| o.is_removal()) => {
+                        resolve = true;
+                        last = Some(e);
+                        continue;
+                    }
+                    other => return other,
+                }
+            }
+            let mut batch = sock.batch(genid)?;
+            let owners = plan.to_batch(&table, &mut batch)?;
+            let outcome = sock.transact(op, batch);
+            match outcome {
+                Ok(()) => {
+                    if removal == Removal::Untested && plan.destroys() {
+                        self.removal = Removal::Destroy;
+                    }
+                    return Ok(());
+                }
+                Err(BatchError::Failed(e)) => return Err(e),
+                Err(BatchError::Unknown) => {
+                    // The kernel dropped our acks: read back (the lock,
+                    // if any, is held already).
+                    if plan.holds(&self.read_installed(op)?) {
+                        return Ok(());
+                    }
+                    last = Some(Error::Socket {
+                        op: "receive from",
+                        object: "NETLINK_NETFILTER socket".into(),
+                        errno: Errno::ENOBUFS,
+                    });
+                }
+                Err(BatchError::Refused {
+                    change,
+                    what,
+                    errno,
+                    message,
+                }) => {
+                    let refused = change.and_then(|c| owners.get(c)).map(|o| &plan.ops[*o]);
+                    let error = Error::Kernel {
+                        op: op.to_owned(),
+                        object: what,
+                        errno,
+                        message,
+                    };
+                    match (errno, refused) {
+                        // The ruleset changed since we read it.
+                        (Errno::ERESTART, None) if genid.is_some() => {}
+                        // A kernel before 6.3: no NFT_MSG_DESTROY*.
+                        (Errno::EINVAL, Some(o))
+                            if o.is_destroy() && removal == Removal::Untested =>
+                        {
+                            tracing::info!(
+                                "nf_tables: the kernel does not know NFT_MSG_DESTROY* (before Linux 6.3): removing what a read-back finds instead"
+                            );
+                            self.removal = Removal::Delete;
+                        }
+                        // What we remove, or where it was, is gone already.
+                        (Errno::ENOENT, Some(o)) if o.is_removal() && !resolve => resolve = true,
+                        _ => return Err(error),
+                    }
+                    last = Some(error);
+                }
+            }
         }
+        Err(last.unwrap_or_else(|| Error::Protocol {
+            op: op.to_owned(),
+            detail: format!("no transaction went through in {ATTEMPTS} attempts"),
+        }))
     }
 
     /// The iptables backend: apply `change` to a copy of the model, render
@@ -216,53 +380,6 @@ impl Firewall {
         Ok(())
     }
 
-    /// Elements of `net`'s sets as the kernel has them now.
-    fn found(&mut self, op: &str, net: &Network) -> Result<Vec<Element>> {
-        let mut sets = Vec::new();
-        if net.ipv4().is_some() {
-            sets.extend([Set::Ports4, Set::Ports4Host, Set::Open4, Set::Ep4]);
-        }
-        if net.ipv6().is_some() {
-            sets.extend([Set::Ports6, Set::Ports6Host, Set::Open6, Set::Ep6]);
-        }
-        let mut out = Vec::new();
-        for s in sets {
-            out.extend(self.set_elements(op, s)?.0);
-        }
-        Ok(out)
-    }
-
-    fn socket(&mut self) -> Option<&mut NftSocket> {
-        match &mut self.inner {
-            Inner::Native(s) | Inner::Nft(s) => Some(s),
-            _ => None,
-        }
-    }
-
-    /// Decoded elements of one set, and how many did not decode.
-    fn set_elements(&mut self, op: &str, set: Set) -> Result<(Vec<Element>, usize)> {
-        let table = self.table.clone();
-        let Some(sock) = self.socket() else {
-            return Ok((Vec::new(), 0));
-        };
-        let Some(replies) =
-            sock.dump(op, NFT_MSG_GETSETELEM, &msg::set_ref(&table, set.name())?)?
-        else {
-            return Ok((Vec::new(), 0));
-        };
-        let mut out = Vec::new();
-        let mut unknown = 0;
-        for r in replies {
-            for raw in dump::raw_elements(&r) {
-                match dump::decode(set, &raw) {
-                    Some(e) => out.push(e),
-                    None => unknown += 1,
-                }
-            }
-        }
-        Ok((out, unknown))
-    }
-
     /// Install `net` with `endpoints`, or replace what is installed for it:
     /// its chains are rewritten and its elements made exactly these. The
     /// table, its sets and base chains are created if missing. One
@@ -276,11 +393,10 @@ impl Firewall {
             let (net, eps) = (net.clone(), endpoints.to_vec());
             return self.iptables(&op, move |m| m.set_network(net, eps));
         }
-        if matches!(self.inner, Inner::None) {
-            return Ok(());
-        }
-        let found = self.found(&op, net)?;
-        self.apply(&op, &Plan::install(net, endpoints, &found))
+        self.run(&op, &mut |rd| {
+            let found = rd.found(net)?;
+            Ok(Plan::install(net, endpoints, &found))
+        })
     }
 
     /// Remove `net`: exactly its chains and its elements. When it is the
@@ -295,22 +411,20 @@ impl Firewall {
                 Ok(())
             });
         }
-        if matches!(self.inner, Inner::None) {
-            return Ok(());
-        }
-        if !self.table_exists(&op)? {
-            return Ok(());
-        }
-        let (bridges, _) = self.set_elements(&op, Set::Bridges)?;
-        let last = bridges
-            .iter()
-            .all(|e| matches!(e, Element::Bridge(b) if b == net.bridge()));
-        let found = if last {
-            Vec::new()
-        } else {
-            self.found(&op, net)?
-        };
-        self.apply(&op, &Plan::remove(net, &found, last))
+        self.run(&op, &mut |rd| {
+            if !rd.table_exists()? {
+                return Ok(Plan::default());
+            }
+            // Whether this is the last network is read under the ruleset's
+            // generation: a network another front end adds meanwhile makes
+            // the kernel refuse the table's removal, and we read again.
+            let (bridges, _) = rd.set_elements(Set::Bridges)?;
+            let last = bridges
+                .iter()
+                .all(|e| matches!(e, Element::Bridge(b) if b == net.bridge()));
+            let found = if last { Vec::new() } else { rd.found(net)? };
+            Ok(Plan::remove(net, &found, last))
+        })
     }
 
     /// Add an endpoint: its addresses (direct-access protection) and its
@@ -322,9 +436,11 @@ impl Firewall {
             let (br, ep) = (net.bridge().clone(), ep.clone());
             return self.iptables(&op, move |m| m.add_endpoint(&br, ep));
         }
-        let mut elems = Vec::new();
-        ruleset::endpoint_elements(net, ep, &mut elems);
-        self.apply(&op, &Plan::add(elems))
+        self.run(&op, &mut |_| {
+            let mut elems = Vec::new();
+            ruleset::endpoint_elements(net, ep, &mut elems);
+            Ok(Plan::add(elems))
+        })
     }
 
     /// Remove an endpoint's elements (whether or not they are there).
@@ -334,9 +450,11 @@ impl Firewall {
             let (br, ep) = (net.bridge().clone(), ep.clone());
             return self.iptables(&op, move |m| m.remove_endpoint(&br, &ep).map(|_| ()));
         }
-        let mut elems = Vec::new();
-        ruleset::endpoint_elements(net, ep, &mut elems);
-        self.apply(&op, &Plan::destroy(elems))
+        self.run(&op, &mut |_| {
+            let mut elems = Vec::new();
+            ruleset::endpoint_elements(net, ep, &mut elems);
+            Ok(Plan::destroy(elems))
+        })
     }
 
     /// Publish `ports` on `net`: one map element per port, no rule changes.
@@ -347,9 +465,11 @@ impl Firewall {
             let (br, ports) = (net.bridge().clone(), ports.to_vec());
             return self.iptables(&op, move |m| m.add_ports(&br, &ports));
         }
-        let mut elems = Vec::with_capacity(ports.len());
-        ruleset::port_elements(net, ports, &mut elems);
-        self.apply(&op, &Plan::add(elems))
+        self.run(&op, &mut |_| {
+            let mut elems = Vec::with_capacity(ports.len());
+            ruleset::port_elements(net, ports, &mut elems);
+            Ok(Plan::add(elems))
+        })
     }
 
     /// Withdraw `ports` from `net` (whether or not they are there).
@@ -359,20 +479,11 @@ impl Firewall {
             let (br, ports) = (net.bridge().clone(), ports.to_vec());
             return self.iptables(&op, move |m| m.remove_ports(&br, &ports));
         }
-        let mut elems = Vec::with_capacity(ports.len());
-        ruleset::port_elements(net, ports, &mut elems);
-        self.apply(&op, &Plan::destroy(elems))
-    }
-
-    fn table_exists(&mut self, op: &str) -> Result<bool> {
-        let table = self.table.clone();
-        let Some(sock) = self.socket() else {
-            return Ok(false);
-        };
-        let tables = sock.dump(op, NFT_MSG_GETTABLE, &[])?.unwrap_or_default();
-        Ok(tables
-            .iter()
-            .any(|t| dump::table_name(t).as_deref() == Some(table.as_str())))
+        self.run(&op, &mut |_| {
+            let mut elems = Vec::with_capacity(ports.len());
+            ruleset::port_elements(net, ports, &mut elems);
+            Ok(Plan::destroy(elems))
+        })
     }
 
     /// Read back what is installed.
@@ -406,40 +517,65 @@ impl Firewall {
             }
             return Ok(inst);
         }
-        if matches!(self.inner, Inner::None) {
+        let _held = self.lock.hold();
+        self.read_installed(op)
+    }
+
+    /// Read back our table (nftables backends), all of it from one
+    /// generation of the ruleset: read again if anything committed
+    /// meanwhile (an element dump does not say when it was interrupted).
+    fn read_installed(&mut self, op: &str) -> Result<Installed> {
+        let table = self.table.clone();
+        let (Inner::Native(sock) | Inner::Nft(sock)) = &mut self.inner else {
             return Ok(Installed::default());
+        };
+        for _ in 0..ATTEMPTS {
+            let before = sock.genid(op)?;
+            let inst = Self::read_once(sock, &table, op)?;
+            if sock.genid(op)? == before {
+                return Ok(inst);
+            }
         }
+        Err(Error::Kernel {
+            op: op.to_owned(),
+            object: format!("read back table inet {table}"),
+            errno: Errno::EINTR,
+            message: Some(format!(
+                "the ruleset changed under {ATTEMPTS} reads in a row"
+            )),
+        })
+    }
+
+    fn read_once(sock: &mut NftSocket, table: &str, op: &str) -> Result<Installed> {
+        let mut rd = Reader {
+            sock,
+            table,
+            op,
+            genid: None,
+            lock: None,
+        };
         let mut inst = Installed {
-            exists: self.table_exists(op)?,
+            exists: rd.table_exists()?,
             ..Installed::default()
         };
         if !inst.exists {
             return Ok(inst);
         }
-        let table = self.table.clone();
-        if let Some(sock) = self.socket() {
-            // Every chain, even empty ones, then every rule.
-            let chains = sock
-                .dump(op, NFT_MSG_GETCHAIN, &msg::chains_table(&table)?)?
-                .unwrap_or_default();
-            for c in chains {
-                if let Some((t, name)) = dump::chain_table_name(&c)
-                    && t == table
-                {
-                    inst.chains.entry(name).or_default();
-                }
-            }
-            let rules = sock
-                .dump(op, NFT_MSG_GETRULE, &msg::rules_table(&table)?)?
-                .unwrap_or_default();
-            for r in rules {
-                if let Some((chain, comment)) = dump::rule_chain_comment(&r) {
-                    inst.chains.entry(chain).or_default().push(comment);
-                }
+        // Every chain, even empty ones, then every rule.
+        for name in rd.chains()? {
+            inst.chains.entry(name).or_default();
+        }
+        let rules = rd
+            .sock
+            .dump(op, NFT_MSG_GETRULE, &msg::rules_table(table)?)?
+            .unwrap_or_default();
+        for r in rules {
+            if let Some((chain, comment)) = dump::rule_chain_comment(&r) {
+                inst.chains.entry(chain).or_default().push(comment);
             }
         }
         for s in ALL_SETS {
-            let (elems, unknown) = self.set_elements(op, s)?;
+            let (elems, unknown) = rd.set_elements(s)?;
             inst.elements.extend(elems);
             inst.unknown_elements += unknown;
         }
@@ -497,6 +633,123 @@ impl Firewall {
                 Ok(installed.drift(&self.table, net, endpoints, ports))
             }
         }
+    }
+}
+
+/// Reads of our table on behalf of one attempt of an operation. When
+/// planning, the first read takes the table lock (see [`crate::lock`])
+/// and notes the ruleset's generation, which the operation's batch then
+/// carries: what was read is what the batch changes, or the kernel refuses
+/// it.
+struct Reader<'a> {
+    sock: &'a mut NftSocket,
+    table: &'a str,
+    op: &'a str,
+    /// The generation of the first read; `None` before it, and for reads
+    /// that plan nothing.
+    genid: Option<u32>,
+    /// When planning: the lock, and where to keep it held.
+    lock: Option<(&'a mut TableLock, &'a mut Option<Held>)>,
+}
+
+impl Reader<'_> {
+    fn begin(&mut self) -> Result<()> {
+        if let Some((lock, held)) = &mut self.lock
+            && self.genid.is_none()
+        {
+            if held.is_none() {
+                **held = Some(lock.hold());
+            }
+            self.genid = Some(self.sock.genid(self.op)?);
+        }
+        Ok(())
+    }
+
+    fn table_exists(&mut self) -> Result<bool> {
+        self.begin()?;
+        let tables = self
+            .sock
+            .dump(self.op, NFT_MSG_GETTABLE, &[])?
+            .unwrap_or_default();
+        Ok(tables
+            .iter()
+            .any(|t| dump::table_name(t).as_deref() == Some(self.table)))
+    }
+
+    fn chains(&mut self) -> Result<BTreeSet<String>> {
+        self.begin()?;
+        let chains = self
+            .sock
+            .dump(self.op, NFT_MSG_GETCHAIN, &msg::chains_table(self.table)?)?
+            .unwrap_or_default();
+        Ok(chains
+            .iter()
+            .filter_map(|c| dump::chain_table_name(c))
+            .filter(|(t, _)| t == self.table)
+            .map(|(_, name)| name)
+            .collect())
+    }
+
+    /// Decoded elements of one set, and how many did not decode.
+    fn set_elements(&mut self, set: Set) -> Result<(Vec<Element>, usize)> {
+        let mut out = Vec::new();
+        let mut unknown = 0;
+        for raw in self.raw_elements(set)? {
+            match dump::decode(set, &raw) {
+                Some(e) => out.push(e),
+                None => unknown += 1,
+            }
+        }
+        Ok((out, unknown))
+    }
+
+    fn raw_elements(&mut self, set: Set) -> Result<Vec<dump::RawElement>> {
+        self.begin()?;
+        let Some(replies) = self.sock.dump(
+            self.op,
+            NFT_MSG_GETSETELEM,
+            &msg::set_ref(self.table, set.name())?,
+        )?
+        else {
+            return Ok(Vec::new());
+        };
+        Ok(replies.iter().flat_map(|r| dump::raw_elements(r)).collect())
+    }
+
+    /// Elements of `net`'s sets as the kernel has them now.
+    fn found(&mut self, net: &Network) -> Result<Vec<Element>> {
+        let mut sets = Vec::new();
+        if net.ipv4().is_some() {
+            sets.extend([Set::Ports4, Set::Ports4Host, Set::Open4, Set::Ep4]);
+        }
+        if net.ipv6().is_some() {
+            sets.extend([Set::Ports6, Set::Ports6Host, Set::Open6, Set::Ep6]);
+        }
+        let mut out = Vec::new();
+        for s in sets {
+            out.extend(self.set_elements(s)?.0);
+        }
+        Ok(out)
+    }
+
+    /// What `plan` removes that is there.
+    fn present(&mut self, plan: &Plan) -> Result<Present> {
+        let mut present = Present {
+            table: self.table_exists()?,
+            ..Present::default()
+        };
+        if !present.table {
+            return Ok(present);
+        }
+        let needs = plan.needs();
+        if needs.chains {
+            present.chains = self.chains()?;
+        }
+        for set in needs.sets {
+            let keys = self.raw_elements(set)?.into_iter().map(|r| r.key).collect();
+            present.keys.insert(set, keys);
+        }
+        Ok(present)
     }
 }
 
@@ -666,6 +919,9 @@ fn output(op: &str, program: &'static str, args: &[&str]) -> Result<String> {
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
+
+#[cfg(test)]
+mod kernel_tests;
 
 #[cfg(test)]
 mod tests {

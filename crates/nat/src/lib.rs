@@ -62,6 +62,7 @@ mod error;
 mod firewall;
 mod ifname;
 mod iptables;
+mod lock;
 mod model;
 mod netlink;
 mod network;

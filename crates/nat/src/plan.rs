@@ -2,7 +2,7 @@
 //! model (and, where needed, from what a dump found), then encoded either
 //! as one netlink batch or as one `nft -f` script. Both encoders are pure.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt::Write as _;
 
 use neli::consts::nl::NlmF;
@@ -11,6 +11,7 @@ use crate::error::Error;
 use crate::netlink::consts::*;
 use crate::netlink::msg::{self, Batch};
 use crate::network::{Endpoint, Network};
+use crate::readback::Installed;
 use crate::ruleset::{self, ALL_NET_CHAINS, ALL_SETS, Chain, Element, Hook, NetChain, Rule, Set};
 use crate::script;
 
@@ -37,6 +38,46 @@ pub(crate) enum Op {
     DestroyChain(String),
     /// Delete the table and everything in it, if it exists.
     DestroyTable,
+    /// Delete a chain a dump just found.
+    DelChain(String),
+    /// Delete the table, which a dump just found.
+    DelTable,
+}
+
+impl Op {
+    /// A "delete if present" (`NFT_MSG_DESTROY*`, Linux 6.3+).
+    pub(crate) fn is_destroy(&self) -> bool {
+        matches!(
+            self,
+            Op::DestroyElements(..) | Op::DestroyChain(_) | Op::DestroyTable
+        )
+    }
+
+    /// A removal of any kind.
+    pub(crate) fn is_removal(&self) -> bool {
+        self.is_destroy() || matches!(self, Op::DelElements(..) | Op::DelChain(_) | Op::DelTable)
+    }
+}
+
+/// What a read-back found of our table: enough to turn every "delete if
+/// present" of a plan into a delete of exactly what is there.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Present {
+    /// Whether the table exists.
+    pub table: bool,
+    /// Its chains.
+    pub chains: BTreeSet<String>,
+    /// The keys of the elements of each set that was read.
+    pub keys: BTreeMap<Set, HashSet<Vec<u8>>>,
+}
+
+/// What [`Plan::resolve`] needs read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Needs {
+    /// The chains of the table.
+    pub chains: bool,
+    /// The elements of these sets.
+    pub sets: BTreeSet<Set>,
 }
 
 /// A transaction.
@@ -180,10 +221,114 @@ impl Plan {
         plan
     }
 
-    /// Encode as one netlink batch.
-    pub(crate) fn to_batch(&self, table: &str, batch: &mut Batch) -> Result<(), Error> {
-        let create = NlmF::CREATE;
+    /// Whether the plan removes anything "if present".
+    pub(crate) fn destroys(&self) -> bool {
+        self.ops.iter().any(Op::is_destroy)
+    }
+
+    /// What must be read to [`resolve`](Plan::resolve) this plan (besides
+    /// whether the table exists).
+    pub(crate) fn needs(&self) -> Needs {
+        let mut needs = Needs::default();
         for op in &self.ops {
+            match op {
+                Op::DestroyChain(_) => needs.chains = true,
+                Op::DestroyElements(set, _) | Op::DelElements(set, _) => {
+                    needs.sets.insert(*set);
+                }
+                _ => {}
+            }
+        }
+        needs
+    }
+
+    /// This plan for a kernel without `NFT_MSG_DESTROY*` (before Linux
+    /// 6.3), or for a table that may be gone: each "delete if present" and
+    /// each delete becomes a delete of what `present` shows is there, and
+    /// is dropped where nothing is. The rest is kept as it is.
+    pub(crate) fn resolve(&self, present: &Present) -> Plan {
+        let mut plan = Plan::default();
+        for op in &self.ops {
+            match op {
+                Op::DestroyTable | Op::DelTable => {
+                    if present.table {
+                        plan.ops.push(Op::DelTable);
+                    }
+                }
+                Op::DestroyChain(name) | Op::DelChain(name) => {
+                    if present.chains.contains(name) {
+                        plan.ops.push(Op::DelChain(name.clone()));
+                    }
+                }
+                Op::DestroyElements(set, elems) | Op::DelElements(set, elems) => {
+                    let Some(keys) = present.keys.get(set) else {
+                        continue;
+                    };
+                    let mut seen = HashSet::new();
+                    let there: Vec<Element> = elems
+                        .iter()
+                        .filter(|e| {
+                            let k = msg::element_key(e);
+                            keys.contains(&k) && seen.insert(k)
+                        })
+                        .cloned()
+                        .collect();
+                    if !there.is_empty() {
+                        plan.ops.push(Op::DelElements(*set, there));
+                    }
+                }
+                other => plan.ops.push(other.clone()),
+            }
+        }
+        plan
+    }
+
+    /// Whether what the plan does holds in `installed`: the table, chains
+    /// and rules it writes are there, what it adds is there with the same
+    /// value, what it removes is not. How a transaction whose acks the
+    /// kernel dropped is told to have gone through.
+    pub(crate) fn holds(&self, installed: &Installed) -> bool {
+        let mut rules: BTreeMap<&str, usize> = BTreeMap::new();
+        let key_there = |e: &Element| {
+            let k = msg::element_key(e);
+            installed
+                .elements
+                .iter()
+                .any(|i| i.set() == e.set() && msg::element_key(i) == k)
+        };
+        for op in &self.ops {
+            let ok = match op {
+                Op::AddTable | Op::AddSet(_) => installed.exists,
+                Op::AddChain(name, _) => installed.chains.contains_key(name),
+                Op::FlushChain(name) => {
+                    rules.entry(name).or_default();
+                    true
+                }
+                Op::AddRule(chain, _) => {
+                    *rules.entry(chain).or_default() += 1;
+                    true
+                }
+                Op::AddElements(_, elems) => elems.iter().all(|e| installed.elements.contains(e)),
+                Op::DelElements(_, elems) | Op::DestroyElements(_, elems) => {
+                    !installed.exists || !elems.iter().any(key_there)
+                }
+                Op::DestroyChain(name) | Op::DelChain(name) => !installed.chains.contains_key(name),
+                Op::DestroyTable | Op::DelTable => !installed.exists,
+            };
+            if !ok {
+                return false;
+            }
+        }
+        rules
+            .iter()
+            .all(|(chain, n)| installed.chains.get(*chain).map(Vec::len) == Some(*n))
+    }
+
+    /// Encode as one netlink batch; the index in `ops` of each change pushed.
+    pub(crate) fn to_batch(&self, table: &str, batch: &mut Batch) -> Result<Vec<usize>, Error> {
+        let create = NlmF::CREATE;
+        let mut owners = Vec::with_capacity(self.ops.len());
+        for (i, op) in self.ops.iter().enumerate() {
             match op {
                 Op::AddTable => batch.push(
                     NFT_MSG_NEWTABLE,
@@ -254,9 +399,22 @@ impl Plan {
                     &msg::table(table, false)?,
                     format!("destroy table inet {table}"),
                 )?,
+                Op::DelChain(name) => batch.push(
+                    NFT_MSG_DELCHAIN,
+                    NlmF::empty(),
+                    &msg::chain_ref(table, name)?,
+                    format!("delete chain inet {table} {name}"),
+                )?,
+                Op::DelTable => batch.push(
+                    NFT_MSG_DELTABLE,
+                    NlmF::empty(),
+                    &msg::table(table, false)?,
+                    format!("delete table inet {table}"),
+                )?,
             }
+            owners.resize(batch.len(), i);
         }
-        Ok(())
+        Ok(owners)
     }
 
     /// Encode as one `nft -f` script (nft applies a script as one
@@ -323,6 +481,12 @@ impl Plan {
                 }
                 Op::DestroyTable => {
                     let _ = writeln!(out, "add table inet {table}");
+                    let _ = writeln!(out, "delete table inet {table}");
+                }
+                Op::DelChain(name) => {
+                    let _ = writeln!(out, "delete chain inet {table} {name}");
+                }
+                Op::DelTable => {
                     let _ = writeln!(out, "delete table inet {table}");
                 }
             }

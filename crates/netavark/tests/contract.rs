@@ -100,6 +100,40 @@ fn version() {
     );
 }
 
+/// `nft flush ruleset` (a stock nftables.conf does it on restart) takes
+/// our table: teardown still succeeds, takes the bridge, and puts no rule
+/// back.
+#[test]
+fn teardown_after_a_flushed_ruleset_succeeds() {
+    if !brnet_netns::privileged_test() {
+        return;
+    }
+    brnet_netns::isolated(|| {
+        let config = tempfile::tempdir().unwrap();
+        let dir = NetnsDir::default();
+        dir.create("flushed").unwrap();
+        let ns = dir.path_of("flushed").unwrap();
+        let ns = ns.to_str().unwrap();
+        let setup = run(config.path(), &["setup", ns], CAPTURED);
+        assert!(setup.ok, "{}", setup.stdout);
+        let flush = Command::new("nft").args(["flush", "ruleset"]).status();
+        assert!(flush.unwrap().success());
+        let t = run(config.path(), &["teardown", ns], CAPTURED);
+        assert!(
+            t.ok && t.stdout.is_empty(),
+            "teardown after a flush: {}",
+            t.stdout
+        );
+        let mut nl = bridge_net::brnet_netlink::Socket::new().unwrap();
+        assert!(
+            nl.link_by_name("podman1").is_err(),
+            "the bridge outlived its last container"
+        );
+        assert_eq!(nft(), "", "teardown put rules back");
+    })
+    .unwrap();
+}
+
 #[test]
 fn captured_setup_then_teardown_twice() {
     if !brnet_netns::privileged_test() {

@@ -10,6 +10,9 @@
 //!   thread, with `lo` up and a private `/run`; everything made inside dies
 //!   with the thread.
 //!
+//! - [`sysctl`]: the namespace's network sysctls, written only when they
+//!   differ, and the one place that turns IPv6 off on a link.
+//!
 //! Namespaces belong to threads, not processes: everything here uses
 //! `/proc/thread-self/ns/net`, never `/proc/self/...`.
 //!
@@ -34,6 +37,7 @@ mod name;
 mod netns;
 mod sandbox;
 mod sys;
+pub mod sysctl;
 
 pub use dir::{DEFAULT_NETNS_DIR, NetnsDir};
 pub use error::{Error, NameProblem, Result, ShowErrno};

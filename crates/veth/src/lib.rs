@@ -40,6 +40,7 @@ use std::os::fd::AsFd;
 use std::path::PathBuf;
 
 use brnet_netlink::{IfName, LinkRef, MacAddr, Socket, VethSpec};
+use brnet_netns::sysctl::Ipv6Off;
 use brnet_netns::{Errno, Netns, ShowErrno};
 use ipnet::IpNet;
 
@@ -65,6 +66,9 @@ pub enum Error {
         /// The errno.
         errno: Errno,
     },
+    /// Turning IPv6 off on the host end failed.
+    #[error(transparent)]
+    Ipv6Off(#[from] brnet_netns::sysctl::Error),
     /// An address and a gateway of different families, or a gateway with no
     /// address of its family on the peer.
     #[error("gateway {gateway} has no address of its family on {peer}")]
@@ -313,9 +317,8 @@ fn finish(
     lo_raised: &mut bool,
 ) -> Result<u32> {
     if cfg.disable_ipv6 {
-        let path = format!("/proc/sys/net/ipv6/conf/{host_name}/disable_ipv6");
-        match std::fs::write(&path, b"1") {
-            Ok(()) => {
+        match brnet_netns::sysctl::ipv6_off(host_name.as_str())? {
+            Ipv6Off::Off | Ipv6Off::NoIpv6 => {
                 if cfg.host_up {
                     host.set_up(host_name)?;
                 }
@@ -323,7 +326,7 @@ fn finish(
             // A read-only /proc (a container runtime's sandbox): no
             // link-local address then, which spares DAD and MLD all the
             // same, over netlink.
-            Err(e) if e.raw_os_error() == Some(Errno::EROFS as i32) => {
+            Ipv6Off::LeftOn => {
                 host.change_link(
                     host_name,
                     &brnet_netlink::LinkChange {
@@ -333,7 +336,6 @@ fn finish(
                     },
                 )?;
             }
-            Err(e) => return Err(sysctl_error("write", &path, &e)),
         }
     }
     let nl = &mut container.socket;

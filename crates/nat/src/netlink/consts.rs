@@ -15,6 +15,10 @@ pub const NFNL_MSG_BATCH_BEGIN: u16 = 16;
 pub const NFNL_MSG_BATCH_END: u16 = 17;
 /// `NFNETLINK_V0`.
 pub const NFNETLINK_V0: u8 = 0;
+/// `NFNL_BATCH_GENID`: be32 attribute of `BATCH_BEGIN`, the ruleset
+/// generation the batch was planned against; the kernel refuses the batch
+/// with `ERESTART` when the ruleset changed since.
+pub const NFNL_BATCH_GENID: u16 = 1;
 
 // linux/netfilter.h
 /// `NFPROTO_UNSPEC`.
@@ -31,10 +35,14 @@ pub const NF_ACCEPT: i32 = 1;
 pub const NFT_MSG_NEWTABLE: u8 = 0;
 /// `NFT_MSG_GETTABLE`.
 pub const NFT_MSG_GETTABLE: u8 = 1;
+/// `NFT_MSG_DELTABLE` (an error if missing: kernels before 6.3 have no destroy).
+pub const NFT_MSG_DELTABLE: u8 = 2;
 /// `NFT_MSG_NEWCHAIN`.
 pub const NFT_MSG_NEWCHAIN: u8 = 3;
 /// `NFT_MSG_GETCHAIN`.
 pub const NFT_MSG_GETCHAIN: u8 = 4;
+/// `NFT_MSG_DELCHAIN`.
+pub const NFT_MSG_DELCHAIN: u8 = 5;
 /// `NFT_MSG_NEWRULE`.
 pub const NFT_MSG_NEWRULE: u8 = 6;
 /// `NFT_MSG_GETRULE`.
@@ -49,6 +57,12 @@ pub const NFT_MSG_NEWSETELEM: u8 = 12;
 pub const NFT_MSG_GETSETELEM: u8 = 13;
 /// `NFT_MSG_DELSETELEM`.
 pub const NFT_MSG_DELSETELEM: u8 = 14;
+/// `NFT_MSG_NEWGEN`: the reply to `GETGEN`.
+pub const NFT_MSG_NEWGEN: u8 = 15;
+/// `NFT_MSG_GETGEN`: the ruleset's generation id.
+pub const NFT_MSG_GETGEN: u8 = 16;
+/// `NFTA_GEN_ID`: be32, in `NEWGEN`.
+pub const NFTA_GEN_ID: u16 = 1;
 /// `NFT_MSG_DESTROYTABLE` (Linux 6.3: delete, no error if missing).
 pub const NFT_MSG_DESTROYTABLE: u8 = 26;
 /// `NFT_MSG_DESTROYCHAIN` (Linux 6.3).

@@ -30,6 +30,13 @@ fn string(b: &[u8]) -> String {
     String::from_utf8_lossy(&b[..end]).into_owned()
 }
 
+/// A big-endian u32 attribute of a message payload (after `nfgenmsg`).
+pub(crate) fn attr_u32(payload: &[u8], ty: u16) -> Option<u32> {
+    let a = parse(payload)?;
+    let b = find(&a, ty)?;
+    Some(u32::from_be_bytes(b.get(..4)?.try_into().ok()?))
+}
+
 /// A table's name from a `NEWTABLE` dump message.
 pub(crate) fn table_name(payload: &[u8]) -> Option<String> {
     parse(payload).and_then(|a| find(&a, NFTA_TABLE_NAME).map(string))

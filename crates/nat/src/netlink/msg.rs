@@ -328,44 +328,63 @@ pub(crate) fn message(
     Ok(())
 }
 
-/// A closed batch: the bytes to send, the sequence number of
-/// `BATCH_BEGIN`, and each change's sequence number and description.
-pub(crate) type Finished = (Vec<u8>, u32, Vec<(u32, String)>);
+/// A closed batch: the bytes to send, the sequence numbers of
+/// `BATCH_BEGIN` and `BATCH_END` (the changes have those in between, in
+/// order), and each change's description.
+#[derive(Debug)]
+pub(crate) struct Finished {
+    pub bytes: Vec<u8>,
+    pub begin_seq: u32,
+    pub end_seq: u32,
+    pub changes: Vec<String>,
+}
 
 /// A transaction being built: `BATCH_BEGIN`, the changes, `BATCH_END`, in
-/// one buffer sent with one `send`. Every change asks for an ack, so the
-/// reply says, per sequence number, what the kernel thought of it.
+/// one buffer sent with one `send`. The kernel answers a change it refuses
+/// with an error naming its sequence number; the last change asks for an
+/// ack, so a batch that went through is answered by exactly one message
+/// (an ack per change would only fill the receive queue).
 #[derive(Debug)]
 pub(crate) struct Batch {
     buf: Vec<u8>,
     begin_seq: u32,
     next_seq: u32,
-    /// Sequence number and description of each change, for errors.
-    changes: Vec<(u32, String)>,
+    /// Where the last change's header starts in `buf`.
+    last: usize,
+    /// Description of each change, for errors.
+    changes: Vec<String>,
 }
 
 impl Batch {
-    /// Start a batch whose `BATCH_BEGIN` has sequence number `seq`.
-    pub(crate) fn new(seq: u32) -> Result<Batch, Error> {
+    /// Start a batch whose `BATCH_BEGIN` has sequence number `seq`. With
+    /// `genid`, the kernel refuses the batch (`ERESTART`) unless the
+    /// ruleset is still at that generation.
+    pub(crate) fn new(seq: u32, genid: Option<u32>) -> Result<Batch, Error> {
         let mut buf = Vec::with_capacity(4096);
+        let attrs = match genid {
+            Some(g) => vec![attr_u32(NFNL_BATCH_GENID, g)?],
+            None => Vec::new(),
+        };
         message(
             NFNL_MSG_BATCH_BEGIN,
             NlmF::REQUEST,
             seq,
             NFPROTO_UNSPEC,
             NFNL_SUBSYS_NFTABLES,
-            &[],
+            &attrs,
             &mut buf,
         )?;
         Ok(Batch {
             buf,
             begin_seq: seq,
             next_seq: seq.wrapping_add(1),
+            last: 0,
             changes: Vec::new(),
         })
     }
 
-    /// Add one change: an `NFT_MSG_*` with `flags` (REQUEST and ACK are added).
+    /// Add one change: an `NFT_MSG_*` with `flags` (REQUEST is added; ACK
+    /// to the last change when the batch is closed).
     pub(crate) fn push(
         &mut self,
         msg: u8,
@@ -374,16 +393,17 @@ impl Batch {
         what: String,
     ) -> Result<(), Error> {
         let seq = self.next_seq;
+        self.last = self.buf.len();
         message(
             msg_type(msg),
-            flags | NlmF::REQUEST | NlmF::ACK,
+            flags | NlmF::REQUEST,
             seq,
             NFPROTO_INET,
             0,
             attrs,
             &mut self.buf,
         )?;
-        self.changes.push((seq, what));
+        self.changes.push(what);
         self.next_seq = seq.wrapping_add(1);
         Ok(())
     }
@@ -393,9 +413,18 @@ impl Batch {
         self.changes.is_empty()
     }
 
-    /// Close the batch: the bytes to send, the sequence number of
-    /// `BATCH_BEGIN`, and the changes (sequence number, description).
+    /// How many changes the batch has.
+    pub(crate) fn len(&self) -> usize {
+        self.changes.len()
+    }
+
+    /// Close the batch with `BATCH_END`; the last change asks for an ack.
     pub(crate) fn finish(mut self) -> Result<Finished, Error> {
+        if !self.changes.is_empty() {
+            let at = self.last + 6;
+            let flags = u16::from_ne_bytes([self.buf[at], self.buf[at + 1]]) | NlmF::ACK.bits();
+            self.buf[at..at + 2].copy_from_slice(&flags.to_ne_bytes());
+        }
         message(
             NFNL_MSG_BATCH_END,
             NlmF::REQUEST,
@@ -405,11 +434,11 @@ impl Batch {
             &[],
             &mut self.buf,
         )?;
-        Ok((self.buf, self.begin_seq, self.changes))
-    }
-
-    /// The next free sequence number after this batch.
-    pub(crate) fn end_seq(&self) -> u32 {
-        self.next_seq.wrapping_add(1)
+        Ok(Finished {
+            bytes: self.buf,
+            begin_seq: self.begin_seq,
+            end_seq: self.next_seq,
+            changes: self.changes,
+        })
     }
 }

@@ -42,7 +42,7 @@ fn reference_element_batch() {
         "ac110003", "00350000", // BATCH_END, seq 2
         "14000000", "1100", "0100", "02000000", "00000000", "0000000a",
     ));
-    let mut batch = Batch::new(0).unwrap();
+    let mut batch = Batch::new(0, None).unwrap();
     let e = Element::Port {
         proto: Protocol::Udp,
         host: None,
@@ -55,8 +55,12 @@ fn reference_element_batch() {
     batch
         .push(NFT_MSG_NEWSETELEM, NlmF::CREATE, &msgs[0].0, "add".into())
         .unwrap();
-    let (bytes, begin, changes) = batch.finish().unwrap();
-    assert_eq!((begin, changes.len(), changes[0].0), (0, 1, 1));
+    let done = batch.finish().unwrap();
+    assert_eq!(
+        (done.begin_seq, done.changes.len(), done.end_seq),
+        (0, 1, 2)
+    );
+    let bytes = done.bytes;
     assert_eq!(bytes.len(), reference.len());
     // The capture does not show NLM_F_CREATE/ACK; compare all but the
     // flags, and check ours separately.
