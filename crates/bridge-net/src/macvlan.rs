@@ -253,7 +253,7 @@ fn configure(
             Ok(())
         }
     });
-    guard.exit()?;
+    guard.exit();
     written?;
     let nl = inside.socket();
     let links = nl.links()?;

@@ -181,7 +181,8 @@ const ROOTLESS_CHILD: &str = "BRNET_NAT_TEST_ROOTLESS_CHILD";
 /// Unprivileged (a user namespace, as rootless Podman runs), raising the
 /// send buffer with `SO_SNDBUFFORCE` is refused (`EPERM`): `SO_SNDBUF`
 /// serves instead, and a transaction bigger than the default buffer (10,000
-/// ports) still goes through as one.
+/// ports) still goes through as one. One bigger than `net.core.wmem_max`
+/// allows is refused with a typed error before anything is sent.
 #[test]
 fn rootless_big_transactions_go_through() {
     if std::env::var_os(ROOTLESS_CHILD).is_some() {
@@ -196,6 +197,33 @@ fn rootless_big_transactions_go_through() {
         fw.add_ports(&n, &ports).unwrap();
         assert_eq!(fw.dump().unwrap().ports().len(), 10_000);
         fw.remove_ports(&n, &ports).unwrap();
+        assert_eq!(fw.dump().unwrap().ports().len(), 0);
+        // More than net.core.wmem_max lets the buffer grow to: refused
+        // before anything is sent, with a typed error; nothing changed.
+        let wmem_max: usize = std::fs::read_to_string("/proc/sys/net/core/wmem_max")
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let elements = 2 * wmem_max / 40 * 13 / 10;
+        let c: std::net::IpAddr = "10.9.0.2".parse().unwrap();
+        let range = brnet_nat::PortRange::new(1, 60_000).unwrap();
+        let huge: Vec<_> = (0..elements.div_ceil(60_000))
+            .map(|h| {
+                let host = std::net::Ipv4Addr::from(0xc633_6400 + h as u32);
+                brnet_nat::PortMapping::new(
+                    brnet_nat::Protocol::Tcp,
+                    Some(host.into()),
+                    range,
+                    c,
+                    range,
+                )
+                .unwrap()
+            })
+            .collect();
+        let e = fw.add_ports(&n, &huge).unwrap_err();
+        assert!(matches!(e, brnet_nat::Error::BatchTooLarge { .. }), "{e}");
+        assert!(e.to_string().contains("wmem_max"), "{e}");
         assert_eq!(fw.dump().unwrap().ports().len(), 0);
         fw.remove_network(&n).unwrap();
         return;

@@ -101,7 +101,7 @@ impl NetnsDir {
         )
         .map_err(|e| Error::sys("open", THREAD_NETNS, e))?;
         let value = f();
-        back.exit()?;
+        back.exit();
         std::mem::forget(undo);
         let ns = Netns::from_parts(fd, Some(path), Some(name.to_string()));
         Ok((ns, value))

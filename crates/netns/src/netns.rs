@@ -8,6 +8,7 @@ use nix::errno::Errno;
 use nix::fcntl::{OFlag, open};
 use nix::sched::{CloneFlags, setns};
 use nix::sys::stat::{Mode, fstat};
+use nix::sys::statfs::{NSFS_MAGIC, fstatfs};
 
 use crate::error::{Error, Result};
 use crate::sys;
@@ -56,11 +57,15 @@ impl Netns {
 
     /// Open a namespace by path: a bind mount such as `/run/netns/c1`, or
     /// `/proc/PID/ns/net`. Anything that is not a network namespace (a
-    /// regular file, a directory, a mount namespace) is rejected with
-    /// [`Error::NotANetworkNamespace`].
+    /// regular file, a directory, a FIFO, a device, a mount namespace) is
+    /// rejected with [`Error::NotANetworkNamespace`]: the path is opened
+    /// without blocking (a FIFO would wait for a writer) and checked to be
+    /// on nsfs before the namespace's type is asked (an ioctl on a device
+    /// could mean something to its driver).
     pub fn open_path(path: impl AsRef<Path>) -> Result<Netns> {
         let path = path.as_ref();
-        let fd = open(path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty()).map_err(|e| {
+        let flags = OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK | OFlag::O_NOCTTY;
+        let fd = open(path, flags, Mode::empty()).map_err(|e| {
             if e == Errno::ENOENT {
                 Error::NotFound {
                     name: path.display().to_string(),
@@ -70,6 +75,15 @@ impl Netns {
                 Error::sys("open", path.display(), e)
             }
         })?;
+        let nsfs = fstatfs(&fd)
+            .map_err(|e| Error::sys("statfs", path.display(), e))?
+            .filesystem_type()
+            == NSFS_MAGIC;
+        if !nsfs {
+            return Err(Error::NotANetworkNamespace {
+                path: path.to_owned(),
+            });
+        }
         match sys::ns_type(fd.as_fd()) {
             Ok(t) if t == libc::CLONE_NEWNET => {}
             Ok(_) | Err(Errno::ENOTTY) | Err(Errno::EINVAL) => {
@@ -127,7 +141,7 @@ impl Netns {
     pub fn cookie(&self) -> Result<Option<u64>> {
         let guard = self.enter()?;
         let cookie = sys::current_netns_cookie();
-        guard.exit()?;
+        guard.exit();
         cookie.map_err(|e| Error::sys("read SO_NETNS_COOKIE of", self.describe(), e))
     }
 
@@ -207,29 +221,33 @@ impl EnterGuard {
         }
     }
 
-    /// Switch back now, reporting a failure instead of aborting.
-    pub fn exit(mut self) -> Result<()> {
-        match self.prev.take() {
-            Some(prev) => setns(&prev.fd, CloneFlags::CLONE_NEWNET)
-                .map_err(|e| Error::sys("setns (restore)", prev.describe(), e)),
-            None => Ok(()),
-        }
+    /// Switch back now (what dropping the guard does). A thread is never
+    /// left in the namespace it entered: if switching back fails (the
+    /// thread lost CAP_SYS_ADMIN meanwhile, say), the process aborts, since
+    /// the thread would configure the wrong network from then on.
+    pub fn exit(self) {
+        drop(self);
     }
-}
 
-impl Drop for EnterGuard {
-    fn drop(&mut self) {
+    fn restore(&mut self) {
         if let Some(prev) = self.prev.take()
             && let Err(e) = setns(&prev.fd, CloneFlags::CLONE_NEWNET)
         {
             // A thread left in the wrong namespace would configure the wrong
             // network from here on: stopping is the only safe answer.
             eprintln!(
-                "brnet-netns: cannot restore the thread's network namespace: {}",
+                "brnet-netns: cannot restore the thread's network namespace ({}): {}; aborting",
+                prev.describe(),
                 crate::error::ShowErrno(e)
             );
             std::process::abort();
         }
+    }
+}
+
+impl Drop for EnterGuard {
+    fn drop(&mut self) {
+        self.restore();
     }
 }
 

@@ -159,7 +159,7 @@ fn enter_guard_and_run() {
         }
         assert_eq!(Netns::current().unwrap().id().unwrap(), home);
         let guard = c1.enter().unwrap();
-        guard.exit().unwrap();
+        guard.exit();
         assert_eq!(Netns::current().unwrap().id().unwrap(), home);
 
         let seen = c1.run(|| Netns::current().unwrap().id().unwrap()).unwrap();
@@ -246,4 +246,86 @@ fn a_recreated_namespace_may_reuse_the_inode_but_never_the_cookie() {
         );
     })
     .unwrap();
+}
+
+/// A FIFO (which a blocking open would wait on for a writer), a device
+/// (where the namespace-type ioctl could mean something to its driver), a
+/// directory: none is a network namespace, and saying so never blocks.
+#[test]
+fn fifos_devices_and_directories_are_not_namespaces_and_never_block() {
+    if !privileged_test() {
+        return;
+    }
+    isolated(|| {
+        let fifo = std::ffi::CString::new("/run/a-fifo").unwrap();
+        nix::unistd::mkfifo(fifo.as_c_str(), nix::sys::stat::Mode::S_IRWXU).unwrap();
+        std::fs::create_dir("/run/a-dir").unwrap();
+        for path in ["/run/a-fifo", "/dev/null", "/run/a-dir"] {
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let _ = tx.send(Netns::open_path(path).map(drop));
+            });
+            match rx.recv_timeout(std::time::Duration::from_secs(5)) {
+                Ok(Err(Error::NotANetworkNamespace { .. })) => {}
+                Ok(other) => panic!("{path}: {other:?}"),
+                Err(_) => panic!("opening {path} blocked"),
+            }
+        }
+    })
+    .unwrap();
+}
+
+/// Set in the child process the abort test re-runs itself as.
+const ABORT_CHILD: &str = "BRNET_NETNS_TEST_ABORT_CHILD";
+
+/// A thread whose way back fails (here: it dropped its capabilities while
+/// inside) is never left in the namespace it entered: the process aborts
+/// rather than go on configuring the wrong network.
+#[test]
+fn a_thread_that_cannot_switch_back_stops_the_process() {
+    if std::env::var_os(ABORT_CHILD).is_some() {
+        // The child: enter a fresh namespace, lose CAP_SYS_ADMIN (setns
+        // needs it), try to go back.
+        let other = std::thread::spawn(|| {
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+            Netns::current().unwrap()
+        })
+        .join()
+        .unwrap();
+        let home = Netns::current().unwrap().id().unwrap();
+        let guard = other.enter().unwrap();
+        let nobody = nix::unistd::Uid::from_raw(65534);
+        nix::unistd::setresuid(nobody, nobody, nobody).unwrap();
+        guard.exit();
+        let now = Netns::current().unwrap().id().unwrap();
+        println!("EXIT RETURNED, back home: {}", now == home);
+        return;
+    }
+    if !privileged_test() {
+        return;
+    }
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "a_thread_that_cannot_switch_back_stops_the_process",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(ABORT_CHILD, "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(
+        out.status.signal(),
+        Some(nix::libc::SIGABRT),
+        "the child was not stopped ({}):\n{stdout}{stderr}",
+        out.status
+    );
+    assert!(!stdout.contains("EXIT RETURNED"), "{stdout}");
+    assert!(
+        stderr.contains("cannot restore the thread's network namespace"),
+        "{stderr}"
+    );
 }
