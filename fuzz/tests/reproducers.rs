@@ -1,6 +1,11 @@
 //! Inputs the fuzz targets found, as plain tests (`cargo test` in `fuzz/`;
 //! they hold with and without `--release`). See README.md, "Findings".
 //!
+//! Since the one netlink transport (`brnet_netlink::transport`), no
+//! datagram of ours goes through neli's framing: `brnet_netlink::wire::parse`
+//! splits them, and `ours_*` below check it on each input. The neli tests
+//! stay, as the record of why.
+//!
 //! neli 0.7.5 decodes a netlink message with unchecked length
 //! subtractions. With overflow checks on (debug builds, the workspace's
 //! tests) they panic; without them (release builds) the length wraps,
@@ -120,4 +125,33 @@ fn error_code_i32_min() {
     };
     assert_eq!(*e.error(), i32::MIN);
     assert_eq!(e.error().checked_neg(), None, "-error overflows");
+}
+
+/// Our parser on the same inputs: errors (1, 2: the echoed header is not
+/// trusted, the text is just absent), a complete dump (3), the errno
+/// negated without overflow (4); never a panic.
+#[test]
+fn ours_on_every_finding() {
+    use brnet_netlink::wire::{Reply, parse};
+    assert!(parse(&header(2, 16, 0)).is_err(), "1");
+    let mut d = header(36, 2, 0x200);
+    d.extend_from_slice(&(-17i32).to_ne_bytes());
+    d.extend_from_slice(&header(0, 16, 5));
+    assert!(
+        matches!(parse(&d).unwrap()[..], [Reply::Err { message: None, .. }]),
+        "2"
+    );
+    let mut d = header(16, 3, 2);
+    d.extend_from_slice(&header(16, 3, 2));
+    assert!(
+        matches!(
+            parse(&d).unwrap()[..],
+            [Reply::Done { errno: None, .. }, Reply::Done { errno: None, .. }]
+        ),
+        "3"
+    );
+    let mut d = header(36, 2, 0);
+    d.extend_from_slice(&i32::MIN.to_ne_bytes());
+    d.extend_from_slice(&header(16, 16, 5));
+    assert!(matches!(parse(&d).unwrap()[..], [Reply::Err { .. }]), "4");
 }

@@ -73,7 +73,6 @@ mod ruleset;
 #[cfg(test)]
 mod scenario;
 mod script;
-mod sys;
 
 pub use error::{Error, ModelError, Result, ShowErrno};
 pub use firewall::{Backend, Firewall};

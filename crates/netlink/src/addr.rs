@@ -116,17 +116,9 @@ impl Socket {
 
     /// Every address in the socket's namespace (`family` `None`: both).
     pub fn addresses(&mut self, family: Option<Family>) -> Result<Vec<Address>> {
-        let mut out = Vec::new();
-        self.query(
-            msg::dump_addresses(family)?,
-            "list addresses",
-            &"",
-            &mut |_, p| {
-                out.push(Address::parse(p)?);
-                Ok(())
-            },
-        )?;
-        Ok(out)
+        self.dump(msg::dump_addresses(family)?, "list addresses", &"", |p| {
+            Address::parse(p).map(Some)
+        })
     }
 
     /// The addresses of one link.

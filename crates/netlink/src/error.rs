@@ -4,6 +4,8 @@ use std::fmt;
 
 use brnet_netns::{Errno, ShowErrno};
 
+use crate::transport::Failure;
+
 /// Why an interface name was rejected (before any system call).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IfNameProblem {
@@ -106,6 +108,39 @@ pub enum Error {
     /// Entering or opening a namespace failed.
     #[error(transparent)]
     Netns(#[from] brnet_netns::Error),
+    /// The transport failed otherwise: replies dropped (outcome unknown),
+    /// a reply it could not parse, a dump the data kept changing under, a
+    /// message too large to send.
+    #[error("{op} {object}: {failure}")]
+    Transport {
+        /// The operation.
+        op: &'static str,
+        /// Its object.
+        object: String,
+        /// What went wrong.
+        failure: Failure,
+    },
+}
+
+impl Error {
+    /// An operation's transport failure: a refusal is [`Error::Kernel`], a
+    /// failed socket call [`Error::Socket`], the rest [`Error::Transport`].
+    pub fn transport(op: &'static str, object: &dyn fmt::Display, failure: Failure) -> Error {
+        match failure {
+            Failure::Refused { errno, message, .. } => Error::Kernel {
+                op,
+                object: object.to_string(),
+                errno,
+                message,
+            },
+            Failure::Socket { op, errno } => Error::Socket { op, errno },
+            failure => Error::Transport {
+                op,
+                object: object.to_string(),
+                failure,
+            },
+        }
+    }
 }
 
 struct ExtAck<'a>(Option<&'a str>);
@@ -125,6 +160,7 @@ impl Error {
         match self {
             Error::Kernel { errno, .. } | Error::Socket { errno, .. } => Some(*errno),
             Error::Netns(e) => e.errno(),
+            Error::Transport { failure, .. } => failure.errno(),
             _ => None,
         }
     }

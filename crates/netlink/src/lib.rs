@@ -38,6 +38,9 @@ mod ifname;
 mod mac;
 pub mod msg;
 mod socket;
+mod sys;
+pub mod transport;
+pub mod wire;
 
 mod addr;
 mod link;
@@ -55,4 +58,5 @@ pub use link::{
 pub use mac::MacAddr;
 pub use macvlan::MacvlanSpec;
 pub use route::{Family, Route, RouteSpec};
-pub use socket::{Socket, check_frame};
+pub use socket::Socket;
+pub use transport::{Failure, Protocol, Transport};

@@ -320,7 +320,7 @@ impl Socket {
     pub fn link(&mut self, link: impl Into<LinkRef>) -> Result<Link> {
         let link = link.into();
         let mut found = None;
-        let r = self.query(msg::get_link(&link)?, "get link", &link, &mut |_, p| {
+        let r = self.get(msg::get_link(&link)?, "get link", &link, &mut |p| {
             found = Some(Link::parse(p)?);
             Ok(())
         });
@@ -344,10 +344,8 @@ impl Socket {
 
     /// Every link in the socket's namespace, by index.
     pub fn links(&mut self) -> Result<Vec<Link>> {
-        let mut out = Vec::new();
-        self.query(msg::dump_links()?, "list links", &"", &mut |_, p| {
-            out.push(Link::parse(p)?);
-            Ok(())
+        let mut out = self.dump(msg::dump_links()?, "list links", &"", |p| {
+            Link::parse(p).map(Some)
         })?;
         out.sort_by_key(|l| l.index);
         Ok(out)

@@ -193,19 +193,9 @@ impl Socket {
 
     /// The main table's routes of one family.
     pub fn routes(&mut self, family: Family) -> Result<Vec<Route>> {
-        let mut out = Vec::new();
-        self.query(
-            msg::dump_routes(family)?,
-            "list routes",
-            &"",
-            &mut |_, p| {
-                let r = Route::parse(p)?;
-                if r.table == RT_TABLE_MAIN {
-                    out.push(r);
-                }
-                Ok(())
-            },
-        )?;
-        Ok(out)
+        self.dump(msg::dump_routes(family)?, "list routes", &"", |p| {
+            let r = Route::parse(p)?;
+            Ok((r.table == RT_TABLE_MAIN).then_some(r))
+        })
     }
 }

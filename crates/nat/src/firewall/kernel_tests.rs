@@ -59,7 +59,7 @@ fn abandon(sock: &mut NftSocket, count: u32) {
             &mut bytes,
         )
         .unwrap();
-        sock.send_raw(&bytes).unwrap();
+        sock.transport().send_unanswered(&mut bytes).unwrap();
     }
 }
 
@@ -73,7 +73,6 @@ fn replies_outside_the_batch_are_not_its_own() {
     isolated(|| {
         let mut fw = Firewall::new(Backend::Native).unwrap();
         let sock = socket(&mut fw);
-        sock.no_drain = true;
         // A get of a table that is not there: ENOENT, never read.
         let mut bytes = Vec::new();
         message(
@@ -86,10 +85,15 @@ fn replies_outside_the_batch_are_not_its_own() {
             &mut bytes,
         )
         .unwrap();
-        sock.send_raw(&bytes).unwrap();
+        sock.transport().send_unanswered(&mut bytes).unwrap();
         abandon(sock, 2);
         add_table(sock, "t1", None).unwrap();
         assert_eq!(sh("nft list tables"), "table inet t1\n");
+        assert!(
+            sock.transport().stats().stale >= 5,
+            "{:?}",
+            sock.transport().stats()
+        );
     })
     .unwrap();
 }
@@ -105,14 +109,17 @@ fn dropped_acks_are_read_back() {
     isolated(|| {
         let m = scenario::model();
         let mut fw = Firewall::new(Backend::Native).unwrap();
-        socket(&mut fw).set_rcvbuf(0);
+        socket(&mut fw).transport().set_receive_buffer(0).unwrap();
         // Replies nobody reads fill the (smallest) queue right before each
         // batch: the batch's own answer has no room.
         socket(&mut fw).junk_before_batch = 64;
         for net in m.networks() {
             fw.install_network(net, m.endpoints(net.bridge())).unwrap();
         }
-        assert!(socket(&mut fw).dropped > 0, "no reply was dropped");
+        assert!(
+            socket(&mut fw).transport().stats().dropped > 0,
+            "no reply was dropped"
+        );
         for net in m.networks() {
             assert_eq!(fw.check(net, m.endpoints(net.bridge())).unwrap(), vec![]);
         }
@@ -128,9 +135,9 @@ fn dropped_acks_are_read_back() {
             80,
         )
         .unwrap();
-        let dropped = socket(&mut fw).dropped;
+        let dropped = socket(&mut fw).transport().stats().dropped;
         let err = fw.add_ports(&docker0, &[clash]).unwrap_err();
-        assert!(socket(&mut fw).dropped > dropped);
+        assert!(socket(&mut fw).transport().stats().dropped > dropped);
         socket(&mut fw).junk_before_batch = 0;
         assert_eq!(err.errno(), Some(Errno::ENOBUFS), "{err}");
         // With room, the kernel's own answer.
@@ -192,12 +199,13 @@ fn interrupted_dumps_run_again_and_done_errors_count() {
         let rules = msg::rules_table(&table).unwrap();
         let sock = socket(&mut fw);
         let mut calls = 0;
-        sock.between_parts = Some(Box::new(move || {
-            calls += 1;
-            if calls == 1 {
-                sh("nft add rule inet brnet filler counter");
-            }
-        }));
+        sock.transport()
+            .set_between_dump_parts(Some(Box::new(move || {
+                calls += 1;
+                if calls == 1 {
+                    sh("nft add rule inet brnet filler counter");
+                }
+            })));
         let got = sock
             .dump("dump", crate::netlink::consts::NFT_MSG_GETRULE, &rules)
             .unwrap()
@@ -207,19 +215,25 @@ fn interrupted_dumps_run_again_and_done_errors_count() {
             .filter(|r| dump::rule_chain_comment(r).is_some_and(|(c, _)| c == "filler"))
             .count();
         assert_eq!(filler_rules, 3001, "the dump is of one generation");
-        assert!(sock.interrupted > 0, "no dump part said interrupted");
+        assert!(
+            sock.transport().stats().interrupted > 0,
+            "no dump part said interrupted"
+        );
         assert_eq!(count(sock), Some(10_000));
         // The table removed after the first part of a dump: the kernel
         // ends it with ENOENT in NLMSG_DONE; run again, the set is not
         // there.
-        sock.between_parts = Some(Box::new(|| {
+        sock.transport().set_between_dump_parts(Some(Box::new(|| {
             let _ = Command::new("nft")
                 .args(["delete", "table", "inet", "brnet"])
                 .status();
-        }));
+        })));
         assert_eq!(count(sock), None);
-        assert!(sock.done_errors > 0, "no dump ended with an error");
-        socket(&mut fw).between_parts = None;
+        assert!(
+            sock.transport().stats().dump_errors > 0,
+            "no dump ended with an error"
+        );
+        sock.transport().set_between_dump_parts(None);
     })
     .unwrap();
 }

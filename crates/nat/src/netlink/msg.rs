@@ -328,27 +328,23 @@ pub(crate) fn message(
     Ok(())
 }
 
-/// A closed batch: the bytes to send, the sequence numbers of
-/// `BATCH_BEGIN` and `BATCH_END` (the changes have those in between, in
-/// order), and each change's description.
+/// A closed batch: the bytes to send (`BATCH_BEGIN`, the changes,
+/// `BATCH_END`; the transport numbers them), and each change's
+/// description.
 #[derive(Debug)]
 pub(crate) struct Finished {
     pub bytes: Vec<u8>,
-    pub begin_seq: u32,
-    pub end_seq: u32,
     pub changes: Vec<String>,
 }
 
 /// A transaction being built: `BATCH_BEGIN`, the changes, `BATCH_END`, in
 /// one buffer sent with one `send`. The kernel answers a change it refuses
-/// with an error naming its sequence number; the last change asks for an
-/// ack, so a batch that went through is answered by exactly one message
-/// (an ack per change would only fill the receive queue).
+/// with an error naming it; the last change asks for an ack, so a batch
+/// that went through is answered by exactly one message (an ack per
+/// change would only fill the receive queue).
 #[derive(Debug)]
 pub(crate) struct Batch {
     buf: Vec<u8>,
-    begin_seq: u32,
-    next_seq: u32,
     /// Where the last change's header starts in `buf`.
     last: usize,
     /// Description of each change, for errors.
@@ -356,10 +352,9 @@ pub(crate) struct Batch {
 }
 
 impl Batch {
-    /// Start a batch whose `BATCH_BEGIN` has sequence number `seq`. With
-    /// `genid`, the kernel refuses the batch (`ERESTART`) unless the
-    /// ruleset is still at that generation.
-    pub(crate) fn new(seq: u32, genid: Option<u32>) -> Result<Batch, Error> {
+    /// Start a batch. With `genid`, the kernel refuses the batch
+    /// (`ERESTART`) unless the ruleset is still at that generation.
+    pub(crate) fn new(genid: Option<u32>) -> Result<Batch, Error> {
         let mut buf = Vec::with_capacity(4096);
         let attrs = match genid {
             Some(g) => vec![attr_u32(NFNL_BATCH_GENID, g)?],
@@ -368,7 +363,7 @@ impl Batch {
         message(
             NFNL_MSG_BATCH_BEGIN,
             NlmF::REQUEST,
-            seq,
+            0,
             NFPROTO_UNSPEC,
             NFNL_SUBSYS_NFTABLES,
             &attrs,
@@ -376,8 +371,6 @@ impl Batch {
         )?;
         Ok(Batch {
             buf,
-            begin_seq: seq,
-            next_seq: seq.wrapping_add(1),
             last: 0,
             changes: Vec::new(),
         })
@@ -392,19 +385,17 @@ impl Batch {
         attrs: &[Attr],
         what: String,
     ) -> Result<(), Error> {
-        let seq = self.next_seq;
         self.last = self.buf.len();
         message(
             msg_type(msg),
             flags | NlmF::REQUEST,
-            seq,
+            0,
             NFPROTO_INET,
             0,
             attrs,
             &mut self.buf,
         )?;
         self.changes.push(what);
-        self.next_seq = seq.wrapping_add(1);
         Ok(())
     }
 
@@ -428,7 +419,7 @@ impl Batch {
         message(
             NFNL_MSG_BATCH_END,
             NlmF::REQUEST,
-            self.next_seq,
+            0,
             NFPROTO_UNSPEC,
             NFNL_SUBSYS_NFTABLES,
             &[],
@@ -436,8 +427,6 @@ impl Batch {
         )?;
         Ok(Finished {
             bytes: self.buf,
-            begin_seq: self.begin_seq,
-            end_seq: self.next_seq,
             changes: self.changes,
         })
     }
