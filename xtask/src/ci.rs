@@ -75,6 +75,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
     } else {
         eprintln!("==> cargo deny: not installed (cargo install --locked cargo-deny); skipped");
     }
+    eprintln!("==> cargo xtask cycles");
+    crate::cycles::run(&[])?;
     eprintln!("==> ci: all green");
     Ok(())
 }

@@ -244,11 +244,12 @@ fn configure(
     // The link's IPv6 sysctls, written from inside (a /proc/sys/net file is
     // the namespace's of whoever opens it), before it comes up.
     let autoconf = format!("/proc/sys/net/ipv6/conf/{name}/autoconf");
-    let disable = format!("/proc/sys/net/ipv6/conf/{name}/disable_ipv6");
     let guard = inside.netns().enter()?;
     let written = write_if_there(&autoconf, "0").and_then(|()| {
         if plan.disable_ipv6 {
-            write_if_there(&disable, "1")
+            brnet_netns::sysctl::ipv6_off(name.as_str())
+                .map(drop)
+                .map_err(Error::from)
         } else {
             Ok(())
         }

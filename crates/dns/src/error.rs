@@ -189,15 +189,7 @@ impl fmt::Display for ShowIo<'_> {
         if errno == Errno::UnknownErrno {
             return write!(f, "{}", self.0);
         }
-        let desc = errno.desc();
-        let mut chars = desc.chars();
-        if let Some(first) = chars.next() {
-            for c in first.to_lowercase() {
-                write!(f, "{c}")?;
-            }
-            f.write_str(chars.as_str())?;
-        }
-        write!(f, " ({errno:?})")
+        write!(f, "{}", brnet_netns::ShowErrno(errno))
     }
 }
 

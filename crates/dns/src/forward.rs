@@ -290,7 +290,7 @@ impl Shared {
         let addr = SockaddrStorage::from(to);
         if let Err(e) = sendto(socket.as_raw_fd(), bytes, &addr, MsgFlags::MSG_DONTWAIT) {
             self.log.line(Kind::Socket, || {
-                format!("send to upstream {to}: {}", e.desc())
+                format!("send to upstream {to}: {}", brnet_netns::ShowErrno(e))
             });
         }
     }

@@ -70,6 +70,7 @@
 
 mod answer;
 mod config;
+mod context;
 mod error;
 mod forward;
 mod listener;

@@ -15,10 +15,10 @@ use std::time::Duration;
 use hickory_proto::op::ResponseCode;
 
 use crate::answer::{Answer, Forward};
+use crate::context::Context;
 use crate::error::{Error, Proto, Result};
 use crate::forward::ReplyTo;
 use crate::report::Kind;
-use crate::resolver::Context;
 use crate::stats::Counters;
 
 /// How long a TCP client gets to take an answer.

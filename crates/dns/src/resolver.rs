@@ -3,55 +3,18 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
-use std::time::Duration;
 
 use crate::config::Config;
+use crate::context::Context;
 use crate::error::{Error, Result};
-use crate::forward::{self, Forwarder};
+use crate::forward::Forwarder;
 use crate::listener::Listener;
 use crate::records::{Policy, Records};
 use crate::report::Log;
 use crate::stats::{Counters, Stats};
 use crate::table::{Entry, Table};
-
-/// What every listener thread shares.
-pub(crate) struct Context {
-    records: RwLock<Arc<Records>>,
-    pub(crate) forwarder: Arc<forward::Shared>,
-    pub(crate) stats: Arc<Counters>,
-    pub(crate) log: Arc<Log>,
-    pub(crate) forward_timeout: Duration,
-    pub(crate) tcp_idle_timeout: Duration,
-    max_tcp: usize,
-    tcp_open: Arc<AtomicUsize>,
-}
-
-/// A TCP connection's place under the limit, given back on drop.
-pub(crate) struct TcpSlot(Arc<AtomicUsize>);
-
-impl Drop for TcpSlot {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-impl Context {
-    /// The records in force (a cheap clone of an `Arc`).
-    pub(crate) fn records(&self) -> Arc<Records> {
-        self.records
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-
-    pub(crate) fn tcp_slot(&self) -> Option<TcpSlot> {
-        let open = self.tcp_open.fetch_add(1, Ordering::SeqCst);
-        let slot = TcpSlot(self.tcp_open.clone());
-        (open < self.max_tcp).then_some(slot)
-    }
-}
 
 /// A running resolver: one for every network, serving UDP and TCP on each
 /// listen address, answering from its records and forwarding the rest.

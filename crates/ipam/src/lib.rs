@@ -79,12 +79,14 @@
 
 mod bitmap;
 mod error;
+mod order;
 mod pool;
 mod state;
 mod subnets;
 
 pub use error::{Error, GatewayProblem, Result, Role, StateProblem};
 pub use ipnet::{self, IpNet, Ipv4Net, Ipv6Net};
-pub use pool::{DYNAMIC_WINDOW, MAX_OUTSIDE_WINDOW, Order, Pool, PoolBuilder};
+pub use order::Order;
+pub use pool::{DYNAMIC_WINDOW, MAX_OUTSIDE_WINDOW, Pool, PoolBuilder};
 pub use state::{AllocatorState, PoolState, STATE_VERSION};
 pub use subnets::{DefaultPool, SubnetAllocator, overlaps};

@@ -10,6 +10,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::bitmap::{Bitmap, MAX_BITS};
 use crate::error::{Error, GatewayProblem, Result, Role, StateProblem, check_no_host_bits};
+use crate::order::Order;
 use crate::state::{PoolState, Run, STATE_VERSION};
 
 /// The most addresses dynamic allocation ([`Pool::allocate`]) draws from:
@@ -29,20 +30,6 @@ pub const DYNAMIC_WINDOW: u32 = MAX_BITS;
 /// reservations far into a huge subnet) a pool records: 65,536. They live in
 /// a sorted set, so this bounds its memory.
 pub const MAX_OUTSIDE_WINDOW: usize = 1 << 16;
-
-/// In which order [`Pool::allocate`] hands out addresses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Order {
-    /// Continue after the last address handed out and wrap at the end of
-    /// the range, so a just-released address is not handed out again at
-    /// once (stale ARP and conntrack entries keep pointing at it for a
-    /// while). The default.
-    #[default]
-    Serial,
-    /// Take the lowest free address: Docker's bridge driver behaviour.
-    Lowest,
-}
 
 /// Options for a [`Pool`]: gateway, ip-range and order. Made by
 /// [`Pool::builder`].

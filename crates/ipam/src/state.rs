@@ -9,7 +9,7 @@ use ipnet::IpNet;
 use serde::de::{self, Unexpected, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::pool::Order;
+use crate::order::Order;
 
 /// The version of the saved forms this build writes and reads.
 pub const STATE_VERSION: u32 = 1;

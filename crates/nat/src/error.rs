@@ -1,32 +1,16 @@
 //! The crate's errors: model errors (bad input, nothing touched) and
 //! firewall errors (an operation that failed; nothing was changed).
 
-use std::fmt;
 use std::net::IpAddr;
 
-use nix::errno::Errno;
+use brnet_netns::Errno;
 
-use crate::ifname::{IfName, IfNameProblem};
 use crate::port::PortMapping;
+use brnet_netlink::{IfName, IfNameProblem};
 
 /// An errno shown the way this project shows kernel errors:
-/// `file exists (EEXIST)`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ShowErrno(pub Errno);
-
-impl fmt::Display for ShowErrno {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let desc = self.0.desc();
-        let mut chars = desc.chars();
-        if let Some(first) = chars.next() {
-            for c in first.to_lowercase() {
-                write!(f, "{c}")?;
-            }
-            f.write_str(chars.as_str())?;
-        }
-        write!(f, " ({:?})", self.0)
-    }
-}
+/// `file exists (EEXIST)` (brnet-netns's, the one home of it).
+pub use brnet_netns::ShowErrno;
 
 /// Input that does not make a valid model. Nothing was sent to the kernel.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::io::Write as _;
 use std::process::{Command, Stdio};
 
-use nix::errno::Errno;
+use brnet_netns::Errno;
 
 use crate::error::{Error, ModelError, Result};
 use crate::iptables::{self, IptablesOptions, Rendered, USER_CHAIN};

@@ -10,8 +10,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::IpAddr;
 
-use crate::model::NetState;
-use crate::network::GatewayMode;
+use crate::network::{GatewayMode, NetState};
 use crate::port::PortMapping;
 use crate::ruleset::Family;
 

@@ -60,7 +60,6 @@
 
 mod error;
 mod firewall;
-mod ifname;
 mod iptables;
 mod lock;
 mod model;
@@ -74,14 +73,14 @@ mod ruleset;
 mod scenario;
 mod script;
 
+pub use brnet_netlink::{IfName, IfNameProblem, MAX_IFNAME_LEN};
+pub use brnet_netns::Errno;
 pub use error::{Error, ModelError, Result, ShowErrno};
 pub use firewall::{Backend, Firewall};
-pub use ifname::{IfName, IfNameProblem, MAX_IFNAME_LEN};
 pub use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 pub use iptables::IptablesOptions;
 pub use model::Model;
 pub use network::{Endpoint, GatewayMode, Network, NetworkBuilder};
-pub use nix::errno::Errno;
 pub use port::{PortError, PortMapping, PortRange, PortSpec, PortSpecError, Protocol};
 pub use readback::{Drift, Installed, PublishedPort};
 pub use ruleset::DEFAULT_TABLE;

@@ -2,31 +2,12 @@
 //! its pure renderings: an nft script and iptables-restore text.
 
 use crate::error::ModelError;
-use crate::ifname::IfName;
 use crate::iptables::{self, IptablesOptions};
-use crate::network::{Endpoint, Network};
+use crate::network::{Endpoint, NetState, Network};
 use crate::port::PortMapping;
 use crate::ruleset::{self, Chain, Element, Family};
 use crate::script;
-
-/// One network in the model.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct NetState {
-    pub net: Network,
-    pub endpoints: Vec<Endpoint>,
-    /// Ports added with [`Model::add_ports`], outside any endpoint.
-    pub ports: Vec<PortMapping>,
-}
-
-impl NetState {
-    /// Every published mapping of the network, endpoints' first.
-    pub(crate) fn all_ports(&self) -> impl Iterator<Item = &PortMapping> {
-        self.endpoints
-            .iter()
-            .flat_map(|e| e.ports().iter())
-            .chain(self.ports.iter())
-    }
-}
+use brnet_netlink::IfName;
 
 /// Every network the firewall knows, in the order they were added (the
 /// order matters to iptables, where Docker appends and inserts).

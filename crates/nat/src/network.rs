@@ -7,8 +7,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use ipnet::{Ipv4Net, Ipv6Net};
 
 use crate::error::ModelError;
-use crate::ifname::IfName;
 use crate::port::PortMapping;
+use brnet_netlink::IfName;
 
 /// How a network reaches the world (Docker's `gateway_mode_ipv4/_ipv6`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -289,7 +289,7 @@ impl NetworkBuilder {
 
     /// Validate and build.
     pub fn build(self) -> Result<Network, ModelError> {
-        let bridge = IfName::new(&self.bridge)?;
+        let bridge = bridge_name(&self.bridge)?;
         if self.ipv4.is_none() && self.ipv6.is_none() {
             return Err(ModelError::NoSubnet { bridge });
         }
@@ -385,9 +385,59 @@ impl Endpoint {
     }
 }
 
+/// A bridge name as the model takes it: a valid interface name, and plain
+/// (only ASCII letters, digits, `_`, `-` and `.`), since it is written into
+/// rules, chain names and scripts.
+pub(crate) fn bridge_name(name: &str) -> Result<IfName, ModelError> {
+    IfName::checked(name)
+        .and_then(|n| n.check_plain().map(|()| n))
+        .map_err(|problem| ModelError::InvalidBridgeName {
+            name: name.to_owned(),
+            problem,
+        })
+}
+
+/// One network in the model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct NetState {
+    pub net: Network,
+    pub endpoints: Vec<Endpoint>,
+    /// Ports added with [`crate::Model::add_ports`], outside any endpoint.
+    pub ports: Vec<PortMapping>,
+}
+
+impl NetState {
+    /// Every published mapping of the network, endpoints' first.
+    pub(crate) fn all_ports(&self) -> impl Iterator<Item = &PortMapping> {
+        self.endpoints
+            .iter()
+            .flat_map(|e| e.ports().iter())
+            .chain(self.ports.iter())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bridge_names_are_interface_names_and_plain() {
+        for n in ["docker0", "br-0123456789ab", "bridge1", "a.b_c-d"] {
+            assert_eq!(bridge_name(n).unwrap().as_str(), n);
+        }
+        let e = bridge_name("brü").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "invalid bridge name \"brü\": has 'ü': only ASCII letters, digits, '_', '-' and '.' are allowed here"
+        );
+        for bad in ["", "..", "0123456789abcdef", "br/0", "br 0", "br@0"] {
+            assert!(
+                matches!(bridge_name(bad), Err(ModelError::InvalidBridgeName { .. })),
+                "{bad:?}"
+            );
+        }
+        assert!(bridge_name("0123456789abcde").is_ok());
+    }
     use crate::port::Protocol;
 
     fn ip(s: &str) -> IpAddr {

@@ -4,11 +4,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::IpAddr;
 
-use crate::ifname::IfName;
 use crate::network::{Endpoint, Network};
 use crate::port::{PortMapping, Protocol};
 use crate::ruleset::{self, ALL_NET_CHAINS, Element};
 use crate::script;
+use brnet_netlink::IfName;
 
 /// What is installed, as read back from the kernel.
 ///

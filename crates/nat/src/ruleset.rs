@@ -20,9 +20,9 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use crate::ifname::IfName;
 use crate::network::{Endpoint, GatewayMode, Network};
 use crate::port::{PortMapping, Protocol};
+use brnet_netlink::IfName;
 
 /// The default name of our table (`table inet brnet`).
 pub const DEFAULT_TABLE: &str = "brnet";

@@ -1,19 +1,15 @@
 //! Addresses: add, delete, list (IPv4 and IPv6).
 
-use std::fmt;
 use std::io::Cursor;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnet::IpNet;
 use neli::FromBytesWithInput;
-use neli::consts::rtnl::{Ifa, RtAddrFamily};
+use neli::consts::rtnl::Ifa;
 use neli::rtnl::Ifaddrmsg;
 
+use crate::attr::{c_string, u32_of};
 use crate::error::{Error, Result};
-use crate::link::{c_string, u32_of};
-use crate::msg;
-use crate::route::Family;
-use crate::socket::Socket;
+use crate::family::ip_of;
 
 /// An address on a link, as the kernel reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,65 +62,5 @@ impl Address {
             scope: u8::from(*msg.ifa_scope()),
             label,
         })
-    }
-}
-
-pub(crate) fn ip_of(family: RtAddrFamily, p: &[u8]) -> Option<IpAddr> {
-    match family {
-        RtAddrFamily::Inet => Some(IpAddr::V4(Ipv4Addr::from(<[u8; 4]>::try_from(p).ok()?))),
-        RtAddrFamily::Inet6 => Some(IpAddr::V6(Ipv6Addr::from(<[u8; 16]>::try_from(p).ok()?))),
-        _ => None,
-    }
-}
-
-struct On<'a>(&'a IpNet, u32);
-
-impl fmt::Display for On<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} on ifindex {}", self.0, self.1)
-    }
-}
-
-impl Socket {
-    /// `ip addr add NET dev INDEX` (IPv4 gets its broadcast address).
-    pub fn add_address(&mut self, index: u32, net: &IpNet) -> Result<()> {
-        self.request(
-            msg::new_address(index, net, false)?,
-            "add address",
-            &On(net, index),
-        )
-    }
-
-    /// Add an IPv6 address without duplicate address detection
-    /// (`nodad`), as container runtimes do for addresses they own.
-    pub fn add_address_nodad(&mut self, index: u32, net: &IpNet) -> Result<()> {
-        self.request(
-            msg::new_address(index, net, true)?,
-            "add address",
-            &On(net, index),
-        )
-    }
-
-    /// `ip addr del NET dev INDEX`.
-    pub fn delete_address(&mut self, index: u32, net: &IpNet) -> Result<()> {
-        self.request(
-            msg::delete_address(index, net)?,
-            "delete address",
-            &On(net, index),
-        )
-    }
-
-    /// Every address in the socket's namespace (`family` `None`: both).
-    pub fn addresses(&mut self, family: Option<Family>) -> Result<Vec<Address>> {
-        self.dump(msg::dump_addresses(family)?, "list addresses", &"", |p| {
-            Address::parse(p).map(Some)
-        })
-    }
-
-    /// The addresses of one link.
-    pub fn addresses_of(&mut self, index: u32) -> Result<Vec<Address>> {
-        let mut all = self.addresses(None)?;
-        all.retain(|a| a.index == index);
-        Ok(all)
     }
 }

@@ -23,6 +23,10 @@ pub enum IfNameProblem {
     Whitespace,
     /// The name contains a NUL byte.
     Nul,
+    /// A character other than ASCII letters, digits, `_`, `-` and `.`,
+    /// where a name is written into firewall rules and scripts (see
+    /// [`crate::IfName::check_plain`]).
+    NotPlain(char),
 }
 
 impl fmt::Display for IfNameProblem {
@@ -35,6 +39,12 @@ impl fmt::Display for IfNameProblem {
             IfNameProblem::Colon => "must not contain ':'",
             IfNameProblem::Whitespace => "must not contain whitespace",
             IfNameProblem::Nul => "must not contain a NUL byte",
+            IfNameProblem::NotPlain(c) => {
+                return write!(
+                    f,
+                    "has {c:?}: only ASCII letters, digits, '_', '-' and '.' are allowed here"
+                );
+            }
         })
     }
 }

@@ -26,7 +26,23 @@ impl IfName {
     /// );
     /// ```
     pub fn new(name: &str) -> Result<Self> {
-        let problem = if name.is_empty() {
+        IfName::checked(name).map_err(|problem| Error::InvalidIfName {
+            name: name.to_owned(),
+            problem,
+        })
+    }
+
+    /// `name` as an interface name, or what is wrong with it.
+    pub fn checked(name: &str) -> std::result::Result<Self, IfNameProblem> {
+        match IfName::problem(name) {
+            Some(problem) => Err(problem),
+            None => Ok(IfName(name.to_owned())),
+        }
+    }
+
+    /// What is wrong with `name` as an interface name, if anything.
+    pub fn problem(name: &str) -> Option<IfNameProblem> {
+        if name.is_empty() {
             Some(IfNameProblem::Empty)
         } else if name.len() > MAX_IFNAME_LEN {
             Some(IfNameProblem::TooLong)
@@ -42,14 +58,30 @@ impl IfName {
             Some(IfNameProblem::Whitespace)
         } else {
             None
-        };
-        match problem {
-            Some(problem) => Err(Error::InvalidIfName {
-                name: name.to_owned(),
-                problem,
-            }),
-            None => Ok(IfName(name.to_owned())),
         }
+    }
+
+    /// Whether the name is plain: only ASCII letters, digits, `_`, `-` and
+    /// `.` (as `docker0` and `br-<12 hex>`), so that it can be written into
+    /// firewall rules, chain names and scripts as it is. The first other
+    /// character is the problem.
+    pub fn check_plain(&self) -> std::result::Result<(), IfNameProblem> {
+        match self
+            .0
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')))
+        {
+            Some(c) => Err(IfNameProblem::NotPlain(c)),
+            None => Ok(()),
+        }
+    }
+
+    /// The name as the kernel compares it: 16 bytes, NUL-padded
+    /// (`IFNAMSIZ`).
+    pub fn padded(&self) -> [u8; 16] {
+        let mut out = [0u8; 16];
+        out[..self.0.len()].copy_from_slice(self.0.as_bytes());
+        out
     }
 
     /// The name.
@@ -110,5 +142,23 @@ mod tests {
         ] {
             assert_eq!(IfName::new(good).unwrap().as_str(), good);
         }
+    }
+
+    #[test]
+    fn plain_names_and_padding() {
+        for n in ["docker0", "br-0123456789ab", "a.b_c-d"] {
+            assert_eq!(IfName::new(n).unwrap().check_plain(), Ok(()));
+        }
+        assert_eq!(
+            IfName::new("brü").unwrap().check_plain(),
+            Err(IfNameProblem::NotPlain('ü'))
+        );
+        assert_eq!(
+            IfNameProblem::NotPlain('@').to_string(),
+            "has '@': only ASCII letters, digits, '_', '-' and '.' are allowed here"
+        );
+        let p = IfName::new("docker0").unwrap().padded();
+        assert_eq!(&p[..8], b"docker0\0");
+        assert!(p[8..].iter().all(|b| *b == 0));
     }
 }

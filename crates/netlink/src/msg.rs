@@ -24,8 +24,9 @@ use neli::{Size, ToBytes};
 
 use crate::consts::*;
 use crate::error::{Error, Result};
+use crate::family::Family;
 use crate::link::{BridgePortFlags, BridgeSpec, LinkChange, LinkRef, Master, VethSpec};
-use crate::route::{Family, RouteSpec};
+use crate::route::RouteSpec;
 
 /// `RTEXT_FILTER_SKIP_STATS`, `linux/rtnetlink.h`: leave statistics out of
 /// link dumps (they are most of each message's size).

@@ -7,41 +7,12 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 use neli::FromBytesWithInput;
-use neli::consts::rtnl::{RtAddrFamily, Rta};
+use neli::consts::rtnl::Rta;
 use neli::rtnl::Rtmsg;
 
-use crate::addr::ip_of;
-use crate::consts::RT_TABLE_MAIN;
+use crate::attr::u32_of;
 use crate::error::{Error, Result};
-use crate::link::u32_of;
-use crate::msg;
-use crate::socket::Socket;
-
-/// An address family.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Family {
-    /// IPv4.
-    V4,
-    /// IPv6.
-    V6,
-}
-
-impl Family {
-    pub(crate) fn rt(self) -> RtAddrFamily {
-        match self {
-            Family::V4 => RtAddrFamily::Inet,
-            Family::V6 => RtAddrFamily::Inet6,
-        }
-    }
-
-    /// The family of `addr`.
-    pub fn of(addr: &IpAddr) -> Family {
-        match addr {
-            IpAddr::V4(_) => Family::V4,
-            IpAddr::V6(_) => Family::V6,
-        }
-    }
-}
+use crate::family::ip_of;
 
 /// A route to add or delete in the main table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,44 +129,5 @@ impl Route {
     /// Whether this is a default route.
     pub fn is_default(&self) -> bool {
         self.dst.is_none_or(|d| d.prefix_len() == 0)
-    }
-}
-
-impl Socket {
-    /// `ip route add SPEC`.
-    pub fn add_route(&mut self, spec: &RouteSpec) -> Result<()> {
-        self.request(msg::new_route(spec)?, "add route", spec)
-    }
-
-    /// `ip route del SPEC`.
-    pub fn delete_route(&mut self, spec: &RouteSpec) -> Result<()> {
-        self.request(msg::delete_route(spec)?, "delete route", spec)
-    }
-
-    /// `ip route add default via GW`.
-    pub fn add_default_route(&mut self, gateway: IpAddr) -> Result<()> {
-        self.add_route(&RouteSpec::default_via(gateway))
-    }
-
-    /// `ip route add default via GW metric M` (`None`: the kernel's).
-    pub fn add_default_route_with_metric(
-        &mut self,
-        gateway: IpAddr,
-        metric: Option<u32>,
-    ) -> Result<()> {
-        self.add_route(&RouteSpec::default_via(gateway).with_metric(metric))
-    }
-
-    /// `ip route del default via GW`.
-    pub fn delete_default_route(&mut self, gateway: IpAddr) -> Result<()> {
-        self.delete_route(&RouteSpec::default_via(gateway))
-    }
-
-    /// The main table's routes of one family.
-    pub fn routes(&mut self, family: Family) -> Result<Vec<Route>> {
-        self.dump(msg::dump_routes(family)?, "list routes", &"", |p| {
-            let r = Route::parse(p)?;
-            Ok((r.table == RT_TABLE_MAIN).then_some(r))
-        })
     }
 }

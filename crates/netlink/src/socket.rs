@@ -8,6 +8,10 @@ use brnet_netns::Netns;
 use crate::error::{Error, Result};
 use crate::transport::{DumpPart, Protocol, Transport};
 
+mod addresses;
+mod links;
+mod routes;
+
 /// One rtnetlink socket, bound to the network namespace it was opened in.
 ///
 /// A socket stays in the namespace it was created in for its whole life, so

@@ -8,9 +8,9 @@ use neli::FromBytesWithInput;
 use neli::types::{Buffer, GenlBuffer};
 
 use super::consts::*;
-use crate::ifname::IfName;
 use crate::port::Protocol;
 use crate::ruleset::{Element, NetChain, Set};
+use brnet_netlink::IfName;
 
 type Attrs = GenlBuffer<u16, Buffer>;
 
@@ -135,7 +135,7 @@ fn addr_port(b: &[u8]) -> Option<(IpAddr, u16)> {
 
 fn bridge_of(jump: &str, kind: NetChain) -> Option<IfName> {
     match NetChain::parse(jump) {
-        Some((k, br)) if k == kind => IfName::new(br).ok(),
+        Some((k, br)) if k == kind => crate::network::bridge_name(br).ok(),
         _ => None,
     }
 }
@@ -177,7 +177,9 @@ pub(crate) fn decode(set: Set, raw: &RawElement) -> Option<Element> {
             let br = bridge_of(raw.jump.as_deref()?, NetChain::Direct)?;
             Some(Element::Endpoint(addr, br))
         }
-        Set::Bridges => Some(Element::Bridge(IfName::new(&string(k)).ok()?)),
+        Set::Bridges => Some(Element::Bridge(
+            crate::network::bridge_name(&string(k)).ok()?,
+        )),
         Set::FwdIn | Set::FwdOut | Set::PostIn | Set::PostOut => {
             let kind = match set {
                 Set::FwdIn => NetChain::FwdIn,
@@ -185,7 +187,7 @@ pub(crate) fn decode(set: Set, raw: &RawElement) -> Option<Element> {
                 Set::PostIn => NetChain::PostIn,
                 _ => NetChain::PostOut,
             };
-            let br = IfName::new(&string(k)).ok()?;
+            let br = crate::network::bridge_name(&string(k)).ok()?;
             let target = bridge_of(raw.jump.as_deref()?, kind)?;
             (target == br).then_some(Element::Dispatch(kind, br))
         }

@@ -5,8 +5,8 @@
 //! sizes are the transport's.
 
 use brnet_netlink::transport::{DumpPart, Failure, Protocol, Transport};
+use brnet_netns::Errno;
 use neli::consts::nl::NlmF;
-use nix::errno::Errno;
 
 use super::Attr;
 use super::consts::{NFPROTO_INET, NFPROTO_UNSPEC, NFT_MSG_GETGEN, NFT_MSG_NEWGEN, NFTA_GEN_ID};
