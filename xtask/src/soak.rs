@@ -444,7 +444,19 @@ fn audit(state: &Path) -> Res<()> {
         if !alive {
             continue;
         }
-        let ns = Netns::open_path(&e.netns).map_err(err)?;
+        // Its owner deletes a namespace without the lock: gone between the
+        // check and the open (unmounted, or unlinked) is gone.
+        let ns = match Netns::open_path(&e.netns) {
+            Ok(ns) => ns,
+            Err(
+                brnet_netns::Error::NotANetworkNamespace { .. }
+                | brnet_netns::Error::NotFound { .. },
+            ) => continue,
+            Err(other) => return Err(err(other)),
+        };
+        if !std::fs::metadata(&e.netns).is_ok_and(|m| m.ino() == e.netns_ino) {
+            continue;
+        }
         let mut inside = Socket::open_in(&ns).map_err(err)?;
         let link = inside
             .links()
