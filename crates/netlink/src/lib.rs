@@ -14,7 +14,8 @@
 //! - Links ([`Socket::link`], [`Socket::links`], [`Socket::change_link`],
 //!   [`Socket::create_veth`], [`Socket::create_bridge`], ...), addresses
 //!   ([`Socket::add_address`], ...) and routes ([`Socket::add_default_route`],
-//!   ...).
+//!   ...), neighbours and FDB entries ([`neigh`]: [`Socket::add_fdb`],
+//!   [`Socket::add_neighbour`], ...), vxlan devices ([`vxlan`]).
 //! - [`msg`]: the pure functions that build every message (attributes with
 //!   [neli]), tested byte by byte without root.
 //! - Errors name the operation and the object:
@@ -54,7 +55,9 @@ mod attr;
 mod family;
 mod link;
 pub mod macvlan;
+pub mod neigh;
 mod route;
+pub mod vxlan;
 
 pub use addr::Address;
 pub use error::{Error, IfNameProblem, Result};
@@ -67,6 +70,8 @@ pub use link::{
 };
 pub use mac::MacAddr;
 pub use macvlan::MacvlanSpec;
+pub use neigh::{NeighFamily, NeighMode, Neighbour};
 pub use route::{Route, RouteSpec};
 pub use socket::Socket;
 pub use transport::{Failure, Protocol, Transport};
+pub use vxlan::{VxlanInfo, VxlanSpec};
