@@ -94,6 +94,85 @@ impl Plan {
     }
 }
 
+/// Where a long run is: each repetition done, the time so far and an
+/// estimate of what is left, on stderr. Work is weighed in container
+/// operations (a repetition of N containers on k systems weighs N·k), and
+/// the time left is the time so far per unit of weight times the weight
+/// left: rough, as phases differ, but it settles as the run goes.
+struct Progress {
+    started: Instant,
+    total: f64,
+    done: f64,
+}
+
+impl Progress {
+    fn new(plan: &Plan, systems: &Systems) -> Progress {
+        let runnable = |n: usize, with_port: bool| {
+            Col::ALL
+                .iter()
+                .filter(|c| systems.get(**c).is_ok())
+                .filter(|c| !(with_port && matches!(c, Col::IpBatch | Col::Nlbench)))
+                .filter(|c| !(matches!(c, Col::Netavark | Col::Cni) && n > plan.peer_cap))
+                .count() as f64
+        };
+        let mut total = 0.0;
+        for with_port in [false, true] {
+            for &n in &plan.sizes {
+                total += plan.reps_for(n) as f64 * Self::connect_weight(n, runnable(n, with_port));
+            }
+        }
+        for &p in &plan.port_counts {
+            total += plan.reps as f64 * Self::ports_weight(p, runnable(0, true));
+        }
+        total += Self::IPAM_WEIGHT;
+        Progress {
+            started: Instant::now(),
+            total,
+            done: 0.0,
+        }
+    }
+
+    /// Both teardown orders: two passes of n containers per system.
+    fn connect_weight(n: usize, systems: f64) -> f64 {
+        2.0 * n as f64 * systems
+    }
+
+    fn ports_weight(ports: u16, systems: f64) -> f64 {
+        f64::from(ports) / 20.0 * systems
+    }
+
+    const IPAM_WEIGHT: f64 = 500.0;
+
+    /// `weight` more is done: print where the run is.
+    fn step(&mut self, weight: f64, what: &str) {
+        self.done = (self.done + weight).min(self.total);
+        let elapsed = self.started.elapsed();
+        let left = if self.done > 0.0 {
+            elapsed.as_secs_f64() * (self.total - self.done) / self.done
+        } else {
+            0.0
+        };
+        eprintln!(
+            "    {what}: {:.0}% done, elapsed {}, about {} left",
+            100.0 * self.done / self.total.max(1.0),
+            clock(elapsed.as_secs()),
+            clock(left.round() as u64),
+        );
+    }
+}
+
+/// `1h02m03s`, `2m03s`, `3s`.
+fn clock(secs: u64) -> String {
+    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+    if h > 0 {
+        format!("{h}h{m:02}m{s:02}s")
+    } else if m > 0 {
+        format!("{m}m{s:02}s")
+    } else {
+        format!("{s}s")
+    }
+}
+
 /// Each column's system, or why it has none.
 struct Systems {
     cols: Vec<(Col, Result<System, Absent>)>,
@@ -111,30 +190,54 @@ impl Systems {
     }
 }
 
-/// Run the task.
-pub fn run(args: &[String]) -> Res<()> {
-    let mut quick = false;
-    let mut install = false;
-    let mut criterion = true;
-    let mut podman = true;
-    let mut docker = true;
-    for a in args {
-        match a.as_str() {
-            "--quick" => quick = true,
-            "--install-peers" => install = true,
-            "--skip-criterion" => criterion = false,
-            "--skip-podman" => podman = false,
-            "--skip-docker" => docker = false,
-            other => return Err(format!("unknown argument {other:?}")),
-        }
+/// `cargo xtask bench`'s options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BenchArgs {
+    /// Fewer sizes and repetitions (a few minutes instead of about an
+    /// hour).
+    #[arg(long)]
+    pub quick: bool,
+    /// `apt-get install` netavark and the CNI plugins when missing.
+    #[arg(long)]
+    pub install_peers: bool,
+    /// Leave out the criterion benches at the end.
+    #[arg(long)]
+    pub skip_criterion: bool,
+    /// Leave out the Podman section.
+    #[arg(long)]
+    pub skip_podman: bool,
+    /// Leave out the Docker section.
+    #[arg(long)]
+    pub skip_docker: bool,
+}
+
+impl BenchArgs {
+    /// The flags as given, for the release child.
+    fn to_args(&self) -> Vec<&'static str> {
+        [
+            (self.quick, "--quick"),
+            (self.install_peers, "--install-peers"),
+            (self.skip_criterion, "--skip-criterion"),
+            (self.skip_podman, "--skip-podman"),
+            (self.skip_docker, "--skip-docker"),
+        ]
+        .into_iter()
+        .filter_map(|(on, flag)| on.then_some(flag))
+        .collect()
     }
+}
+
+/// Run the task.
+pub fn run(a: &BenchArgs) -> Res<()> {
+    let (quick, install) = (a.quick, a.install_peers);
+    let (criterion, podman, docker) = (!a.skip_criterion, !a.skip_podman, !a.skip_docker);
     // The in-process column must be optimised code: run ourselves again
     // from a release build when `cargo xtask` built a debug one.
     if cfg!(debug_assertions) && std::env::var_os(RELEASE_ENV).is_none() {
         eprintln!("==> bench: building xtask --release (the in-process column is measured in it)");
         let status = cargo()
             .args(["run", "--release", "--quiet", "-p", "xtask", "--", "bench"])
-            .args(args)
+            .args(a.to_args())
             .env(RELEASE_ENV, "1")
             .status()
             .map_err(|e| format!("cargo run --release: {e}"))?;
@@ -158,9 +261,19 @@ pub fn run(args: &[String]) -> Res<()> {
     let date = machine::now();
     let mut rows = Vec::new();
     let mut failures = Vec::new();
-    connect_rows(&plan, &systems, &mut rows, &mut load, &mut failures);
-    many_ports_rows(&plan, &systems, &mut rows, &mut load, &mut failures);
-    ipam_row(&plan, &systems, &mut rows, &mut load, &mut failures);
+    let mut progress = Progress::new(&plan, &systems);
+    let mut run = Run {
+        plan: &plan,
+        systems: &systems,
+        rows: &mut rows,
+        load: &mut load,
+        failures: &mut failures,
+        progress: &mut progress,
+    };
+    connect_rows(&mut run);
+    many_ports_rows(&mut run);
+    ipam_row(&mut run);
+    progress.step(0.0, "done");
     load.sample();
     let took = started.elapsed();
 
@@ -464,13 +577,19 @@ fn teardown_kind(t: Teardown) -> &'static str {
     }
 }
 
-fn connect_rows(
-    plan: &Plan,
-    systems: &Systems,
-    rows: &mut Vec<Row>,
-    load: &mut machine::Load,
-    failures: &mut Vec<Failure>,
-) {
+/// What the row builders share.
+struct Run<'a> {
+    plan: &'a Plan,
+    systems: &'a Systems,
+    rows: &'a mut Vec<Row>,
+    load: &'a mut machine::Load,
+    failures: &'a mut Vec<Failure>,
+    progress: &'a mut Progress,
+}
+
+fn connect_rows(r: &mut Run<'_>) {
+    let (plan, systems) = (r.plan, r.systems);
+    let (load, failures) = (&mut *r.load, &mut *r.failures);
     let mut all = Vec::new();
     for with_port in [false, true] {
         for &n in &plan.sizes {
@@ -568,6 +687,10 @@ fn connect_rows(
                     }
                     i += 1;
                 }
+                r.progress.step(
+                    Progress::connect_weight(n, runnable.len() as f64),
+                    &format!("N={n} {label}, repetition {}/{reps}", rep + 1),
+                );
             }
             samples.fill(&mut group);
             all.extend(group);
@@ -579,16 +702,12 @@ fn connect_rows(
             .iter()
             .position(|k| r.id.split('/').next() == Some(*k))
     });
-    rows.extend(all);
+    r.rows.extend(all);
 }
 
-fn many_ports_rows(
-    plan: &Plan,
-    systems: &Systems,
-    rows: &mut Vec<Row>,
-    load: &mut machine::Load,
-    failures: &mut Vec<Failure>,
-) {
+fn many_ports_rows(r: &mut Run<'_>) {
+    let (plan, systems) = (r.plan, r.systems);
+    let (load, failures) = (&mut *r.load, &mut *r.failures);
     for &p in &plan.port_counts {
         let mut group = [
             Row::new(
@@ -650,19 +769,20 @@ fn many_ports_rows(
                     }
                 }
             }
+            r.progress.step(
+                Progress::ports_weight(p, runnable.len() as f64),
+                &format!("{p} ports, repetition {}/{}", rep + 1, plan.reps),
+            );
         }
         samples.fill(&mut group);
-        rows.extend(group);
+        r.rows.extend(group);
     }
 }
 
-fn ipam_row(
-    plan: &Plan,
-    systems: &Systems,
-    rows: &mut Vec<Row>,
-    load: &mut machine::Load,
-    failures: &mut Vec<Failure>,
-) {
+fn ipam_row(r: &mut Run<'_>) {
+    let (plan, systems) = (r.plan, r.systems);
+    let failures = &mut *r.failures;
+    let load = &mut *r.load;
     let mut row = Row::new("ipam/fill-16", "IPAM: fill a /16", Unit::UsPerAddress);
     eprintln!("==> bench: IPAM, fill a /16");
     let mut ours = Vec::new();
@@ -713,7 +833,8 @@ fn ipam_row(
         Ok(_) => {}
         Err(a) => row.set(Col::Cni, Cell::Absent(a.clone())),
     }
-    rows.push(row);
+    r.rows.push(row);
+    r.progress.step(Progress::IPAM_WEIGHT, "IPAM");
 }
 
 fn panels(plan: &Plan, rows: &[Row]) -> Vec<plot::Panel> {

@@ -30,10 +30,9 @@ fn cargo(args: &[&str]) -> Command {
     c
 }
 
-/// Run the gate. `--skip-tests` leaves out the test run (for `.ci/run`,
+/// Run the gate. `skip_tests` leaves out the test run (for `.ci/run`,
 /// which runs the README's test command itself just before).
-pub fn run(args: &[String]) -> Result<(), String> {
-    let skip_tests = args.iter().any(|a| a == "--skip-tests");
+pub fn run(skip_tests: bool) -> Result<(), String> {
     step(
         "cargo fmt --all --check",
         &mut cargo(&["fmt", "--all", "--check"]),
@@ -76,7 +75,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         eprintln!("==> cargo deny: not installed (cargo install --locked cargo-deny); skipped");
     }
     eprintln!("==> cargo xtask cycles");
-    crate::cycles::run(&[])?;
+    crate::cycles::run()?;
     eprintln!("==> ci: all green");
     Ok(())
 }

@@ -38,7 +38,7 @@ const KNOWN: &[&[&str]] = &[
 ];
 
 /// Run the check over the workspace at `root`.
-pub fn run(_args: &[String]) -> Result<(), String> {
+pub fn run() -> Result<(), String> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .map(PathBuf::from)

@@ -364,7 +364,7 @@ fn scenario() -> Res<()> {
 }
 
 /// Run the demo.
-pub fn run(_args: &[String]) -> Res<()> {
+pub fn run() -> Res<()> {
     if !is_root() {
         return Err("the demo makes a throwaway network namespace: run it as root".into());
     }

@@ -1,47 +1,92 @@
-//! Project tasks, run with `cargo xtask <task>`:
+//! Project tasks, run with `cargo xtask <task>` (`cargo xtask --help`,
+//! `cargo xtask <task> --help`):
 //!
+//! - `test [-- CARGO-TEST-ARGS]`: the README's test command: installs the
+//!   Debian packages the tests use when missing, then `cargo test
+//!   --workspace`.
 //! - `ci [--skip-tests]`: the quality gate (fmt, clippy, docs, tests, bench
 //!   build, cargo-deny when installed, import circles).
 //! - `cycles`: no circle of imports among the files of a crate.
 //! - `demo`: the README's main job, in a throwaway sandbox.
 //! - `soak [--cycles N] [--processes P]`: connect/disconnect cycles (P
 //!   processes sharing one state directory), checking for leaks.
+//! - `bench [...]`: bridge-net beside its peers, one table.
 
 mod bench;
 mod ci;
 mod cycles;
 mod demo;
 mod soak;
+mod test;
 
 use std::process::ExitCode;
 
+use clap::{Args, Parser, Subcommand};
+
+/// bridge-net's project tasks.
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask")]
+struct Xtask {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Debug, Subcommand)]
+enum Task {
+    /// The README's test command: installs the Debian packages the tests
+    /// use when they are missing (apt-get, as root), then runs `cargo test
+    /// --workspace`.
+    Test(test::TestArgs),
+    /// The quality gate: fmt, clippy, docs, tests, bench build,
+    /// cargo-deny, import circles.
+    Ci(CiArgs),
+    /// No circle of imports among the files of a crate.
+    Cycles,
+    /// The bridge-net picture in a throwaway sandbox, checked with real
+    /// traffic (as root).
+    Demo,
+    /// Connect/disconnect cycles in a throwaway sandbox, checking links,
+    /// rules, fds and memory for leaks (as root).
+    Soak(SoakArgs),
+    /// bridge-net beside nlbench, ip -batch, netavark, CNI (and Podman,
+    /// Docker): one table (as root).
+    Bench(bench::BenchArgs),
+}
+
+/// `cargo xtask ci`.
+#[derive(Debug, Args)]
+struct CiArgs {
+    /// Leave out the test run (for `.ci/run`, which runs `cargo xtask test`
+    /// itself).
+    #[arg(long)]
+    skip_tests: bool,
+}
+
+/// `cargo xtask soak`.
+#[derive(Debug, Args)]
+struct SoakArgs {
+    /// Connect/disconnect cycles in all (at least 100).
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(100..))]
+    cycles: u64,
+    /// Processes sharing one state directory.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=64))]
+    processes: u64,
+}
+
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let (task, rest) = match args.split_first() {
-        Some((t, r)) => (t.as_str(), r),
-        None => ("help", &[][..]),
-    };
-    let result = match task {
-        "bench" => bench::run(rest),
-        "ci" => ci::run(rest),
-        "cycles" => cycles::run(rest),
-        "demo" => demo::run(rest),
-        "soak" => soak::run(rest),
-        _ => {
-            eprintln!(
-                "usage: cargo xtask <task>\n\n  ci [--skip-tests]   fmt, clippy, docs, tests, bench build, cargo-deny, cycles\n  cycles              no circle of imports among the files of a crate\n  demo                the bridge-net picture in a throwaway sandbox, with checks\n  soak [--cycles N] [--processes P]\n                      N connect/disconnect cycles (default 10000; P processes on one state), checking for leaks\n  bench [--quick] [--install-peers] [--skip-criterion] [--skip-podman] [--skip-docker]\n                      bridge-net beside nlbench, ip -batch, netavark, CNI (and Podman, Docker): one table"
-            );
-            return if task == "help" || task == "--help" {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(2)
-            };
-        }
+    let cli = Xtask::parse();
+    let (name, result) = match &cli.task {
+        Task::Test(a) => ("test", test::run(a)),
+        Task::Ci(a) => ("ci", ci::run(a.skip_tests)),
+        Task::Cycles => ("cycles", cycles::run()),
+        Task::Demo => ("demo", demo::run()),
+        Task::Soak(a) => ("soak", soak::run(a.cycles as usize, a.processes as usize)),
+        Task::Bench(a) => ("bench", bench::run(a)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("xtask {task}: {e}");
+            eprintln!("xtask {name}: {e}");
             ExitCode::FAILURE
         }
     }

@@ -169,30 +169,9 @@ fn soak(cycles: usize) -> Res<()> {
 }
 
 /// Run the soak.
-pub fn run(args: &[String]) -> Res<()> {
+pub fn run(cycles: usize, processes: usize) -> Res<()> {
     if let Ok(id) = std::env::var(WORKER_ENV) {
         return worker_main(&id);
-    }
-    let mut cycles = 10_000;
-    let mut processes = 1;
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--cycles" => {
-                cycles = it
-                    .next()
-                    .and_then(|v| v.parse().ok())
-                    .ok_or("--cycles needs a number")?;
-            }
-            "--processes" => {
-                processes = it
-                    .next()
-                    .and_then(|v| v.parse().ok())
-                    .filter(|p| (1..=64).contains(p))
-                    .ok_or("--processes needs a number from 1 to 64")?;
-            }
-            other => return Err(format!("unknown argument {other:?}")),
-        }
     }
     if cycles < 100 {
         return Err("--cycles must be at least 100".into());

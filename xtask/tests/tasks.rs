@@ -1,0 +1,165 @@
+//! The `xtask` binary as `cargo xtask` runs it: every task's `--help`,
+//! and what `test` installs on a machine that lacks the tests' packages
+//! (pretended with `BRNET_XTASK_SEARCH_PATH`, and `--dry-run`: nothing is
+//! installed or run).
+
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_xtask");
+
+fn xtask(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env_remove("BRNET_SKIP_PRIVILEGED")
+        .output()
+        .expect("run xtask")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn every_task_has_help_and_runs_nothing() {
+    let top = xtask(&["--help"]);
+    assert!(top.status.success());
+    let top = text(&top.stdout);
+    for task in ["test", "ci", "cycles", "demo", "soak", "bench"] {
+        assert!(top.contains(&format!("  {task} ")), "{task} in\n{top}");
+        let started = std::time::Instant::now();
+        let out = xtask(&[task, "--help"]);
+        let stdout = text(&out.stdout);
+        assert!(out.status.success(), "{task} --help: {}", text(&out.stderr));
+        assert!(
+            stdout.contains(&format!("Usage: cargo xtask {task}")),
+            "{task} --help:\n{stdout}"
+        );
+        // `demo --help` prints help, it does not run the demo (which
+        // makes a sandbox and prints the topology).
+        assert!(
+            !stdout.contains("==>"),
+            "{task} --help ran something:\n{stdout}"
+        );
+        assert!(
+            out.stderr.is_empty(),
+            "{task} --help: {}",
+            text(&out.stderr)
+        );
+        assert!(started.elapsed().as_secs() < 30);
+    }
+    for (task, flag) in [
+        ("soak", "--cycles <CYCLES>"),
+        ("soak", "--processes <PROCESSES>"),
+        ("bench", "--quick"),
+        ("bench", "--install-peers"),
+        ("ci", "--skip-tests"),
+        ("test", "--dry-run"),
+    ] {
+        let help = text(&xtask(&[task, "--help"]).stdout);
+        assert!(help.contains(flag), "{flag} in {task} --help:\n{help}");
+    }
+}
+
+#[test]
+fn bad_arguments_are_usage_errors() {
+    for args in [
+        &["demo", "--bogus"][..],
+        &["soak", "--cycles", "5"],
+        &["soak", "--processes", "x"],
+        &["bench", "--quik"],
+        &["nope"],
+    ] {
+        let out = xtask(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            text(&out.stderr).starts_with("error: "),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+    // clap's suggestion for a typo.
+    let out = xtask(&["bench", "--quik"]);
+    assert!(
+        text(&out.stderr).contains("--quick"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn test_says_what_it_installs_and_skips_what_is_present() {
+    // Nothing found on the search path: every program's package is
+    // missing; the packages found by a fixed path are judged by it.
+    let out = Command::new(BIN)
+        .args(["test", "--dry-run"])
+        .env("BRNET_XTASK_SEARCH_PATH", "/nonexistent")
+        .output()
+        .expect("run xtask");
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("==> test: would apt-get install "))
+        .unwrap_or_else(|| panic!("no install line in\n{stderr}"));
+    for pkg in [
+        "iproute2",
+        "nftables",
+        "iptables",
+        "socat",
+        "iputils-ping",
+        "gcc",
+        "podman",
+    ] {
+        assert!(line.split(' ').any(|w| w == pkg), "{pkg} in {line}");
+    }
+    let has_netavark = std::path::Path::new("/usr/lib/podman/netavark").exists();
+    assert_eq!(
+        line.split(' ').any(|w| w == "netavark"),
+        !has_netavark,
+        "netavark is present here: not installed again ({line})"
+    );
+    assert!(stderr.contains("==> cargo test --workspace"), "{stderr}");
+
+    // On this machine's own path: what is installed is not installed again.
+    let out = xtask(&["test", "--dry-run", "--", "-p", "brnet-ipam"]);
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("==> cargo test -p brnet-ipam"), "{stderr}");
+    if std::path::Path::new("/usr/sbin/nft").exists()
+        || std::path::Path::new("/usr/bin/nft").exists()
+    {
+        assert!(!stderr.contains("nftables"), "{stderr}");
+    }
+}
+
+#[test]
+fn test_without_root_says_in_one_line_what_to_install() {
+    // As nobody (setpriv drops root when we are root), on a machine that
+    // lacks them.
+    let root = std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+        s.lines()
+            .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"))
+    });
+    let mut cmd = if root {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", BIN]);
+        c
+    } else {
+        Command::new(BIN)
+    };
+    let out = cmd
+        .arg("test")
+        .env("BRNET_XTASK_SEARCH_PATH", "/nonexistent")
+        .env_remove("BRNET_SKIP_PRIVILEGED")
+        .output()
+        .expect("run xtask (as root: through setpriv, util-linux)");
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "one line:\n{stderr}");
+    assert!(
+        lines[0].starts_with("xtask test: the tests need iproute2 nftables")
+            && lines[0].contains("apt-get install iproute2 nftables"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty());
+}
