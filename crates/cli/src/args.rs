@@ -8,6 +8,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::template::Template;
+
 /// Docker's bridge networks without Docker: `brnet network ...` mirrors
 /// `docker network ...` on Linux bridges, veth pairs and nftables.
 #[derive(Debug, Parser)]
@@ -105,6 +107,8 @@ pub struct DnsServeArgs {
 pub enum NetworkCommand {
     /// Create a network; prints its id.
     Create(CreateArgs),
+    /// Exit 0 if a network exists, 1 if not (prints nothing).
+    Exists(ExistsArgs),
     /// List networks.
     #[command(visible_alias = "list")]
     Ls(LsArgs),
@@ -166,47 +170,123 @@ pub struct CreateArgs {
     /// `-o parent=IF`, the host's default route's link when not given).
     #[arg(short = 'd', long, default_value = "bridge", value_name = "DRIVER")]
     pub driver: String,
+    /// No error when a network of that name exists: print its id.
+    #[arg(long)]
+    pub ignore: bool,
     /// The network's name.
     pub name: String,
 }
 
-/// Output format of `network ls`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LsFormat {
-    /// A table: NETWORK ID, NAME, DRIVER, SCOPE.
+/// Output format of `network ls` and `brnet ps`: `table` (the
+/// default), `json` (one JSON object per line, Docker's keys), `table
+/// TEMPLATE` or a Go template (`{{.Name}}`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ListFormat {
+    /// The default table.
     Table,
-    /// A JSON array with every network's details.
+    /// One JSON object per line.
     Json,
+    /// A Go template per line; `table TEMPLATE` adds a header line and
+    /// aligns the columns its tabs separate.
+    Template {
+        /// With a header, aligned.
+        table: bool,
+        /// The template.
+        template: Template,
+    },
 }
+
+/// Parse `--format` of a list.
+pub fn list_format(s: &str) -> Result<ListFormat, String> {
+    match s {
+        "" | "table" => Ok(ListFormat::Table),
+        "json" => Ok(ListFormat::Json),
+        _ => {
+            let (table, src) = match s.strip_prefix("table ") {
+                Some(rest) => (true, rest),
+                None => (false, s),
+            };
+            if !src.contains("{{") {
+                return Err(
+                    "not table, json, or a Go template ('{{.Name}}', 'table {{.ID}}\\t{{.Name}}')"
+                        .into(),
+                );
+            }
+            let template = Template::parse(&src.replace("\\t", "\t")).map_err(|e| e.to_string())?;
+            Ok(ListFormat::Template { table, template })
+        }
+    }
+}
+
+/// A `--filter KEY=VALUE` of `keys`.
+fn filter(s: &str, keys: &[&str]) -> Result<(String, String), String> {
+    let (k, v) = s
+        .split_once('=')
+        .ok_or_else(|| format!("expected KEY=VALUE, KEY one of {}", keys.join(", ")))?;
+    // `label!=KEY[=VALUE]`: the key with its `!`.
+    if !keys.contains(&k) {
+        return Err(format!("no filter {k:?}: one of {}", keys.join(", ")));
+    }
+    Ok((k.to_owned(), v.to_owned()))
+}
+
+/// The filters of `network ls`.
+pub const LS_FILTERS: &[&str] = &["name", "id", "driver", "label", "type", "dangling"];
+
+/// The filters of `network prune`.
+pub const PRUNE_FILTERS: &[&str] = &["until", "label", "label!"];
 
 /// `brnet network ls`.
 #[derive(Debug, Args)]
 pub struct LsArgs {
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = LsFormat::Table)]
-    pub format: LsFormat,
+    /// Output format: table, json (one object per line, Docker's keys:
+    /// ID, Name, Driver, Scope, IPv4, IPv6, Internal, Labels, CreatedAt),
+    /// a Go template ('{{.Name}}', '{{json .}}'), or 'table TEMPLATE'.
+    #[arg(long, default_value = "table", value_parser = list_format, value_name = "FORMAT")]
+    pub format: ListFormat,
     /// Only the ids.
     #[arg(short, long)]
     pub quiet: bool,
     /// Full 64-digit ids.
     #[arg(long)]
     pub no_trunc: bool,
+    /// Only networks that match (repeatable; the same key: any of its
+    /// values, different keys: all): name=PART, id=PART, driver=DRIVER,
+    /// label=KEY[=VALUE], type=custom|builtin, dangling=true|false.
+    #[arg(short, long = "filter", value_name = "KEY=VALUE",
+          value_parser = |s: &str| filter(s, LS_FILTERS))]
+    pub filter: Vec<(String, String)>,
 }
 
 /// Output format of `network inspect`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum InspectFormat {
     /// `docker network inspect`'s JSON array.
     Json,
     /// The topology as Graphviz dot (`| dot -Tsvg > net.svg`).
     Dot,
+    /// A Go template, applied to each network's document.
+    Template(Template),
+}
+
+/// Parse `--format` of inspect.
+pub fn inspect_format(s: &str) -> Result<InspectFormat, String> {
+    match s {
+        "" | "json" => Ok(InspectFormat::Json),
+        "dot" => Ok(InspectFormat::Dot),
+        _ if s.contains("{{") => Template::parse(s)
+            .map(InspectFormat::Template)
+            .map_err(|e| e.to_string()),
+        _ => Err("not json, dot, or a Go template ('{{.Name}}', '{{json .IPAM}}')".into()),
+    }
 }
 
 /// `brnet network inspect`.
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// Output format.
-    #[arg(short, long, value_enum, default_value_t = InspectFormat::Json)]
+    /// Output format: json (docker's array), dot (Graphviz), or a Go
+    /// template per network ('{{.Id}}', '{{range .IPAM.Config}}{{.Subnet}}{{end}}').
+    #[arg(short, long, default_value = "json", value_parser = inspect_format, value_name = "FORMAT")]
     pub format: InspectFormat,
     /// Networks, by name or id.
     #[arg(required = true, value_name = "NETWORK")]
@@ -216,6 +296,9 @@ pub struct InspectArgs {
 /// `brnet network rm`.
 #[derive(Debug, Args)]
 pub struct RmArgs {
+    /// No error for a network that does not exist.
+    #[arg(short, long)]
+    pub force: bool,
     /// Networks, by name or id.
     #[arg(required = true, value_name = "NETWORK")]
     pub names: Vec<String>,
@@ -227,6 +310,19 @@ pub struct PruneArgs {
     /// Accepted for docker compatibility: brnet never asks.
     #[arg(short, long)]
     pub force: bool,
+    /// Only networks that match (repeatable): until=TIMESTAMP|DURATION
+    /// (created before: RFC 3339, Unix seconds, or a duration ago such as
+    /// 10m, 24h), label=KEY[=VALUE], label!=KEY[=VALUE].
+    #[arg(long = "filter", value_name = "KEY=VALUE",
+          value_parser = |s: &str| filter(s, PRUNE_FILTERS))]
+    pub filter: Vec<(String, String)>,
+}
+
+/// `brnet network exists`.
+#[derive(Debug, Args)]
+pub struct ExistsArgs {
+    /// The network, by name or id.
+    pub network: String,
 }
 
 /// Output format of `network connect`.

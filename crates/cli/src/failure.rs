@@ -79,6 +79,8 @@ pub enum Failure {
     Output(std::io::Error),
     /// The name resolver failed.
     Dns(brnet_dns::Error),
+    /// An answer that is only an exit code (`network exists`).
+    Silent(Exit),
 }
 
 impl From<brnet_dns::Error> for Failure {
@@ -119,6 +121,7 @@ impl fmt::Display for Failure {
             Failure::Input(e) => e.to_string(),
             Failure::Output(e) => format!("write output: {e}"),
             Failure::Dns(e) => e.to_string(),
+            Failure::Silent(_) => String::new(),
         };
         // One line, whatever the source says.
         f.write_str(&one_line(&text))
@@ -146,6 +149,7 @@ impl Failure {
             Failure::Netns(e) => netns_exit(e),
             Failure::Input(_) => Exit::Usage,
             Failure::Output(_) | Failure::Dns(_) => Exit::Failed,
+            Failure::Silent(code) => *code,
         }
     }
 }

@@ -10,10 +10,12 @@
 mod args;
 mod dns;
 mod failure;
+mod filter;
 mod input;
 mod netns;
 mod network;
 mod render;
+mod template;
 mod usage;
 
 use std::io::Write;
@@ -60,6 +62,7 @@ fn report(failures: &Failures) -> ExitCode {
         // A reader that went away takes the output with it, as SIGPIPE
         // would: no message about it.
         if matches!(&f.why, failure::Failure::Output(e) if e.kind() == std::io::ErrorKind::BrokenPipe)
+            || matches!(&f.why, failure::Failure::Silent(_))
         {
             continue;
         }

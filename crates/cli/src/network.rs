@@ -7,11 +7,11 @@ use bridge_net::brnet_netns;
 use bridge_net::{BridgeNet, Config, Error, NetnsRef};
 
 use crate::args::{
-    ConnectArgs, ConnectFormat, CreateArgs, DisconnectArgs, InspectArgs, InspectFormat, LsArgs,
-    LsFormat, NetworkCommand, PruneArgs, RmArgs,
+    ConnectArgs, ConnectFormat, CreateArgs, DisconnectArgs, ExistsArgs, InspectArgs, InspectFormat,
+    LsArgs, NetworkCommand, PruneArgs, RmArgs,
 };
-use crate::failure::{Failed, Failure, Failures};
-use crate::{input, render};
+use crate::failure::{BadInput, Exit, Failed, Failure, Failures};
+use crate::{filter, input, render};
 
 /// Run one `network` command, printing to `out`.
 pub fn run(cmd: &NetworkCommand, config: &Config, out: &mut dyn Write) -> Result<(), Failures> {
@@ -19,6 +19,9 @@ pub fn run(cmd: &NetworkCommand, config: &Config, out: &mut dyn Write) -> Result
     match cmd {
         NetworkCommand::Create(a) => {
             one(format!("network create {}", a.name), create(a, config, out))
+        }
+        NetworkCommand::Exists(a) => {
+            one(format!("network exists {}", a.network), exists(a, config))
         }
         NetworkCommand::Ls(a) => one("network ls".into(), ls(a, config, out)),
         NetworkCommand::Inspect(a) => inspect(a, config, out),
@@ -41,30 +44,78 @@ fn open(config: &Config) -> Result<BridgeNet, Failure> {
 
 fn create(a: &CreateArgs, config: &Config, out: &mut dyn Write) -> Result<(), Failure> {
     let opts = input::network_options(a)?;
-    let info = open(config)?.create_network(&a.name, &opts)?;
+    let mut net = open(config)?;
+    let info = match net.create_network(&a.name, &opts) {
+        // podman's --ignore: the network that is there already.
+        Err(Error::NetworkExists { .. }) if a.ignore => net.network(&a.name)?,
+        r => r?,
+    };
     writeln!(out, "{}", info.id)?;
     Ok(())
 }
 
+/// Exit 0 when the network exists; a not-found exits 1 without a word.
+fn exists(a: &ExistsArgs, config: &Config) -> Result<(), Failure> {
+    match open(config)?.network(&a.network) {
+        Ok(_) => Ok(()),
+        Err(Error::NetworkNotFound { .. }) => Err(Failure::Silent(Exit::Failed)),
+        Err(e) => Err(e.into()),
+    }
+}
+
 fn ls(a: &LsArgs, config: &Config, out: &mut dyn Write) -> Result<(), Failure> {
-    let nets = open(config)?.networks()?;
+    let filters = filter::Ls::new(&a.filter)?;
+    let nets: Vec<_> = open(config)?
+        .networks()?
+        .into_iter()
+        .filter(|n| filters.matches(n))
+        .collect();
     if a.quiet {
         for n in &nets {
             writeln!(out, "{}", render::short_id(&n.id, a.no_trunc))?;
         }
         return Ok(());
     }
-    match a.format {
-        LsFormat::Table => out.write_all(render::network_table(&nets, a.no_trunc).as_bytes())?,
-        LsFormat::Json => out.write_all(render::json(&nets).as_bytes())?,
-    }
+    let rows = || nets.iter().map(|n| render::ls_row(n, a.no_trunc));
+    let text = render::list(
+        &a.format,
+        || render::network_table(&nets, a.no_trunc),
+        rows,
+        render::ls_header(),
+    )
+    .map_err(|e| BadInput::new("--format", "", e))?;
+    out.write_all(text.as_bytes())?;
     Ok(())
 }
 
 fn inspect(a: &InspectArgs, config: &Config, out: &mut dyn Write) -> Result<(), Failures> {
     let all = || format!("network inspect {}", a.names.join(" "));
     let mut net = open(config).map_err(|e| vec![Failed::new(all(), e)])?;
-    match a.format {
+    match &a.format {
+        InspectFormat::Template(t) => {
+            // As docker: a line per network found, then what was not.
+            let mut failed = Vec::new();
+            for name in &a.names {
+                let what = || format!("network inspect {name}");
+                let line = net.inspect(name).map_err(Failure::from).and_then(|doc| {
+                    let doc =
+                        serde_json::to_value(&doc).map_err(|e| BadInput::new("--format", "", e))?;
+                    t.render(&doc)
+                        .map_err(|e| Failure::from(BadInput::new("--format", "", e)))
+                });
+                match line {
+                    Ok(line) => {
+                        writeln!(out, "{line}").map_err(|e| vec![Failed::new(what(), e)])?
+                    }
+                    Err(e) => failed.push(Failed::new(what(), e)),
+                }
+            }
+            if failed.is_empty() {
+                Ok(())
+            } else {
+                Err(failed)
+            }
+        }
         InspectFormat::Json => {
             // As docker: print what was found, report what was not.
             let mut docs = Vec::with_capacity(a.names.len());
@@ -107,10 +158,12 @@ fn rm(a: &RmArgs, config: &Config, out: &mut dyn Write) -> Result<(), Failures> 
                     failed.push(Failed::new(what(), e));
                 }
             }
+            Ok(false) if a.force => {}
             Ok(false) => failed.push(Failed::new(
                 what(),
                 Error::NetworkNotFound { name: name.clone() },
             )),
+            Err(Error::NetworkNotFound { .. }) if a.force => {}
             Err(e) => failed.push(Failed::new(what(), e)),
         }
     }
@@ -121,9 +174,28 @@ fn rm(a: &RmArgs, config: &Config, out: &mut dyn Write) -> Result<(), Failures> 
     }
 }
 
-fn prune(_: &PruneArgs, config: &Config, out: &mut dyn Write) -> Result<(), Failure> {
-    for name in open(config)?.prune()? {
-        writeln!(out, "{name}")?;
+fn prune(a: &PruneArgs, config: &Config, out: &mut dyn Write) -> Result<(), Failure> {
+    let mut net = open(config)?;
+    if a.filter.is_empty() {
+        for name in net.prune()? {
+            writeln!(out, "{name}")?;
+        }
+        return Ok(());
+    }
+    let filters = filter::Prune::new(&a.filter)?;
+    let chosen: Vec<String> = net
+        .networks()?
+        .into_iter()
+        .filter(|n| !n.default && n.endpoints == 0 && filters.matches(n))
+        .map(|n| n.name)
+        .collect();
+    for name in chosen {
+        match net.remove_network(&name) {
+            Ok(true) => writeln!(out, "{name}")?,
+            // Taken or removed by another process meanwhile: not idle.
+            Ok(false) | Err(Error::NetworkInUse { .. } | Error::NetworkNotFound { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
     }
     Ok(())
 }

@@ -5,8 +5,14 @@ use std::fmt::Write;
 use std::net::IpAddr;
 
 use bridge_net::brnet_nat::PortMapping;
+use std::collections::BTreeMap;
+
 use bridge_net::{EndpointInfo, NetworkInfo};
 use serde::Serialize;
+use serde_json::Value;
+
+use crate::args::ListFormat;
+use crate::template::TemplateError;
 
 /// Columns padded to their widest cell plus three spaces, and at least
 /// ten wide, as docker's tables are (its tabwriter's minwidth 10, padding
@@ -63,6 +69,110 @@ pub fn network_table(nets: &[NetworkInfo], no_trunc: bool) -> String {
         ]);
     }
     table(&rows)
+}
+
+/// Go's `time.Time` as Docker prints `CreatedAt`: `2026-12-05
+/// 14:00:00.123456789 +0000 UTC` (trailing zeros of the fraction
+/// dropped) from our RFC 3339 `2026-12-05T14:00:00.123456789Z`.
+pub fn created_at(rfc3339: &str) -> String {
+    let Some(t) = rfc3339.strip_suffix('Z') else {
+        return rfc3339.to_owned();
+    };
+    let t = t.replacen('T', " ", 1);
+    let t = match t.split_once('.') {
+        Some((whole, frac)) => {
+            let frac = frac.trim_end_matches('0');
+            if frac.is_empty() {
+                whole.to_owned()
+            } else {
+                format!("{whole}.{frac}")
+            }
+        }
+        None => t,
+    };
+    format!("{t} +0000 UTC")
+}
+
+/// A network as `docker network ls --format json` prints it: Docker's
+/// keys, in its (sorted) order, every value a string.
+pub fn ls_row(n: &NetworkInfo, no_trunc: bool) -> Value {
+    let labels: Vec<String> = n
+        .options
+        .labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    let mut m = BTreeMap::new();
+    m.insert("CreatedAt", created_at(&n.created));
+    m.insert("Driver", n.driver.to_owned());
+    m.insert("ID", short_id(&n.id, no_trunc).to_owned());
+    m.insert("IPv4", n.options.enable_ipv4.to_string());
+    m.insert("IPv6", n.options.ipv6.is_some().to_string());
+    m.insert("Internal", n.internal.to_string());
+    m.insert("Labels", labels.join(","));
+    m.insert("Name", n.name.clone());
+    m.insert("Scope", "local".to_owned());
+    let mut o = serde_json::Map::new();
+    for (k, v) in m {
+        o.insert(k.to_owned(), Value::String(v));
+    }
+    Value::Object(o)
+}
+
+/// The header a `table TEMPLATE` of `network ls` prints its fields under.
+pub fn ls_header() -> Value {
+    serde_json::json!({
+        "ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER", "Scope": "SCOPE",
+        "IPv4": "IPV4", "IPv6": "IPV6", "Internal": "INTERNAL", "Labels": "LABELS",
+        "CreatedAt": "CREATED AT",
+    })
+}
+
+/// A list in `format`: `table()` for the default table; one JSON object
+/// per line; or the template per row (with `header` rendered first and
+/// the tab-separated columns aligned for `table TEMPLATE`).
+pub fn list<I: Iterator<Item = Value>>(
+    format: &ListFormat,
+    table_text: impl FnOnce() -> String,
+    rows: impl FnOnce() -> I,
+    header: Value,
+) -> Result<String, TemplateError> {
+    match format {
+        ListFormat::Table => Ok(table_text()),
+        ListFormat::Json => {
+            let mut out = String::new();
+            for r in rows() {
+                out.push_str(&serde_json::to_string(&r).unwrap_or_default());
+                out.push('\n');
+            }
+            Ok(out)
+        }
+        ListFormat::Template {
+            table: false,
+            template,
+        } => {
+            let mut out = String::new();
+            for r in rows() {
+                out.push_str(&template.render(&r)?);
+                out.push('\n');
+            }
+            Ok(out)
+        }
+        ListFormat::Template {
+            table: true,
+            template,
+        } => {
+            let mut lines = vec![template.render(&header)?];
+            for r in rows() {
+                lines.push(template.render(&r)?);
+            }
+            let cells: Vec<Vec<String>> = lines
+                .iter()
+                .map(|l| l.split('\t').map(str::to_owned).collect())
+                .collect();
+            Ok(self::table(&cells))
+        }
+    }
 }
 
 /// A published port as `docker ps` shows it: `0.0.0.0:8080->80/tcp`.
@@ -216,6 +326,22 @@ mod tests {
             assert!(text.contains(line), "{line:?} in\n{text}");
         }
         assert!(!text.contains("address6"));
+    }
+
+    #[test]
+    fn ls_row_has_dockers_keys() {
+        let mut n = info("web", &"ab".repeat(32));
+        n.created = "2026-12-05T14:00:00.120000000Z".into();
+        n.options.labels.insert("team".into(), "a".into());
+        n.options.labels.insert("env".into(), "ci".into());
+        assert_eq!(
+            serde_json::to_string(&ls_row(&n, false)).unwrap(),
+            r#"{"CreatedAt":"2026-12-05 14:00:00.12 +0000 UTC","Driver":"bridge","ID":"abababababab","IPv4":"true","IPv6":"false","Internal":"false","Labels":"env=ci,team=a","Name":"web","Scope":"local"}"#
+        );
+        assert_eq!(
+            created_at("2026-12-05T14:00:00.000000000Z"),
+            "2026-12-05 14:00:00 +0000 UTC"
+        );
     }
 
     #[test]

@@ -31,9 +31,17 @@ pub fn line(e: &clap::Error, argv: &[String]) -> String {
         // clap would print the whole help where a command was expected.
         "a command is expected".to_owned()
     } else {
+        // The error and clap's tips ("a similar subcommand exists: 'ls'"),
+        // without the usage and the pointer to --help (ours is added).
         let rendered = e.render().to_string();
-        let first = rendered.split("\n\n").next().unwrap_or_default();
-        one_line(first.trim_start_matches("error: "))
+        let mut parts = rendered.split("\n\n");
+        let first = parts.next().unwrap_or_default();
+        let mut text = first.trim_start_matches("error: ").to_owned();
+        for tip in parts.filter(|p| p.trim_start().starts_with("tip:")) {
+            text.push('\n');
+            text.push_str(tip);
+        }
+        one_line(&text)
     };
     let command = command_path(argv).join(" ");
     if command.is_empty() {
@@ -117,8 +125,9 @@ mod tests {
                 "--format",
                 "xml"
             ]),
-            "brnet: network ls: invalid value 'xml' for '--format <FORMAT>'; \
-             [possible values: table, json] (see 'brnet network ls --help')"
+            "brnet: network ls: invalid value 'xml' for '--format <FORMAT>': not table, json, \
+             or a Go template ('{{.Name}}', 'table {{.ID}}\\t{{.Name}}') \
+             (see 'brnet network ls --help')"
         );
         let l = check(&[
             "brnet", "network", "connect", "-p", "80", "--ip", "1.2.3.4", "web",
@@ -136,6 +145,16 @@ mod tests {
         assert_eq!(
             check(&["brnet"]),
             "brnet: usage: a command is expected (see 'brnet --help')"
+        );
+        assert_eq!(
+            check(&["brnet", "network", "creat"]),
+            "brnet: network: unrecognized subcommand 'creat'; tip: a similar subcommand exists: \
+             'create' (see 'brnet network --help')"
+        );
+        let l = check(&["brnet", "network", "ls", "--no-trun"]);
+        assert!(
+            l.contains("tip: a similar argument exists: '--no-trunc'"),
+            "{l}"
         );
         let l = check(&["brnet", "nope"]);
         assert!(

@@ -105,11 +105,24 @@ impl Sandbox {
         }
     }
 
-    /// The networks as `network ls --format json` lists them.
+    /// The networks as `network ls --format json` lists them (one object
+    /// per line, Docker's keys), each with the facts of its `network
+    /// inspect`: name, subnet (the first), bridge, endpoints.
     fn networks(&self) -> Vec<Value> {
-        let v: Value = serde_json::from_str(&self.ok(&["network", "ls", "--format", "json"]))
-            .expect("ls --format json prints JSON");
-        v.as_array().expect("an array").clone()
+        let out = self.ok(&["network", "ls", "--format", "json"]);
+        out.lines()
+            .map(|l| {
+                let row: Value = serde_json::from_str(l).expect("a JSON object per line");
+                let name = row["Name"].as_str().expect("Name").to_owned();
+                let doc = &json(&self.ok(&["network", "inspect", &name]))[0];
+                serde_json::json!({
+                    "name": name,
+                    "subnet": doc["IPAM"]["Config"][0]["Subnet"],
+                    "bridge": doc["Options"]["com.docker.network.bridge.name"],
+                    "endpoints": doc["Containers"].as_object().map_or(0, |c| c.len()),
+                })
+            })
+            .collect()
     }
 }
 
@@ -218,6 +231,7 @@ fn help_on_every_command() {
         &["network", "prune"],
         &["network", "connect"],
         &["network", "disconnect"],
+        &["network", "exists"],
         &["netns"],
         &["netns", "add"],
         &["netns", "del"],
@@ -258,6 +272,20 @@ fn usage_errors_are_one_line_exit_2() {
         (&["network", "inspect"], "<NETWORK>"),
         (&["network"], "brnet: network: "),
         (&["bogus"], "'bogus'"),
+        // clap's "did you mean", on the one line.
+        (
+            &["network", "creat", "x"],
+            "unrecognized subcommand 'creat'; tip: a similar subcommand exists: 'create'",
+        ),
+        (
+            &["network", "ls", "--quite"],
+            "tip: a similar argument exists: '--quiet'",
+        ),
+        (
+            &["network", "ls", "--filter", "nmae=x"],
+            "no filter \"nmae\"",
+        ),
+        (&["network", "ls", "--format", "{{.Name"], "unclosed action"),
         (&[], "brnet: usage: "),
     ] {
         let out = Command::new(BIN).args(args).output().expect("run brnet");
@@ -1134,5 +1162,183 @@ fn dual_stack_ports_answer_on_both_families() {
         serve_in("c1", "[::]:80", "c1");
         assert_eq!(fetch("172.23.0.1:8080").unwrap(), "c1 ::ffff:172.23.0.1\n");
         assert_eq!(fetch("[fd00:23::1]:8080").unwrap(), "c1 fd00:23::1\n");
+    });
+}
+
+#[test]
+fn docker_formats_filters_and_script_habits() {
+    if !brnet_netns::privileged_test() {
+        return;
+    }
+    sandboxed(|s| {
+        let a = s.ok(&[
+            "network",
+            "create",
+            "--subnet",
+            "172.30.0.0/16",
+            "--subnet",
+            "fd00:30::/64",
+            "--ipv6",
+            "--label",
+            "team=blue",
+            "--label",
+            "env=ci",
+            "alpha",
+        ]);
+        let a = a.trim();
+        s.ok(&[
+            "network",
+            "create",
+            "--internal",
+            "--label",
+            "team=red",
+            "beta",
+        ]);
+        s.ok(&["netns", "add", "c1"]);
+        s.ok(&["network", "connect", "beta", "c1"]);
+
+        // One JSON object per line, Docker's keys, string values.
+        let out = s.ok(&["network", "ls", "--format", "json"]);
+        let rows: Vec<Value> = out
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(rows.len(), 2, "{out}");
+        let keys: Vec<&String> = rows[0].as_object().unwrap().keys().collect();
+        assert_eq!(
+            keys,
+            [
+                "CreatedAt",
+                "Driver",
+                "ID",
+                "IPv4",
+                "IPv6",
+                "Internal",
+                "Labels",
+                "Name",
+                "Scope"
+            ]
+        );
+        assert_eq!(rows[0]["Name"], "alpha");
+        assert_eq!(rows[0]["ID"], &a[..12]);
+        assert_eq!(rows[0]["IPv6"], "true");
+        assert_eq!(rows[0]["Labels"], "env=ci,team=blue");
+        assert_eq!(rows[1]["Internal"], "true");
+        assert!(
+            rows[0]["CreatedAt"]
+                .as_str()
+                .unwrap()
+                .ends_with(" +0000 UTC")
+        );
+        // '{{json .}}' is the same; fields by name; 'table' adds a header.
+        assert_eq!(s.ok(&["network", "ls", "--format", "{{json .}}"]), out);
+        assert_eq!(
+            s.ok(&["network", "ls", "--format", "{{.Name}}"]),
+            "alpha\nbeta\n"
+        );
+        assert_eq!(
+            s.ok(&["network", "ls", "--format", "table {{.Name}}\\t{{.Driver}}"]),
+            "NAME      DRIVER\nalpha     bridge\nbeta      bridge\n"
+        );
+        // Today's table stays.
+        assert!(s.ok(&["network", "ls"]).starts_with("NETWORK ID     NAME "));
+        assert_eq!(
+            s.ok(&["network", "ls", "-q"]),
+            format!("{}\n", &a[..12]) + &s.ok(&["network", "ls", "-q", "-f", "name=beta"])
+        );
+        assert_eq!(
+            s.ok(&["network", "ls", "-q", "--no-trunc", "-f", "name=alp"]),
+            format!("{a}\n")
+        );
+
+        // Filters: one key's values are alternatives, keys must all match.
+        let names = |f: &[&str]| {
+            let mut args = vec!["network", "ls", "--format", "{{.Name}}"];
+            for x in f {
+                args.extend(["--filter", x]);
+            }
+            s.ok(&args).lines().map(str::to_owned).collect::<Vec<_>>()
+        };
+        assert_eq!(names(&["name=lph"]), ["alpha"]);
+        assert_eq!(names(&[&format!("id={}", &a[..6])]), ["alpha"]);
+        assert_eq!(names(&["driver=bridge"]), ["alpha", "beta"]);
+        assert_eq!(names(&["driver=macvlan"]), Vec::<String>::new());
+        assert_eq!(names(&["label=team"]), ["alpha", "beta"]);
+        assert_eq!(names(&["label=team=red"]), ["beta"]);
+        assert_eq!(names(&["label=team=red", "label=env"]), ["alpha", "beta"]);
+        assert_eq!(
+            names(&["label=team=red", "name=alpha"]),
+            Vec::<String>::new()
+        );
+        assert_eq!(names(&["type=custom"]), ["alpha", "beta"]);
+        assert_eq!(names(&["type=builtin"]), Vec::<String>::new());
+        assert_eq!(names(&["dangling=true"]), ["alpha"]);
+        assert_eq!(names(&["dangling=false"]), ["beta"]);
+        s.fails(&["network", "ls", "-f", "type=other"], 2);
+
+        // inspect with a Go template.
+        assert_eq!(
+            s.ok(&[
+                "network",
+                "inspect",
+                "--format",
+                "{{range .IPAM.Config}}{{.Subnet}} {{end}}",
+                "alpha"
+            ]),
+            "172.30.0.0/16 fd00:30::/64 \n"
+        );
+        assert_eq!(
+            s.ok(&[
+                "network",
+                "inspect",
+                "-f",
+                "{{.Id}} {{json .Labels}}",
+                "alpha",
+                "beta"
+            ])
+            .lines()
+            .next()
+            .unwrap(),
+            format!("{a} {{\"env\":\"ci\",\"team\":\"blue\"}}")
+        );
+        assert_eq!(
+            s.ok(&["network", "inspect", "-f", "{{.Internal}}", "beta"]),
+            "true\n"
+        );
+
+        // exists: 0 or 1, silently.
+        assert_eq!(s.ok(&["network", "exists", "alpha"]), "");
+        let out = s.run(&["network", "exists", "nope"]);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(out.stdout.is_empty() && out.stderr.is_empty());
+
+        // create --ignore: the one that is there.
+        assert_eq!(s.ok(&["network", "create", "--ignore", "alpha"]).trim(), a);
+        s.fails(&["network", "create", "alpha"], 4);
+        // rm -f: no error for what is not there.
+        assert_eq!(s.ok(&["network", "rm", "-f", "nope"]), "");
+        s.fails(&["network", "rm", "nope"], 3);
+
+        // prune's filters.
+        s.ok(&["network", "create", "--label", "keep", "gamma"]);
+        s.ok(&["network", "disconnect", "beta", "c1"]);
+        assert_eq!(s.ok(&["network", "prune", "--filter", "until=1h"]), "");
+        assert_eq!(
+            s.ok(&["network", "prune", "--filter", "label=team=red"]),
+            "beta\n"
+        );
+        assert_eq!(
+            s.ok(&[
+                "network",
+                "prune",
+                "--filter",
+                "until=2999-01-01T00:00:00Z",
+                "--filter",
+                "label!=keep"
+            ]),
+            "alpha\n"
+        );
+        s.fails(&["network", "prune", "--filter", "until=soon"], 2);
+        assert_eq!(s.ok(&["network", "prune", "-f"]), "gamma\n");
     });
 }
