@@ -73,6 +73,40 @@ pub enum Command {
     /// The name resolver of DNS-enabled networks.
     #[command(subcommand)]
     Dns(DnsCommand),
+    /// List every endpoint: namespace, container, network, interface,
+    /// addresses, MAC, published ports (the container-side view, like
+    /// `docker ps`' PORTS column).
+    Ps(PsArgs),
+    /// List a namespace's published ports, or the host addresses of one
+    /// of its ports (like `docker port`).
+    Port(PortArgs),
+}
+
+/// `brnet ps`.
+#[derive(Debug, Args)]
+pub struct PsArgs {
+    /// Output format: table, json (one object per line: ContainerID,
+    /// Name, Netns, Network, Interface, IPv4, IPv6, MAC, Gateway, Ports,
+    /// EndpointID), a Go template ('{{.Name}} {{.IPv4}}') or 'table
+    /// TEMPLATE'.
+    #[arg(long, default_value = "table", value_parser = list_format, value_name = "FORMAT")]
+    pub format: ListFormat,
+    /// Only the endpoints of this network.
+    #[arg(long, value_name = "NETWORK")]
+    pub network: Option<String>,
+    /// Full 64-digit ids.
+    #[arg(long)]
+    pub no_trunc: bool,
+}
+
+/// `brnet port`.
+#[derive(Debug, Args)]
+pub struct PortArgs {
+    /// The namespace: a name under /run/netns, or a path.
+    pub netns: String,
+    /// Only this container port: `PORT[/PROTO]` (tcp when not given).
+    #[arg(value_name = "PORT[/PROTO]")]
+    pub port: Option<String>,
 }
 
 /// `brnet dns ...`.
@@ -361,6 +395,11 @@ pub struct ConnectArgs {
     /// `[HOST_IP:][HOST_PORT:]CONTAINER_PORT[/PROTO]`, ranges allowed.
     #[arg(short = 'p', long = "publish", value_name = "SPEC")]
     pub publish: Vec<String>,
+    /// The runtime's container id (`Containers` key in inspect, shared by
+    /// the namespace's endpoints; default: the namespace's other
+    /// endpoints', else a new one).
+    #[arg(long, value_name = "ID")]
+    pub container_id: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = ConnectFormat::Text)]
     pub format: ConnectFormat,
@@ -374,10 +413,16 @@ pub struct ConnectArgs {
 /// `brnet network disconnect`.
 #[derive(Debug, Args)]
 pub struct DisconnectArgs {
-    /// The network, by name or id.
+    /// Disconnect NETNS from every network it is on (then the only
+    /// operand is NETNS).
+    #[arg(long)]
+    pub all: bool,
+    /// The network, by name or id (with --all: the namespace).
+    #[arg(value_name = "NETWORK")]
     pub network: String,
     /// The namespace: a name under /run/netns, or a path.
-    pub netns: String,
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    pub netns: Option<String>,
 }
 
 /// `brnet netns ...`.

@@ -196,6 +196,20 @@ pub fn connect_options(a: &ConnectArgs) -> Result<ConnectOptions, Failure> {
         let spec: PortSpec = p.parse().map_err(bridge_net::Error::from)?;
         opts.ports.push(spec);
     }
+    if let Some(id) = &a.container_id {
+        if id.is_empty()
+            || id.len() > 255
+            || id.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(BadInput::new(
+                "--container-id",
+                id,
+                "expected 1 to 255 characters without spaces",
+            )
+            .into());
+        }
+        opts.container_id = Some(id.clone());
+    }
     Ok(opts)
 }
 

@@ -14,6 +14,7 @@ mod filter;
 mod input;
 mod netns;
 mod network;
+mod ps;
 mod render;
 mod template;
 mod usage;
@@ -52,6 +53,8 @@ fn run(cli: &Cli, out: &mut dyn Write) -> Result<(), Failures> {
         Command::Network(cmd) => network::run(cmd, &config, out),
         Command::Netns(cmd) => netns::run(cmd, out),
         Command::Dns(args::DnsCommand::Serve(a)) => dns::serve(&cli.state_dir, a),
+        Command::Ps(a) => ps::ps(a, &config, out),
+        Command::Port(a) => ps::port(a, &config, out),
     }
 }
 

@@ -32,7 +32,10 @@ pub fn run(cmd: &NetworkCommand, config: &Config, out: &mut dyn Write) -> Result
             connect(a, config, out),
         ),
         NetworkCommand::Disconnect(a) => one(
-            format!("network disconnect {} {}", a.network, a.netns),
+            match &a.netns {
+                Some(ns) => format!("network disconnect {} {ns}", a.network),
+                None => format!("network disconnect --all {}", a.network),
+            },
             disconnect(a, config),
         ),
     }
@@ -232,7 +235,13 @@ fn connect(a: &ConnectArgs, config: &Config, out: &mut dyn Write) -> Result<(), 
 }
 
 fn disconnect(a: &DisconnectArgs, config: &Config) -> Result<(), Failure> {
-    let netns = input::netns(&a.netns)?;
+    let Some(netns) = &a.netns else {
+        // --all: NETWORK is the namespace.
+        let netns = input::netns(&a.network)?;
+        open(config)?.disconnect_all(&netns)?;
+        return Ok(());
+    };
+    let netns = input::netns(netns)?;
     let mut net = open(config)?;
     // An unknown network is an error (a typo, as docker says); a namespace
     // that is not connected, or is gone, is nothing to do.

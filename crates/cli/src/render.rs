@@ -17,7 +17,7 @@ use crate::template::TemplateError;
 /// Columns padded to their widest cell plus three spaces, and at least
 /// ten wide, as docker's tables are (its tabwriter's minwidth 10, padding
 /// 3); the last column is not padded.
-fn table(rows: &[Vec<String>]) -> String {
+pub fn table(rows: &[Vec<String>]) -> String {
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
         .map(|c| {

@@ -232,6 +232,8 @@ fn help_on_every_command() {
         &["network", "connect"],
         &["network", "disconnect"],
         &["network", "exists"],
+        &["ps"],
+        &["port"],
         &["netns"],
         &["netns", "add"],
         &["netns", "del"],
@@ -1340,5 +1342,129 @@ fn docker_formats_filters_and_script_habits() {
         );
         s.fails(&["network", "prune", "--filter", "until=soon"], 2);
         assert_eq!(s.ok(&["network", "prune", "-f"]), "gamma\n");
+    });
+}
+
+#[test]
+fn container_side_view_ps_port_disconnect_all() {
+    if !brnet_netns::privileged_test() {
+        return;
+    }
+    sandboxed(|s| {
+        s.ok(&["network", "create", "--subnet", "172.31.0.0/16", "web"]);
+        s.ok(&[
+            "network",
+            "create",
+            "--ipv6",
+            "--subnet",
+            "10.99.0.0/24",
+            "--subnet",
+            "fd00:99::/64",
+            "back",
+        ]);
+        s.ok(&["netns", "add", "c1"]);
+        s.ok(&["netns", "add", "c2"]);
+        s.ok(&[
+            "network",
+            "connect",
+            "-p",
+            "8080:80",
+            "-p",
+            "5353:53/udp",
+            "--container-id",
+            "runtime-id-1",
+            "web",
+            "c1",
+        ]);
+        s.ok(&["network", "connect", "back", "c1"]);
+        s.ok(&["network", "connect", "--name", "db", "web", "c2"]);
+
+        let table = s.ok(&["ps"]);
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines.len(), 4, "{table}");
+        let cols: Vec<&str> = lines[0].split_whitespace().collect();
+        assert_eq!(
+            cols,
+            [
+                "NETNS",
+                "CONTAINER",
+                "NETWORK",
+                "INTERFACE",
+                "ADDRESSES",
+                "MAC",
+                "PORTS"
+            ]
+        );
+        assert!(
+            lines[1].starts_with("c1 ")
+                && lines[1].contains(" web ")
+                && lines[1].contains(" eth0 ")
+                && lines[1].contains(" 172.31.0.2/16 ")
+                && lines[1].contains(" 02:42:ac:1f:00:02 ")
+                && lines[1].ends_with(" 0.0.0.0:8080->80/tcp, 0.0.0.0:5353->53/udp"),
+            "{table}"
+        );
+        assert!(
+            lines[2].contains(" back ")
+                && lines[2].contains(" eth1 ")
+                && lines[2].contains(" 10.99.0.2/24,fd00:99::2/64 "),
+            "{table}"
+        );
+        assert!(
+            lines[3].starts_with("c2 ") && lines[3].contains(" db "),
+            "{table}"
+        );
+
+        // JSON lines; the runtime's container id on both of c1's endpoints.
+        let rows: Vec<Value> = s
+            .ok(&["ps", "--format", "json"])
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(rows.len(), 3);
+        assert_eq!(rows[0]["ContainerID"], "runtime-id-1");
+        assert_eq!(rows[1]["ContainerID"], "runtime-id-1");
+        assert_eq!(
+            rows[0]["Ports"],
+            "0.0.0.0:8080->80/tcp, 0.0.0.0:5353->53/udp"
+        );
+        assert_eq!(rows[0]["DefaultRoute"], true);
+        assert_eq!(rows[1]["IPv6"], "fd00:99::2/64");
+        let inspect = json(&s.ok(&["network", "inspect", "web"]));
+        assert_eq!(inspect[0]["Containers"]["runtime-id-1"]["Name"], "c1");
+        assert_eq!(
+            s.ok(&[
+                "ps",
+                "--network",
+                "back",
+                "--format",
+                "{{.Netns}} {{.IPv4}}"
+            ]),
+            "c1 10.99.0.2/24\n"
+        );
+        s.fails(
+            &["network", "connect", "--container-id", "a b", "back", "c2"],
+            2,
+        );
+
+        // docker port.
+        assert_eq!(
+            s.ok(&["port", "c1"]),
+            "80/tcp -> 0.0.0.0:8080\n53/udp -> 0.0.0.0:5353\n"
+        );
+        assert_eq!(s.ok(&["port", "c1", "80"]), "0.0.0.0:8080\n");
+        assert_eq!(s.ok(&["port", "c1", "53/udp"]), "0.0.0.0:5353\n");
+        assert_eq!(s.ok(&["port", "c2"]), "");
+        s.fails(&["port", "c1", "81"], 2);
+        s.fails(&["port", "c1", "80/xyz"], 2);
+
+        // disconnect --all: c1 leaves both networks, c2 stays.
+        s.fails(&["network", "disconnect", "--all", "web", "c1"], 2);
+        assert_eq!(s.ok(&["network", "disconnect", "--all", "c1"]), "");
+        let ps = s.ok(&["ps", "--format", "{{.Netns}} {{.Network}}"]);
+        assert_eq!(ps, "c2 web\n");
+        let left = sh("ip", &["-n", "c1", "-o", "link", "show"]);
+        assert!(!left.contains("eth0") && !left.contains("eth1"), "{left}");
+        assert_eq!(s.ok(&["network", "disconnect", "--all", "c1"]), "");
     });
 }
