@@ -11,11 +11,13 @@
 //! - `soak [--cycles N] [--processes P]`: connect/disconnect cycles (P
 //!   processes sharing one state directory), checking for leaks.
 //! - `bench [...]`: bridge-net beside its peers, one table.
+//! - `man [--out DIR]`: brnet's man pages and shell completions.
 
 mod bench;
 mod ci;
 mod cycles;
 mod demo;
+mod man;
 mod soak;
 mod test;
 
@@ -51,6 +53,9 @@ enum Task {
     /// bridge-net beside nlbench, ip -batch, netavark, CNI (and Podman,
     /// Docker): one table (as root).
     Bench(bench::BenchArgs),
+    /// brnet's man pages and bash/zsh/fish completions, generated from its
+    /// command line (the README's install section installs them).
+    Man(man::ManArgs),
 }
 
 /// `cargo xtask ci`.
@@ -82,6 +87,7 @@ fn main() -> ExitCode {
         Task::Demo => ("demo", demo::run()),
         Task::Soak(a) => ("soak", soak::run(a.cycles as usize, a.processes as usize)),
         Task::Bench(a) => ("bench", bench::run(a)),
+        Task::Man(a) => ("man", man::run(a)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

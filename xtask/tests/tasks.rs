@@ -24,7 +24,7 @@ fn every_task_has_help_and_runs_nothing() {
     let top = xtask(&["--help"]);
     assert!(top.status.success());
     let top = text(&top.stdout);
-    for task in ["test", "ci", "cycles", "demo", "soak", "bench"] {
+    for task in ["test", "ci", "cycles", "demo", "soak", "bench", "man"] {
         assert!(top.contains(&format!("  {task} ")), "{task} in\n{top}");
         let started = std::time::Instant::now();
         let out = xtask(&[task, "--help"]);
@@ -162,4 +162,39 @@ fn test_without_root_says_in_one_line_what_to_install() {
         "{stderr}"
     );
     assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn man_writes_a_page_per_command_and_the_completions() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = xtask(&["man", "--out", dir.path().to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let man1 = dir.path().join("man1");
+    for page in [
+        "brnet.1",
+        "brnet-network.1",
+        "brnet-network-ls.1",
+        "brnet-network-create.1",
+        "brnet-ps.1",
+        "brnet-port.1",
+        "brnet-completions.1",
+        "brnet-netns-add.1",
+    ] {
+        let p = man1.join(page);
+        let body = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        assert!(
+            body.starts_with(".ie \\n(.g .ds Aq") || body.contains(".TH"),
+            "{page}"
+        );
+    }
+    let ls = std::fs::read_to_string(man1.join("brnet-network-ls.1")).unwrap();
+    assert!(
+        ls.contains("brnet\\-network\\-ls") && ls.contains("filter"),
+        "{ls}"
+    );
+    let comp = dir.path().join("completions");
+    for f in ["brnet.bash", "_brnet", "brnet.fish"] {
+        let body = std::fs::read_to_string(comp.join(f)).unwrap();
+        assert!(body.contains("brnet"), "{f}");
+    }
 }

@@ -1,6 +1,6 @@
 //! The command line as clap sees it: every command, flag and help text.
 //!
-//! Values stay strings here; [`crate::input`] parses them into the
+//! Values stay strings here; the binary's `input` module parses them into the
 //! library's types, so a bad value is reported as one line naming the
 //! option and the value, before anything is opened.
 
@@ -73,6 +73,13 @@ pub enum Command {
     /// The name resolver of DNS-enabled networks.
     #[command(subcommand)]
     Dns(DnsCommand),
+    /// Print a shell completion script: `brnet completions bash >
+    /// /usr/share/bash-completion/completions/brnet`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// List every endpoint: namespace, container, network, interface,
     /// addresses, MAC, published ports (the container-side view, like
     /// `docker ps`' PORTS column).

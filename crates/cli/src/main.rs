@@ -7,7 +7,6 @@
 //! one line on stderr, `brnet: <what>: <why>`, and an exit code that says
 //! what kind of failure it was ([`failure::Exit`]; see the README).
 
-mod args;
 mod dns;
 mod failure;
 mod filter;
@@ -16,13 +15,14 @@ mod netns;
 mod network;
 mod ps;
 mod render;
-mod template;
 mod usage;
 
 use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
+
+use brnet_cli::{args, template};
 
 use args::{Cli, Command};
 use failure::{Exit, Failures};
@@ -54,6 +54,11 @@ fn run(cli: &Cli, out: &mut dyn Write) -> Result<(), Failures> {
         Command::Netns(cmd) => netns::run(cmd, out),
         Command::Dns(args::DnsCommand::Serve(a)) => dns::serve(&cli.state_dir, a),
         Command::Ps(a) => ps::ps(a, &config, out),
+        Command::Completions { shell } => {
+            let mut cmd = brnet_cli::command();
+            clap_complete::generate(*shell, &mut cmd, "brnet", out);
+            Ok(())
+        }
         Command::Port(a) => ps::port(a, &config, out),
     }
 }

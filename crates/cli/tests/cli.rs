@@ -1468,3 +1468,48 @@ fn container_side_view_ps_port_disconnect_all() {
         assert_eq!(s.ok(&["network", "disconnect", "--all", "c1"]), "");
     });
 }
+
+#[test]
+fn completions_for_each_shell() {
+    let script = |shell: &str| {
+        let out = Command::new(BIN)
+            .args(["completions", shell])
+            .output()
+            .expect("run brnet");
+        assert!(
+            out.status.success(),
+            "{shell}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert!(script("zsh").starts_with("#compdef brnet"));
+    assert!(script("fish").contains("complete -c brnet"));
+    // bash completes for real: `brnet network l<TAB>` offers ls.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("brnet.bash");
+    std::fs::write(&file, script("bash")).unwrap();
+    let complete = |words: &str| {
+        let prog = format!(
+            "source {}; COMP_WORDS=({words}); COMP_CWORD=$((${{#COMP_WORDS[@]}} - 1)); \
+             COMP_LINE=\"${{COMP_WORDS[*]}}\"; COMP_POINT=${{#COMP_LINE}}; \
+             _brnet brnet \"${{COMP_WORDS[-1]}}\" \"${{COMP_WORDS[-2]}}\"; echo \"${{COMPREPLY[@]}}\"",
+            file.display()
+        );
+        sh("bash", &["-c", &prog])
+    };
+    let ls = complete("brnet network l");
+    assert!(ls.split_whitespace().any(|w| w == "ls"), "{ls}");
+    let top = complete("brnet p");
+    assert!(
+        top.split_whitespace().any(|w| w == "ps") && top.contains("port"),
+        "{top}"
+    );
+    let flags = complete("brnet network ls --fi");
+    assert!(flags.contains("--filter"), "{flags}");
+    let out = Command::new(BIN)
+        .args(["completions", "tcsh"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
