@@ -202,6 +202,17 @@ impl BridgeNet {
         steps: impl FnOnce(&mut Kernel<'_>, &mut Intent, &mut UndoStack) -> Result<(Op, T)>,
     ) -> Result<T> {
         let id = intent.id.clone();
+        let _span = tracing::debug_span!(
+            "transaction",
+            kind = %intent.kind,
+            id = %id.get(..12).unwrap_or(&id),
+        )
+        .entered();
+        tracing::debug!(
+            host_veth = ?intent.host_veth,
+            bridge = ?intent.bridge,
+            "begin: intent journaled"
+        );
         self.store.record(
             Op::Begin {
                 intent: intent.clone(),
@@ -218,9 +229,16 @@ impl BridgeNet {
         let done = steps(&mut k, &mut intent, &mut undo)
             .and_then(|(commit, value)| k.journal.record(commit, durable).map(|()| value));
         match done {
-            Ok(value) => Ok(value),
-            Err(e) if undo.sealed => Err(e),
+            Ok(value) => {
+                tracing::info!("{} done", intent.kind);
+                Ok(value)
+            }
+            Err(e) if undo.sealed => {
+                tracing::warn!(error = %e, "{} failed after its point of no return", intent.kind);
+                Err(e)
+            }
             Err(e) => {
+                tracing::info!(error = %e, "{} failed: rolling back", intent.kind);
                 undo.unwind(&mut k);
                 let _ = k.journal.record(Op::End { id }, false);
                 Err(e)

@@ -60,6 +60,7 @@ impl BridgeNet {
         network: &str,
         opts: &DetachedOptions,
     ) -> Result<EndpointInfo> {
+        let _span = tracing::info_span!("create_detached", network).entered();
         let _lock = self.store.lock()?;
         let mut seeds = host::seeds();
         match &opts.id {
@@ -101,6 +102,7 @@ impl BridgeNet {
     /// is), its addresses go back to the pool. `Ok(false)` when there is
     /// no such endpoint: removal is idempotent.
     pub fn remove_detached(&mut self, id: &str) -> Result<bool> {
+        let _span = tracing::info_span!("remove_detached", endpoint = id).entered();
         let _lock = self.store.lock()?;
         let Some(ep) = self.store.state.endpoints.get(id) else {
             return Ok(false);
@@ -122,6 +124,7 @@ impl BridgeNet {
     /// old ports go and the new ones come, each undone if a later step
     /// fails.
     pub fn publish(&mut self, id: &str, ports: &[PortSpec]) -> Result<EndpointInfo> {
+        let _span = tracing::info_span!("publish", endpoint = id).entered();
         let _lock = self.store.lock()?;
         let seeds = host::seeds();
         let mut plan = plan::publish(&self.store.state, id, ports, &seeds, &host::Ports)?;
@@ -151,6 +154,7 @@ impl BridgeNet {
     /// namespace died without the runtime saying so: a crashed daemon):
     /// firewall entries removed, addresses released. Returns their ids.
     pub fn collect_detached(&mut self) -> Result<Vec<String>> {
+        let _span = tracing::info_span!("collect_detached").entered();
         let _lock = self.store.lock()?;
         self.collect_detached_locked()
     }

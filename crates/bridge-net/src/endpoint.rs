@@ -241,6 +241,7 @@ impl BridgeNet {
         netns: &NetnsRef,
         opts: &ConnectOptions,
     ) -> Result<EndpointInfo> {
+        let _span = tracing::info_span!("connect", network, netns = %netns).entered();
         let _lock = self.store.lock()?;
         self.connect_locked(network, netns, opts)
     }
@@ -360,6 +361,7 @@ impl BridgeNet {
     /// namespace first: its veth dies with it, and disconnect then only
     /// updates the firewall and the state.
     pub fn disconnect(&mut self, network: &str, netns: &NetnsRef) -> Result<bool> {
+        let _span = tracing::info_span!("disconnect", network, netns = %netns).entered();
         let _lock = self.store.lock()?;
         let Some(net) = self.store.state.network(network) else {
             return Ok(false);
@@ -388,6 +390,7 @@ impl BridgeNet {
     ///
     /// [`disconnect`]: BridgeNet::disconnect
     pub fn disconnect_endpoint(&mut self, id: &str) -> Result<bool> {
+        let _span = tracing::info_span!("disconnect_endpoint", endpoint = id).entered();
         let _lock = self.store.lock()?;
         let Some(ep) = self.store.state.endpoints.get(id) else {
             return Ok(false);
@@ -401,6 +404,7 @@ impl BridgeNet {
     /// its network mode). Goes on after a failure and reports them all.
     /// Returns how many endpoints there were.
     pub fn disconnect_all(&mut self, netns: &NetnsRef) -> Result<usize> {
+        let _span = tracing::info_span!("disconnect_all", netns = %netns).entered();
         let _lock = self.store.lock()?;
         let path = netns.path()?;
         let now = Seen::at(&path);
@@ -514,6 +518,7 @@ impl BridgeNet {
         mode: &NetworkMode,
         netns: Option<&NetnsRef>,
     ) -> Result<Attachment> {
+        let _span = tracing::info_span!("attach", container = name, ?mode).entered();
         let _lock = self.store.lock()?;
         let record = |mode: &str, path: PathBuf, ino: u64| SandboxRecord {
             id: host::random_id(),
@@ -600,6 +605,7 @@ impl BridgeNet {
     /// Forget the network mode of container `name` (host, none, container);
     /// `Ok(false)` when it had none.
     pub fn detach(&mut self, name: &str) -> Result<bool> {
+        let _span = tracing::info_span!("detach", container = name).entered();
         let _lock = self.store.lock()?;
         let ids: Vec<String> = self
             .store

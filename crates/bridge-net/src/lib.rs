@@ -199,6 +199,7 @@ impl BridgeNet {
 
     /// Open with `config`.
     pub fn open_with(config: Config) -> Result<BridgeNet> {
+        let _span = tracing::info_span!("open", state_dir = %config.state_dir.display()).entered();
         let store = state::Store::open(&config.state_dir)?;
         let nl = Socket::new()?;
         let fw = brnet_nat::Firewall::new(config.firewall)?;

@@ -197,6 +197,7 @@ impl BridgeNet {
     ///
     /// [`remove_idle_networks_in_the_way`]: BridgeNet::remove_idle_networks_in_the_way
     pub fn ensure_network(&mut self, name: &str, asked: &NetworkOptions) -> Result<Ensured> {
+        let _span = tracing::info_span!("ensure_network", network = name).entered();
         let mut replaced = None;
         match self.network(name) {
             Ok(ours) => match ours.difference(asked) {
@@ -250,6 +251,7 @@ impl BridgeNet {
     /// The name `bridge` makes the default network (bridge `docker0`),
     /// which is otherwise created on first use.
     pub fn create_network(&mut self, name: &str, opts: &NetworkOptions) -> Result<NetworkInfo> {
+        let _span = tracing::info_span!("create_network", network = name).entered();
         validate_network_name(name)?;
         opts.validate()?;
         let _lock = self.store.lock()?;
@@ -392,6 +394,7 @@ impl BridgeNet {
     /// record. Refused while endpoints are attached (the error lists them).
     /// `Ok(false)` when there is no such network.
     pub fn remove_network(&mut self, name: &str) -> Result<bool> {
+        let _span = tracing::info_span!("remove_network", network = name).entered();
         let _lock = self.store.lock()?;
         self.remove_network_locked(name)
     }
@@ -417,6 +420,7 @@ impl BridgeNet {
     /// Remove every user-defined network without endpoints (never the
     /// default network, as Docker). Returns the names removed.
     pub fn prune(&mut self) -> Result<Vec<String>> {
+        let _span = tracing::info_span!("prune").entered();
         let names: Vec<String> = {
             let _lock = self.store.lock()?;
             let st = &self.store.state;
@@ -441,6 +445,7 @@ impl BridgeNet {
     /// resolver has them before this returns. `Ok(false)` when they were
     /// these already.
     pub fn set_dns_servers(&mut self, name: &str, servers: &[IpAddr]) -> Result<bool> {
+        let _span = tracing::info_span!("set_dns_servers", network = name, ?servers).entered();
         let _lock = self.store.lock()?;
         let net = self
             .store

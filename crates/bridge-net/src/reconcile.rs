@@ -59,6 +59,7 @@ impl BridgeNet {
     /// and re-install firewall rules that were flushed or changed. Runs on
     /// open; safe to run any time.
     pub fn reconcile(&mut self) -> Result<Report> {
+        let _span = tracing::info_span!("reconcile").entered();
         let _lock = self.store.lock()?;
         let mut report = Report::default();
 

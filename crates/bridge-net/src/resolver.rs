@@ -172,6 +172,9 @@ impl BridgeNet {
                 .args(["dns", "serve"])
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
+                // Its log: timestamped lines, capped (brnet-dns's
+                // logfile); stderr (a panic) to the same file.
+                .env(brnet_dns::logfile::LOG_FILE_ENV, dir.join(RESOLVER_LOG))
                 .stderr(log)
                 // Its own process group: a terminal's ^C for the caller
                 // does not stop the resolver of every container.
@@ -212,6 +215,7 @@ impl BridgeNet {
     /// when no DNS-enabled network has endpoints). `Ok(false)` when none
     /// was running.
     pub fn stop_resolver(&mut self) -> Result<bool> {
+        let _span = tracing::info_span!("stop_resolver").entered();
         tell(self.store.dir(), "stop", Duration::from_secs(3))
     }
 

@@ -16,7 +16,8 @@ use crate::template::Template;
 #[command(name = "brnet", version, propagate_version = true)]
 #[command(
     after_help = "Exit codes: 0 ok, 1 operation failed, 2 bad input or usage, \
-                        3 not found, 4 conflict (exists, overlaps, in use)."
+                        3 not found, 4 conflict (exists, overlaps, in use).\n\
+                  Logs: -v, or RUST_LOG=debug, on stderr; BRNET_LOG_FILE=PATH to a file."
 )]
 pub struct Cli {
     /// State directory, shared by every brnet process and library user.
@@ -31,6 +32,11 @@ pub struct Cli {
     /// Firewall backend.
     #[arg(long, global = true, value_enum, default_value_t = Firewall::Nftables)]
     pub firewall: Firewall,
+    /// Show what happens on stderr: -v each operation, -vv also every
+    /// kernel request, -vvv everything (as RUST_LOG=info|debug|trace;
+    /// RUST_LOG alone works too; BRNET_LOG_FILE=PATH logs to a file).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,

@@ -1513,3 +1513,94 @@ fn completions_for_each_shell() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn logs_on_stderr_with_v_or_rust_log_and_the_resolver_log() {
+    if !brnet_netns::privileged_test() {
+        return;
+    }
+    sandboxed(|s| {
+        let run = |args: &[&str], env: &[(&str, &str)]| {
+            let out = Command::new(BIN)
+                .arg("--state-dir")
+                .arg(s.state.path())
+                .args(args)
+                .env_remove("RUST_LOG")
+                .env_remove("BRNET_LOG_FILE")
+                .envs(env.iter().copied())
+                .output()
+                .expect("run brnet");
+            assert!(
+                out.status.success(),
+                "{args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            (
+                String::from_utf8(out.stdout).unwrap(),
+                String::from_utf8(out.stderr).unwrap(),
+            )
+        };
+        // -v: each operation, in its span with its object; stdout as ever.
+        let (out, err) = run(
+            &[
+                "-v",
+                "network",
+                "create",
+                "--subnet",
+                "172.28.0.0/16",
+                "logs",
+            ],
+            &[],
+        );
+        assert_eq!(out.trim().len(), 64, "{out}");
+        assert!(
+            err.contains(
+                " INFO create_network{network=\"logs\"}: bridge_net::apply: create_network done"
+            ),
+            "{err}"
+        );
+        assert!(!err.contains("DEBUG"), "{err}");
+        // -vv: the kernel requests too, timestamped.
+        s.ok(&["netns", "add", "c1"]);
+        let (_, err) = run(&["-vv", "network", "connect", "logs", "c1"], &[]);
+        assert!(
+            err.lines()
+                .any(|l| l.contains("DEBUG connect{network=\"logs\" netns=c1}:")
+                    && l.contains("netlink request RTM_NEWLINK")),
+            "{err}"
+        );
+        assert!(
+            err.lines().all(|l| l.starts_with("20") && l.contains('T')),
+            "{err}"
+        );
+        // RUST_LOG alone.
+        let (_, err) = run(&["network", "ls"], &[("RUST_LOG", "debug")]);
+        assert!(
+            err.contains("netlink dump RTM_GETLINK") || err.contains("NFT_MSG_GET"),
+            "{err}"
+        );
+        // To a file instead of stderr.
+        let file = s.state.path().join("brnet.log");
+        let (_, err) = run(
+            &["-v", "network", "disconnect", "logs", "c1"],
+            &[("BRNET_LOG_FILE", file.to_str().unwrap())],
+        );
+        assert_eq!(err, "");
+        let logged = std::fs::read_to_string(&file).unwrap();
+        assert!(logged.contains("disconnect done"), "{logged}");
+
+        // The resolver's log: in the state directory, timestamped.
+        s.ok(&["network", "connect", "logs", "c1"]);
+        let log = s.state.path().join("resolver.log");
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        assert!(
+            text.lines().any(|l| l.starts_with("20")
+                && l.contains("INFO")
+                && l.contains("serving the names")),
+            "{}: {text:?}",
+            log.display()
+        );
+        s.ok(&["network", "disconnect", "logs", "c1"]);
+        s.ok(&["network", "rm", "logs"]);
+    });
+}

@@ -74,6 +74,7 @@ mod context;
 mod error;
 mod forward;
 mod listener;
+pub mod logfile;
 mod records;
 mod report;
 mod resolver;

@@ -6,8 +6,9 @@ use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-/// Where the resolver's log lines go (stderr unless told otherwise).
-/// Lines come without a trailing newline, prefixed `brnet-dns: `.
+/// Where the resolver's log lines go: `tracing` warnings unless told
+/// otherwise (the program chooses where those go). Lines come without a
+/// trailing newline, prefixed `brnet-dns: `.
 #[derive(Clone)]
 pub struct LogSink(Arc<dyn Fn(&str) + Send + Sync>);
 
@@ -21,11 +22,16 @@ impl LogSink {
     pub fn stderr() -> Self {
         Self::new(|line| eprintln!("{line}"))
     }
+
+    /// Lines are `tracing` warnings (the default).
+    pub fn tracing() -> Self {
+        Self::new(|line| tracing::warn!("{}", line.strip_prefix("brnet-dns: ").unwrap_or(line)))
+    }
 }
 
 impl Default for LogSink {
     fn default() -> Self {
-        Self::stderr()
+        Self::tracing()
     }
 }
 

@@ -152,8 +152,8 @@ impl Spec {
                 network = network.domain(d.clone());
             }
             if table.insert(network).is_err() {
-                eprintln!(
-                    "brnet-dns: network {:?}: its search domain is not a DNS name; serving it without one",
+                tracing::warn!(
+                    "network {:?}: its search domain is not a DNS name; serving it without one",
                     n.name
                 );
                 let _ = table.insert(
@@ -169,10 +169,7 @@ impl Spec {
                     entry = entry.alias(a.clone());
                 }
                 if let Err(err) = table.add_entry(&n.name, entry) {
-                    eprintln!(
-                        "brnet-dns: network {:?}: {:?} is not served: {err}",
-                        n.name, e.name
-                    );
+                    tracing::warn!("network {:?}: {:?} is not served: {err}", n.name, e.name);
                 }
             }
         }
@@ -222,15 +219,15 @@ pub fn config(dir: &Path, opts: &ServeOptions) -> Config {
     match Config::from_resolv_conf(&path) {
         Ok(c) => {
             if c.upstreams.is_empty() {
-                eprintln!(
-                    "brnet-dns: {} lists no usable nameserver: names that are not ours get SERVFAIL",
+                tracing::warn!(
+                    "{} lists no usable nameserver: names that are not ours get SERVFAIL",
                     path.display()
                 );
             }
             c
         }
         Err(e) => {
-            eprintln!("brnet-dns: {e}: names that are not ours get SERVFAIL");
+            tracing::warn!("{e}: names that are not ours get SERVFAIL");
             Config::default()
         }
     }
@@ -299,8 +296,13 @@ pub fn serve(dir: &Path, opts: &ServeOptions) -> Result<()> {
             .map(|ip| SocketAddr::new(*ip, port))
             .collect();
         if let Err(e) = resolver.set_listeners(&listen) {
-            eprintln!("brnet-dns: {e}");
+            tracing::warn!("{e}");
         }
+        tracing::info!(
+            networks = spec.networks.len(),
+            ?listen,
+            "serving the names of the state directory"
+        );
         Ok(spec.wanted())
     };
     apply(&resolver)?;
@@ -330,7 +332,7 @@ pub fn serve(dir: &Path, opts: &ServeOptions) -> Result<()> {
                 let wanted = match apply(&resolver) {
                     Ok(w) => w,
                     Err(e) => {
-                        eprintln!("brnet-dns: {e}");
+                        tracing::warn!("sync: {e}");
                         true
                     }
                 };

@@ -87,6 +87,87 @@ impl Protocol {
     }
 }
 
+/// A message's type by its kernel name (`RTM_NEWLINK`, `NFT_MSG_NEWSETELEM`),
+/// for the debug log; its number when it has no name here.
+fn type_name(protocol: Protocol, ty: u16) -> std::borrow::Cow<'static, str> {
+    const RT: [&str; 15] = [
+        "RTM_NEWLINK",
+        "RTM_DELLINK",
+        "RTM_GETLINK",
+        "RTM_SETLINK",
+        "RTM_NEWADDR",
+        "RTM_DELADDR",
+        "RTM_GETADDR",
+        "",
+        "RTM_NEWROUTE",
+        "RTM_DELROUTE",
+        "RTM_GETROUTE",
+        "",
+        "RTM_NEWNEIGH",
+        "RTM_DELNEIGH",
+        "RTM_GETNEIGH",
+    ];
+    const NFT: [&str; 17] = [
+        "NEWTABLE",
+        "GETTABLE",
+        "DELTABLE",
+        "NEWCHAIN",
+        "GETCHAIN",
+        "DELCHAIN",
+        "NEWRULE",
+        "GETRULE",
+        "DELRULE",
+        "NEWSET",
+        "GETSET",
+        "DELSET",
+        "NEWSETELEM",
+        "GETSETELEM",
+        "DELSETELEM",
+        "NEWGEN",
+        "GETGEN",
+    ];
+    let name = match protocol {
+        Protocol::Route => ty
+            .checked_sub(16)
+            .and_then(|i| RT.get(usize::from(i)))
+            .filter(|n| !n.is_empty())
+            .map(|n| std::borrow::Cow::Borrowed(*n)),
+        Protocol::Netfilter => match ty {
+            0x10 => Some("NFNL_MSG_BATCH_BEGIN".into()),
+            0x11 => Some("NFNL_MSG_BATCH_END".into()),
+            _ if ty >> 8 == 10 => NFT
+                .get(usize::from(ty & 0xff))
+                .map(|n| format!("NFT_MSG_{n}").into()),
+            _ => None,
+        },
+    };
+    name.unwrap_or_else(|| format!("type {ty}").into())
+}
+
+/// The types of the messages in `msgs`, for the debug log; a run of one
+/// type as `NAME ×N`.
+fn type_names(protocol: Protocol, msgs: &[u8]) -> String {
+    let mut runs: Vec<(u16, usize)> = Vec::new();
+    for (at, _) in wire::offsets(msgs).unwrap_or_default() {
+        let Some(b) = msgs.get(at + 4..at + 6) else {
+            continue;
+        };
+        let ty = u16::from_ne_bytes([b[0], b[1]]);
+        match runs.last_mut() {
+            Some((t, n)) if *t == ty => *n += 1,
+            _ => runs.push((ty, 1)),
+        }
+    }
+    let shown: Vec<String> = runs
+        .into_iter()
+        .map(|(ty, n)| match n {
+            1 => type_name(protocol, ty).into_owned(),
+            n => format!("{} ×{n}", type_name(protocol, ty)),
+        })
+        .collect();
+    shown.join(" ")
+}
+
 /// Why a request did not go through, before a protocol's layer names the
 /// operation and the object.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -411,6 +492,13 @@ impl Transport {
         let seq = self.next_seq();
         wire::set_seq(msg, 0, seq);
         wire::set_flags(msg, 0, wire::flags(msg, 0) | NLM_F_ACK);
+        tracing::debug!(
+            protocol = self.protocol.name(),
+            seq,
+            bytes = msg.len(),
+            "netlink request {}",
+            type_names(self.protocol, msg)
+        );
         self.drain();
         self.send(msg)?;
         loop {
@@ -465,6 +553,13 @@ impl Transport {
             }
             let seq = self.next_seq();
             wire::set_seq(msg, 0, seq);
+            tracing::debug!(
+                protocol = self.protocol.name(),
+                seq,
+                attempt,
+                "netlink dump {}",
+                type_names(self.protocol, msg)
+            );
             self.drain();
             self.send(msg)?;
             match self.read_dump(seq, each)? {
@@ -559,6 +654,14 @@ impl Transport {
             want_ack.push(wire::flags(msgs, *at) & NLM_F_ACK != 0);
         }
         self.seq = first.wrapping_add(offsets.len() as u32 - 1);
+        tracing::debug!(
+            protocol = self.protocol.name(),
+            seq = first,
+            messages = offsets.len(),
+            bytes = msgs.len(),
+            "netlink batch {}",
+            type_names(self.protocol, msgs)
+        );
         self.drain();
         self.send(msgs)?;
         let mut refused: Option<(usize, Errno, Option<String>)> = None;
