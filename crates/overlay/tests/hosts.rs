@@ -1,0 +1,330 @@
+//! Several "hosts" (namespaces on an underlay bridge, in the test's
+//! throwaway sandbox), real traffic between containers on different
+//! hosts, a real etcd started by the test, the per-host agents.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::io::{Read, Write};
+use std::net::{IpAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use brnet_netlink::MacAddr;
+use brnet_netns::{isolated, privileged_test};
+use brnet_overlay::agent::Agent;
+use brnet_overlay::cluster::{Cluster, ClusterError, NetworkRecord};
+use brnet_overlay::dataplane::{self, PeerSet, RemoteEndpoint};
+use brnet_overlay::store::{EtcdStore, Store};
+use common::{Etcd, Host, eventually, ip, ping};
+
+fn mac_of(ip: IpAddr) -> MacAddr {
+    match ip {
+        IpAddr::V4(a) => {
+            let o = a.octets();
+            MacAddr([0x02, 0x42, o[0], o[1], o[2], o[3]])
+        }
+        IpAddr::V6(_) => unreachable!(),
+    }
+}
+
+#[test]
+fn static_entries_carry_traffic_between_hosts_and_keep_overlays_apart() {
+    if !privileged_test() {
+        return;
+    }
+    isolated(|| {
+        common::underlay();
+        let (h1, h2) = (Host::new(1), Host::new(2));
+        let vx1 = h1.network(4096, "10.0.9.1/24");
+        let vx2 = h2.network(4096, "10.0.9.1/24");
+        assert_eq!(h1.nl().link(vx1).unwrap().mtu, 1450, "underlay 1500 - 50");
+        let (a, b) = (ip("10.0.9.2"), ip("10.0.9.3"));
+        h1.container("c1", 4096, "10.0.9.2/24", mac_of(a), "10.0.9.1");
+        h2.container("c2", 4096, "10.0.9.3/24", mac_of(b), "10.0.9.1");
+        // A second overlay on the same hosts.
+        h1.network(4097, "10.0.10.1/24");
+        h2.network(4097, "10.0.10.1/24");
+        let d = ip("10.0.10.3");
+        h2.container("d2", 4097, "10.0.10.3/24", mac_of(d), "10.0.10.1");
+
+        assert!(!ping("c1", "10.0.9.3", 1), "no entries, no path");
+        let to_h2 = PeerSet {
+            peers: [h2.vtep].into(),
+            endpoints: vec![RemoteEndpoint {
+                ip: b,
+                mac: mac_of(b),
+                vtep: h2.vtep,
+            }],
+        };
+        let to_h1 = PeerSet {
+            peers: [h1.vtep].into(),
+            endpoints: vec![RemoteEndpoint {
+                ip: a,
+                mac: mac_of(a),
+                vtep: h1.vtep,
+            }],
+        };
+        let c = dataplane::reconcile(&mut h1.nl(), vx1, &to_h2).unwrap();
+        assert_eq!((c.added, c.removed), (3, 0), "flood, fdb, neighbour");
+        dataplane::reconcile(&mut h2.nl(), vx2, &to_h1).unwrap();
+        // Idempotent.
+        let c = dataplane::reconcile(&mut h1.nl(), vx1, &to_h2).unwrap();
+        assert_eq!((c.added, c.removed), (0, 0));
+        assert_eq!(dataplane::installed(&mut h1.nl(), vx1).unwrap(), to_h2);
+
+        assert!(ping("c1", "10.0.9.3", 3), "c1 -> c2 across the tunnel");
+        // 1450-byte packets pass, unfragmented.
+        assert!(
+            std::process::Command::new("ip")
+                .args(["netns", "exec", "c1", "ping", "-c1", "-W1", "-M", "do"])
+                .args(["-s", "1422", "10.0.9.3"])
+                .status()
+                .unwrap()
+                .success()
+        );
+        // Another overlay's container is not reachable (no route between
+        // them on the host, and a different VNI on the wire).
+        assert!(!ping("c1", "10.0.10.3", 1));
+
+        // A peer moved to another VTEP: the MAC is replaced, not appended.
+        let mut moved = to_h2.clone();
+        moved.peers = [ip("10.99.0.3")].into();
+        moved.endpoints[0].vtep = ip("10.99.0.3");
+        let c = dataplane::reconcile(&mut h1.nl(), vx1, &moved).unwrap();
+        assert_eq!((c.added, c.removed), (2, 1), "{c:?}");
+        assert_eq!(dataplane::installed(&mut h1.nl(), vx1).unwrap(), moved);
+        assert!(!ping("c1", "10.0.9.3", 1));
+
+        // Nothing wanted: everything goes.
+        dataplane::reconcile(&mut h1.nl(), vx1, &PeerSet::default()).unwrap();
+        assert_eq!(
+            dataplane::installed(&mut h1.nl(), vx1).unwrap(),
+            PeerSet::default()
+        );
+        assert!(dataplane::delete_vtep(&mut h1.nl(), 4096).unwrap());
+        assert!(!dataplane::delete_vtep(&mut h1.nl(), 4096).unwrap());
+    })
+    .unwrap();
+}
+
+struct Running {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Running {
+    fn start(cluster: Cluster, h: &Host, ttl: Duration) -> Running {
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut agent = Agent::new(cluster, h.nl(), h.vtep, ttl);
+        let s = stop.clone();
+        let thread = std::thread::spawn(move || agent.run(&s));
+        Running {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn stop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap();
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn cluster(etcd: &Etcd) -> Cluster {
+    let store: Arc<dyn Store> = Arc::new(EtcdStore::new(vec![etcd.client.clone()]).unwrap());
+    Cluster::new(store)
+}
+
+#[test]
+fn agents_converge_through_etcd_drop_a_dead_host_and_survive_etcd_down() {
+    if !privileged_test() {
+        return;
+    }
+    isolated(|| {
+        common::underlay();
+        let mut nl = brnet_netlink::Socket::new().unwrap();
+        let ul = nl.link_by_name("ul").unwrap().index;
+        nl.add_address(ul, &"10.99.0.10/24".parse().unwrap())
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut etcd = Etcd::start("10.99.0.10", dir.path());
+        let hosts = [Host::new(1), Host::new(2), Host::new(3)];
+        let want = NetworkRecord {
+            name: "ovnet".into(),
+            id: "a".repeat(64),
+            subnet: "10.0.9.0/24".parse().unwrap(),
+            gateway: ip("10.0.9.1"),
+            vni: 0,
+        };
+        // Every host creates (joins) the network: one VNI, chosen once.
+        let recs: Vec<NetworkRecord> = hosts
+            .iter()
+            .map(|_| cluster(&etcd).create_network(&want).unwrap())
+            .collect();
+        assert!(recs.iter().all(|r| *r == recs[0]));
+        let net = recs[0].clone();
+        assert_eq!(net.vni, 4096);
+
+        let ttl = Duration::from_secs(2);
+        let mut agents: Vec<Running> = hosts
+            .iter()
+            .map(|h| {
+                h.network(net.vni, "10.0.9.1/24");
+                Running::start(cluster(&etcd), h, ttl)
+            })
+            .collect();
+
+        // Connect one container per host: the address from the store.
+        let mut eps = Vec::new();
+        for (i, h) in hosts.iter().enumerate() {
+            let c = cluster(&etcd);
+            c.join(h.vtep, ttl).unwrap();
+            let e = c
+                .allocate(&net, h.vtep, None, Some(&format!("c{}", i + 1)), mac_of)
+                .unwrap();
+            h.container(
+                &format!("c{}", i + 1),
+                net.vni,
+                &format!("{}/24", e.ip),
+                e.mac,
+                "10.0.9.1",
+            );
+            eps.push(e);
+        }
+        let ips: Vec<String> = eps.iter().map(|e| e.ip.to_string()).collect();
+        assert_eq!(
+            ips,
+            ["10.0.9.2", "10.0.9.3", "10.0.9.4"],
+            "sequential from .2"
+        );
+        let took = eventually(Duration::from_secs(10), || ping("c1", &ips[2], 1))
+            .expect("c1 reaches c3 on another host");
+        eprintln!("convergence, 3 hosts: c1 -> c3 {took:?} after c3's connect");
+        assert!(ping("c2", &ips[0], 2) && ping("c3", &ips[1], 2));
+
+        // TCP across hosts: a listener in c2, a client in c1.
+        let c2 = brnet_netns::NetnsDir::default().open("c2").unwrap();
+        let c1 = brnet_netns::NetnsDir::default().open("c1").unwrap();
+        let listener = c2
+            .run(|| TcpListener::bind("10.0.9.3:8080").unwrap())
+            .unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut buf = vec![0; 1 << 20];
+            s.read_exact(&mut buf).unwrap();
+            s.write_all(b"ok").unwrap();
+        });
+        let mut client = c1
+            .run(|| TcpStream::connect("10.0.9.3:8080").unwrap())
+            .unwrap();
+        client.write_all(&vec![7; 1 << 20]).unwrap();
+        let mut ok = [0; 2];
+        client.read_exact(&mut ok).unwrap();
+        assert_eq!(&ok, b"ok");
+        server.join().unwrap();
+
+        // Concurrent connects on every host: no address twice.
+        let threads: Vec<_> = hosts
+            .iter()
+            .map(|h| {
+                let c = cluster(&etcd);
+                let (net, me) = (net.clone(), h.vtep);
+                std::thread::spawn(move || {
+                    (0..8)
+                        .map(|_| c.allocate(&net, me, None, None, mac_of).unwrap().ip)
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut all = BTreeSet::new();
+        for t in threads {
+            for ip in t.join().unwrap() {
+                assert!(all.insert(ip), "{ip} allocated twice");
+            }
+        }
+        assert_eq!(all.len(), 24);
+        for ip in &all {
+            let owner = hosts
+                .iter()
+                .find(|h| cluster(&etcd).release(&net.name, *ip, h.vtep).unwrap())
+                .is_some();
+            assert!(owner, "{ip} released by its host");
+        }
+
+        // h3 dies: its agent stops, its lease runs out; h1 drops its
+        // entries within TTL + one watch round.
+        agents[2].stop();
+        let h1_vx = hosts[0]
+            .nl()
+            .link(dataplane::vtep_name(net.vni))
+            .unwrap()
+            .index;
+        let peers = |h: &Host| dataplane::installed(&mut h.nl(), h1_vx).unwrap();
+        assert!(peers(&hosts[0]).peers.contains(&hosts[2].vtep));
+        let t = Instant::now();
+        let gone = eventually(Duration::from_secs(15), || {
+            !peers(&hosts[0]).peers.contains(&hosts[2].vtep)
+        })
+        .expect("h3's entries removed on h1");
+        eprintln!("dead host removed after {:?} (TTL {ttl:?})", t.elapsed());
+        assert!(
+            gone >= Duration::from_millis(500),
+            "not before the lease ran out"
+        );
+        let left = peers(&hosts[0]);
+        assert_eq!(left.peers, [hosts[1].vtep].into());
+        assert_eq!(left.endpoints.len(), 1);
+        assert!(!ping("c1", &ips[2], 1));
+        // Its address is free again: the next connect takes it over.
+        let e = cluster(&etcd)
+            .allocate(&net, hosts[0].vtep, None, None, mac_of)
+            .unwrap();
+        assert_eq!(e.ip.to_string(), ips[2]);
+        cluster(&etcd)
+            .release(&net.name, e.ip, hosts[0].vtep)
+            .unwrap();
+
+        // etcd down: existing traffic flows; a connect fails at once.
+        // First, h2 knows h1 (it may have re-joined after a lease race).
+        let h2_vx = hosts[1]
+            .nl()
+            .link(dataplane::vtep_name(net.vni))
+            .unwrap()
+            .index;
+        let h2_peers = |h: &Host| dataplane::installed(&mut h.nl(), h2_vx).unwrap();
+        assert!(
+            eventually(Duration::from_secs(5), || h2_peers(&hosts[1])
+                .peers
+                .contains(&hosts[0].vtep))
+            .is_some()
+        );
+        etcd.kill();
+        assert!(ping("c1", &ips[1], 3), "traffic without the store");
+        let t = Instant::now();
+        let err = cluster(&etcd)
+            .allocate(&net, hosts[0].vtep, None, None, mac_of)
+            .unwrap_err();
+        assert!(
+            matches!(err, ClusterError::Store(ref s) if s.is_unreachable()),
+            "{err}"
+        );
+        assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+        std::thread::sleep(ttl * 2);
+        assert!(ping("c1", &ips[1], 2), "the agents removed nothing");
+        assert_eq!(peers(&hosts[0]).peers, [hosts[1].vtep].into());
+        for a in &mut agents {
+            a.stop();
+        }
+    })
+    .unwrap();
+}
