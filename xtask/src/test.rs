@@ -76,7 +76,11 @@ const PACKAGES: &[(&str, Probe, &str)] = &[
         Probe::Program("docker-compose"),
         "Docker driver tests",
     ),
-    ("etcd-server", Probe::Program("etcd"), "overlay multi-host tests"),
+    (
+        "etcd-server",
+        Probe::Program("etcd"),
+        "overlay multi-host tests",
+    ),
 ];
 
 /// Where programs are looked for: `$BRNET_XTASK_SEARCH_PATH` when set (the
