@@ -200,6 +200,7 @@ fn endpoint(store: &mut Store, id: char, net: &str, v6: bool, ports: bool) -> En
         dynamic4: true,
         dynamic6: v6,
         default_route: true,
+        gw_priority: 0,
         ports: if ports {
             vec![PortRecord {
                 protocol: "tcp".into(),

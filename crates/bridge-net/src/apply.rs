@@ -46,6 +46,14 @@ pub(crate) enum Undo {
     DeleteLink(IfName),
     /// Take `lo` of a container down again (it was down before).
     LowerLo(Box<Container>),
+    /// Put routes back in the namespace at this path (the default route
+    /// of an endpoint a higher gateway priority took it from).
+    AddRoutesIn {
+        /// The namespace.
+        netns: PathBuf,
+        /// The routes.
+        routes: Vec<brnet_netlink::RouteSpec>,
+    },
     /// Delete a link this operation made inside a container (a macvlan),
     /// and take its `lo` down again when it was down before.
     DeleteInside {
@@ -118,6 +126,7 @@ impl UndoStack {
                         .map_err(Error::from)
                 }
                 Undo::LowerLo(mut c) => brnet_veth::lower_lo(&mut c).map_err(Error::from),
+                Undo::AddRoutesIn { netns, routes } => add_routes_in(&netns, &routes),
                 Undo::DeleteInside {
                     mut container,
                     link,
@@ -292,7 +301,25 @@ pub(crate) fn connect(
         });
     };
     match (&plan.target, inside) {
-        (Target::Netns { .. }, Some(mut inside)) => {
+        (Target::Netns { path, .. }, Some(mut inside)) => {
+            if let Some(d) = &plan.demote {
+                let routes: Vec<brnet_netlink::RouteSpec> = d
+                    .routes
+                    .iter()
+                    .map(|r| brnet_netlink::RouteSpec::default_via(r.via).with_metric(r.metric))
+                    .collect();
+                for r in &routes {
+                    match inside.socket().delete_route(r) {
+                        // Gone already: nothing to take over.
+                        Err(e) if e.errno() == Some(Errno::ESRCH) => {}
+                        other => other?,
+                    }
+                }
+                undo.push(Undo::AddRoutesIn {
+                    netns: path.clone(),
+                    routes,
+                });
+            }
             let made = brnet_veth::create(
                 k.nl,
                 &mut inside,
@@ -654,6 +681,16 @@ pub(crate) fn give_back(nl: &mut Socket, bridge: &IfName, restore: &Restore) -> 
     }
     if let Some(old) = &restore.route_localnet {
         sysctl::write(route_localnet_path(bridge.as_str()), old)?;
+    }
+    Ok(())
+}
+
+/// Add `routes` inside the namespace at `netns` (an undo step).
+fn add_routes_in(netns: &std::path::Path, routes: &[brnet_netlink::RouteSpec]) -> Result<()> {
+    let ns = brnet_netns::Netns::open_path(netns)?;
+    let mut c = Container::open(&ns)?;
+    for r in routes {
+        c.socket().add_route(r)?;
     }
     Ok(())
 }

@@ -315,6 +315,21 @@ impl BridgeNet {
                 (),
             ))
         })?;
+        if let Some(d) = &plan.demote {
+            // The endpoint that held the default route holds it no more.
+            tracing::info!(
+                from = %d.record.ifname,
+                to = %record.ifname,
+                "the default route moves (gateway priority {})",
+                record.gw_priority
+            );
+            self.store.record(
+                Op::Update {
+                    endpoint: d.record.clone(),
+                },
+                false,
+            )?;
+        }
         let net = self
             .store
             .state

@@ -455,6 +455,11 @@ pub struct ConnectOptions {
     /// the namespace's endpoints); `None`: the namespace's other
     /// endpoints', else a random one.
     pub container_id: Option<String>,
+    /// Which of the namespace's networks gives its default route (Docker
+    /// 28's `--gw-priority`; `None` is 0): an endpoint whose priority is
+    /// higher than the one holding the default route takes it over (that
+    /// one's default route is removed); otherwise the first network's stays.
+    pub gw_priority: Option<i32>,
 }
 
 /// A network namespace, by name (under `/run/netns`) or by path.

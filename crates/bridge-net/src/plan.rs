@@ -234,6 +234,18 @@ pub struct EndpointPlan {
     /// firewall drops 127.0.0.0/8 arriving from bridges. Set by the caller,
     /// who knows the firewall (false from [`connect`]).
     pub route_localnet: bool,
+    /// The namespace's endpoint whose default route this one takes over
+    /// (a higher gateway priority), if any.
+    pub demote: Option<Demote>,
+}
+
+/// An endpoint that loses the namespace's default route to a new one.
+#[derive(Debug, Clone)]
+pub struct Demote {
+    /// Its record, as it will be (without the default route).
+    pub record: EndpointRecord,
+    /// Its default routes, removed from the namespace.
+    pub routes: Vec<Route>,
 }
 
 impl EndpointPlan {
@@ -383,11 +395,42 @@ pub fn connect(
             .network_by_id(&e.network)
             .and_then(|n| n.rec.options.metric)
     };
-    let held = sibs
+    let holder = sibs
         .iter()
-        .any(|s| s.default_route && (o.metric.is_none() || metric_of(s) == o.metric));
+        .find(|s| s.default_route && (o.metric.is_none() || metric_of(s) == o.metric));
     let has_gateway = net.pool4.is_some() || net.pool6.is_some();
-    let default_route = !o.internal && !detached && has_gateway && !held;
+    let eligible = !o.internal && !detached && has_gateway;
+    // Docker 28's gateway priority: a higher one takes the route over.
+    let gw_priority = opts.gw_priority.unwrap_or(0);
+    let demote = match holder {
+        Some(h) if eligible && gw_priority > h.gw_priority => {
+            let holder_net = state.network_by_id(&h.network);
+            let routes = [
+                holder_net.and_then(|n| n.gateway4()),
+                holder_net.and_then(|n| n.gateway6()),
+            ]
+            .into_iter()
+            .flatten()
+            .map(|via| Route {
+                dst: match via {
+                    IpAddr::V4(_) => IpNet::V4(Ipv4Net::default()),
+                    IpAddr::V6(_) => IpNet::V6(Ipv6Net::default()),
+                },
+                via,
+                metric: metric_of(h),
+            })
+            .collect();
+            Some(Demote {
+                record: EndpointRecord {
+                    default_route: false,
+                    ..(*h).clone()
+                },
+                routes,
+            })
+        }
+        _ => None,
+    };
+    let default_route = eligible && (holder.is_none() || demote.is_some());
 
     // Addresses: the pool's next (the commit takes it), or the one asked
     // for (checked on a copy of the pool, for the allocator's own errors).
@@ -461,6 +504,7 @@ pub fn connect(
         dynamic4,
         dynamic6,
         default_route,
+        gw_priority,
         ports: mappings.iter().map(fw::port_record).collect(),
         aliases: opts.aliases.clone(),
         created: seeds.now.clone(),
@@ -525,6 +569,7 @@ pub fn connect(
         dns,
         record,
         route_localnet: false,
+        demote,
     })
 }
 

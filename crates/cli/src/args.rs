@@ -408,6 +408,11 @@ pub struct ConnectArgs {
     /// `[HOST_IP:][HOST_PORT:]CONTAINER_PORT[/PROTO]`, ranges allowed.
     #[arg(short = 'p', long = "publish", value_name = "SPEC")]
     pub publish: Vec<String>,
+    /// Gateway priority (Docker 28): the namespace's network with the
+    /// highest gives its default route; one higher than the current
+    /// holder's takes it over (default 0: the first network's stays).
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub gw_priority: Option<i32>,
     /// The runtime's container id (`Containers` key in inspect, shared by
     /// the namespace's endpoints; default: the namespace's other
     /// endpoints', else a new one).

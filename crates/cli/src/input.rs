@@ -163,6 +163,7 @@ pub fn connect_options(a: &ConnectArgs) -> Result<ConnectOptions, Failure> {
     let mut opts = ConnectOptions {
         name: a.name.clone(),
         aliases: a.alias.clone(),
+        gw_priority: a.gw_priority,
         ..ConnectOptions::default()
     };
     if let Some(ip) = &a.ip {

@@ -1458,6 +1458,30 @@ fn container_side_view_ps_port_disconnect_all() {
         s.fails(&["port", "c1", "81"], 2);
         s.fails(&["port", "c1", "80/xyz"], 2);
 
+        // --gw-priority: back (higher than web's 0) takes the default route.
+        s.ok(&["network", "disconnect", "back", "c1"]);
+        let ep = s.ok(&["network", "connect", "--gw-priority", "5", "back", "c1"]);
+        assert_eq!(field(&ep, "default route"), ["yes"], "{ep}");
+        assert_eq!(
+            s.ok(&[
+                "ps",
+                "--format",
+                "{{.Network}} {{.DefaultRoute}}",
+                "--network",
+                "web"
+            ]),
+            "web false\nweb true\n"
+        );
+        let routes = sh("ip", &["-n", "c1", "-4", "route", "show", "default"]);
+        assert!(
+            routes.starts_with("default via 10.99.0.1 dev eth1"),
+            "{routes}"
+        );
+        s.fails(
+            &["network", "connect", "--gw-priority", "x", "back", "c2"],
+            2,
+        );
+
         // disconnect --all: c1 leaves both networks, c2 stays.
         s.fails(&["network", "disconnect", "--all", "web", "c1"], 2);
         assert_eq!(s.ok(&["network", "disconnect", "--all", "c1"]), "");

@@ -287,6 +287,7 @@ mod tests {
             dynamic4: true,
             dynamic6: false,
             default_route: true,
+            gw_priority: 0,
             ports: Vec::new(),
             aliases: Vec::new(),
             created: "2026-01-01T00:00:00Z".into(),

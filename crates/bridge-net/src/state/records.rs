@@ -59,6 +59,10 @@ impl Restore {
     }
 }
 
+fn is_zero_i32(v: &i32) -> bool {
+    *v == 0
+}
+
 fn is_zero(v: &u64) -> bool {
     *v == 0
 }
@@ -134,6 +138,9 @@ pub struct EndpointRecord {
     /// This endpoint holds the namespace's default route.
     #[serde(default)]
     pub default_route: bool,
+    /// Its gateway priority (Docker's `--gw-priority`; 0 by default).
+    #[serde(default, skip_serializing_if = "is_zero_i32")]
+    pub gw_priority: i32,
     /// Published ports.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ports: Vec<PortRecord>,
