@@ -2,12 +2,12 @@
 //! this crate's binary installed as `bridge` in the `cni_plugin_dirs`
 //! directory Podman lists first, the reference `portmap`, `firewall` and
 //! `tuning` after it, in the 0.4.0 conflists Podman writes. Each test
-//! builds its own throwaway Podman host (the harness is brnet-netavark's).
+//! builds its own throwaway Podman host (`brnet_testkit::podman`, shared with brnet-netavark).
 
-#[path = "../../netavark/tests/podman/mod.rs"]
-mod podman;
-
-use podman::{Backend, IMAGE, Sandbox, run_web};
+use brnet_testkit::podman::{
+    Backend, IMAGE, Sandbox, by_name_and_fixed_address, on_the_default_network,
+    published_port_and_isolation,
+};
 
 const OURS: &str = env!("CARGO_BIN_EXE_brnet-cni");
 
@@ -28,44 +28,18 @@ fn endpoints(sb: &Sandbox) -> usize {
 
 #[test]
 fn published_port_isolation_restart_and_nothing_left() {
-    if !brnet_netns::privileged_test() {
+    if !brnet_testkit::privileged_test() {
         return;
     }
     let sb = sandbox();
-    sb.podman_ok(&["network", "create", "--subnet", "10.89.0.0/24", "testnet"]);
+    // The port (published by the reference portmap in the chain), the
+    // address, and isolation from another Podman network (the reference
+    // bridge plugin does not isolate: this is bridge-net's doing).
+    let web = published_port_and_isolation(&sb);
     let conflist = sb.ok("cat /run/pm/net/testnet.conflist");
     assert!(
         conflist.contains("\"cniVersion\": \"0.4.0\"") && conflist.contains("portmap"),
         "{conflist}"
-    );
-    let web = run_web(&sb, "web", "testnet", 8080);
-    assert!(web.ip.starts_with("10.89.0."), "{}", web.ip);
-
-    // From the sandbox: the port (published by the reference portmap in
-    // the chain) on loopback and on the gateway, and the address itself.
-    assert_eq!(sb.get("http://10.89.0.1:8080/").as_deref(), Some("hello\n"));
-    assert_eq!(
-        sb.get(&format!("http://{}:80/", web.ip)).as_deref(),
-        Some("hello\n")
-    );
-    let (ok, out) = sb.in_container(
-        "testnet",
-        &format!("timeout 5 wget -q -O - http://{}/", web.ip),
-    );
-    assert!(ok && out.contains("hello"), "by address: {out}");
-
-    // Another Podman network is isolated from this one (the reference
-    // bridge plugin does not isolate: this is bridge-net's doing).
-    sb.podman_ok(&["network", "create", "--subnet", "10.90.0.0/24", "othernet"]);
-    let (ok, out) = sb.in_container(
-        "othernet",
-        &format!("timeout 3 wget -q -O - http://{}/", web.ip),
-    );
-    assert!(!ok, "othernet reached {} directly: {out}", web.ip);
-    let (ok, out) = sb.in_container("othernet", "timeout 5 wget -q -O - http://10.90.0.1:8080/");
-    assert!(
-        ok && out.contains("hello"),
-        "published port from othernet: {out}"
     );
 
     // Stop and start: a new namespace, the same address.
@@ -98,7 +72,7 @@ fn published_port_isolation_restart_and_nothing_left() {
 
 #[test]
 fn second_container_reaches_the_first_by_name() {
-    if !brnet_netns::privileged_test() {
+    if !brnet_testkit::privileged_test() {
         return;
     }
     let brnet = std::path::Path::new(OURS).with_file_name("brnet");
@@ -108,47 +82,16 @@ fn second_container_reaches_the_first_by_name() {
         brnet.display()
     );
     let sb = sandbox();
-    sb.podman_ok(&["network", "create", "--subnet", "10.89.0.0/24", "testnet"]);
-    let _web = run_web(&sb, "web", "testnet", 8080);
-    let (ok, out) = sb.in_container(
-        "testnet",
-        "cat /etc/resolv.conf; timeout 5 wget -q -O - http://web/",
-    );
-    assert!(ok && out.contains("hello"), "by name: {out}");
-    // `--ip`: the address asked for.
-    let out = sb.podman_ok(&[
-        "run",
-        "--rm",
-        "--network",
-        "testnet",
-        "--ip",
-        "10.89.0.50",
-        IMAGE,
-        "ip",
-        "-4",
-        "addr",
-    ]);
-    assert!(out.contains("inet 10.89.0.50/24"), "--ip: {out}");
-    sb.podman_ok(&["rm", "-f", "-t", "0", "web"]);
+    by_name_and_fixed_address(&sb);
 }
 
 #[test]
 fn default_podman_network() {
-    if !brnet_netns::privileged_test() {
+    if !brnet_testkit::privileged_test() {
         return;
     }
     let sb = sandbox();
-    let web = run_web(&sb, "web", "podman", 8081);
-    assert!(web.ip.starts_with("10.88."), "{}", web.ip);
-    assert_eq!(
-        sb.get(&format!("http://{}:80/", web.ip)).as_deref(),
-        Some("hello\n")
-    );
-    let (ok, out) = sb.in_container(
-        "podman",
-        &format!("timeout 5 wget -q -O - http://{}/", web.ip),
-    );
-    assert!(ok && out.contains("hello"), "{out}");
+    on_the_default_network(&sb, 8081);
     sb.podman_ok(&["run", "--rm", IMAGE, "true"]);
     sb.podman_ok(&["rm", "-f", "-t", "0", "web"]);
     assert!(!sb.links().contains("veth"), "{}", sb.links());

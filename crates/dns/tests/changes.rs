@@ -9,7 +9,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use brnet_dns::proto::op::ResponseCode;
 use brnet_dns::proto::rr::RecordType;
 use brnet_dns::{Config, Entry, Error, Network, Proto, Resolver, Table};
-use common::{Client, answers, container, network, rcode};
+use brnet_testkit::topo::{container, network};
+use common::{Client, answers, rcode};
 
 fn addr(s: &str) -> std::net::IpAddr {
     s.parse().unwrap()
@@ -34,10 +35,10 @@ fn base() -> Table {
 
 #[test]
 fn remove_and_add_endpoint_seen_by_the_next_query() {
-    if !brnet_netns::privileged_test() {
+    if !brnet_testkit::privileged_test() {
         return;
     }
-    brnet_netns::isolated(|| {
+    brnet_testkit::isolated(|| {
         network("br0", &["10.89.0.1/24"]);
         let web = container("web", "br0", &["10.89.0.2/24"]);
         let resolver = Resolver::start(Config::default()).unwrap();
@@ -92,10 +93,10 @@ fn remove_and_add_endpoint_seen_by_the_next_query() {
 /// by the query after it.
 #[test]
 fn keeps_answering_through_50_concurrent_changes() {
-    if !brnet_netns::privileged_test() {
+    if !brnet_testkit::privileged_test() {
         return;
     }
-    brnet_netns::isolated(|| {
+    brnet_testkit::isolated(|| {
         network("br0", &["10.89.0.1/16"]);
         let web = container("web", "br0", &["10.89.0.2/16"]);
         let resolver = Arc::new(Resolver::start(Config::default()).unwrap());
@@ -163,13 +164,13 @@ fn keeps_answering_through_50_concurrent_changes() {
 /// A forwarded query in flight survives a record swap.
 #[test]
 fn forwards_in_flight_survive_record_changes() {
-    if !brnet_netns::privileged_test() {
+    if !brnet_testkit::privileged_test() {
         return;
     }
-    brnet_netns::isolated(|| {
+    brnet_testkit::isolated(|| {
         network("br0", &["10.89.0.1/24"]);
         let web = container("web", "br0", &["10.89.0.2/24"]);
-        let out = common::outside("out", "198.51.100.1/24", "198.51.100.2/24");
+        let out = brnet_testkit::topo::outside("out", "198.51.100.1/24", "198.51.100.2/24");
         let upstream = common::Upstream::start(&out, sa("198.51.100.2:53"), common::Stub::Answer);
         let resolver = Resolver::start(Config {
             upstreams: vec![upstream.addr],
@@ -194,10 +195,10 @@ fn forwards_in_flight_survive_record_changes() {
 
 #[test]
 fn listeners_come_and_go() {
-    if !brnet_netns::privileged_test() {
+    if !brnet_testkit::privileged_test() {
         return;
     }
-    brnet_netns::isolated(|| {
+    brnet_testkit::isolated(|| {
         network("br0", &["10.89.0.1/24"]);
         network("br1", &["10.89.1.1/24"]);
         let web = container("web", "br0", &["10.89.0.2/24"]);
@@ -252,10 +253,10 @@ fn listeners_come_and_go() {
 
 #[test]
 fn bind_errors_name_the_address_and_the_rest_still_serve() {
-    if !brnet_netns::privileged_test() {
+    if !brnet_testkit::privileged_test() {
         return;
     }
-    brnet_netns::isolated(|| {
+    brnet_testkit::isolated(|| {
         network("br0", &["10.89.0.1/24"]);
         let web = container("web", "br0", &["10.89.0.2/24"]);
         let squatter = std::net::UdpSocket::bind(GW).unwrap();

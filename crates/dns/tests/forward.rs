@@ -10,7 +10,8 @@ use std::time::Duration;
 use brnet_dns::proto::op::ResponseCode;
 use brnet_dns::proto::rr::RecordType;
 use brnet_dns::{Config, Entry, LogSink, Network, Resolver, Table};
-use common::{Client, Stub, Upstream, answers, container, network, outside, rcode};
+use brnet_testkit::topo::{container, network, outside};
+use common::{Client, Stub, Upstream, answers, rcode};
 
 fn sa(s: &str) -> SocketAddr {
     s.parse().unwrap()
@@ -51,10 +52,10 @@ fn capture() -> (LogSink, Arc<Mutex<Vec<String>>>) {
 
 #[test]
 fn answers_come_from_upstream_with_tcp_fallback() {
-    if !brnet_netns::privileged_test() {
+    if !brnet_testkit::privileged_test() {
         return;
     }
-    brnet_netns::isolated(|| {
+    brnet_testkit::isolated(|| {
         network("br0", &["10.89.0.1/24"]);
         let web = container("web", "br0", &["10.89.0.2/24"]);
         let out = outside("out", "198.51.100.1/24", "198.51.100.2/24");
@@ -107,10 +108,10 @@ fn answers_come_from_upstream_with_tcp_fallback() {
 
 #[test]
 fn servfail_and_one_log_line_when_upstream_is_down() {
-    if !brnet_netns::privileged_test() {
+    if !brnet_testkit::privileged_test() {
         return;
     }
-    brnet_netns::isolated(|| {
+    brnet_testkit::isolated(|| {
         network("br0", &["10.89.0.1/24"]);
         let web = container("web", "br0", &["10.89.0.2/24"]);
         let _out = outside("out", "198.51.100.1/24", "198.51.100.2/24");
@@ -152,15 +153,15 @@ fn servfail_and_one_log_line_when_upstream_is_down() {
 
 #[test]
 fn next_upstream_when_the_first_fails() {
-    if !brnet_netns::privileged_test() {
+    if !brnet_testkit::privileged_test() {
         return;
     }
-    brnet_netns::isolated(|| {
+    brnet_testkit::isolated(|| {
         network("br0", &["10.89.0.1/24"]);
         let web = container("web", "br0", &["10.89.0.2/24"]);
         let out = outside("out", "198.51.100.1/24", "198.51.100.2/24");
-        common::ip(&["-n", "out", "addr", "add", "198.51.100.3/24", "dev", "eth0"]);
-        common::ip(&["-n", "out", "addr", "add", "198.51.100.4/24", "dev", "eth0"]);
+        brnet_testkit::cmd::ip(&["-n", "out", "addr", "add", "198.51.100.3/24", "dev", "eth0"]);
+        brnet_testkit::cmd::ip(&["-n", "out", "addr", "add", "198.51.100.4/24", "dev", "eth0"]);
         let _failing = Upstream::start(&out, sa("198.51.100.3:53"), Stub::ServFail);
         let _good = Upstream::start(&out, sa(UPSTREAM), Stub::Answer);
         c_asks_through(
@@ -189,10 +190,10 @@ fn c_asks_through(web: &brnet_netns::Netns, upstreams: Vec<SocketAddr>) {
 
 #[test]
 fn internal_networks_and_no_upstream() {
-    if !brnet_netns::privileged_test() {
+    if !brnet_testkit::privileged_test() {
         return;
     }
-    brnet_netns::isolated(|| {
+    brnet_testkit::isolated(|| {
         network("br0", &["10.89.0.1/24"]);
         let web = container("web", "br0", &["10.89.0.2/24"]);
         let secret = container("secret", "br0", &["10.89.0.50/24"]);
@@ -234,10 +235,10 @@ fn internal_networks_and_no_upstream() {
 /// flight, the excess answered SERVFAIL at once, local names unaffected.
 #[test]
 fn forwards_in_flight_are_bounded() {
-    if !brnet_netns::privileged_test() {
+    if !brnet_testkit::privileged_test() {
         return;
     }
-    brnet_netns::isolated(|| {
+    brnet_testkit::isolated(|| {
         network("br0", &["10.89.0.1/24"]);
         let web = container("web", "br0", &["10.89.0.2/24"]);
         let _out = outside("out", "198.51.100.1/24", "198.51.100.2/24");
@@ -278,15 +279,15 @@ fn forwards_in_flight_are_bounded() {
 /// other networks' still go to the resolver's upstreams.
 #[test]
 fn a_network_forwards_to_its_own_name_servers() {
-    if !brnet_netns::privileged_test() {
+    if !brnet_testkit::privileged_test() {
         return;
     }
-    brnet_netns::isolated(|| {
+    brnet_testkit::isolated(|| {
         network("br0", &["10.89.0.1/24"]);
         let web = container("web", "br0", &["10.89.0.2/24"]);
         let own = container("own", "br0", &["10.89.0.9/24"]);
         let out = outside("out", "198.51.100.1/24", "198.51.100.2/24");
-        common::ip(&["-n", "out", "addr", "add", "198.51.100.3/24", "dev", "eth0"]);
+        brnet_testkit::cmd::ip(&["-n", "out", "addr", "add", "198.51.100.3/24", "dev", "eth0"]);
         // The resolver's upstream fails every query; the network's own
         // answers.
         let _default = Upstream::start(&out, sa("198.51.100.3:53"), Stub::ServFail);

@@ -9,7 +9,8 @@ use std::process::Command;
 use brnet_dns::proto::op::ResponseCode;
 use brnet_dns::proto::rr::RecordType;
 use brnet_dns::{Config, Entry, Network, Resolver, Table};
-use common::{Client, answers, attach, container, network, rcode};
+use brnet_testkit::topo::{attach, container, network};
+use common::{Client, answers, rcode};
 
 fn addr(s: &str) -> std::net::IpAddr {
     s.parse().unwrap()
@@ -50,10 +51,10 @@ fn sa(s: &str) -> SocketAddr {
 
 #[test]
 fn containers_resolve_each_other_and_isolation_holds() {
-    if !brnet_netns::privileged_test() {
+    if !brnet_testkit::privileged_test() {
         return;
     }
-    brnet_netns::isolated(|| {
+    brnet_testkit::isolated(|| {
         let table = topology();
         let web = container("web", "br0", &["10.89.0.2/24", "fd00:89::2/64"]);
         let db = container("db", "br0", &["10.89.0.3/24", "fd00:89::3/64"]);
@@ -158,20 +159,20 @@ fn containers_resolve_each_other_and_isolation_holds() {
 }
 
 fn ip_route_add(ns: &str, dst: &str, via: &str) {
-    common::ip(&["-n", ns, "route", "add", dst, "via", via]);
+    brnet_testkit::cmd::ip(&["-n", ns, "route", "add", dst, "via", via]);
 }
 
 /// A real client: `dig` (Debian's bind9-dnsutils) inside the container.
 #[test]
 fn dig_resolves_names_and_reverse() {
-    if !brnet_netns::privileged_test() {
+    if !brnet_testkit::privileged_test() {
         return;
     }
     assert!(
         Command::new("dig").arg("-v").output().is_ok(),
         "this test runs dig: install bind9-dnsutils"
     );
-    brnet_netns::isolated(|| {
+    brnet_testkit::isolated(|| {
         let table = topology();
         let _web = container("web", "br0", &["10.89.0.2/24", "fd00:89::2/64"]);
         let resolver = Resolver::start(Config::default()).unwrap();

@@ -9,7 +9,8 @@ use std::time::Duration;
 use brnet_dns::proto::op::{Message, MessageType, ResponseCode};
 use brnet_dns::proto::rr::RecordType;
 use brnet_dns::{Config, Entry, LogSink, Network, Resolver, Table};
-use common::{Client, answers, container, network, query, rcode, tcp_exchange};
+use brnet_testkit::topo::{container, network};
+use common::{Client, answers, query, rcode, tcp_exchange};
 
 fn sa(s: &str) -> SocketAddr {
     s.parse().unwrap()
@@ -67,10 +68,10 @@ impl Junk {
 
 #[test]
 fn bad_packets_and_a_flood_over_udp() {
-    if !brnet_netns::privileged_test() {
+    if !brnet_testkit::privileged_test() {
         return;
     }
-    brnet_netns::isolated(|| {
+    brnet_testkit::isolated(|| {
         network("br0", &["10.89.0.1/24"]);
         let web = container("web", "br0", &["10.89.0.2/24"]);
         let resolver = start();
@@ -145,10 +146,10 @@ fn bad_packets_and_a_flood_over_udp() {
 
 #[test]
 fn bad_tcp_clients() {
-    if !brnet_netns::privileged_test() {
+    if !brnet_testkit::privileged_test() {
         return;
     }
-    brnet_netns::isolated(|| {
+    brnet_testkit::isolated(|| {
         network("br0", &["10.89.0.1/24"]);
         let web = container("web", "br0", &["10.89.0.2/24"]);
         let resolver = start();

@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 use brnet_dns::proto::op::ResponseCode;
 use brnet_dns::proto::rr::RecordType;
 use brnet_dns::serve::{SPEC_FILE, Spec, SpecEntry, SpecNetwork, tell};
-use common::{Client, answers, container, network, rcode};
+use brnet_testkit::topo::{container, network};
+use common::{Client, answers, rcode};
 
 fn spec(entries: &[(&str, &str)]) -> Spec {
     Spec {
@@ -49,10 +50,10 @@ fn sync(dir: &Path) -> bool {
 
 #[test]
 fn the_binary_serves_what_the_spec_says_and_goes_when_nothing_is_left() {
-    if !brnet_netns::privileged_test() {
+    if !brnet_testkit::privileged_test() {
         return;
     }
-    brnet_netns::isolated(|| {
+    brnet_testkit::isolated(|| {
         network("br0", &["10.89.0.1/24"]);
         let web = container("web", "br0", &["10.89.0.2/24"]);
         let dir = tempfile::tempdir().unwrap();

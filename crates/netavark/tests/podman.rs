@@ -1,12 +1,12 @@
 //! Podman 4.3 running real containers on bridge-net through the netavark
 //! contract: this crate's binary installed as `netavark` in the
 //! `helper_binaries_dir` Podman lists first. Each test builds its own
-//! throwaway Podman host (see `podman/mod.rs`).
+//! throwaway Podman host (`brnet_testkit::podman`).
 
-#[path = "podman/mod.rs"]
-mod podman;
-
-use podman::{Backend, IMAGE, Sandbox, run_web};
+use brnet_testkit::podman::{
+    Backend, IMAGE, Sandbox, by_name_and_fixed_address, on_the_default_network,
+    published_port_and_isolation,
+};
 
 const OURS: &str = env!("CARGO_BIN_EXE_brnet-netavark");
 
@@ -27,42 +27,11 @@ fn endpoints(sb: &Sandbox) -> usize {
 
 #[test]
 fn published_port_address_isolation_and_nothing_left() {
-    if !brnet_netns::privileged_test() {
+    if !brnet_testkit::privileged_test() {
         return;
     }
     let sb = sandbox();
-    sb.podman_ok(&["network", "create", "--subnet", "10.89.0.0/24", "testnet"]);
-    let web = run_web(&sb, "web", "testnet", 8080);
-    assert!(web.ip.starts_with("10.89.0."), "{}", web.ip);
-
-    // From the sandbox: the host port on loopback and on the gateway, and
-    // the container's own address.
-    assert_eq!(sb.get("http://10.89.0.1:8080/").as_deref(), Some("hello\n"));
-    assert_eq!(
-        sb.get(&format!("http://{}:80/", web.ip)).as_deref(),
-        Some("hello\n")
-    );
-
-    // A second container on the same network reaches it by address.
-    let (ok, out) = sb.in_container(
-        "testnet",
-        &format!("timeout 5 wget -q -O - http://{}/", web.ip),
-    );
-    assert!(ok && out.contains("hello"), "by address: {out}");
-
-    // A container on another Podman network cannot reach it directly, but
-    // does reach the port published on its own gateway.
-    sb.podman_ok(&["network", "create", "--subnet", "10.90.0.0/24", "othernet"]);
-    let (ok, out) = sb.in_container(
-        "othernet",
-        &format!("timeout 3 wget -q -O - http://{}/", web.ip),
-    );
-    assert!(!ok, "othernet reached {} directly: {out}", web.ip);
-    let (ok, out) = sb.in_container("othernet", "timeout 5 wget -q -O - http://10.90.0.1:8080/");
-    assert!(
-        ok && out.contains("hello"),
-        "published port from othernet: {out}"
-    );
+    let web = published_port_and_isolation(&sb);
 
     // The scenario's links, rules and records while it runs.
     assert!(sb.links().contains("podman1"), "{}", sb.links());
@@ -88,7 +57,7 @@ fn published_port_address_isolation_and_nothing_left() {
 
 #[test]
 fn second_container_reaches_the_first_by_name() {
-    if !brnet_netns::privileged_test() {
+    if !brnet_testkit::privileged_test() {
         return;
     }
     // bridge-net's resolver is `brnet-dns`, found beside the binary that
@@ -100,47 +69,16 @@ fn second_container_reaches_the_first_by_name() {
         resolver.display()
     );
     let sb = sandbox();
-    sb.podman_ok(&["network", "create", "--subnet", "10.89.0.0/24", "testnet"]);
-    let _web = run_web(&sb, "web", "testnet", 8080);
-    let (ok, out) = sb.in_container(
-        "testnet",
-        "cat /etc/resolv.conf; timeout 5 wget -q -O - http://web/",
-    );
-    assert!(ok && out.contains("hello"), "by name: {out}");
-    // `--ip`: the address asked for.
-    let out = sb.podman_ok(&[
-        "run",
-        "--rm",
-        "--network",
-        "testnet",
-        "--ip",
-        "10.89.0.50",
-        IMAGE,
-        "ip",
-        "-4",
-        "addr",
-    ]);
-    assert!(out.contains("inet 10.89.0.50/24"), "--ip: {out}");
-    sb.podman_ok(&["rm", "-f", "-t", "0", "web"]);
+    by_name_and_fixed_address(&sb);
 }
 
 #[test]
 fn default_podman_network() {
-    if !brnet_netns::privileged_test() {
+    if !brnet_testkit::privileged_test() {
         return;
     }
     let sb = sandbox();
-    let web = run_web(&sb, "web", "podman", 8081);
-    assert!(web.ip.starts_with("10.88."), "{}", web.ip);
-    assert_eq!(
-        sb.get(&format!("http://{}:80/", web.ip)).as_deref(),
-        Some("hello\n")
-    );
-    let (ok, out) = sb.in_container(
-        "podman",
-        &format!("timeout 5 wget -q -O - http://{}/", web.ip),
-    );
-    assert!(ok && out.contains("hello"), "{out}");
+    on_the_default_network(&sb, 8081);
     // `podman network connect` and `disconnect` while it runs: eth1 comes
     // and goes, the published port stays.
     sb.podman_ok(&["network", "create", "--subnet", "10.91.0.0/24", "extra"]);
@@ -170,7 +108,7 @@ fn default_podman_network() {
 /// gateway), and its published port on the gateway's address.
 #[test]
 fn ipv6_only_network() {
-    if !brnet_netns::privileged_test() {
+    if !brnet_testkit::privileged_test() {
         return;
     }
     let sb = sandbox();
@@ -230,7 +168,7 @@ fn ipv6_only_network() {
 /// stays.
 #[test]
 fn macvlan_network() {
-    if !brnet_netns::privileged_test() {
+    if !brnet_testkit::privileged_test() {
         return;
     }
     let sb = sandbox();

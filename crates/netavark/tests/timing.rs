@@ -10,13 +10,10 @@
 //! `BRNET_NETAVARK_BIN` and `BRNET_CNI_BIN` measure other builds (say,
 //! `--release` ones) instead of the test's own.
 
-#[path = "podman/mod.rs"]
-mod podman;
-
 use std::path::PathBuf;
 use std::time::Instant;
 
-use podman::{Backend, IMAGE, Sandbox};
+use brnet_testkit::podman::{Backend, IMAGE, Sandbox};
 
 const CONTAINERS: u16 = 10;
 
@@ -134,7 +131,7 @@ fn direct_cni(bin: &str) -> (f64, f64) {
 
 #[test]
 fn network_share_per_container() {
-    if !brnet_netns::privileged_test() {
+    if !brnet_testkit::privileged_test() {
         return;
     }
     let mut rows = vec![

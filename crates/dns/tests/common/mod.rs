@@ -1,12 +1,11 @@
-//! Helpers for the sandbox tests: networks (a bridge with a gateway
-//! address), containers (a namespace on a veth into the bridge), DNS
-//! clients whose sockets live in a container, and a stub upstream server.
+//! Helpers for the sandbox tests: DNS clients whose sockets live in a
+//! container, and a stub upstream server. Networks, containers and the
+//! outside namespace come from the test kit (`brnet_testkit::topo`).
 
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -15,78 +14,10 @@ use std::time::Duration;
 use brnet_dns::proto::op::{Edns, Message, MessageType, Query, ResponseCode};
 use brnet_dns::proto::rr::rdata::A;
 use brnet_dns::proto::rr::{Name, RData, Record, RecordType};
-use brnet_netns::{Netns, NetnsDir};
+use brnet_netns::Netns;
 
 /// How long a client waits for an answer that must come.
 pub const WAIT: Duration = Duration::from_secs(5);
-
-/// Run `ip ARGS`; panics with stderr on failure.
-pub fn ip(args: &[&str]) {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .expect("run ip (install iproute2)");
-    assert!(
-        out.status.success(),
-        "ip {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A bridge `name` with gateway addresses (CIDR), up.
-pub fn network(name: &str, gateways: &[&str]) {
-    ip(&["link", "add", name, "type", "bridge"]);
-    for gw in gateways {
-        if gw.contains(':') {
-            ip(&["addr", "add", gw, "dev", name, "nodad"]);
-        } else {
-            ip(&["addr", "add", gw, "dev", name]);
-        }
-    }
-    ip(&["link", "set", name, "up"]);
-}
-
-/// A container `name` (a named namespace) with `eth0` on `bridge` carrying
-/// `addrs` (CIDR).
-pub fn container(name: &str, bridge: &str, addrs: &[&str]) -> Netns {
-    let ns = NetnsDir::default().create(name).expect("create namespace");
-    attach(name, bridge, "eth0", addrs);
-    ip(&["-n", name, "link", "set", "lo", "up"]);
-    ns
-}
-
-/// One more interface `ifname` for an existing container, on `bridge`.
-pub fn attach(name: &str, bridge: &str, ifname: &str, addrs: &[&str]) {
-    let host_end = format!("v{name}{}", &bridge[bridge.len().saturating_sub(3)..]);
-    ip(&[
-        "link", "add", &host_end, "type", "veth", "peer", "name", ifname, "netns", name,
-    ]);
-    ip(&["link", "set", &host_end, "master", bridge, "up"]);
-    for a in addrs {
-        if a.contains(':') {
-            ip(&["-n", name, "addr", "add", a, "dev", ifname, "nodad"]);
-        } else {
-            ip(&["-n", name, "addr", "add", a, "dev", ifname]);
-        }
-    }
-    ip(&["-n", name, "link", "set", ifname, "up"]);
-}
-
-/// An "outside" namespace reached from the sandbox over a veth:
-/// `host_cidr` on the sandbox's end, `inside_cidr` inside.
-pub fn outside(name: &str, host_cidr: &str, inside_cidr: &str) -> Netns {
-    let ns = NetnsDir::default().create(name).expect("create namespace");
-    let host_end = format!("o-{name}");
-    ip(&[
-        "link", "add", &host_end, "type", "veth", "peer", "name", "eth0", "netns", name,
-    ]);
-    ip(&["addr", "add", host_cidr, "dev", &host_end]);
-    ip(&["link", "set", &host_end, "up"]);
-    ip(&["-n", name, "addr", "add", inside_cidr, "dev", "eth0"]);
-    ip(&["-n", name, "link", "set", "eth0", "up"]);
-    ip(&["-n", name, "link", "set", "lo", "up"]);
-    ns
-}
 
 /// A DNS client whose sockets live in a container's namespace.
 pub struct Client {

@@ -16,10 +16,13 @@
 
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Write};
+use std::ops::Deref;
 use std::path::Path;
-use std::process::{Child, ChildStdin, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Output;
+use std::time::Duration;
+
+use brnet_testkit::host::{Host, require_tools};
+pub use brnet_testkit::text;
 
 /// The image every test runs: busybox-static with its applets.
 pub const IMAGE: &str = "bb";
@@ -35,22 +38,24 @@ echo ready
 exec cat >/dev/null
 "#;
 
-/// One throwaway Docker host.
+/// One throwaway Docker host (the [`Host`] methods work on it too).
 pub struct Sandbox {
-    unshare: Child,
-    stdin: Option<ChildStdin>,
-    /// The sandbox's init, as the machine sees it.
-    pub pid: u32,
+    host: Host,
     cgroup: String,
     plugin: String,
     live_restore: bool,
 }
 
+impl Deref for Sandbox {
+    type Target = Host;
+    fn deref(&self) -> &Host {
+        &self.host
+    }
+}
+
 impl Drop for Sandbox {
     fn drop(&mut self) {
-        drop(self.stdin.take());
-        let _ = self.unshare.kill();
-        let _ = self.unshare.wait();
+        self.host.stop();
         // The containers' cgroups, now empty (their processes died with
         // the pid namespace), deepest first.
         for _ in 0..50 {
@@ -93,17 +98,6 @@ fn remove_cgroups(name: &str) -> bool {
     all
 }
 
-fn log(what: &str, since: Instant) {
-    let line = what.lines().map(str::trim).collect::<Vec<_>>().join("; ");
-    let short: String = line.chars().take(110).collect();
-    eprintln!("[{:>6} ms] {short}", since.elapsed().as_millis());
-}
-
-/// Bytes as text.
-pub fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
 impl Sandbox {
     /// A sandbox running `plugin` (this crate's binary), containerd and
     /// dockerd, with the busybox image imported.
@@ -113,62 +107,24 @@ impl Sandbox {
 
     /// The same, dockerd with `--live-restore` (containers outlive it).
     pub fn with(plugin: &str, live_restore: bool) -> Sandbox {
-        for tool in [
-            "dockerd",
-            "containerd",
-            "docker",
-            "docker-compose",
-            "nsenter",
-            "unshare",
-            "iptables",
-            "socat",
-        ] {
-            assert!(
-                Command::new("sh")
-                    .args(["-c", &format!("command -v {tool}")])
-                    .output()
-                    .is_ok_and(|o| o.status.success()),
-                "{tool} is missing: apt-get install docker.io docker-compose iptables socat busybox-static"
-            );
-        }
-        let mut unshare = Command::new("unshare")
-            .args([
-                "--net",
-                "--mount",
-                "--pid",
-                "--fork",
-                "--mount-proc",
-                "--propagation",
-                "private",
-                "--kill-child",
-                "sh",
-                "-c",
-                SETUP,
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("run unshare");
-        let stdin = unshare.stdin.take();
-        let mut line = String::new();
-        let stdout = unshare.stdout.take().expect("unshare's stdout");
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("read the sandbox's ready line");
-        assert_eq!(line.trim(), "ready", "the sandbox did not come up");
-        let children =
-            std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", unshare.id()))
-                .expect("read unshare's children");
-        let pid: u32 = children
-            .split_whitespace()
-            .next()
-            .and_then(|p| p.parse().ok())
-            .expect("the sandbox's init");
+        require_tools(
+            &[
+                "dockerd",
+                "containerd",
+                "docker",
+                "docker-compose",
+                "iptables",
+                "socat",
+            ],
+            "apt-get install docker.io docker-compose iptables socat busybox-static",
+        );
+        let host = Host::start(SETUP)
+            .with_env("DOCKER_HOST", "unix:///run/dk/docker.sock")
+            .with_env("COMPOSE_INTERACTIVE_NO_CLI", "1")
+            .with_logs(&["/run/dk/dockerd.log", "/run/dk/plugin.log"]);
+        let pid = host.pid;
         let sb = Sandbox {
-            unshare,
-            stdin,
-            pid,
+            host,
             cgroup: format!("brnet-test-{pid}"),
             plugin: plugin.to_owned(),
             live_restore,
@@ -225,128 +181,26 @@ impl Sandbox {
         self.ok("rm -f /run/dk/docker.pid /run/dk/docker.sock");
     }
 
-    /// Poll `check` (a shell condition) until it holds: a bounded number
-    /// of tries, never a timed assertion.
-    #[track_caller]
-    pub fn wait_for(&self, what: &str, check: &str) {
-        for _ in 0..300 {
-            if self
-                .command("sh", &["-c", check])
-                .status()
-                .is_ok_and(|s| s.success())
-            {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!(
-            "waited in vain for {what}\n--- dockerd.log ---\n{}\n--- plugin.log ---\n{}",
-            self.tail("/run/dk/dockerd.log"),
-            self.tail("/run/dk/plugin.log")
-        );
-    }
-
-    /// The last lines of a file inside.
-    pub fn tail(&self, path: &str) -> String {
-        let all = self
-            .read(path)
-            .map(|b| text(&b))
-            .unwrap_or_else(|| format!("({path} unreadable)"));
-        let lines: Vec<&str> = all.lines().collect();
-        lines[lines.len().saturating_sub(40)..].join("\n")
-    }
-
     /// The busybox-static image, with no registry.
     fn build_image(&self) {
-        let bb =
-            std::fs::read("/bin/busybox").expect("/bin/busybox (apt-get install busybox-static)");
-        assert!(
-            !has_interpreter(&bb),
-            "/bin/busybox is not static: apt-get install busybox-static"
-        );
-        self.ok(&format!(
-            "set -e; r=/run/dk/rootfs; mkdir -p $r/bin $r/www $r/etc
-             cp /bin/busybox $r/bin/busybox
-             for a in sh httpd wget ping nslookup timeout cat sleep echo ip true hostname nc; do ln -s busybox $r/bin/$a; done
-             echo hello > $r/www/index.html
-             tar -C $r -c . | docker import - {IMAGE} >/dev/null"
-        ));
-    }
-
-    /// A command inside the sandbox (net, mount and pid namespaces), with
-    /// `DOCKER_HOST` set.
-    pub fn command(&self, program: &str, args: &[&str]) -> Command {
-        let mut c = Command::new("nsenter");
-        c.arg("--target")
-            .arg(self.pid.to_string())
-            .args(["--net", "--mount", "--pid", "--"])
-            .arg(program)
-            .args(args)
-            .env("DOCKER_HOST", "unix:///run/dk/docker.sock")
-            .env("COMPOSE_INTERACTIVE_NO_CLI", "1")
-            .stdin(Stdio::null());
-        c
-    }
-
-    /// Run a shell script inside.
-    pub fn sh(&self, script: &str) -> Output {
-        let t = Instant::now();
-        let out = self
-            .command("sh", &["-c", script])
-            .output()
-            .expect("run nsenter");
-        log(script, t);
-        out
-    }
-
-    /// A shell script that must succeed; its stdout.
-    #[track_caller]
-    pub fn ok(&self, script: &str) -> String {
-        let out = self.sh(script);
-        assert!(
-            out.status.success(),
-            "{script:?} failed ({}): {}{}\n--- plugin.log ---\n{}",
-            out.status,
-            text(&out.stdout),
-            text(&out.stderr),
-            self.tail("/run/dk/plugin.log")
-        );
-        text(&out.stdout)
+        self.busybox_image("/run/dk/rootfs", &format!("docker import - {IMAGE}"));
     }
 
     /// `docker ARGS`.
     pub fn docker(&self, args: &[&str]) -> Output {
-        let t = Instant::now();
-        let out = self.command("docker", args).output().expect("run docker");
-        log(&format!("docker {}", args.join(" ")), t);
-        out
+        self.run("docker", args)
     }
 
     /// `docker ARGS`, which must succeed; its stdout, trimmed.
     #[track_caller]
     pub fn docker_ok(&self, args: &[&str]) -> String {
-        let out = self.docker(args);
-        assert!(
-            out.status.success(),
-            "docker {args:?} failed ({}): {}{}\n--- plugin.log ---\n{}",
-            out.status,
-            text(&out.stdout),
-            text(&out.stderr),
-            self.tail("/run/dk/plugin.log")
-        );
-        text(&out.stdout).trim().to_owned()
+        self.run_ok("docker", args)
     }
 
     /// `docker ARGS`, which must fail; its stderr.
     #[track_caller]
     pub fn docker_err(&self, args: &[&str]) -> String {
-        let out = self.docker(args);
-        assert!(
-            !out.status.success(),
-            "docker {args:?} succeeded: {}",
-            text(&out.stdout)
-        );
-        text(&out.stderr)
+        self.run_err("docker", args)
     }
 
     /// `docker exec NAME sh -c SCRIPT`: whether it succeeded, and its
@@ -380,30 +234,12 @@ impl Sandbox {
         ])
     }
 
-    /// An HTTP GET from the sandbox's own namespace (busybox wget bounded
-    /// by `timeout`); the body, if any.
-    pub fn get(&self, url: &str) -> Option<String> {
-        let out = self.sh(&format!("timeout 3 busybox wget -q -O - {url}"));
-        out.status.success().then(|| text(&out.stdout))
-    }
-
     /// The same GET from the namespace `outside` (see [`outside`]).
     pub fn get_outside(&self, url: &str) -> Option<String> {
         let out = self.sh(&format!(
             "ip netns exec outside timeout 3 busybox wget -q -O - {url}"
         ));
         out.status.success().then(|| text(&out.stdout))
-    }
-
-    /// The same GET, retried while the server comes up (bounded).
-    pub fn get_when_up(&self, url: &str) -> Option<String> {
-        for _ in 0..50 {
-            if let Some(body) = self.get(url) {
-                return Some(body);
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        None
     }
 
     /// A namespace `outside` beyond the host: 198.51.100.2/24 behind the
@@ -456,27 +292,6 @@ impl Sandbox {
         bridge_net::state::State::parse(&bytes).expect("a readable state")
     }
 
-    /// A file inside the sandbox's mount namespace, read from outside.
-    pub fn read(&self, path: &str) -> Option<Vec<u8>> {
-        std::fs::read(format!("/proc/{}/root{path}", self.pid)).ok()
-    }
-
-    /// Write a file inside.
-    pub fn write(&self, path: &str, contents: &str) {
-        let mut child = self
-            .command("sh", &["-c", &format!("cat > {path}")])
-            .stdin(Stdio::piped())
-            .spawn()
-            .expect("nsenter");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(contents.as_bytes())
-            .expect("write");
-        assert!(child.wait().expect("wait").success(), "write {path}");
-    }
-
     /// One raw call to the plugin: `POST /METHOD` with `body`; the status
     /// line and the body of the answer.
     pub fn call(&self, method: &str, body: &str) -> String {
@@ -487,23 +302,4 @@ impl Sandbox {
             body.replace('\'', "'\\''")
         ))
     }
-}
-
-/// Whether an ELF64 file asks for a program interpreter (`PT_INTERP`).
-fn has_interpreter(elf: &[u8]) -> bool {
-    let u16_at = |o: usize| {
-        elf.get(o..o + 2)
-            .map_or(0, |b| u16::from_le_bytes([b[0], b[1]]))
-    };
-    let u64_at = |o: usize| {
-        elf.get(o..o + 8)
-            .and_then(|b| b.try_into().ok())
-            .map_or(0, u64::from_le_bytes)
-    };
-    let phoff = usize::try_from(u64_at(0x20)).unwrap_or(usize::MAX);
-    let (size, count) = (usize::from(u16_at(0x36)), usize::from(u16_at(0x38)));
-    (0..count).any(|i| {
-        let at = phoff.saturating_add(i * size);
-        elf.get(at..at + 4) == Some(&3u32.to_le_bytes()[..])
-    })
 }

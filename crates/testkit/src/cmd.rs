@@ -1,0 +1,133 @@
+//! Commands run in the calling thread's namespaces, for setting up a
+//! topology and reading the kernel back.
+
+use std::process::{Child, Command};
+
+use crate::text;
+
+/// Run `ip ARGS` and return stdout; panics with stderr on failure.
+#[track_caller]
+pub fn ip(args: &[&str]) -> String {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .expect("run ip (install iproute2)");
+    assert!(out.status.success(), "ip {args:?}: {}", text(&out.stderr));
+    text(&out.stdout)
+}
+
+/// `ip -j ARGS`, parsed.
+#[track_caller]
+pub fn ip_json(args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["-j"];
+    all.extend_from_slice(args);
+    serde_json::from_str(&ip(&all)).expect("ip -j prints JSON")
+}
+
+/// The link names of the calling thread's namespace, sorted.
+pub fn link_names() -> Vec<String> {
+    let mut names: Vec<String> = ip_json(&["link", "show"])
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|l| l["ifname"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// Run a shell command; panic with its output if it fails. Returns stdout.
+#[track_caller]
+pub fn sh(cmd: &str) -> String {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .output()
+        .expect("run sh");
+    assert!(
+        out.status.success(),
+        "`{cmd}` failed ({}): {}{}",
+        out.status,
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+/// Run a shell command; its stdout if it succeeds.
+pub fn try_sh(cmd: &str) -> Option<String> {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .output()
+        .expect("run sh");
+    out.status.success().then(|| text(&out.stdout))
+}
+
+/// `cmd` in the named namespace `ns` (`ip netns exec`), or as it is when
+/// `ns` is empty (the sandbox itself).
+pub fn in_ns(ns: &str, cmd: &str) -> String {
+    if ns.is_empty() {
+        cmd.to_owned()
+    } else {
+        format!("ip netns exec {ns} {cmd}")
+    }
+}
+
+/// Processes a test started (listeners); killed by handle when dropped.
+#[derive(Debug, Default)]
+pub struct Procs(Vec<Child>);
+
+impl Procs {
+    /// Keep `c` until the end of the test.
+    pub fn add(&mut self, c: Child) {
+        self.0.push(c);
+    }
+}
+
+impl Drop for Procs {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// `nft -j list ruleset`, normalised (see [`normalise`]).
+pub fn ruleset_json() -> serde_json::Value {
+    normalise(&sh("nft -j list ruleset"))
+}
+
+/// `nft -j list table FAMILY NAME`, normalised.
+pub fn table_json(family: &str, name: &str) -> serde_json::Value {
+    normalise(&sh(&format!("nft -j list table {family} {name}")))
+}
+
+/// `nft -j` output made comparable: handles dropped, set elements sorted,
+/// the metainfo entry dropped.
+pub fn normalise(text: &str) -> serde_json::Value {
+    fn strip(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Object(m) => {
+                m.remove("handle");
+                for (k, x) in m.iter_mut() {
+                    strip(x);
+                    if let (true, serde_json::Value::Array(a)) = (k == "elem", x) {
+                        a.sort_by_key(|e| e.to_string());
+                    }
+                }
+            }
+            serde_json::Value::Array(a) => a.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    let mut v: serde_json::Value = serde_json::from_str(text).expect("nft -j prints JSON");
+    strip(&mut v);
+    if let Some(a) = v.get_mut("nftables").and_then(|a| a.as_array_mut()) {
+        a.retain(|e| e.get("metainfo").is_none());
+    }
+    v
+}
