@@ -145,19 +145,23 @@ impl Progress {
 
     /// `weight` more is done: print where the run is.
     fn step(&mut self, weight: f64, what: &str) {
+        eprintln!("{}", self.advance(weight, what, self.started.elapsed()));
+    }
+
+    /// The line for `weight` more done after `elapsed`.
+    fn advance(&mut self, weight: f64, what: &str, elapsed: Duration) -> String {
         self.done = (self.done + weight).min(self.total);
-        let elapsed = self.started.elapsed();
         let left = if self.done > 0.0 {
             elapsed.as_secs_f64() * (self.total - self.done) / self.done
         } else {
             0.0
         };
-        eprintln!(
+        format!(
             "    {what}: {:.0}% done, elapsed {}, about {} left",
             100.0 * self.done / self.total.max(1.0),
             clock(elapsed.as_secs()),
             clock(left.round() as u64),
-        );
+        )
     }
 }
 
@@ -1048,5 +1052,34 @@ fn run_criterion() -> Res<()> {
         Ok(())
     } else {
         Err(format!("cargo bench -p brnet-benches failed ({status})"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_says_repetition_elapsed_and_what_is_left() {
+        assert_eq!(clock(3), "3s");
+        assert_eq!(clock(123), "2m03s");
+        assert_eq!(clock(3723), "1h02m03s");
+        let mut p = Progress {
+            started: Instant::now(),
+            total: 100.0,
+            done: 0.0,
+        };
+        assert_eq!(
+            p.advance(
+                25.0,
+                "N=10 no-port, repetition 1/15",
+                Duration::from_secs(60)
+            ),
+            "    N=10 no-port, repetition 1/15: 25% done, elapsed 1m00s, about 3m00s left"
+        );
+        assert_eq!(
+            p.advance(75.0, "IPAM", Duration::from_secs(200)),
+            "    IPAM: 100% done, elapsed 3m20s, about 0s left"
+        );
     }
 }

@@ -860,6 +860,13 @@ fn spawn_errno(e: &std::io::Error) -> Errno {
 
 /// Run `program args` with `input` on stdin; fail with its stderr.
 fn run(op: &str, program: &'static str, args: &[&str], input: &str) -> Result<()> {
+    tracing::debug!(
+        op,
+        "{program} {}: {} lines on stdin",
+        args.join(" "),
+        input.lines().count()
+    );
+    tracing::trace!("{program} stdin:\n{input}");
     let mut child = Command::new(program)
         .args(args)
         .stdin(Stdio::piped())
@@ -900,6 +907,7 @@ fn run(op: &str, program: &'static str, args: &[&str], input: &str) -> Result<()
 
 /// Run `program args` and return its stdout.
 fn output(op: &str, program: &'static str, args: &[&str]) -> Result<String> {
+    tracing::debug!(op, "{program} {}", args.join(" "));
     let out = Command::new(program)
         .args(args)
         .stdin(Stdio::null())
