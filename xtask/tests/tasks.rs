@@ -198,3 +198,66 @@ fn man_writes_a_page_per_command_and_the_completions() {
         assert!(body.contains("brnet"), "{f}");
     }
 }
+
+#[test]
+fn test_installs_what_is_missing_with_apt_get_as_root() {
+    let root = std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+        s.lines()
+            .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"))
+    });
+    if !root {
+        assert!(
+            std::env::var_os("BRNET_SKIP_PRIVILEGED").is_some_and(|v| v == "1"),
+            "this test runs apt-get's path as root: run it as root (sudo -E cargo test -p xtask), \
+             or set BRNET_SKIP_PRIVILEGED=1 to skip it"
+        );
+        return;
+    }
+    // A machine where nothing is found, whose apt-get and cargo only say
+    // how they were called (the machine's packages are not touched).
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("calls");
+    for (name, body) in [
+        (
+            "apt-get",
+            "echo \"apt-get $* DEBIAN_FRONTEND=$DEBIAN_FRONTEND\" >> \"$CALLS\"\n\
+             [ -x /usr/sbin/policy-rc.d ] && [ \"$1\" = install ] && echo 'no services' >> \"$CALLS\"\n",
+        ),
+        ("cargo", "echo \"cargo $*\" >> \"$CALLS\"\n"),
+    ] {
+        let p = dir.path().join(name);
+        std::fs::write(&p, format!("#!/bin/sh\n{body}exit 0\n")).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let had_policy = std::path::Path::new("/usr/sbin/policy-rc.d").exists();
+    let out = Command::new(BIN)
+        .args(["test", "--", "-p", "brnet-ipam"])
+        .env("BRNET_XTASK_SEARCH_PATH", dir.path())
+        .env("CARGO", dir.path().join("cargo"))
+        .env("CALLS", &log)
+        .output()
+        .expect("run xtask");
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let calls = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = calls.lines().collect();
+    assert_eq!(
+        lines[0], "apt-get update -qq DEBIAN_FRONTEND=noninteractive",
+        "{calls}"
+    );
+    assert!(
+        lines[1].starts_with("apt-get install -y -qq iproute2 nftables iptables socat"),
+        "{calls}"
+    );
+    if !had_policy {
+        assert_eq!(lines[2], "no services", "{calls}");
+        assert!(!std::path::Path::new("/usr/sbin/policy-rc.d").exists());
+    }
+    assert_eq!(lines.last(), Some(&"cargo test -p brnet-ipam"), "{calls}");
+    // It says what it installs.
+    assert!(
+        stderr.contains("==> apt-get install iproute2 nftables"),
+        "{stderr}"
+    );
+}
