@@ -6,6 +6,7 @@ mod common;
 
 use brnet_nat::{Backend, Endpoint, Firewall, IptablesOptions, Model, Network};
 use brnet_netns::{isolated, privileged_test};
+use brnet_testkit::cmd::*;
 use common::*;
 
 /// reference/docker-bridge.md §5: default bridge + user network `bridge1`

@@ -6,6 +6,7 @@ mod common;
 
 use brnet_nat::{Backend, Drift, Errno, Error, Firewall, Model};
 use brnet_netns::{isolated, privileged_test};
+use brnet_testkit::cmd::*;
 use common::*;
 
 fn install_all(fw: &mut Firewall, nets: &[(brnet_nat::Network, Vec<brnet_nat::Endpoint>)]) {

@@ -11,6 +11,7 @@ use std::sync::{Arc, Barrier};
 
 use brnet_nat::{Backend, Drift, Firewall, GatewayMode, Network};
 use brnet_netns::{isolated, privileged_test};
+use brnet_testkit::cmd::*;
 use common::*;
 
 fn firewall(backend: Backend, legacy: bool) -> Firewall {

@@ -7,6 +7,9 @@ mod common;
 
 use brnet_nat::{Backend, Firewall, GatewayMode, Network};
 use brnet_netns::{isolated, privileged_test};
+use brnet_testkit::cmd::*;
+use brnet_testkit::topo::router;
+use brnet_testkit::traffic::*;
 use common::*;
 
 const HOST: &str = "198.51.100.1";
@@ -229,7 +232,7 @@ fn hairpin(br_nf: u8) {
         bridge("br0", "172.18.0.1/24");
         container("c1", "br0", "172.18.0.2/24", "172.18.0.1");
         container("c5", "br0", "172.18.0.5/24", "172.18.0.1");
-        sh("ip link set v-c1 type bridge_slave hairpin on");
+        sh("ip link set vc1br0 type bridge_slave hairpin on");
         listen_tcp(&mut procs, "c1", 80, "c1");
         let br0 = net("br0", "172.18.0.0/24");
         let mut fw = Firewall::new(Backend::Native).unwrap();
@@ -336,7 +339,7 @@ fn native_ipv6() {
         container("c1", "br0", "fd00:18::2/64", "");
         sh("ip -n c1 addr flush dev eth0 && ip -n c1 addr add fd00:18::2/64 dev eth0 nodad");
         sh("ip -n c1 route add default via fd00:18::1");
-        sh("ip addr change fd00:100::1/64 dev x-out nodad; ip -n out addr change fd00:100::2/64 dev eth0 nodad");
+        sh("ip addr change fd00:100::1/64 dev o-out nodad; ip -n out addr change fd00:100::2/64 dev eth0 nodad");
         sh("ip -n out route add fd00:18::/64 via fd00:100::1");
         for (ns, port, reply) in [("out", 9000, "$SOCAT_PEERADDR"), ("c1", 80, "c1-v6")] {
             let cmd = in_ns(

@@ -1,7 +1,7 @@
 //! Every operation against the real kernel, in a throwaway sandbox, read
 //! back both through our own dump and through iproute2.
 
-use std::process::Command;
+use brnet_testkit::cmd::ip;
 
 use brnet_netlink::{
     BridgePortFlags, BridgeSpec, Family, IfName, MacAddr, RouteSpec, Socket, VethSpec,
@@ -10,16 +10,6 @@ use brnet_netns::{NetnsDir, isolated, privileged_test};
 
 fn name(s: &str) -> IfName {
     IfName::new(s).unwrap()
-}
-
-fn ip(args: &[&str]) -> String {
-    let out = Command::new("ip").args(args).output().expect("ip");
-    assert!(
-        out.status.success(),
-        "ip {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn veth(nl: &mut Socket, a: &str, b: &str) {

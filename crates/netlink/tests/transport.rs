@@ -4,21 +4,12 @@
 //! skipped, a dump the data changes under runs again, dropped answers
 //! make a batch's outcome unknown rather than failed.
 
-use std::process::Command;
+use brnet_testkit::cmd::sh;
 
 use brnet_netlink::msg;
 use brnet_netlink::transport::{Failure, Protocol, Transport};
 use brnet_netlink::{LinkChange, LinkRef, Socket};
 use brnet_netns::{isolated, privileged_test};
-
-fn sh(cmd: &str) {
-    let out = Command::new("sh").arg("-c").arg(cmd).output().unwrap();
-    assert!(
-        out.status.success(),
-        "`{cmd}` failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 #[test]
 fn replies_left_over_from_abandoned_requests_are_skipped() {

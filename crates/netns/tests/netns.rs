@@ -3,19 +3,7 @@
 use std::process::Command;
 
 use brnet_netns::{Error, Netns, NetnsDir, isolated, privileged_test};
-
-fn ip(args: &[&str]) -> String {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .expect("run ip (install iproute2)");
-    assert!(
-        out.status.success(),
-        "ip {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use brnet_testkit::cmd::ip;
 
 #[test]
 fn sandbox_is_a_fresh_namespace_with_lo_up() {

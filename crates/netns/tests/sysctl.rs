@@ -2,19 +2,9 @@
 //! `/proc` is fine when nothing has to change; IPv6 off on a link, on a
 //! kernel with IPv6, without it, and with `/proc` read-only.
 
-use std::process::Command;
-
 use brnet_netns::sysctl::{self, Ipv6Off};
 use brnet_netns::{isolated, privileged_test};
-
-fn sh(cmd: &str) {
-    let out = Command::new("sh").arg("-c").arg(cmd).output().unwrap();
-    assert!(
-        out.status.success(),
-        "`{cmd}` failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+use brnet_testkit::cmd::sh;
 
 const FORWARD: &str = "/proc/sys/net/ipv4/ip_forward";
 

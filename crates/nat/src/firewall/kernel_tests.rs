@@ -3,9 +3,8 @@
 //! an error, batches planned against an old generation, and the messages
 //! the pre-6.3 removal path sends.
 
-use std::process::Command;
-
-use brnet_netns::{isolated, privileged_test};
+use brnet_testkit::cmd::sh;
+use brnet_testkit::{isolated, privileged_test};
 use neli::consts::nl::NlmF;
 
 use super::*;
@@ -13,16 +12,6 @@ use crate::netlink::consts::{NFT_MSG_DESTROYTABLE, NFT_MSG_GETGEN, NFT_MSG_NEWTA
 use crate::netlink::msg::{message, msg_type};
 use crate::netlink::socket::BatchError;
 use crate::scenario;
-
-fn sh(cmd: &str) -> String {
-    let out = Command::new("sh").arg("-c").arg(cmd).output().unwrap();
-    assert!(
-        out.status.success(),
-        "`{cmd}` failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 fn socket(fw: &mut Firewall) -> &mut NftSocket {
     match &mut fw.inner {
