@@ -100,6 +100,7 @@ pub struct Bridge {
 /// A bridge created here is deleted again if a later step fails; an adopted
 /// one is left as it was found, minus nothing.
 pub fn ensure(nl: &mut Socket, cfg: &BridgeConfig) -> Result<Bridge> {
+    let _span = tracing::debug_span!("bridge_ensure", bridge = %cfg.name).entered();
     let (link, created) = match nl.link(&cfg.name) {
         Ok(link) => {
             if link.kind.as_deref() != Some("bridge") {
@@ -222,6 +223,7 @@ pub fn ports(nl: &mut Socket, bridge: u32) -> Result<Vec<Link>> {
 /// Delete the bridge (its ports are released, not deleted). `Ok(false)`
 /// when there was no such link.
 pub fn delete(nl: &mut Socket, name: &IfName) -> Result<bool> {
+    let _span = tracing::debug_span!("bridge_delete", bridge = %name).entered();
     Ok(nl.delete_link_if_exists(name)?)
 }
 

@@ -62,6 +62,7 @@ impl NetnsDir {
     /// socket in a new namespace or write its sysctls. If `f` panics, the
     /// thread's namespace is restored and the new namespace removed.
     pub fn create_with<T>(&self, name: &str, f: impl FnOnce() -> T) -> Result<(Netns, T)> {
+        let _span = tracing::debug_span!("netns_create", netns = name).entered();
         let name = NsName::new(name)?;
         self.prepare()?;
         let path = self.dir.join(name.as_str());
@@ -146,6 +147,7 @@ impl NetnsDir {
     /// The namespace itself dies when the last process, thread or descriptor
     /// holding it lets go. A missing namespace is [`Error::NotFound`].
     pub fn delete(&self, name: &str) -> Result<()> {
+        let _span = tracing::debug_span!("netns_delete", netns = name).entered();
         if self.delete_if_exists(name)? {
             Ok(())
         } else {

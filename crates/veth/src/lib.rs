@@ -264,6 +264,12 @@ fn sysctl_error(op: &'static str, path: &str, e: &std::io::Error) -> Error {
 /// On failure the pair is deleted (which also removes the peer) and the
 /// first error returned.
 pub fn create(host: &mut Socket, container: &mut Container, cfg: &VethConfig) -> Result<Veth> {
+    let _span = tracing::debug_span!(
+        "veth_create",
+        host = cfg.host_name.as_ref().map_or("(random)", |n| n.as_str()),
+        peer = %cfg.peer_name
+    )
+    .entered();
     let host_name = cfg.host_name.clone().unwrap_or_else(random_host_name);
     let restore = if cfg.disable_ipv6 {
         container.ipv6_default_off()?
@@ -401,6 +407,7 @@ pub fn lower_lo(container: &mut Container) -> Result<()> {
 /// Delete a pair by its host end (the peer goes with it). `Ok(false)` when
 /// it was already gone.
 pub fn delete(host: &mut Socket, host_name: &IfName) -> Result<bool> {
+    let _span = tracing::debug_span!("veth_delete", host = %host_name).entered();
     Ok(host.delete_link_if_exists(host_name)?)
 }
 
