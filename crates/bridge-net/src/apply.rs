@@ -595,6 +595,11 @@ pub(crate) fn create_network(
             });
         }
     }
+    if let crate::Driver::Overlay(o) = &plan.record.options.driver {
+        // The network's VXLAN device, a port of its bridge.
+        let vx = crate::overlay::create_vtep(k.nl, o, br.index, plan.mtu)?;
+        undo.push(Undo::DeleteLink(vx));
+    }
     k.step("create.bridge")?;
     // Ports published on 127.0.0.1 are routed to the bridge only with
     // route_localnet, which is safe only where the firewall drops
@@ -654,6 +659,11 @@ pub(crate) fn remove_network(
     }
     k.step("remove.firewall")?;
     undo.seal();
+    if let crate::Driver::Overlay(o) = &plan.record.options.driver
+        && let Some(vni) = o.vni
+    {
+        brnet_overlay::dataplane::delete_vtep(k.nl, vni)?;
+    }
     let name = IfName::new(&plan.record.bridge)?;
     if plan.record.adopted {
         give_back(k.nl, &name, &plan.record.restore)?;

@@ -282,6 +282,32 @@ impl BridgeNet {
         opts: &ConnectOptions,
         seeds: plan::Seeds,
     ) -> Result<EndpointInfo> {
+        // An overlay network's address comes from its cluster store, unique
+        // across hosts (a store that cannot be reached fails here, with
+        // nothing made); the plan takes it as asked.
+        let allocated = match self.store.state.network(network) {
+            Some(net) => crate::overlay::allocate(net, opts)?,
+            None => None,
+        };
+        let Some(a) = allocated else {
+            return self.connect_planned(network, target, inside, opts, seeds);
+        };
+        let r = self.connect_planned(network, target, inside, &a.options(opts), seeds);
+        match &r {
+            Ok(_) => a.sync(&mut self.nl),
+            Err(_) => a.release(),
+        }
+        r
+    }
+
+    fn connect_planned(
+        &mut self,
+        network: &str,
+        target: &Target,
+        inside: Option<Container>,
+        opts: &ConnectOptions,
+        seeds: plan::Seeds,
+    ) -> Result<EndpointInfo> {
         let mut plan = plan::connect(
             &self.store.state,
             network,
@@ -494,6 +520,10 @@ impl BridgeNet {
             apply::disconnect(k, &plan, veth, undo)?;
             Ok((plan.commit(), ()))
         })?;
+        if let Some(net) = self.store.state.network_by_id(&plan.record.network) {
+            let ip = plan.record.ipv4.map(|a| std::net::IpAddr::V4(a.addr()));
+            crate::overlay::release(net, ip);
+        }
         if plan.dns {
             // The name is gone before disconnect returns.
             let _ = self.sync_resolver();

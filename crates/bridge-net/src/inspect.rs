@@ -43,7 +43,14 @@ pub(crate) fn document(state: &State, net: &Net) -> Value {
     }
     let mut options: BTreeMap<String, String> = o.driver_options.clone();
     match &o.driver {
-        crate::Driver::Bridge => {
+        crate::Driver::Bridge | crate::Driver::Overlay(_) => {
+            if let crate::Driver::Overlay(ov) = &o.driver {
+                options.insert(crate::OPT_VNI.into(), ov.vni.unwrap_or(0).to_string());
+                options.insert(crate::OPT_CLUSTER.into(), ov.cluster_address().into());
+                if let Some(v) = ov.vtep {
+                    options.insert(crate::OPT_VTEP.into(), v.to_string());
+                }
+            }
             options.insert(OPT_BRIDGE_NAME.into(), net.rec.bridge.clone());
             options.insert(OPT_ICC.into(), o.icc.to_string());
             options.insert(OPT_MASQUERADE.into(), o.masquerade.to_string());
@@ -119,6 +126,33 @@ impl BridgeNet {
         let net = st.network(name).ok_or_else(|| Error::NetworkNotFound {
             name: name.to_owned(),
         })?;
-        Ok(document(st, net))
+        let mut doc = document(st, net);
+        // An overlay network: Docker's "Peers" (live hosts with endpoints
+        // on it), and the endpoints on other hosts, as the store has them.
+        if let Some(view) = crate::overlay::view(net) {
+            doc["Scope"] = json!("global");
+            match view {
+                Ok(v) => {
+                    doc["Peers"] = json!(
+                        v.peers
+                            .iter()
+                            .map(|p| json!({"Name": p.to_string(), "IP": p.to_string()}))
+                            .collect::<Vec<_>>()
+                    );
+                    doc["RemoteEndpoints"] = json!(
+                        v.remote_endpoints
+                            .iter()
+                            .map(|(ip, mac, host)| json!({
+                                "IPv4Address": ip.to_string(),
+                                "MacAddress": mac,
+                                "Host": host.to_string(),
+                            }))
+                            .collect::<Vec<_>>()
+                    );
+                }
+                Err(e) => doc["ClusterError"] = json!(e.to_string()),
+            }
+        }
+        Ok(doc)
     }
 }

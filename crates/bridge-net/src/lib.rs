@@ -71,6 +71,7 @@ mod inspect;
 mod macvlan;
 mod network;
 mod options;
+mod overlay;
 pub mod plan;
 mod reconcile;
 mod resolver;
@@ -95,12 +96,17 @@ pub use options::{
     OPT_DNS_SERVERS, OPT_HOST_BINDING, OPT_HOST_IPV4, OPT_ICC, OPT_MASQUERADE, OPT_METRIC, OPT_MTU,
     parse_aux, parse_cidr, validate_network_name,
 };
+pub use overlay::{
+    DEFAULT_CLUSTER, HOST_TTL, OPT_CLUSTER, OPT_VNI, OPT_VTEP, OverlayOptions, OverlayView,
+};
 pub use reconcile::Report;
 pub use resolver::{
     RESOLVER_LOCK, RESOLVER_LOG, RESOLVER_PID, RESOLVER_SOCKET, RESOLVER_SPEC, ResolverCommand,
     spec as resolver_spec, tell as tell_resolver,
 };
-pub use {brnet_bridge, brnet_ipam, brnet_nat, brnet_netlink, brnet_netns, brnet_veth};
+pub use {
+    brnet_bridge, brnet_ipam, brnet_nat, brnet_netlink, brnet_netns, brnet_overlay, brnet_veth,
+};
 
 /// Where state lives unless told otherwise.
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/brnet";

@@ -35,6 +35,9 @@ pub enum Driver {
     Bridge,
     /// macvlans of a parent link.
     Macvlan(MacvlanOptions),
+    /// A bridge on every host joined by a VXLAN device, addresses and VNI
+    /// from the cluster store (see `overlay.rs`).
+    Overlay(crate::overlay::OverlayOptions),
 }
 
 impl Driver {
@@ -43,11 +46,19 @@ impl Driver {
         match self {
             Driver::Bridge => "bridge",
             Driver::Macvlan(_) => "macvlan",
+            Driver::Overlay(_) => "overlay",
         }
     }
 
-    /// Whether this is [`Driver::Bridge`].
+    /// Whether networks of this driver are a Linux bridge with veth pairs,
+    /// NAT and isolation: [`Driver::Bridge`], and [`Driver::Overlay`]
+    /// (a bridge with one more port).
     pub fn is_bridge(&self) -> bool {
+        matches!(self, Driver::Bridge | Driver::Overlay(_))
+    }
+
+    /// Whether this is [`Driver::Bridge`] itself (the default).
+    pub fn is_plain_bridge(&self) -> bool {
         matches!(self, Driver::Bridge)
     }
 
@@ -56,10 +67,11 @@ impl Driver {
         match name {
             "bridge" => Ok(Driver::Bridge),
             "macvlan" => Ok(Driver::Macvlan(MacvlanOptions::default())),
+            "overlay" => Ok(Driver::Overlay(Default::default())),
             _ => Err(Error::option(
                 "--driver",
                 name,
-                "unknown driver (known: bridge, macvlan)",
+                "unknown driver (known: bridge, macvlan, overlay)",
             )),
         }
     }

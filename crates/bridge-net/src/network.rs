@@ -98,6 +98,11 @@ impl NetworkInfo {
         if asked.driver != o.driver {
             let name = |d: &crate::Driver| match d {
                 crate::Driver::Bridge => "bridge".to_owned(),
+                crate::Driver::Overlay(v) => format!(
+                    "overlay (VNI {}, cluster {})",
+                    v.vni.map_or("any".to_owned(), |n| n.to_string()),
+                    v.cluster_address()
+                ),
                 crate::Driver::Macvlan(m) => format!(
                     "macvlan (parent {}, mode {})",
                     m.parent.as_deref().unwrap_or("of the default route"),
@@ -273,8 +278,28 @@ impl BridgeNet {
         opts: NetworkOptions,
         default: bool,
     ) -> Result<NetworkInfo> {
-        // Observe: what the host says about subnets and the bridge.
         let seeds = host::seeds();
+        let mut opts = opts;
+        // An overlay network is registered in its cluster store first (a
+        // store that cannot be reached fails here, with nothing made).
+        let registered = crate::overlay::prepare_create(&mut self.nl, name, &seeds.id, &mut opts)?;
+        let r = self.create_network_seeded(name, opts, default, seeds);
+        if r.is_err()
+            && let Some(reg) = &registered
+        {
+            reg.undo();
+        }
+        r
+    }
+
+    fn create_network_seeded(
+        &mut self,
+        name: &str,
+        opts: NetworkOptions,
+        default: bool,
+        seeds: plan::Seeds,
+    ) -> Result<NetworkInfo> {
+        // Observe: what the host says about subnets and the bridge.
         let view = self.host_view(&opts, default, &seeds.id)?;
         let mut plan = plan::create_network(&self.store.state, name, opts, default, &seeds, &view)?;
         let bridge = plan.link.name();
@@ -403,6 +428,7 @@ impl BridgeNet {
         let Some(plan) = plan::remove_network(&self.store.state, name)? else {
             return Ok(false);
         };
+        let net = self.store.state.network(name).cloned();
         let intent = Intent {
             id: plan.record.id.clone(),
             kind: "remove_network".into(),
@@ -414,6 +440,9 @@ impl BridgeNet {
             apply::remove_network(k, &plan, undo)?;
             Ok((plan.commit(), ()))
         })?;
+        if let Some(net) = &net {
+            crate::overlay::unregister(net);
+        }
         Ok(true)
     }
 

@@ -58,7 +58,7 @@ pub struct IpamConfig {
 #[serde(deny_unknown_fields)]
 pub struct NetworkOptions {
     /// The kind of network: a bridge (the default) or macvlan.
-    #[serde(default, skip_serializing_if = "Driver::is_bridge")]
+    #[serde(default, skip_serializing_if = "Driver::is_plain_bridge")]
     pub driver: Driver,
     /// Whether the network has IPv4 (default true; Docker's `EnableIPv4`).
     /// Without it and without [`ipv6`](NetworkOptions::ipv6), the network
@@ -246,6 +246,16 @@ impl NetworkOptions {
                     m.mode = value.parse::<MacvlanMode>()?;
                 }
             }
+            crate::overlay::OPT_VNI | crate::overlay::OPT_CLUSTER | crate::overlay::OPT_VTEP => {
+                let Driver::Overlay(o) = &mut self.driver else {
+                    return Err(Error::option(
+                        key,
+                        value,
+                        "an option of overlay networks (-d overlay)",
+                    ));
+                };
+                o.set(key, value)?;
+            }
             OPT_DNS_SERVERS => {
                 self.dns_servers = value
                     .split(',')
@@ -262,7 +272,7 @@ impl NetworkOptions {
                 return Err(Error::option(
                     key,
                     value,
-                    "unknown option (known: com.docker.network.bridge.{name,enable_icc,enable_ip_masquerade,enable_dns,host_binding_ipv4}, com.docker.network.driver.mtu, com.docker.network.host_ipv4, brnet.dns, brnet.dns_domain, brnet.dns_servers, brnet.metric; macvlan: parent, macvlan_mode)",
+                    "unknown option (known: com.docker.network.bridge.{name,enable_icc,enable_ip_masquerade,enable_dns,host_binding_ipv4}, com.docker.network.driver.mtu, com.docker.network.host_ipv4, brnet.dns, brnet.dns_domain, brnet.dns_servers, brnet.metric; macvlan: parent, macvlan_mode; overlay: vni, cluster, vtep)",
                 ));
             }
         }
@@ -339,6 +349,15 @@ impl NetworkOptions {
                     "a macvlan network needs its LAN's IPv4 subnet (or no IPv4)",
                 ));
             }
+        }
+        if matches!(self.driver, Driver::Overlay(_))
+            && !matches!(self.ipv4.subnet, Some(IpNet::V4(_)))
+        {
+            return Err(Error::option(
+                "--subnet",
+                "",
+                "an overlay network needs its IPv4 subnet (the same on every host)",
+            ));
         }
         if self.internal && self.snat_source.is_some() {
             return Err(Error::option(

@@ -302,7 +302,7 @@ pub fn connect(
     }
     let macvlan = match &o.driver {
         Driver::Macvlan(m) => Some(m.mode),
-        Driver::Bridge => None,
+        Driver::Bridge | Driver::Overlay(_) => None,
     };
     if net.pool4.is_none() && net.pool6.is_none() && !opts.ports.is_empty() {
         return Err(Error::PortsNotAllowed {
@@ -924,7 +924,7 @@ pub fn disconnect(state: &State, id: &str, netns_alive: bool) -> Result<Disconne
             name: IfName::new(&ep.ifname)?,
             mode: m.mode,
         },
-        Driver::Bridge => EndpointLink::Veth {
+        Driver::Bridge | Driver::Overlay(_) => EndpointLink::Veth {
             host: IfName::new(&ep.host_veth)?,
             peer: IfName::new(&ep.ifname)?,
         },
@@ -1032,7 +1032,7 @@ pub fn create_network(
     }
     let is_bridge = opts.driver.is_bridge();
     let bridge = match &opts.driver {
-        Driver::Bridge => bridge_name(&opts, default, &seeds.id),
+        Driver::Bridge | Driver::Overlay(_) => bridge_name(&opts, default, &seeds.id),
         Driver::Macvlan(m) => match m.parent.clone().or(view.default_route_link.clone()) {
             Some(p) => p,
             None => {

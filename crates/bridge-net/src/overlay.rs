@@ -1,0 +1,456 @@
+//! Overlay networks (`-d overlay`): a bridge network on every host (the
+//! same gateway, its own NAT, published ports and isolation, as for a
+//! bridge) whose bridge has one more port, the network's VXLAN device,
+//! and whose addresses and VNI come from the cluster store
+//! ([`brnet_overlay`]), unique across hosts.
+//!
+//! What is added to the bridge driver's plan → apply → commit:
+//!
+//! - **create**: before the plan, the network is registered in the store
+//!   (VNI chosen or checked, subnet checked against the other overlays);
+//!   apply adds the VXLAN device on the bridge (its undo on the one
+//!   stack); if apply fails, a registration this call made is taken back.
+//! - **connect**: before the plan, the address is allocated in the store
+//!   (compare-and-swap, sequential from .2) and handed to the plan as
+//!   asked; if the plan or apply fails, it is released. After, this
+//!   host's VXLAN entries are brought to the store's truth once (the
+//!   agent keeps them there).
+//! - **disconnect / remove**: the local part as for a bridge, then the
+//!   store's records.
+//!
+//! The store unreachable (or holding garbage) fails create and connect at
+//! once, before anything local is made.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use brnet_netlink::{Family, MacAddr, Socket};
+use brnet_overlay::cluster::{Cluster, ClusterError, NetworkRecord as ClusterNetwork};
+use brnet_overlay::dataplane::{self, VXLAN_OVERHEAD, VtepSpec};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::options::{ConnectOptions, MacPolicy, NetworkOptions};
+use crate::state::Net;
+
+/// `-o vni=N`: the network's VNI (chosen from 4096 when not given).
+pub const OPT_VNI: &str = "vni";
+/// `-o cluster=ADDR` (`--cluster`): the store, `etcd://HOST:PORT` or
+/// `dir:///PATH`.
+pub const OPT_CLUSTER: &str = "cluster";
+/// `-o vtep=ADDR`: this host's VTEP (underlay) address.
+pub const OPT_VTEP: &str = "vtep";
+/// The embedded store every host of this machine shares, when none is
+/// given.
+pub const DEFAULT_CLUSTER: &str = "dir:///var/lib/brnet-cluster";
+/// A host's lease TTL: how long its endpoints outlive it elsewhere.
+pub const HOST_TTL: Duration = Duration::from_secs(10);
+
+/// An overlay network's settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OverlayOptions {
+    /// The VNI (`-o vni=`); `None` until the store chose one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vni: Option<u32>,
+    /// The store's address (`--cluster`); [`DEFAULT_CLUSTER`] when `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    /// This host's VTEP (`-o vtep=`); found when the network is made (the
+    /// default route's link's first IPv4 address) when `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vtep: Option<IpAddr>,
+}
+
+impl OverlayOptions {
+    /// The store's address.
+    pub fn cluster_address(&self) -> &str {
+        self.cluster.as_deref().unwrap_or(DEFAULT_CLUSTER)
+    }
+
+    /// Open the cluster's records.
+    pub fn cluster(&self, network: &str) -> Result<Cluster> {
+        let store =
+            brnet_overlay::store::open(self.cluster_address()).map_err(|e| Error::Cluster {
+                network: network.to_owned(),
+                source: e.into(),
+            })?;
+        Ok(Cluster::new(Arc::from(store)))
+    }
+
+    /// Set one `-o` option.
+    pub(crate) fn set(&mut self, key: &str, value: &str) -> Result<()> {
+        match key {
+            OPT_VNI => {
+                let v: u32 = value
+                    .parse()
+                    .map_err(|_| Error::option(key, value, "expected a number"))?;
+                if v == 0 || v > brnet_overlay::cluster::MAX_VNI {
+                    return Err(Error::option(
+                        key,
+                        value,
+                        format!("out of range (1..={})", brnet_overlay::cluster::MAX_VNI),
+                    ));
+                }
+                self.vni = Some(v);
+            }
+            OPT_CLUSTER => {
+                brnet_overlay::store::open(value).map_err(|e| Error::option(key, value, e))?;
+                self.cluster = Some(value.to_owned());
+            }
+            _ => {
+                self.vtep = Some(
+                    value
+                        .parse()
+                        .map_err(|_| Error::option(key, value, "expected an IPv4 address"))?,
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+fn cluster_err(network: &str) -> impl Fn(ClusterError) -> Error + '_ {
+    move |source| Error::Cluster {
+        network: network.to_owned(),
+        source,
+    }
+}
+
+/// This host's VTEP: the first IPv4 address of the default route's link,
+/// else the only global IPv4 address of an up link that is not ours.
+fn detect_vtep(nl: &mut Socket) -> Result<IpAddr> {
+    let routes = nl.routes(Family::V4)?;
+    let oif = routes
+        .iter()
+        .find(|r| r.is_default() && r.table == brnet_netlink::consts::RT_TABLE_MAIN)
+        .and_then(|r| r.oif);
+    let addrs = nl.addresses(Some(Family::V4))?;
+    if let Some(a) = oif.and_then(|oif| addrs.iter().find(|a| a.index == oif)) {
+        return Ok(a.net.addr());
+    }
+    let links = nl.links()?;
+    let candidates: Vec<IpAddr> = addrs
+        .iter()
+        .filter(|a| a.scope == 0 && !a.net.addr().is_loopback())
+        .filter(|a| {
+            links.iter().any(|l| {
+                l.index == a.index
+                    && l.is_up()
+                    && !matches!(l.kind.as_deref(), Some("bridge" | "vxlan"))
+            })
+        })
+        .map(|a| a.net.addr())
+        .collect();
+    match candidates.as_slice() {
+        [one] => Ok(*one),
+        _ => Err(Error::option(
+            OPT_VTEP,
+            "",
+            "no default route and not exactly one IPv4 address to use as this host's VTEP: \
+             give -o vtep=ADDR",
+        )),
+    }
+}
+
+/// What create learned before the plan: whether this call registered the
+/// network in the store (and must take it back if apply fails).
+pub(crate) struct Registered {
+    cluster: Cluster,
+    name: String,
+    created: bool,
+}
+
+impl Registered {
+    /// Apply failed: take back what this call registered.
+    pub(crate) fn undo(&self) {
+        if self.created
+            && let Err(e) = self.cluster.remove_network(&self.name)
+        {
+            tracing::warn!(network = %self.name, error = %e, "take back the store record");
+        }
+    }
+}
+
+/// Before the plan of a new overlay network: check the options, find the
+/// VTEP and the underlay's MTU (the network's is 50 less unless given),
+/// register the network in the store (the VNI into `opts`).
+pub(crate) fn prepare_create(
+    nl: &mut Socket,
+    name: &str,
+    id: &str,
+    opts: &mut NetworkOptions,
+) -> Result<Option<Registered>> {
+    let crate::Driver::Overlay(o) = &mut opts.driver else {
+        return Ok(None);
+    };
+    let Some(ipnet::IpNet::V4(subnet)) = opts.ipv4.subnet else {
+        return Err(Error::option(
+            "--subnet",
+            "",
+            "an overlay network needs its IPv4 subnet (the same on every host)",
+        ));
+    };
+    let vtep = match o.vtep {
+        Some(v) => v,
+        None => detect_vtep(nl)?,
+    };
+    let (_, underlay_mtu) = dataplane::underlay_of(nl, vtep).map_err(|_| {
+        Error::option(
+            OPT_VTEP,
+            vtep,
+            "not an address of this host (the VTEP must be on the underlay link)",
+        )
+    })?;
+    o.vtep = Some(vtep);
+    if opts.mtu.is_none() {
+        opts.mtu = Some(underlay_mtu - VXLAN_OVERHEAD);
+    }
+    let gateway = match opts.ipv4.gateway {
+        Some(g) => g,
+        None => subnet
+            .hosts()
+            .next()
+            .map(IpAddr::V4)
+            .ok_or_else(|| Error::option("--subnet", subnet, "no host address"))?,
+    };
+    let cluster = o.cluster(name)?;
+    let rec = cluster
+        .create_network(&ClusterNetwork {
+            name: name.to_owned(),
+            id: id.to_owned(),
+            subnet: ipnet::IpNet::V4(subnet),
+            gateway,
+            vni: o.vni.unwrap_or(0),
+        })
+        .map_err(cluster_err(name))?;
+    o.vni = Some(rec.vni);
+    Ok(Some(Registered {
+        cluster,
+        name: name.to_owned(),
+        created: rec.id == id,
+    }))
+}
+
+/// The VXLAN device of an overlay network, on its bridge `bridge`;
+/// returns its name (for the undo).
+pub(crate) fn create_vtep(
+    nl: &mut Socket,
+    o: &OverlayOptions,
+    bridge: u32,
+    mtu: Option<u32>,
+) -> Result<brnet_netlink::IfName> {
+    let (Some(vni), Some(vtep)) = (o.vni, o.vtep) else {
+        return Err(Error::option(OPT_VNI, "", "no VNI or VTEP recorded"));
+    };
+    let (underlay, _) = dataplane::underlay_of(nl, vtep)?;
+    dataplane::create_vtep(
+        nl,
+        &VtepSpec {
+            vni,
+            local: vtep,
+            underlay,
+            bridge: Some(bridge),
+            mtu,
+        },
+    )?;
+    Ok(dataplane::vtep_name(vni))
+}
+
+/// An address allocated in the store for a connect.
+pub(crate) struct Allocated {
+    cluster: Cluster,
+    network: String,
+    ip: IpAddr,
+    mac: MacAddr,
+    vtep: IpAddr,
+    vni: u32,
+}
+
+impl Allocated {
+    /// The connect's options with the address (and MAC) decided.
+    pub(crate) fn options(&self, opts: &ConnectOptions) -> ConnectOptions {
+        let mut o = opts.clone();
+        if let IpAddr::V4(a) = self.ip {
+            o.ipv4 = Some(a);
+        }
+        o.mac = MacPolicy::Fixed(self.mac);
+        o
+    }
+
+    /// The connect failed: give the address back.
+    pub(crate) fn release(&self) {
+        if let Err(e) = self.cluster.release(&self.network, self.ip, self.vtep) {
+            tracing::warn!(network = %self.network, ip = %self.ip, error = %e, "release");
+        }
+    }
+
+    /// The connect went through: this host's entries to the store's
+    /// truth, once (the agent keeps them there).
+    pub(crate) fn sync(&self, nl: &mut Socket) {
+        if let Err(e) = sync_network(nl, &self.cluster, &self.network, self.vni, self.vtep) {
+            tracing::warn!(network = %self.network, error = %e, "sync the VXLAN entries");
+        }
+    }
+}
+
+/// Bring network `network`'s VXLAN entries on this host to the store's
+/// truth.
+pub fn sync_network(
+    nl: &mut Socket,
+    cluster: &Cluster,
+    network: &str,
+    vni: u32,
+    vtep: IpAddr,
+) -> Result<()> {
+    let snap = cluster.snapshot().map_err(cluster_err(network))?;
+    let index = nl.link(dataplane::vtep_name(vni))?.index;
+    dataplane::reconcile(nl, index, &snap.peer_set(network, vtep))?;
+    Ok(())
+}
+
+/// Before the plan of a connect to an overlay network: make this host
+/// alive in the store and allocate the address there (the one asked for,
+/// or the lowest free from .2).
+pub(crate) fn allocate(net: &Net, opts: &ConnectOptions) -> Result<Option<Allocated>> {
+    let crate::Driver::Overlay(o) = &net.rec.options.driver else {
+        return Ok(None);
+    };
+    let name = &net.rec.name;
+    let (Some(vni), Some(vtep)) = (o.vni, o.vtep) else {
+        return Err(Error::option(OPT_VNI, "", "no VNI or VTEP recorded"));
+    };
+    let cluster = o.cluster(name)?;
+    let rec = cluster
+        .network(name)
+        .map_err(cluster_err(name))?
+        .ok_or_else(|| Error::Cluster {
+            network: name.clone(),
+            source: ClusterError::NotFound(name.clone()),
+        })?;
+    if rec.vni != vni {
+        return Err(Error::Cluster {
+            network: name.clone(),
+            source: ClusterError::Mismatch {
+                network: name.clone(),
+                detail: format!("VNI {} in the store, {vni} here", rec.vni),
+            },
+        });
+    }
+    cluster.join(vtep, HOST_TTL).map_err(cluster_err(name))?;
+    let fixed = match opts.mac {
+        MacPolicy::Fixed(m) => Some(m),
+        _ => None,
+    };
+    let e = cluster
+        .allocate(
+            &rec,
+            vtep,
+            opts.ipv4.map(IpAddr::V4),
+            opts.name.as_deref(),
+            |ip| match (fixed, ip) {
+                (Some(m), _) => m,
+                (None, IpAddr::V4(a)) => crate::host::derived_mac(a),
+                (None, IpAddr::V6(_)) => crate::host::random_mac(),
+            },
+        )
+        .map_err(cluster_err(name))?;
+    Ok(Some(Allocated {
+        cluster,
+        network: name.clone(),
+        ip: e.ip,
+        mac: e.mac,
+        vtep,
+        vni,
+    }))
+}
+
+/// After a disconnect from an overlay network: its address back to the
+/// store (a store that cannot be reached keeps it until this host's lease
+/// runs out: it is logged, not an error, the local side being gone).
+pub(crate) fn release(net: &Net, ip: Option<IpAddr>) {
+    let crate::Driver::Overlay(o) = &net.rec.options.driver else {
+        return;
+    };
+    let (Some(ip), Some(vtep)) = (ip, o.vtep) else {
+        return;
+    };
+    let name = &net.rec.name;
+    match o
+        .cluster(name)
+        .and_then(|c| c.release(name, ip, vtep).map_err(cluster_err(name)))
+    {
+        Ok(_) => {}
+        Err(e) => tracing::warn!(network = %name, %ip, error = %e, "release the address"),
+    }
+}
+
+/// After a network is removed here: its record out of the store, unless
+/// another host still has endpoints on it.
+pub(crate) fn unregister(net: &Net) {
+    let crate::Driver::Overlay(o) = &net.rec.options.driver else {
+        return;
+    };
+    let name = &net.rec.name;
+    match o
+        .cluster(name)
+        .and_then(|c| c.remove_network(name).map_err(cluster_err(name)))
+    {
+        Ok(_) => {}
+        Err(Error::Cluster {
+            source: ClusterError::InUse { .. },
+            ..
+        }) => {}
+        Err(e) => tracing::warn!(network = %name, error = %e, "remove the store record"),
+    }
+}
+
+/// Peers and remote endpoints of an overlay network, as the store has
+/// them (for inspect and dot).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct OverlayView {
+    /// The VNI.
+    pub vni: u32,
+    /// This host's VTEP.
+    pub vtep: Option<IpAddr>,
+    /// The store.
+    pub cluster: String,
+    /// Live hosts with endpoints on the network (this one included).
+    pub peers: Vec<IpAddr>,
+    /// Endpoints on other hosts: (address, MAC, host).
+    pub remote_endpoints: Vec<(IpAddr, String, IpAddr)>,
+}
+
+/// An overlay network's view of the cluster (`None` for other drivers);
+/// a store that cannot be read gives its error.
+pub fn view(net: &Net) -> Option<Result<OverlayView>> {
+    let crate::Driver::Overlay(o) = &net.rec.options.driver else {
+        return None;
+    };
+    let name = &net.rec.name;
+    let read = || -> Result<OverlayView> {
+        let snap = o.cluster(name)?.snapshot().map_err(cluster_err(name))?;
+        let mut peers: Vec<IpAddr> = snap
+            .live_endpoints(name, o.vtep)
+            .iter()
+            .map(|e| e.host)
+            .collect();
+        peers.sort();
+        peers.dedup();
+        let remote_endpoints = snap
+            .live_endpoints(name, None)
+            .into_iter()
+            .filter(|e| Some(e.host) != o.vtep)
+            .map(|e| (e.ip, e.mac.to_string(), e.host))
+            .collect();
+        Ok(OverlayView {
+            vni: o.vni.unwrap_or(0),
+            vtep: o.vtep,
+            cluster: o.cluster_address().to_owned(),
+            peers,
+            remote_endpoints,
+        })
+    };
+    Some(read())
+}

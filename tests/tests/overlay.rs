@@ -1,0 +1,392 @@
+//! Overlay networks through bridge-net, across "hosts": network
+//! namespaces on an underlay bridge inside the throwaway sandbox, each
+//! with its own state directory and agent; a real etcd (Debian's
+//! etcd-server 3.4) started by the test on an underlay address and killed
+//! through its own `Child`.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use bridge_net::{BridgeNet, ConnectOptions, Error, NetnsRef, NetworkOptions};
+use brnet_netlink::{BridgeSpec, IfName, RouteSpec, Socket, VethSpec};
+use brnet_netns::{Netns, NetnsDir, isolated, privileged_test};
+use brnet_overlay::agent::Agent;
+use brnet_overlay::cluster::{Cluster, ClusterError};
+use brnet_overlay::store::{EtcdStore, Store};
+use brnet_tests::*;
+
+const ETCD: &str = "10.99.0.10";
+
+fn name(s: &str) -> IfName {
+    IfName::new(s).unwrap()
+}
+
+/// The underlay: bridge `ul` with 10.99.0.254 (the hosts' default
+/// gateway, standing for the world beyond them) and etcd's 10.99.0.10.
+fn underlay() {
+    let mut nl = Socket::new().unwrap();
+    nl.create_bridge(&BridgeSpec {
+        name: &name("ul"),
+        mtu: None,
+        mac: None,
+        stp: false,
+        mcast_snooping: None,
+        up: true,
+    })
+    .unwrap();
+    let ul = nl.link_by_name("ul").unwrap().index;
+    nl.add_address(ul, &"10.99.0.254/24".parse().unwrap())
+        .unwrap();
+    nl.add_address(ul, &format!("{ETCD}/24").parse().unwrap())
+        .unwrap();
+}
+
+struct Host {
+    ns: Netns,
+    vtep: IpAddr,
+    state: tempfile::TempDir,
+}
+
+impl Host {
+    fn new(n: u8) -> Host {
+        let ns = NetnsDir::default().create(&format!("h{n}")).unwrap();
+        let mut nl = Socket::new().unwrap();
+        let ul = nl.link_by_name("ul").unwrap().index;
+        nl.create_veth(&VethSpec {
+            name: &name(&format!("uh{n}")),
+            peer_name: &name("eth0"),
+            peer_netns: Some(ns.fd()),
+            master: Some(ul),
+            mtu: None,
+            mac: None,
+            peer_mac: None,
+            up: true,
+            peer_up: false,
+        })
+        .unwrap();
+        let vtep: IpAddr = format!("10.99.0.{n}").parse().unwrap();
+        let mut h = Socket::open_in(&ns).unwrap();
+        let eth0 = h.link_by_name("eth0").unwrap().index;
+        h.add_address(eth0, &format!("{vtep}/24").parse().unwrap())
+            .unwrap();
+        h.set_up(eth0).unwrap();
+        h.add_route(&RouteSpec::default_via("10.99.0.254".parse().unwrap()))
+            .unwrap();
+        Host {
+            ns,
+            vtep,
+            state: state_dir(),
+        }
+    }
+
+    /// Run `f` on a fresh handle opened inside the host (its netns: the
+    /// handle's netlink, firewall and sysctls are the host's).
+    fn brnet<T: Send>(&self, f: impl FnOnce(&mut BridgeNet) -> T + Send) -> T {
+        let dir: PathBuf = self.state.path().to_owned();
+        self.ns
+            .run(move || {
+                let mut b = BridgeNet::open(&dir).unwrap();
+                f(&mut b)
+            })
+            .unwrap()
+    }
+
+    fn links(&self) -> Vec<String> {
+        self.ns.run(link_names).unwrap()
+    }
+}
+
+struct Etcd(Option<Child>);
+
+impl Etcd {
+    fn start(dir: &Path) -> Etcd {
+        let client = format!("http://{ETCD}:2379");
+        let peer = format!("http://{ETCD}:2380");
+        let child = Command::new("etcd")
+            .args(["--name", "m1", "--data-dir"])
+            .arg(dir.join("data"))
+            .args(["--listen-client-urls", &client])
+            .args(["--advertise-client-urls", &client])
+            .args(["--listen-peer-urls", &peer])
+            .args(["--initial-advertise-peer-urls", &peer])
+            .args(["--initial-cluster", &format!("m1={peer}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("etcd (Debian's etcd-server) on PATH");
+        let store = EtcdStore::new(vec![format!("{ETCD}:2379")]).unwrap();
+        let start = Instant::now();
+        while store.version().is_err() {
+            assert!(start.elapsed() < Duration::from_secs(20), "etcd came up");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Etcd(Some(child))
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Etcd {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn cluster() -> Cluster {
+    let store: Arc<dyn Store> = Arc::new(EtcdStore::new(vec![format!("{ETCD}:2379")]).unwrap());
+    Cluster::new(store)
+}
+
+fn overlay(subnet: &str, extra: &[(&str, &str)]) -> NetworkOptions {
+    let mut o = NetworkOptions {
+        driver: bridge_net::Driver::from_name("overlay").unwrap(),
+        ..NetworkOptions::default()
+    };
+    o.ipv4.subnet = Some(subnet.parse().unwrap());
+    o.set_option("cluster", &format!("etcd://{ETCD}:2379"))
+        .unwrap();
+    for (k, v) in extra {
+        o.set_option(k, v).unwrap();
+    }
+    o
+}
+
+/// The per-host agent, on a thread inside the host.
+struct Running {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Running {
+    fn start(h: &Host) -> Running {
+        let stop = Arc::new(AtomicBool::new(false));
+        let nl = Socket::open_in(&h.ns).unwrap();
+        let mut agent = Agent::new(cluster(), nl, h.vtep, bridge_net::HOST_TTL);
+        let s = stop.clone();
+        let thread = Some(std::thread::spawn(move || agent.run(&s)));
+        Running { stop, thread }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+fn r(n: &str) -> NetnsRef {
+    n.parse().unwrap()
+}
+
+#[test]
+fn overlay_networks_span_hosts_with_egress_ports_isolation_and_clean_failures() {
+    if !privileged_test() {
+        return;
+    }
+    isolated(|| {
+        underlay();
+        let dir = tempfile::tempdir().unwrap();
+        let mut etcd = Etcd::start(dir.path());
+        let (h1, h2) = (Host::new(1), Host::new(2));
+        let nsdir = NetnsDir::default();
+
+        // The same network made on both hosts: one VNI, chosen once; the
+        // VTEP found from the default route; MTU = 1500 - 50.
+        let i1 = h1.brnet(|b| b.create_network("ovnet", &overlay("10.0.9.0/24", &[])).unwrap());
+        let i2 = h2.brnet(|b| b.create_network("ovnet", &overlay("10.0.9.0/24", &[])).unwrap());
+        assert_eq!(i1.driver, "overlay");
+        let doc = h1.brnet(|b| b.inspect("ovnet").unwrap());
+        assert_eq!(doc["Options"]["vni"], "4096", "{doc}");
+        assert_eq!(doc["Options"]["vtep"], "10.99.0.1", "{doc}");
+        assert_eq!(doc["Options"]["com.docker.network.driver.mtu"], "1450");
+        let _ = i2;
+        let vx = h1
+            .ns
+            .run(|| Socket::new().unwrap().link_by_name("vx-4096").unwrap())
+            .unwrap();
+        assert_eq!(vx.mtu, 1450);
+        assert!(vx.master.is_some(), "the VXLAN device is a port of the bridge");
+
+        let _agents = [Running::start(&h1), Running::start(&h2)];
+        let c1 = nsdir.create("c1").unwrap();
+        nsdir.create("c2").unwrap();
+        let e1 = h1.brnet(|b| {
+            b.connect(
+                "ovnet",
+                &r("c1"),
+                &ConnectOptions {
+                    ports: vec!["8080:80".parse().unwrap()],
+                    ..ConnectOptions::default()
+                },
+            )
+            .unwrap()
+        });
+        let e2 = h2.brnet(|b| b.connect("ovnet", &r("c2"), &ConnectOptions::default()).unwrap());
+        assert_eq!(e1.ipv4.map(|a| a.addr().to_string()).as_deref(), Some("10.0.9.2"));
+        assert_eq!(
+            e2.ipv4.map(|a| a.addr().to_string()).as_deref(),
+            Some("10.0.9.3"),
+            "unique across hosts: sequential from .2 through the store"
+        );
+
+        // Ping and TCP across hosts.
+        assert!(eventually(LONG, || ping("c2", "10.0.9.2")), "c2 -> c1");
+        assert!(ping("c1", "10.0.9.3"), "c1 -> c2");
+        serve(listen_in(&c1, "10.0.9.2:80".parse().unwrap()), "c1");
+        let c2 = nsdir.open("c2").unwrap();
+        let got = fetch(Some(&c2), "10.0.9.2:80".parse().unwrap(), LONG).unwrap();
+        assert_eq!(got, "c1 10.0.9.3\n", "TCP across hosts, not translated");
+
+        // Egress: masqueraded on the container's own host (10.99.0.254
+        // has no route to 10.0.9.0/24: only a translated ping returns).
+        assert!(ping("c1", "10.99.0.254"), "egress from c1 via h1");
+        assert!(ping("c2", "10.99.0.254"), "egress from c2 via h2");
+        // A published port, on the container's own host.
+        let got = fetch(None, "10.99.0.1:8080".parse().unwrap(), LONG).unwrap();
+        assert!(got.starts_with("c1 "), "{got}");
+        assert!(!can_connect(None, "10.99.0.2:8080".parse().unwrap(), SHORT));
+
+        // inspect: peers and remote endpoints.
+        let doc = h1.brnet(|b| b.inspect("ovnet").unwrap());
+        assert_eq!(doc["Scope"], "global");
+        let peers: Vec<&str> = doc["Peers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["IP"].as_str().unwrap())
+            .collect();
+        assert_eq!(peers, ["10.99.0.1", "10.99.0.2"], "{doc}");
+        assert_eq!(doc["RemoteEndpoints"][0]["IPv4Address"], "10.0.9.3");
+        assert_eq!(doc["RemoteEndpoints"][0]["Host"], "10.99.0.2");
+
+        // Isolation: another overlay (on both hosts) and a bridge network.
+        h1.brnet(|b| b.create_network("ov2", &overlay("10.0.10.0/24", &[])).unwrap());
+        h2.brnet(|b| b.create_network("ov2", &overlay("10.0.10.0/24", &[])).unwrap());
+        nsdir.create("d1").unwrap();
+        nsdir.create("d2").unwrap();
+        nsdir.create("f1").unwrap();
+        h1.brnet(|b| b.connect("ov2", &r("d1"), &ConnectOptions::default()).unwrap());
+        h2.brnet(|b| b.connect("ov2", &r("d2"), &ConnectOptions::default()).unwrap());
+        let mut plain = NetworkOptions::default();
+        plain.ipv4.subnet = Some("10.0.20.0/24".parse().unwrap());
+        h1.brnet(|b| {
+            b.create_network("plain", &plain).unwrap();
+            b.connect("plain", &r("f1"), &ConnectOptions::default())
+                .unwrap()
+        });
+        assert!(eventually(LONG, || ping("d1", "10.0.10.3")), "ov2 works");
+        assert!(!ping("c1", "10.0.10.2"), "ovnet -> ov2 on the same host");
+        assert!(!ping("c1", "10.0.10.3"), "ovnet -> ov2 on another host");
+        assert!(!ping("c1", "10.0.20.2"), "ovnet -> a bridge network");
+        assert!(!ping("f1", "10.0.9.2"), "a bridge network -> ovnet");
+        assert!(!ping("d2", "10.0.9.2"), "ov2 -> ovnet");
+
+        // Bad input: typed errors, nothing left behind (no link, no
+        // record, here or in the store).
+        let before = h1.links();
+        let e = h1.brnet(|b| {
+            b.create_network("ov3", &overlay("10.0.30.0/24", &[("vni", "4096")]))
+                .unwrap_err()
+        });
+        assert!(
+            matches!(&e, Error::Cluster { source: ClusterError::VniInUse { vni: 4096, .. }, .. }),
+            "{e}"
+        );
+        assert!(e.to_string().contains("VNI 4096 is in use by network ovnet"), "{e}");
+        let e = h1.brnet(|b| {
+            b.create_network("ov4", &overlay("10.0.9.128/25", &[]))
+                .unwrap_err()
+        });
+        assert!(
+            matches!(&e, Error::Cluster { source: ClusterError::Overlap { .. }, .. }),
+            "{e}"
+        );
+        let e = overlay("10.0.40.0/24", &[])
+            .set_option("vni", "16777216")
+            .unwrap_err();
+        assert!(e.to_string().contains("out of range"), "{e}");
+        let e = NetworkOptions::default()
+            .set_option("vni", "5000")
+            .unwrap_err();
+        assert!(e.to_string().contains("-d overlay"), "{e}");
+        let mut o = overlay("10.0.40.0/24", &[]);
+        o.ipv4.subnet = None;
+        assert!(o.validate().is_err(), "an overlay without a subnet");
+        assert_eq!(h1.links(), before);
+        assert!(cluster().network("ov3").unwrap().is_none());
+        assert!(cluster().network("ov4").unwrap().is_none());
+        // A store holding garbage: connect refuses, names the key, makes
+        // nothing.
+        let raw = EtcdStore::new(vec![format!("{ETCD}:2379")]).unwrap();
+        raw.put("/brnet/overlay/endpoints/ovnet/10.0.9.99", "{garbage", None)
+            .unwrap();
+        nsdir.create("c3").unwrap();
+        let e = h1.brnet(|b| {
+            b.connect("ovnet", &r("c3"), &ConnectOptions::default())
+                .unwrap_err()
+        });
+        assert!(
+            matches!(&e, Error::Cluster { source: ClusterError::Garbage { .. }, .. }),
+            "{e}"
+        );
+        assert!(e.to_string().contains("10.0.9.99"), "{e}");
+        assert_eq!(h1.links(), before);
+        raw.delete("/brnet/overlay/endpoints/ovnet/10.0.9.99").unwrap();
+
+        // Disconnect: the address goes back to the store; c1's host drops
+        // c2's entries (the agent).
+        h2.brnet(|b| assert!(b.disconnect("ovnet", &r("c2")).unwrap()));
+        let snap = cluster().snapshot().unwrap();
+        assert_eq!(snap.live_endpoints("ovnet", None).len(), 1);
+        assert!(eventually(LONG, || !ping("c1", "10.0.9.3")));
+        let e2 = h2.brnet(|b| b.connect("ovnet", &r("c2"), &ConnectOptions::default()).unwrap());
+        assert_eq!(e2.ipv4.map(|a| a.addr().to_string()).as_deref(), Some("10.0.9.3"));
+        assert!(eventually(LONG, || ping("c1", "10.0.9.3")));
+
+        // etcd down: existing traffic flows; a new connect fails at once
+        // with a clear error and leaves nothing.
+        etcd.kill();
+        assert!(ping("c1", "10.0.9.3") && ping("c2", "10.0.9.2"));
+        let t = Instant::now();
+        let e = h1.brnet(|b| {
+            let n = b.endpoints(Some("ovnet")).unwrap().len();
+            let e = b
+                .connect("ovnet", &r("c3"), &ConnectOptions::default())
+                .unwrap_err();
+            assert_eq!(b.endpoints(Some("ovnet")).unwrap().len(), n);
+            e
+        });
+        assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+        assert!(
+            matches!(&e, Error::Cluster { source: ClusterError::Store(s), .. } if s.is_unreachable()),
+            "{e}"
+        );
+        assert!(e.to_string().contains("unreachable"), "{e}");
+        assert_eq!(h1.links(), before);
+        assert!(ping("c1", "10.0.9.3"), "still flowing");
+    })
+    .unwrap();
+}
