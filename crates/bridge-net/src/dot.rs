@@ -41,6 +41,8 @@ impl BridgeNet {
         let _ = writeln!(out, "    label=\"host network namespace\"; style=rounded;");
         let mut namespaces: BTreeMap<String, Vec<String>> = BTreeMap::new();
         let mut edges = Vec::new();
+        // Overlay networks: other hosts (by VTEP), with their endpoints.
+        let mut remote_hosts: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for net in &nets {
             let br = format!("br:{}", net.rec.bridge);
             let mut label = format!("{}\\nnetwork {}", net.rec.bridge, net.rec.name);
@@ -58,6 +60,53 @@ impl BridgeNet {
                 "    {} [label=\"{label}\", style=filled, fillcolor=\"#dbe9f6\"];",
                 q(&br)
             );
+            if let crate::Driver::Overlay(o) = &net.rec.options.driver {
+                let vni = o.vni.unwrap_or(0);
+                let vx = format!("vx:{vni}");
+                let local = o.vtep.map(|v| v.to_string()).unwrap_or_default();
+                let _ = writeln!(
+                    out,
+                    "    {} [label=\"vx-{vni}\\nVXLAN VNI {vni}\\nVTEP {local}:4789\", style=filled, fillcolor=\"#e3f1dc\"];",
+                    q(&vx)
+                );
+                edges.push(format!("  {} -> {} [arrowhead=none];", q(&br), q(&vx)));
+                let view = match crate::overlay::view(net) {
+                    Some(Ok(v)) => v,
+                    Some(Err(e)) => {
+                        edges.push(format!(
+                            "  {} -> {} [style=dotted, label={}];",
+                            q(&vx),
+                            q(&vx),
+                            q(&format!("store: {e}"))
+                        ));
+                        crate::overlay::OverlayView::default()
+                    }
+                    None => crate::overlay::OverlayView::default(),
+                };
+                for peer in view.peers.iter().filter(|p| Some(**p) != o.vtep) {
+                    let host = format!("host:{peer}");
+                    let nodes = remote_hosts.entry(peer.to_string()).or_default();
+                    let vtep_node = format!("{host}:vx-{vni}");
+                    nodes.push(format!(
+                        "    {} [label=\"vx-{vni}\\nVTEP {peer}\", style=filled, fillcolor=\"#e3f1dc\"];",
+                        q(&vtep_node)
+                    ));
+                    for (ip, mac, _) in view.remote_endpoints.iter().filter(|e| e.2 == *peer) {
+                        let ep = format!("{host}:{ip}");
+                        nodes.push(format!("    {} [label=\"{ip}\\n{mac}\"];", q(&ep)));
+                        edges.push(format!(
+                            "  {} -> {} [arrowhead=none];",
+                            q(&vtep_node),
+                            q(&ep)
+                        ));
+                    }
+                    edges.push(format!(
+                        "  {} -> {} [dir=both, style=bold, color=\"#4a8a2c\", label=\"VXLAN tunnel {vni}\\nUDP 4789\"];",
+                        q(&vx),
+                        q(&vtep_node)
+                    ));
+                }
+            }
             for ep in st.endpoints_of(&net.rec.id) {
                 let veth = format!("veth:{}", ep.host_veth);
                 let _ = writeln!(out, "    {} [label={}];", q(&veth), q(&ep.host_veth));
@@ -116,6 +165,18 @@ impl BridgeNet {
                 out,
                 "    label={}; style=rounded;",
                 q(&format!("container {container} ({path})"))
+            );
+            for n in nodes {
+                let _ = writeln!(out, "{n}");
+            }
+            let _ = writeln!(out, "  }}");
+        }
+        for (i, (host, nodes)) in remote_hosts.iter().enumerate() {
+            let _ = writeln!(out, "  subgraph cluster_remote{i} {{");
+            let _ = writeln!(
+                out,
+                "    label={}; style=dashed;",
+                q(&format!("host {host} (another host)"))
             );
             for n in nodes {
                 let _ = writeln!(out, "{n}");

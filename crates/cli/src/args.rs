@@ -76,6 +76,9 @@ pub enum Command {
     /// Manage named network namespaces under /run/netns (like `ip netns`).
     #[command(subcommand)]
     Netns(NetnsCommand),
+    /// Overlay networks across hosts (`network create -d overlay`).
+    #[command(subcommand)]
+    Overlay(OverlayCommand),
     /// The name resolver of DNS-enabled networks.
     #[command(subcommand)]
     Dns(DnsCommand),
@@ -120,6 +123,32 @@ pub struct PortArgs {
     /// Only this container port: `PORT[/PROTO]` (tcp when not given).
     #[arg(value_name = "PORT[/PROTO]")]
     pub port: Option<String>,
+}
+
+/// `brnet overlay ...`.
+#[derive(Debug, Subcommand)]
+pub enum OverlayCommand {
+    /// The per-host agent (one per host, like flanneld): keeps this host's
+    /// lease in the cluster store alive and turns the store's changes into
+    /// this host's VXLAN FDB and neighbour entries. Runs until killed.
+    Agent(OverlayAgentArgs),
+}
+
+/// `brnet overlay agent`.
+#[derive(Debug, Args)]
+pub struct OverlayAgentArgs {
+    /// The cluster store (etcd://HOST:PORT or dir:///PATH); default: the
+    /// one of this state directory's overlay networks.
+    #[arg(long, value_name = "ADDR")]
+    pub cluster: Option<String>,
+    /// This host's VTEP address; default: the one of this state
+    /// directory's overlay networks.
+    #[arg(long, value_name = "ADDR")]
+    pub vtep: Option<std::net::IpAddr>,
+    /// The lease's TTL in seconds: how long this host's endpoints outlive
+    /// it on the other hosts.
+    #[arg(long, default_value_t = 10, value_name = "SECONDS")]
+    pub ttl: u64,
 }
 
 /// `brnet dns ...`.
@@ -207,14 +236,21 @@ pub struct CreateArgs {
     /// com.docker.network.bridge.enable_icc=false,
     /// com.docker.network.bridge.enable_ip_masquerade=false,
     /// com.docker.network.driver.mtu=1400, brnet.metric=200; for -d
-    /// macvlan: parent=eth0, macvlan_mode=bridge|private|vepa|passthru|source.
+    /// macvlan: parent=eth0, macvlan_mode=bridge|private|vepa|passthru|source;
+    /// for -d overlay: vni=4096, vtep=ADDR, cluster=ADDR.
     #[arg(short = 'o', long = "opt", value_name = "KEY=VALUE")]
     pub opt: Vec<String>,
     /// A label, kept for inspect.
     #[arg(long, value_name = "KEY=VALUE")]
     pub label: Vec<String>,
-    /// Network driver: `bridge`, or `macvlan` (containers on the LAN of
-    /// `-o parent=IF`, the host's default route's link when not given).
+    /// The cluster store of an overlay network (-d overlay):
+    /// etcd://HOST:PORT[,HOST:PORT...] or dir:///PATH (default: a
+    /// directory every host of this machine shares).
+    #[arg(long, value_name = "ADDR")]
+    pub cluster: Option<String>,
+    /// Network driver: `bridge`, `macvlan` (containers on the LAN of
+    /// `-o parent=IF`, the host's default route's link when not given), or
+    /// `overlay` (across hosts: needs --subnet; -o vni=N, -o vtep=ADDR).
     #[arg(short = 'd', long, default_value = "bridge", value_name = "DRIVER")]
     pub driver: String,
     /// No error when a network of that name exists: print its id.

@@ -140,6 +140,9 @@ pub fn network_options(a: &CreateArgs) -> Result<NetworkOptions, Failure> {
             .ok_or_else(|| BadInput::new("-o", o, "expected KEY=VALUE"))?;
         opts.set_option(key, value)?;
     }
+    if let Some(c) = &a.cluster {
+        opts.set_option(bridge_net::OPT_CLUSTER, c)?;
+    }
     for l in &a.label {
         let (key, value) = l.split_once('=').unwrap_or((l, ""));
         if key.is_empty() {

@@ -13,6 +13,7 @@ mod filter;
 mod input;
 mod netns;
 mod network;
+mod overlay;
 mod ps;
 mod render;
 mod usage;
@@ -58,6 +59,7 @@ fn run(cli: &Cli, out: &mut dyn Write) -> Result<(), Failures> {
     match &cli.command {
         Command::Network(cmd) => network::run(cmd, &config, out),
         Command::Netns(cmd) => netns::run(cmd, out),
+        Command::Overlay(args::OverlayCommand::Agent(a)) => overlay::agent(a, &config),
         Command::Dns(args::DnsCommand::Serve(a)) => dns::serve(&cli.state_dir, a),
         Command::Ps(a) => ps::ps(a, &config, out),
         Command::Completions { shell } => {

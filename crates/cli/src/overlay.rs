@@ -1,0 +1,73 @@
+//! `brnet overlay agent`: the per-host agent of overlay networks
+//! ([`bridge_net::brnet_overlay::agent`]), run in the foreground until
+//! killed.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use bridge_net::brnet_overlay::{agent::Agent, cluster::Cluster, store};
+use bridge_net::{BridgeNet, Config, Error};
+
+use crate::args::OverlayAgentArgs;
+use crate::failure::{BadInput, Failed, Failures};
+
+/// The cluster and VTEP of this state directory's overlay networks.
+fn from_networks(config: &Config) -> Result<(Option<String>, Option<IpAddr>), Error> {
+    let mut b = BridgeNet::open_with(config.clone())?;
+    for n in b.networks()? {
+        if n.driver != "overlay" {
+            continue;
+        }
+        let doc = b.inspect(&n.name)?;
+        let o = &doc["Options"];
+        return Ok((
+            o["cluster"].as_str().map(str::to_owned),
+            o["vtep"].as_str().and_then(|v| v.parse().ok()),
+        ));
+    }
+    Ok((None, None))
+}
+
+/// Run the agent until killed.
+pub fn agent(a: &OverlayAgentArgs, config: &Config) -> Result<(), Failures> {
+    let fail = |why: crate::failure::Failure| vec![Failed::new("overlay agent", why)];
+    let (cluster, vtep) = match (&a.cluster, a.vtep) {
+        (Some(c), Some(v)) => (Some(c.clone()), Some(v)),
+        _ => {
+            let (c, v) = from_networks(config).map_err(|e| fail(e.into()))?;
+            (a.cluster.clone().or(c), a.vtep.or(v))
+        }
+    };
+    let cluster = cluster.unwrap_or_else(|| bridge_net::DEFAULT_CLUSTER.to_owned());
+    let Some(vtep) = vtep else {
+        return Err(fail(
+            BadInput::new(
+                "--vtep",
+                "",
+                "no overlay network here to take this host's VTEP from: give --vtep ADDR",
+            )
+            .into(),
+        ));
+    };
+    let store = store::open(&cluster).map_err(|e| {
+        fail(
+            Error::Cluster {
+                network: String::new(),
+                source: e.into(),
+            }
+            .into(),
+        )
+    })?;
+    let nl = bridge_net::brnet_netlink::Socket::new().map_err(|e| fail(Error::from(e).into()))?;
+    tracing::info!(%cluster, %vtep, ttl = a.ttl, "overlay agent");
+    let mut agent = Agent::new(
+        Cluster::new(Arc::from(store)),
+        nl,
+        vtep,
+        Duration::from_secs(a.ttl.max(1)),
+    );
+    agent.run(&AtomicBool::new(false));
+    Ok(())
+}

@@ -1,0 +1,231 @@
+//! `brnet network create -d overlay` and `brnet overlay agent`, as a
+//! user runs them on two "hosts" (network namespaces on an underlay
+//! bridge inside the throwaway sandbox, each with its own state
+//! directory), sharing the embedded directory store. The agents are
+//! child processes killed through their own handles.
+
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use brnet_netlink::{BridgeSpec, IfName, RouteSpec, Socket, VethSpec};
+use brnet_netns::{NetnsDir, isolated, privileged_test};
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_brnet");
+
+fn name(s: &str) -> IfName {
+    IfName::new(s).unwrap()
+}
+
+fn host(n: u8) {
+    let ns = NetnsDir::default().create(&format!("h{n}")).unwrap();
+    let mut nl = Socket::new().unwrap();
+    let ul = nl.link_by_name("ul").unwrap().index;
+    nl.create_veth(&VethSpec {
+        name: &name(&format!("uh{n}")),
+        peer_name: &name("eth0"),
+        peer_netns: Some(ns.fd()),
+        master: Some(ul),
+        mtu: None,
+        mac: None,
+        peer_mac: None,
+        up: true,
+        peer_up: false,
+    })
+    .unwrap();
+    let mut h = Socket::open_in(&ns).unwrap();
+    let eth0 = h.link_by_name("eth0").unwrap().index;
+    h.add_address(eth0, &format!("10.99.0.{n}/24").parse().unwrap())
+        .unwrap();
+    h.set_up(eth0).unwrap();
+    h.add_route(&RouteSpec::default_via("10.99.0.254".parse().unwrap()))
+        .unwrap();
+}
+
+/// `brnet --state-dir STATE ARGS` inside host `h`.
+fn brnet(h: &str, state: &std::path::Path, args: &[&str]) -> Output {
+    Command::new("ip")
+        .args(["netns", "exec", h, BIN, "--state-dir"])
+        .arg(state)
+        .args(args)
+        .env_remove("BRNET_STATE_DIR")
+        .output()
+        .unwrap()
+}
+
+fn ok(h: &str, state: &std::path::Path, args: &[&str]) -> String {
+    let out = brnet(h, state, args);
+    assert!(
+        out.status.success(),
+        "brnet {args:?} on {h}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn ping(from: &str, to: &str) -> bool {
+    Command::new("ip")
+        .args(["netns", "exec", from, "ping", "-c1", "-W1", to])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap()
+        .success()
+}
+
+struct Agent(Child);
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn overlay_from_the_command_line_with_the_embedded_store_and_agents() {
+    if !privileged_test() {
+        return;
+    }
+    isolated(|| {
+        let mut nl = Socket::new().unwrap();
+        nl.create_bridge(&BridgeSpec {
+            name: &name("ul"),
+            mtu: None,
+            mac: None,
+            stp: false,
+            mcast_snooping: None,
+            up: true,
+        })
+        .unwrap();
+        let ul = nl.link_by_name("ul").unwrap().index;
+        nl.add_address(ul, &"10.99.0.254/24".parse().unwrap())
+            .unwrap();
+        host(1);
+        host(2);
+        let store = tempfile::tempdir().unwrap();
+        let cluster = format!("dir://{}", store.path().display());
+        let (s1, s2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        for (h, s) in [("h1", s1.path()), ("h2", s2.path())] {
+            ok(
+                h,
+                s,
+                &[
+                    "network",
+                    "create",
+                    "-d",
+                    "overlay",
+                    "--subnet",
+                    "10.0.9.0/24",
+                    "--opt",
+                    "vni=4096",
+                    "--cluster",
+                    &cluster,
+                    "ovnet",
+                ],
+            );
+        }
+        // A bad VNI: a usage error naming the option; nothing made.
+        let out = brnet(
+            "h1",
+            s1.path(),
+            &[
+                "network",
+                "create",
+                "-d",
+                "overlay",
+                "--subnet",
+                "10.0.10.0/24",
+                "-o",
+                "vni=99999999",
+                "--cluster",
+                &cluster,
+                "bad",
+            ],
+        );
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("vni") && err.contains("out of range"), "{err}");
+        // The same VNI again: refused by the store.
+        let out = brnet(
+            "h1",
+            s1.path(),
+            &[
+                "network",
+                "create",
+                "-d",
+                "overlay",
+                "--subnet",
+                "10.0.10.0/24",
+                "-o",
+                "vni=4096",
+                "--cluster",
+                &cluster,
+                "other",
+            ],
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("VNI 4096 is in use by network ovnet"), "{err}");
+
+        let dir = NetnsDir::default();
+        dir.create("c1").unwrap();
+        dir.create("c2").unwrap();
+        ok("h1", s1.path(), &["network", "connect", "ovnet", "c1"]);
+        ok("h2", s2.path(), &["network", "connect", "ovnet", "c2"]);
+        let agents: Vec<Agent> = [("h1", s1.path()), ("h2", s2.path())]
+            .iter()
+            .map(|(h, s)| {
+                Agent(
+                    Command::new("ip")
+                        .args(["netns", "exec", h, BIN, "--state-dir"])
+                        .arg(s)
+                        .args(["overlay", "agent", "--ttl", "3"])
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::null())
+                        .spawn()
+                        .unwrap(),
+                )
+            })
+            .collect();
+        let start = Instant::now();
+        while !ping("c1", "10.0.9.3") {
+            assert!(start.elapsed() < Duration::from_secs(10), "c1 -> c2");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert!(ping("c2", "10.0.9.2"));
+
+        // inspect shows the peers and the remote endpoint.
+        let doc: Value =
+            serde_json::from_str(&ok("h1", s1.path(), &["network", "inspect", "ovnet"])).unwrap();
+        let doc = &doc[0];
+        assert_eq!(doc["Driver"], "overlay", "{doc}");
+        assert_eq!(doc["Options"]["vni"], "4096");
+        assert_eq!(doc["Peers"].as_array().map(Vec::len), Some(2), "{doc}");
+        assert_eq!(doc["RemoteEndpoints"][0]["IPv4Address"], "10.0.9.3");
+        // dot draws the VTEPs, the other host and the tunnel.
+        let dot = ok(
+            "h1",
+            s1.path(),
+            &["network", "inspect", "--format", "dot", "ovnet"],
+        );
+        for want in [
+            "VXLAN VNI 4096",
+            "VTEP 10.99.0.1",
+            "host 10.99.0.2",
+            "VXLAN tunnel 4096",
+        ] {
+            assert!(dot.contains(want), "{want} not in {dot}");
+        }
+
+        // Disconnect and remove on both hosts: the store forgets the
+        // network once nobody has it.
+        ok("h2", s2.path(), &["network", "disconnect", "ovnet", "c2"]);
+        ok("h1", s1.path(), &["network", "disconnect", "ovnet", "c1"]);
+        ok("h2", s2.path(), &["network", "rm", "ovnet"]);
+        ok("h1", s1.path(), &["network", "rm", "ovnet"]);
+        let left = std::fs::read_to_string(store.path().join("store.json")).unwrap();
+        assert!(!left.contains("networks/ovnet"), "{left}");
+        drop(agents);
+    })
+    .unwrap();
+}
