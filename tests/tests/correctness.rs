@@ -28,24 +28,6 @@ use bridge_net::{
 use brnet_netns::{Netns, NetnsDir, isolated, privileged_test};
 use brnet_tests::*;
 
-fn nft_ruleset() -> String {
-    let out = Command::new("nft")
-        .args(["list", "ruleset"])
-        .output()
-        .expect("nft");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn sh(cmd: &str) -> String {
-    let out = Command::new("sh").args(["-c", cmd]).output().expect("sh");
-    assert!(
-        out.status.success(),
-        "{cmd}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
 fn route_localnet(link: &str) -> String {
     std::fs::read_to_string(format!("/proc/sys/net/ipv4/conf/{link}/route_localnet"))
         .unwrap()
@@ -68,9 +50,7 @@ fn addrs_of(link: &str) -> Vec<String> {
 
 /// A host's own bridge, made before bridge-net sees it.
 fn host_bridge(name: &str, addr: &str) {
-    sh(&format!(
-        "ip link add {name} type bridge && ip addr add {addr} dev {name} && ip link set {name} up"
-    ));
+    brnet_testkit::topo::network(name, &[addr]);
 }
 
 fn on_bridge(bridge: &str, subnet: &str) -> NetworkOptions {
@@ -175,7 +155,7 @@ fn a_crash_at_every_create_step_gives_an_adopted_bridge_back() {
             let status = worker(
                 "create-adopt",
                 dir.path(),
-                &[("BRNET_FAULT", format!("crash:{step}"))],
+                &[brnet_testkit::fault::crash_at(step)],
             )
             .wait()
             .unwrap();
@@ -362,7 +342,7 @@ fn a_crash_in_the_middle_of_disconnect_is_finished_on_reopen() {
             let status = worker(
                 "disconnect-one",
                 dir.path(),
-                &[("BRNET_FAULT", format!("crash:{step}"))],
+                &[brnet_testkit::fault::crash_at(step)],
             )
             .wait()
             .unwrap();

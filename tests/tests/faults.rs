@@ -3,48 +3,20 @@
 //! were (links, addresses, routes, the nft ruleset, the state's networks,
 //! endpoints and pools), and the next operation works.
 
-use std::process::Command;
-
 use bridge_net::{BridgeNet, ConnectOptions, Fault, NetworkOptions};
 use brnet_netns::{NetnsDir, isolated, privileged_test};
+use brnet_testkit::fault::kernel_snapshot;
 use brnet_tests::*;
 
-/// Everything observable: host links and addresses, the container's links,
-/// the ruleset, and the state as inspect shows it.
+/// Everything observable: host links and addresses, the container's links
+/// and routes, the ruleset (the test kit's kernel snapshot), and the state
+/// as inspect shows it.
 fn snapshot(b: &mut BridgeNet, ns: &[&str]) -> String {
-    let mut s = addrs(&[]);
-    for n in ns {
-        s.push_str(&addrs(&["-n", n]));
-        s.push_str(&ip(&["-n", n, "route"]));
-    }
-    let out = Command::new("nft")
-        .args(["list", "ruleset"])
-        .output()
-        .expect("nft");
-    s.push_str(&String::from_utf8_lossy(&out.stdout));
+    let mut s = kernel_snapshot(ns);
     for n in b.networks().unwrap() {
         s.push_str(&serde_json::to_string(&b.inspect(&n.name).unwrap()).unwrap());
     }
     s
-}
-
-/// Links with their master and addresses (not their operational state,
-/// which the kernel flips on its own).
-fn addrs(prefix: &[&str]) -> String {
-    let mut args = prefix.to_vec();
-    args.extend(["addr", "show"]);
-    let mut out = String::new();
-    for l in ip_json(&args).as_array().unwrap() {
-        out.push_str(&format!(
-            "{} master={} mac={}",
-            l["ifname"], l["master"], l["address"]
-        ));
-        for a in l["addr_info"].as_array().into_iter().flatten() {
-            out.push_str(&format!(" {}/{}", a["local"], a["prefixlen"]));
-        }
-        out.push('\n');
-    }
-    out
 }
 
 const CONNECT_STEPS: [&str; 5] = [

@@ -8,14 +8,6 @@ use bridge_net::{BridgeNet, ConnectOptions, MacPolicy, NetnsRef, NetworkOptions}
 use brnet_netns::{Netns, NetnsDir, isolated, privileged_test};
 use brnet_tests::*;
 
-fn nft_ruleset() -> String {
-    let out = Command::new("nft")
-        .args(["list", "ruleset"])
-        .output()
-        .expect("nft");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// Links, rules and the state file's networks and endpoints.
 fn observable(state: &std::path::Path) -> String {
     let mut b = BridgeNet::open(state).unwrap();
@@ -563,7 +555,7 @@ fn a_crash_in_the_middle_of_connect_or_create_is_cleaned_on_reopen() {
         NetnsDir::default().create("victim").unwrap();
         // A worker doing `job` killed (SIGKILL) at `step`.
         let crash = |job: &str, step: &str| {
-            let status = worker(job, dir.path(), &[("BRNET_FAULT", format!("crash:{step}"))])
+            let status = worker(job, dir.path(), &[brnet_testkit::fault::crash_at(step)])
                 .wait()
                 .unwrap();
             assert!(!status.success(), "the worker was killed at {step}");

@@ -5,21 +5,10 @@
 //! and two front ends with their own state sharing our table.
 
 use std::net::SocketAddr;
-use std::process::Command;
 
 use bridge_net::{BridgeNet, ConnectOptions, NetnsRef, NetworkOptions};
 use brnet_netns::{NetnsDir, isolated, privileged_test};
 use brnet_tests::*;
-
-fn sh(cmd: &str) -> String {
-    let out = Command::new("sh").arg("-c").arg(cmd).output().unwrap();
-    assert!(
-        out.status.success(),
-        "`{cmd}` failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 fn custom(subnet: &str) -> NetworkOptions {
     let mut o = NetworkOptions::default();

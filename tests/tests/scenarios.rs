@@ -334,14 +334,6 @@ fn s6_restart_keeps_addresses_and_cleanup_leaves_nothing() {
 }
 
 /// The nft ruleset of the sandbox, as text.
-fn nft_ruleset() -> String {
-    let out = Command::new("nft")
-        .args(["list", "ruleset"])
-        .output()
-        .expect("nft");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// Worker for `s7`: runs only when started by it, in its sandbox.
 #[test]
 fn s7_worker() {

@@ -3,19 +3,17 @@
 //! and private `/run`, inherited by the child processes) with its own
 //! state directory. Nothing here touches the machine's own network.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
 use std::process::{Command, Output};
-use std::time::Duration;
 
 use brnet_netns::NetnsDir;
+use brnet_testkit::cmd::{ip_json, link_names, nft_ruleset, run};
+use brnet_testkit::traffic::{LONG, listen_in_named, serve};
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_brnet");
-
-/// How long a connection that must succeed may take to be set up.
-const CONNECT: Duration = Duration::from_secs(5);
 
 /// One sandbox's view: its state directory and the commands that read it.
 struct Sandbox {
@@ -145,62 +143,11 @@ fn one_error_line(stderr: &str, args: &[&str]) -> String {
     line.to_owned()
 }
 
-/// Run a program, which must succeed; its stdout.
-fn sh(program: &str, args: &[&str]) -> String {
-    let out = Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("run {program}: {e}"));
-    assert!(
-        out.status.success(),
-        "{program} {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn ip_json(args: &[&str]) -> Value {
-    let mut all = vec!["-j"];
-    all.extend_from_slice(args);
-    serde_json::from_str(&sh("ip", &all)).expect("ip -j prints JSON")
-}
-
-/// The sandbox's link names, sorted.
-fn link_names() -> Vec<String> {
-    let mut names: Vec<String> = ip_json(&["link", "show"])
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|l| l["ifname"].as_str().map(str::to_owned))
-        .collect();
-    names.sort();
-    names
-}
-
-fn nft_ruleset() -> String {
-    sh("nft", &["list", "ruleset"])
-}
-
-/// Serve every connection on `listener` with `reply` and the peer's
-/// address, on a background thread.
-fn serve(listener: TcpListener, reply: &'static str) {
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(mut conn) = conn else { return };
-            let peer = conn.peer_addr().map(|p| p.ip().to_string());
-            let _ = writeln!(conn, "{reply} {}", peer.unwrap_or_default());
-        }
-    });
-}
-
-/// Connect to `addr` and read what the server says.
+/// Connect to `addr` (from the calling thread's namespace) and read what
+/// the server says.
 fn fetch(addr: &str) -> std::io::Result<String> {
     let addr: SocketAddr = addr.parse().expect("socket address");
-    let mut s = TcpStream::connect_timeout(&addr, CONNECT)?;
-    s.set_read_timeout(Some(CONNECT))?;
-    let mut out = String::new();
-    s.read_to_string(&mut out)?;
-    Ok(out)
+    brnet_testkit::traffic::fetch(None, addr, LONG)
 }
 
 /// The value of `key` in `network connect`'s text output.
@@ -465,7 +412,7 @@ fn traffic_reaches_a_connected_namespace() {
                 "198.51.100.1",
             ],
         ] {
-            sh("ip", args);
+            run("ip", args);
         }
         let outside = NetnsDir::default().open("outside").expect("open outside");
         let got = outside
@@ -843,8 +790,8 @@ fn netns_add_ls_del() {
         s.ok(&["netns", "add", "blue"]);
         assert_eq!(s.ok(&["netns", "ls"]), "blue\nred\n");
         // iproute2 sees ours.
-        assert!(sh("ip", &["netns", "list"]).contains("red"));
-        sh("ip", &["netns", "exec", "red", "true"]);
+        assert!(run("ip", &["netns", "list"]).contains("red"));
+        run("ip", &["netns", "exec", "red", "true"]);
         s.ok(&["netns", "del", "red"]);
         assert_eq!(s.ok(&["netns", "list"]), "blue\n");
         assert!(!Path::new("/run/netns/red").exists());
@@ -916,7 +863,7 @@ fn dual_stack_with_fixed_addresses() {
         let doc = json(&s.ok(&["network", "inspect", "dual"]));
         assert_eq!(doc[0]["EnableIPv6"], true);
         assert_eq!(doc[0]["IPAM"]["Config"][1]["Subnet"], "fd00:22::/64");
-        let inside = sh("ip", &["-n", "c1", "-br", "addr", "show", "net0"]);
+        let inside = run("ip", &["-n", "c1", "-br", "addr", "show", "net0"]);
         assert!(
             inside.contains("172.22.0.10/16") && inside.contains("fd00:22::10/64"),
             "{inside}"
@@ -945,17 +892,6 @@ fn state_dir_from_the_environment_and_firewall_none() {
         assert_eq!(s.networks()[0]["name"], "quiet");
         s.ok(&["--firewall", "none", "network", "rm", "quiet"]);
     });
-}
-
-/// Serve from inside the named namespace `ns` on `addr`.
-fn serve_in(ns: &str, addr: &str, reply: &'static str) {
-    let ns = NetnsDir::default().open(ns).expect("open namespace");
-    let addr: SocketAddr = addr.parse().expect("socket address");
-    let l = ns
-        .run(move || TcpListener::bind(addr))
-        .expect("enter namespace")
-        .expect("bind");
-    serve(l, reply);
 }
 
 /// `brnet network create --ipv6 --subnet fd00::/64`, no IPv4: the
@@ -991,9 +927,9 @@ fn ipv6_only_network() {
         s.ok(&["network", "connect", "v6", "c2"]);
         let route = ip_json(&["-n", "c1", "-6", "route", "show", "default"]);
         assert_eq!(route[0]["gateway"], "fd00:5::1");
-        serve_in("c1", "[fd00:5::2]:80", "c1");
+        serve(listen_in_named("c1", "[fd00:5::2]:80"), "c1");
         assert_eq!(fetch("[fd00:5::1]:8080").unwrap(), "c1 fd00:5::1\n");
-        let from_c2 = sh(
+        let from_c2 = run(
             "ip",
             &[
                 "netns",
@@ -1029,18 +965,18 @@ fn macvlan_network() {
     }
     sandboxed(|s| {
         s.ok(&["netns", "add", "lan"]);
-        sh(
+        run(
             "ip",
             &[
                 "link", "add", "lan0", "type", "veth", "peer", "name", "eth0", "netns", "lan",
             ],
         );
-        sh("ip", &["link", "set", "lan0", "up"]);
-        sh(
+        run("ip", &["link", "set", "lan0", "up"]);
+        run(
             "ip",
             &["-n", "lan", "addr", "add", "192.168.50.1/24", "dev", "eth0"],
         );
-        sh("ip", &["-n", "lan", "link", "set", "eth0", "up"]);
+        run("ip", &["-n", "lan", "link", "set", "eth0", "up"]);
         s.ok(&[
             "network",
             "create",
@@ -1072,7 +1008,7 @@ fn macvlan_network() {
         let link = ip_json(&["-n", "c1", "-d", "link", "show", "eth0"]);
         assert_eq!(link[0]["linkinfo"]["info_kind"], "macvlan");
         assert_eq!(link[0]["linkinfo"]["info_data"]["mode"], "bridge");
-        let ping = sh(
+        let ping = run(
             "ip",
             &["netns", "exec", "c1", "ping", "-c1", "-W2", "192.168.50.1"],
         );
@@ -1161,7 +1097,7 @@ fn dual_stack_ports_answer_on_both_families() {
             field(&text, "port"),
             ["0.0.0.0:8080->80/tcp", "[::]:8080->80/tcp"]
         );
-        serve_in("c1", "[::]:80", "c1");
+        serve(listen_in_named("c1", "[::]:80"), "c1");
         assert_eq!(fetch("172.23.0.1:8080").unwrap(), "c1 ::ffff:172.23.0.1\n");
         assert_eq!(fetch("[fd00:23::1]:8080").unwrap(), "c1 fd00:23::1\n");
     });
@@ -1472,7 +1408,7 @@ fn container_side_view_ps_port_disconnect_all() {
             ]),
             "web false\nweb true\n"
         );
-        let routes = sh("ip", &["-n", "c1", "-4", "route", "show", "default"]);
+        let routes = run("ip", &["-n", "c1", "-4", "route", "show", "default"]);
         assert!(
             routes.starts_with("default via 10.99.0.1 dev eth1"),
             "{routes}"
@@ -1487,7 +1423,7 @@ fn container_side_view_ps_port_disconnect_all() {
         assert_eq!(s.ok(&["network", "disconnect", "--all", "c1"]), "");
         let ps = s.ok(&["ps", "--format", "{{.Netns}} {{.Network}}"]);
         assert_eq!(ps, "c2 web\n");
-        let left = sh("ip", &["-n", "c1", "-o", "link", "show"]);
+        let left = run("ip", &["-n", "c1", "-o", "link", "show"]);
         assert!(!left.contains("eth0") && !left.contains("eth1"), "{left}");
         assert_eq!(s.ok(&["network", "disconnect", "--all", "c1"]), "");
     });
@@ -1520,7 +1456,7 @@ fn completions_for_each_shell() {
              _brnet brnet \"${{COMP_WORDS[-1]}}\" \"${{COMP_WORDS[-2]}}\"; echo \"${{COMPREPLY[@]}}\"",
             file.display()
         );
-        sh("bash", &["-c", &prog])
+        run("bash", &["-c", &prog])
     };
     let ls = complete("brnet network l");
     assert!(ls.split_whitespace().any(|w| w == "ls"), "{ls}");

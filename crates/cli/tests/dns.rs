@@ -10,6 +10,7 @@ use bridge_net::{BridgeNet, Config, ConnectOptions, NetworkOptions, ResolverComm
 use brnet_dns::proto::op::{Message, Query, ResponseCode};
 use brnet_dns::proto::rr::{Name, RData, RecordType};
 use brnet_netns::{Netns, NetnsDir, isolated, privileged_test};
+use brnet_testkit::cmd::ip;
 
 fn open(dir: &std::path::Path) -> BridgeNet {
     BridgeNet::open_with(Config {
@@ -317,19 +318,6 @@ fn stub_upstream(ns: &Netns, addr: SocketAddr, answer: std::net::Ipv4Addr) {
             let _ = s.send_to(&r.to_vec().unwrap(), peer);
         }
     });
-}
-
-/// Run `ip ARGS`, panicking on failure.
-fn ip(args: &[&str]) {
-    let out = std::process::Command::new("ip")
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "ip {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// A network's own name servers (netavark's `network_dns_servers`): its

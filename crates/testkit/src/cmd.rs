@@ -5,15 +5,25 @@ use std::process::{Child, Command};
 
 use crate::text;
 
+/// Run `program ARGS` and return stdout; panics with stderr on failure.
+#[track_caller]
+pub fn run(program: &str, args: &[&str]) -> String {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("run {program}: {e}"));
+    assert!(
+        out.status.success(),
+        "{program} {args:?}: {}",
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
 /// Run `ip ARGS` and return stdout; panics with stderr on failure.
 #[track_caller]
 pub fn ip(args: &[&str]) -> String {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .expect("run ip (install iproute2)");
-    assert!(out.status.success(), "ip {args:?}: {}", text(&out.stderr));
-    text(&out.stdout)
+    run("ip", args)
 }
 
 /// `ip -j ARGS`, parsed.
@@ -130,4 +140,10 @@ pub fn normalise(text: &str) -> serde_json::Value {
         a.retain(|e| e.get("metainfo").is_none());
     }
     v
+}
+
+/// `nft list ruleset` as text; panics when nft fails.
+#[track_caller]
+pub fn nft_ruleset() -> String {
+    run("nft", &["list", "ruleset"])
 }
