@@ -76,6 +76,8 @@ pub fn run(skip_tests: bool) -> Result<(), String> {
     }
     eprintln!("==> cargo xtask cycles");
     crate::cycles::run()?;
+    eprintln!("==> cargo xtask graph --check");
+    crate::graph::check_readme()?;
     eprintln!("==> ci: all green");
     Ok(())
 }

@@ -5,18 +5,21 @@
 //!   Debian packages the tests use when missing, then `cargo test
 //!   --workspace`.
 //! - `ci [--skip-tests]`: the quality gate (fmt, clippy, docs, tests, bench
-//!   build, cargo-deny when installed, import circles).
+//!   build, cargo-deny when installed, import circles, the README's crate graph).
 //! - `cycles`: no circle of imports among the files of a crate.
 //! - `demo`: the README's main job, in a throwaway sandbox.
 //! - `soak [--cycles N] [--processes P]`: connect/disconnect cycles (P
 //!   processes sharing one state directory), checking for leaks.
 //! - `bench [...]`: bridge-net beside its peers, one table.
 //! - `man [--out DIR]`: brnet's man pages and shell completions.
+//! - `graph [--all] [--write | --check]`: the crate graph (mermaid) from
+//!   `cargo metadata`, as the README carries it.
 
 mod bench;
 mod ci;
 mod cycles;
 mod demo;
+mod graph;
 mod man;
 mod soak;
 mod test;
@@ -40,7 +43,7 @@ enum Task {
     /// --workspace`.
     Test(test::TestArgs),
     /// The quality gate: fmt, clippy, docs, tests, bench build,
-    /// cargo-deny, import circles.
+    /// cargo-deny, import circles, the README's crate graph.
     Ci(CiArgs),
     /// No circle of imports among the files of a crate.
     Cycles,
@@ -56,6 +59,9 @@ enum Task {
     /// brnet's man pages and bash/zsh/fish completions, generated from its
     /// command line (the README's install section installs them).
     Man(man::ManArgs),
+    /// The crate graph from `cargo metadata`, as mermaid (the README's
+    /// architecture section carries it).
+    Graph(graph::GraphArgs),
 }
 
 /// `cargo xtask ci`.
@@ -88,6 +94,7 @@ fn main() -> ExitCode {
         Task::Soak(a) => ("soak", soak::run(a.cycles as usize, a.processes as usize)),
         Task::Bench(a) => ("bench", bench::run(a)),
         Task::Man(a) => ("man", man::run(a)),
+        Task::Graph(a) => ("graph", graph::run(a)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
