@@ -172,7 +172,12 @@ impl Running {
         let nl = Socket::open_in(&h.ns).unwrap();
         let mut agent = Agent::new(cluster(), nl, h.vtep, bridge_net::HOST_TTL);
         let s = stop.clone();
-        let thread = Some(std::thread::spawn(move || agent.run(&s)));
+        // Inside its host, as `brnet overlay agent` runs.
+        let ns = h.ns.try_clone().unwrap();
+        let thread = Some(std::thread::spawn(move || {
+            let _inside = ns.enter().unwrap();
+            agent.run(&s)
+        }));
         Running { stop, thread }
     }
 }

@@ -22,7 +22,10 @@
 //! whose agent is not running yet must still be able to connect), but an
 //! endpoint of a dead host counts for nothing: no other host programs it,
 //! and its address is free again (taken over by compare-and-swap on its
-//! revision) only once the lease has expired.
+//! revision) only once the lease has expired, and then last: addresses
+//! never used come first, so a host cut off from the store that comes back
+//! finds its endpoints' addresses still its own unless the subnet ran
+//! full meanwhile.
 //!
 //! Everything read from the store is checked: a record that does not
 //! parse is [`ClusterError::Garbage`] naming the key.
@@ -558,10 +561,14 @@ impl Cluster {
                     });
                 }
                 Some(ip) => ip,
+                // Never-used addresses first: a dead host's are taken over
+                // only when nothing else is left (a host cut off from the
+                // store may still be using them, and comes back).
                 None => match network
                     .subnet
                     .hosts()
-                    .find(|ip| *ip != network.gateway && !taken.contains(ip))
+                    .filter(|ip| *ip != network.gateway && !taken.contains(ip))
+                    .min_by_key(|ip| stale.contains_key(ip))
                 {
                     Some(ip) => ip,
                     None => {

@@ -119,7 +119,13 @@ impl Running {
         let stop = Arc::new(AtomicBool::new(false));
         let mut agent = Agent::new(cluster, h.nl(), h.vtep, ttl);
         let s = stop.clone();
-        let thread = std::thread::spawn(move || agent.run(&s));
+        // The agent runs inside its host, as `brnet overlay agent` does:
+        // its connections to the store go over the host's underlay.
+        let ns = h.ns.try_clone().unwrap();
+        let thread = std::thread::spawn(move || {
+            let _inside = ns.enter().unwrap();
+            agent.run(&s)
+        });
         Running {
             stop,
             thread: Some(thread),
@@ -285,11 +291,19 @@ fn agents_converge_through_etcd_drop_a_dead_host_and_survive_etcd_down() {
         assert_eq!(left.peers, [hosts[1].vtep].into());
         assert_eq!(left.endpoints.len(), 1);
         assert!(!ping("c1", &ips[2], 1));
-        // Its address is free again: the next connect takes it over.
+        // Its address is free again, but never-used ones go first (h3
+        // may only be cut off, and come back).
         let e = cluster(&etcd)
             .allocate(&net, hosts[0].vtep, None, None, mac_of)
             .unwrap();
-        assert_eq!(e.ip.to_string(), ips[2]);
+        assert_ne!(e.ip.to_string(), ips[2]);
+        cluster(&etcd)
+            .release(&net.name, e.ip, hosts[0].vtep)
+            .unwrap();
+        let e = cluster(&etcd)
+            .allocate(&net, hosts[0].vtep, Some(ip(&ips[2])), None, mac_of)
+            .unwrap();
+        assert_eq!(e.ip.to_string(), ips[2], "taken over when asked for");
         cluster(&etcd)
             .release(&net.name, e.ip, hosts[0].vtep)
             .unwrap();
@@ -325,6 +339,137 @@ fn agents_converge_through_etcd_drop_a_dead_host_and_survive_etcd_down() {
         for a in &mut agents {
             a.stop();
         }
+    })
+    .unwrap();
+}
+
+#[test]
+fn three_member_etcd_a_host_cut_off_and_healed_and_a_member_killed() {
+    if !privileged_test() {
+        return;
+    }
+    isolated(|| {
+        common::underlay();
+        let hosts = [Host::new(1), Host::new(2), Host::new(3)];
+        let dir = tempfile::tempdir().unwrap();
+        let mut members: Vec<Etcd> = (1..=3).map(|n| common::member(n, dir.path())).collect();
+        let endpoints: Vec<String> = members.iter().map(|m| m.client.clone()).collect();
+        let cluster = || {
+            let store: Arc<dyn Store> = Arc::new(EtcdStore::new(endpoints.clone()).unwrap());
+            Cluster::new(store)
+        };
+        let up = eventually(Duration::from_secs(20), || {
+            cluster().store().put("/health", "1", None).is_ok()
+        });
+        assert!(
+            up.is_some(),
+            "3 members up: {}",
+            std::fs::read_to_string(dir.path().join("etcd1.log")).unwrap_or_default()
+        );
+        eprintln!("3-member etcd healthy after {up:?}");
+        let net = cluster()
+            .create_network(&NetworkRecord {
+                name: "ovnet".into(),
+                id: "b".repeat(64),
+                subnet: "10.0.9.0/24".parse().unwrap(),
+                gateway: ip("10.0.9.1"),
+                vni: 0,
+            })
+            .unwrap();
+        let ttl = Duration::from_secs(2);
+        let _agents: Vec<Running> = hosts
+            .iter()
+            .map(|h| {
+                h.network(net.vni, "10.0.9.1/24");
+                Running::start(cluster(), h, ttl)
+            })
+            .collect();
+        let mut eps = Vec::new();
+        for (i, h) in hosts.iter().enumerate() {
+            let c = cluster();
+            c.join(h.vtep, ttl).unwrap();
+            let e = c.allocate(&net, h.vtep, None, None, mac_of).unwrap();
+            h.container(
+                &format!("c{}", i + 1),
+                net.vni,
+                &format!("{}/24", e.ip),
+                e.mac,
+                "10.0.9.1",
+            );
+            eps.push(e);
+        }
+        let c3 = eps[2].ip.to_string();
+        assert!(eventually(Duration::from_secs(10), || ping("c1", &c3, 1)).is_some());
+
+        // h3 cut off from the underlay (and so from the store) for longer
+        // than its TTL: the others drop it; nothing takes c3's address.
+        let mut nl = brnet_netlink::Socket::new().unwrap();
+        let uh3 = nl.link_by_name("uh3").unwrap().index;
+        nl.set_down(uh3).unwrap();
+        let vx1 = hosts[0]
+            .nl()
+            .link(dataplane::vtep_name(net.vni))
+            .unwrap()
+            .index;
+        let h1_peers = || dataplane::installed(&mut hosts[0].nl(), vx1).unwrap().peers;
+        let gone = eventually(Duration::from_secs(15), || {
+            !h1_peers().contains(&hosts[2].vtep)
+        });
+        assert!(
+            gone.is_some(),
+            "h3 dropped on h1: store hosts {:?}, h1 peers {:?}",
+            cluster()
+                .snapshot()
+                .map(|s| s.hosts.keys().copied().collect::<Vec<_>>()),
+            h1_peers()
+        );
+        let e = cluster()
+            .allocate(&net, hosts[0].vtep, None, None, mac_of)
+            .unwrap();
+        assert_ne!(
+            e.ip, eps[2].ip,
+            "a cut-off host's address is not handed out first"
+        );
+        cluster().release(&net.name, e.ip, hosts[0].vtep).unwrap();
+
+        // Healed: h3 joins again (a new lease), everyone converges to the
+        // store's truth: c3 reachable, its address still h3's.
+        nl.set_up(uh3).unwrap();
+        let t = Instant::now();
+        let back = eventually(Duration::from_secs(20), || ping("c1", &c3, 1));
+        assert!(back.is_some(), "c1 reaches c3 after the heal");
+        eprintln!("healed host converged after {:?}", t.elapsed());
+        let snap = cluster().snapshot().unwrap();
+        let owners: Vec<_> = snap
+            .live_endpoints("ovnet", None)
+            .iter()
+            .map(|e| (e.ip, e.host))
+            .collect();
+        assert_eq!(owners.len(), 3, "{owners:?}");
+        assert!(owners.contains(&(eps[2].ip, hosts[2].vtep)));
+        assert_eq!(
+            h1_peers(),
+            [hosts[1].vtep, hosts[2].vtep].into(),
+            "no stale entry"
+        );
+
+        // One member killed (the first endpoint every client tries): the
+        // store still answers (2 of 3), connects still work.
+        members[0].kill();
+        let t = Instant::now();
+        let e = cluster()
+            .allocate(&net, hosts[1].vtep, None, None, mac_of)
+            .unwrap();
+        eprintln!("allocate with member 1 down: {:?}", t.elapsed());
+        assert!(t.elapsed() < Duration::from_secs(5));
+        cluster().release(&net.name, e.ip, hosts[1].vtep).unwrap();
+        assert!(ping("c2", &c3, 2) && ping("c1", &eps[1].ip.to_string(), 2));
+        std::thread::sleep(ttl * 2);
+        assert_eq!(
+            h1_peers(),
+            [hosts[1].vtep, hosts[2].vtep].into(),
+            "leases kept alive"
+        );
     })
     .unwrap();
 }

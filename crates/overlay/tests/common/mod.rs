@@ -70,6 +70,8 @@ impl Host {
         h.add_address(eth0, &format!("{vtep}/24").parse().unwrap())
             .unwrap();
         h.set_up(eth0).unwrap();
+        let lo = h.link_by_name("lo").unwrap().index;
+        h.set_up(lo).unwrap();
         Host { n, ns, vtep }
     }
 
@@ -216,5 +218,39 @@ impl Etcd {
 impl Drop for Etcd {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// Member `n` of a 3-member etcd cluster, inside host `hN` (10.99.0.N),
+/// started through `ip netns exec` (which execs etcd: the `Child` is
+/// etcd's own process).
+pub fn member(n: u8, dir: &Path) -> Etcd {
+    let addr = format!("10.99.0.{n}");
+    let initial = (1..=3)
+        .map(|i| format!("m{i}=http://10.99.0.{i}:2380"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let log = std::fs::File::create(dir.join(format!("etcd{n}.log"))).unwrap();
+    let child = Command::new("ip")
+        .args(["netns", "exec", &format!("h{n}"), "etcd", "--name"])
+        .arg(format!("m{n}"))
+        .arg("--data-dir")
+        .arg(dir.join(format!("data{n}")))
+        .args(["--listen-client-urls", &format!("http://{addr}:2379")])
+        .args(["--advertise-client-urls", &format!("http://{addr}:2379")])
+        .args(["--listen-peer-urls", &format!("http://{addr}:2380")])
+        .args([
+            "--initial-advertise-peer-urls",
+            &format!("http://{addr}:2380"),
+        ])
+        .args(["--initial-cluster", &initial])
+        .args(["--initial-cluster-token", "brnet-test"])
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("etcd (Debian's etcd-server) on PATH");
+    Etcd {
+        child: Some(child),
+        client: format!("{addr}:2379"),
     }
 }
