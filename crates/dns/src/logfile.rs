@@ -94,6 +94,34 @@ impl Write for CappedFile {
     }
 }
 
+/// For bridge-net's programs (`brnet`, `brnet-dns`, `brnet-cni`,
+/// `brnet-netavark`; a library never calls it): where their `tracing`
+/// events go: to `$BRNET_LOG_FILE` when set (capped at [`DEFAULT_CAP`], one
+/// older generation kept as `NAME.1`), else to stderr; never to stdout.
+/// Which ones: `level`, else `$RUST_LOG`, else `info` into a log file and
+/// none on stderr.
+pub fn init_logs(level: Option<&str>) {
+    use tracing_subscriber::EnvFilter;
+    let file = std::env::var_os(LOG_FILE_ENV).filter(|f| !f.is_empty());
+    let filter = match level {
+        Some(l) => EnvFilter::new(l),
+        None => match EnvFilter::try_from_default_env() {
+            Ok(f) => f,
+            Err(_) if file.is_some() => EnvFilter::new("info"),
+            Err(_) => return,
+        },
+    };
+    let fmt = tracing_subscriber::fmt().with_env_filter(filter);
+    match file.map(|p| CappedFile::open(PathBuf::from(p), DEFAULT_CAP)) {
+        Some(Ok(f)) => fmt.with_writer(std::sync::Mutex::new(f)).init(),
+        Some(Err(e)) => {
+            fmt.with_writer(std::io::stderr).init();
+            tracing::warn!("{LOG_FILE_ENV}: {e}: logging to stderr");
+        }
+        None => fmt.with_writer(std::io::stderr).init(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

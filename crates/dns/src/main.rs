@@ -21,7 +21,7 @@ fn main() -> ExitCode {
         );
         return ExitCode::SUCCESS;
     }
-    init_logs(None);
+    brnet_dns::logfile::init_logs(None);
     let (dir, opts) = match brnet_dns::serve::parse_args(&args) {
         Ok(p) => p,
         Err(e) => {
@@ -36,32 +36,5 @@ fn main() -> ExitCode {
             eprintln!("brnet-dns: {e}");
             ExitCode::FAILURE
         }
-    }
-}
-
-/// Where `tracing` events go: to `$BRNET_LOG_FILE` when set (capped at
-/// 1 MiB, one older generation kept as `NAME.1`), else to stderr; never to
-/// stdout. Which ones: LEVEL, else `$RUST_LOG`, else `info` into a log
-/// file and none on stderr.
-fn init_logs(level: Option<&str>) {
-    use brnet_dns::logfile::{CappedFile, DEFAULT_CAP, LOG_FILE_ENV};
-    use tracing_subscriber::EnvFilter;
-    let file = std::env::var_os(LOG_FILE_ENV).filter(|f| !f.is_empty());
-    let filter = match level {
-        Some(l) => EnvFilter::new(l),
-        None => match EnvFilter::try_from_default_env() {
-            Ok(f) => f,
-            Err(_) if file.is_some() => EnvFilter::new("info"),
-            Err(_) => return,
-        },
-    };
-    let fmt = tracing_subscriber::fmt().with_env_filter(filter);
-    match file.map(|p| CappedFile::open(std::path::PathBuf::from(p), DEFAULT_CAP)) {
-        Some(Ok(f)) => fmt.with_writer(std::sync::Mutex::new(f)).init(),
-        Some(Err(e)) => {
-            fmt.with_writer(std::io::stderr).init();
-            tracing::warn!("{LOG_FILE_ENV}: {e}: logging to stderr");
-        }
-        None => fmt.with_writer(std::io::stderr).init(),
     }
 }
