@@ -4,12 +4,12 @@
 //! the spec's error codes. Each test runs in its own throwaway network and
 //! mount namespace (`brnet_netns::isolated`) with its own state directory.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use bridge_net::brnet_netlink::Socket;
 use brnet_netns::NetnsDir;
+use brnet_testkit::cmd::feed_or_early_exit;
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_brnet-cni");
@@ -74,24 +74,11 @@ impl Harness {
             .env("CNI_IFNAME", "eth0")
             .env("CNI_PATH", "/usr/lib/cni")
             .env("CNI_ARGS", "IgnoreUnknown=1;K8S_POD_NAME=web")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         if let Some(ns) = netns {
             c.env("CNI_NETNS", ns);
         }
-        let mut child = c.spawn().expect("run brnet-cni");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(stdin.as_bytes())
-            .or_else(|e| match e.kind() {
-                std::io::ErrorKind::BrokenPipe => Ok(()),
-                _ => Err(e),
-            })
-            .expect("write config");
-        let out = child.wait_with_output().expect("wait");
+        let out = feed_or_early_exit(&mut c, stdin.as_bytes());
         Call {
             ok: out.status.success(),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -1,35 +1,25 @@
 //! brnet-cni's logs: never on stdout (the CNI result's place), on stderr
 //! with RUST_LOG, in a file with BRNET_LOG_FILE.
 
-use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
 use brnet_netns::NetnsDir;
+use brnet_testkit::cmd::feed;
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_brnet-cni");
 
 fn call(command: &str, netns: &str, conf: &Value, env: &[(&str, &str)]) -> Output {
-    let mut child = Command::new(BIN)
-        .env_clear()
+    let mut cmd = Command::new(BIN);
+    cmd.env_clear()
         .env("CNI_COMMAND", command)
         .env("CNI_CONTAINERID", "logged")
         .env("CNI_IFNAME", "eth0")
         .env("CNI_PATH", "/usr/lib/cni")
         .env("CNI_NETNS", netns)
         .envs(env.iter().copied())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run brnet-cni");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(conf.to_string().as_bytes())
-        .unwrap();
-    child.wait_with_output().expect("wait")
+        .stderr(Stdio::piped());
+    feed(&mut cmd, conf.to_string().as_bytes())
 }
 
 #[test]

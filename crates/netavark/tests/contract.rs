@@ -3,11 +3,11 @@
 //! mount namespace (`brnet_netns::isolated`) with its own `--config`
 //! directory.
 
-use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
 use brnet_netns::NetnsDir;
+use brnet_testkit::cmd::feed_or_early_exit;
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_brnet-netavark");
@@ -25,8 +25,8 @@ fn run(config: &Path, args: &[&str], stdin: &str) -> Run {
 /// [`run`] with `NAME=VALUE`s in its environment (`NETAVARK_FW` is
 /// removed unless given).
 fn run_env(config: &Path, args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Run {
-    let mut child = Command::new(BIN)
-        .arg("--config")
+    let mut cmd = Command::new(BIN);
+    cmd.arg("--config")
         .arg(config)
         .args([
             "--rootless=false",
@@ -36,23 +36,9 @@ fn run_env(config: &Path, args: &[&str], stdin: &str, env: &[(&str, &str)]) -> R
         .env_remove("BRNET_STATE_DIR")
         .env_remove("NETAVARK_FW")
         .envs(env.iter().copied())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("run brnet-netavark");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(stdin.as_bytes())
-        // A usage error exits before reading: its stdout says why.
-        .or_else(|e| match e.kind() {
-            std::io::ErrorKind::BrokenPipe => Ok(()),
-            _ => Err(e),
-        })
-        .expect("write stdin");
-    let out = child.wait_with_output().expect("wait");
+        .stderr(Stdio::inherit());
+    // A usage error exits before reading: its stdout says why.
+    let out = feed_or_early_exit(&mut cmd, stdin.as_bytes());
     Run {
         ok: out.status.success(),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -2,18 +2,18 @@
 //! stderr with RUST_LOG (as Podman sets it), in a file with
 //! BRNET_LOG_FILE.
 
-use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
 use brnet_netns::NetnsDir;
+use brnet_testkit::cmd::feed;
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_brnet-netavark");
 const CAPTURED: &str = include_str!("fixtures/setup-stdin.json");
 
 fn run(config: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut child = Command::new(BIN)
-        .arg("--config")
+    let mut cmd = Command::new(BIN);
+    cmd.arg("--config")
         .arg(config)
         .arg("--rootless=false")
         .args(args)
@@ -22,18 +22,8 @@ fn run(config: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Output 
         .env_remove("RUST_LOG")
         .env_remove("BRNET_LOG_FILE")
         .envs(env.iter().copied())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run brnet-netavark");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(CAPTURED.as_bytes())
-        .unwrap();
-    child.wait_with_output().expect("wait")
+        .stderr(Stdio::piped());
+    feed(&mut cmd, CAPTURED.as_bytes())
 }
 
 #[test]

@@ -147,3 +147,41 @@ pub fn normalise(text: &str) -> serde_json::Value {
 pub fn nft_ruleset() -> String {
     run("nft", &["list", "ruleset"])
 }
+
+/// Run `cmd` with `stdin` written to its standard input and its stdout
+/// captured (stderr as the caller set it); its output. Panics when the
+/// program does not take all of `stdin`.
+#[track_caller]
+pub fn feed(cmd: &mut Command, stdin: &[u8]) -> std::process::Output {
+    feed_inner(cmd, stdin, false)
+}
+
+/// [`feed`], for a program that may exit before reading its input (a
+/// usage error): a closed pipe is not an error.
+#[track_caller]
+pub fn feed_or_early_exit(cmd: &mut Command, stdin: &[u8]) -> std::process::Output {
+    feed_inner(cmd, stdin, true)
+}
+
+#[track_caller]
+fn feed_inner(cmd: &mut Command, stdin: &[u8], early_exit: bool) -> std::process::Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let program = cmd.get_program().to_string_lossy().into_owned();
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("run {program}: {e}"));
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin)
+        .or_else(|e| match e.kind() {
+            std::io::ErrorKind::BrokenPipe if early_exit => Ok(()),
+            _ => Err(e),
+        })
+        .unwrap_or_else(|e| panic!("write {program}'s stdin: {e}"));
+    child.wait_with_output().expect("wait")
+}
