@@ -92,7 +92,43 @@ fn the_highest_gateway_priority_gives_the_default_route() {
                 ("c".to_owned(), false)
             ]
         );
-        assert_eq!(b.disconnect_all(&c1).unwrap(), 3);
+        // The holder leaves: the highest priority left takes the route
+        // (c's 5 over a's 0), then the last one.
+        assert!(b.disconnect("b", &c1).unwrap());
+        assert_eq!(default_gateways("c1"), ["172.25.0.1"]);
+        assert_eq!(
+            holders(&mut b),
+            [("a".to_owned(), false), ("c".to_owned(), true)]
+        );
+        assert!(b.disconnect("c", &c1).unwrap());
+        assert_eq!(default_gateways("c1"), ["172.27.0.1"]);
+        assert_eq!(holders(&mut b), [("a".to_owned(), true)]);
+        assert!(b.disconnect("a", &c1).unwrap());
+        assert_eq!(default_gateways("c1"), Vec::<String>::new());
+        assert_eq!(holders(&mut b), []);
+    })
+    .unwrap();
+}
+
+#[test]
+fn without_priorities_the_first_networks_route_is_not_handed_on() {
+    if !privileged_test() {
+        return;
+    }
+    isolated(|| {
+        let dir = state_dir();
+        let mut b = BridgeNet::open(dir.path()).unwrap();
+        net(&mut b, "a", "172.27.0.0/16");
+        net(&mut b, "b", "172.26.0.0/16");
+        NetnsDir::default().create("c1").unwrap();
+        let c1 = "c1".parse().unwrap();
+        b.connect("a", &c1, &ConnectOptions::default()).unwrap();
+        b.connect("b", &c1, &ConnectOptions::default()).unwrap();
+        assert_eq!(default_gateways("c1"), ["172.27.0.1"]);
+        assert!(b.disconnect("a", &c1).unwrap());
+        // As before gateway priorities: no re-election.
+        assert_eq!(default_gateways("c1"), Vec::<String>::new());
+        assert_eq!(holders(&mut b), [("b".to_owned(), false)]);
     })
     .unwrap();
 }

@@ -439,12 +439,14 @@ pub(crate) enum VethGone {
 
 /// Disconnect: the endpoint's rules go, then its veth (the point of no
 /// return).
+/// Returns whether the default route went to [`DisconnectPlan::promote`]
+/// (a failure there is logged: the disconnect itself is done).
 pub(crate) fn disconnect(
     k: &mut Kernel<'_>,
     plan: &DisconnectPlan,
     veth: VethGone,
     undo: &mut UndoStack,
-) -> Result<()> {
+) -> Result<bool> {
     if let Some(fw) = &plan.firewall {
         k.fw.remove_endpoint(&fw.0, &fw.1)?;
         undo.push(Undo::AddEndpoint(Box::new(fw.clone())));
@@ -457,8 +459,9 @@ pub(crate) fn disconnect(
             crate::macvlan::delete(&plan.record.netns, name.as_str())?;
         }
         k.step("disconnect.veth")?;
+        let promoted = promote(plan);
         k.step("disconnect.record")?;
-        return Ok(());
+        return Ok(promoted);
     }
     let name = IfName::new(&plan.record.host_veth)?;
     let down = |k: &mut Kernel<'_>, group: Option<u32>| match k.nl.change_link(
@@ -494,8 +497,47 @@ pub(crate) fn disconnect(
         }
     }
     k.step("disconnect.veth")?;
+    let promoted = promote(plan);
     k.step("disconnect.record")?;
-    Ok(())
+    Ok(promoted)
+}
+
+/// Give the namespace's default route to the plan's successor: the
+/// leaving endpoint's default routes out (they may be gone with its link
+/// already), the successor's in. Past the point of no return: a failure
+/// is logged, and the successor is not recorded as the holder.
+fn promote(plan: &DisconnectPlan) -> bool {
+    let Some(p) = &plan.promote else {
+        return false;
+    };
+    let spec =
+        |r: &crate::plan::Route| brnet_netlink::RouteSpec::default_via(r.via).with_metric(r.metric);
+    let done = (|| -> Result<()> {
+        let ns = brnet_netns::Netns::open_path(&plan.record.netns)?;
+        let mut c = Container::open(&ns)?;
+        for r in &p.old {
+            let _ = c.socket().delete_route(&spec(r));
+        }
+        for r in &p.routes {
+            c.socket().add_route(&spec(r))?;
+        }
+        Ok(())
+    })();
+    match done {
+        Ok(()) => {
+            tracing::info!(
+                from = %plan.record.ifname,
+                to = %p.record.ifname,
+                "the default route moves (gateway priority {})",
+                p.record.gw_priority
+            );
+            true
+        }
+        Err(e) => {
+            tracing::warn!(to = %p.record.ifname, "the default route could not move: {e}");
+            false
+        }
+    }
 }
 
 /// Create a network: `ip_forward`, the bridge (made, or adopted: then

@@ -516,13 +516,21 @@ impl BridgeNet {
             network: Some(plan.record.network.clone()),
             ..Intent::default()
         };
-        self.transact(intent, false, |k, _, undo| {
-            apply::disconnect(k, &plan, veth, undo)?;
-            Ok((plan.commit(), ()))
+        let promoted = self.transact(intent, false, |k, _, undo| {
+            let promoted = apply::disconnect(k, &plan, veth, undo)?;
+            Ok((plan.commit(), promoted))
         })?;
         if let Some(net) = self.store.state.network_by_id(&plan.record.network) {
             let ip = plan.record.ipv4.map(|a| std::net::IpAddr::V4(a.addr()));
             crate::overlay::release(net, ip);
+        }
+        if let Some(p) = plan.promote.as_ref().filter(|_| promoted) {
+            self.store.record(
+                Op::Update {
+                    endpoint: p.record.clone(),
+                },
+                false,
+            )?;
         }
         if plan.dns {
             // The name is gone before disconnect returns.

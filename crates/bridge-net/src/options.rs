@@ -477,7 +477,11 @@ pub struct ConnectOptions {
     /// Which of the namespace's networks gives its default route (Docker
     /// 28's `--gw-priority`; `None` is 0): an endpoint whose priority is
     /// higher than the one holding the default route takes it over (that
-    /// one's default route is removed); otherwise the first network's stays.
+    /// one's default route is removed); otherwise the first network's
+    /// stays. When the holder leaves a namespace whose endpoints use
+    /// priorities, the one with the highest priority left (the earliest of
+    /// equals) gets the route; without priorities, none does (as before).
+    /// Networks with a metric keep their own model.
     pub gw_priority: Option<i32>,
 }
 

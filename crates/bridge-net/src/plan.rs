@@ -891,6 +891,78 @@ pub struct DisconnectPlan {
     pub netns_alive: bool,
     /// The network serves names (the resolver is told).
     pub dns: bool,
+    /// The endpoint of the namespace that gets its default route when
+    /// this one, which holds it, leaves (gateway priorities in use).
+    pub promote: Option<Promote>,
+}
+
+/// An endpoint that gets the namespace's default route from one leaving.
+#[derive(Debug, Clone)]
+pub struct Promote {
+    /// Its record, as it will be (with the default route).
+    pub record: EndpointRecord,
+    /// Its default routes, added in the namespace.
+    pub routes: Vec<Route>,
+    /// The leaving endpoint's default routes, removed first.
+    pub old: Vec<Route>,
+}
+
+/// The default routes through `net`'s gateways, with the kernel's metric.
+fn default_routes(net: &Net) -> Vec<Route> {
+    [net.gateway4(), net.gateway6()]
+        .into_iter()
+        .flatten()
+        .map(|via| Route {
+            dst: match via {
+                IpAddr::V4(_) => IpNet::V4(Ipv4Net::default()),
+                IpAddr::V6(_) => IpNet::V6(Ipv6Net::default()),
+            },
+            via,
+            metric: None,
+        })
+        .collect()
+}
+
+/// Who gets the default route when `ep` leaves a live namespace, in
+/// Docker 28's way: the sibling with the highest gateway priority (the
+/// earliest connected of equals) whose network can give one. Only where
+/// priorities are in use (some endpoint of the namespace has one) and
+/// without metrics; elsewhere a namespace keeps the first network's route
+/// only, as before.
+fn successor(state: &State, ep: &EndpointRecord, net: &Net, netns_alive: bool) -> Option<Promote> {
+    if !ep.default_route || !netns_alive || is_detached(ep) || net.rec.options.metric.is_some() {
+        return None;
+    }
+    let sibs: Vec<&EndpointRecord> = state
+        .endpoints
+        .values()
+        .filter(|e| {
+            e.id != ep.id && !is_detached(e) && e.netns == ep.netns && e.netns_ino == ep.netns_ino
+        })
+        .collect();
+    if ep.gw_priority == 0 && sibs.iter().all(|e| e.gw_priority == 0) {
+        return None;
+    }
+    let (next, next_net) = sibs
+        .into_iter()
+        .filter_map(|e| Some((e, state.network_by_id(&e.network)?)))
+        .filter(|(_, n)| {
+            let o = &n.rec.options;
+            !o.internal && o.metric.is_none() && (n.gateway4().is_some() || n.gateway6().is_some())
+        })
+        .max_by(|(a, _), (b, _)| {
+            a.gw_priority
+                .cmp(&b.gw_priority)
+                .then_with(|| b.created.cmp(&a.created))
+        })?;
+    Some(Promote {
+        record: EndpointRecord {
+            default_route: true,
+            ..next.clone()
+        },
+        routes: default_routes(next_net),
+        old: default_routes(net),
+    })
 }
 
 impl DisconnectPlan {
@@ -936,6 +1008,7 @@ pub fn disconnect(state: &State, id: &str, netns_alive: bool) -> Result<Disconne
         firewall,
         netns_alive,
         dns: net.rec.options.dns == Some(true),
+        promote: successor(state, ep, net, netns_alive),
     })
 }
 
