@@ -228,6 +228,12 @@ fn overlay_networks_span_hosts_with_egress_ports_isolation_and_clean_failures() 
         assert_eq!(doc["Options"]["vtep"], "10.99.0.1", "{doc}");
         assert_eq!(doc["Options"]["com.docker.network.driver.mtu"], "1450");
         let _ = i2;
+        // Asked again without the VNI and VTEP it found: the same network.
+        let again = h1.brnet(|b| {
+            b.ensure_network("ovnet", &overlay("10.0.9.0/24", &[]))
+                .unwrap()
+        });
+        assert!(!again.created && again.replaced.is_none());
         let vx = h1
             .ns
             .run(|| Socket::new().unwrap().link_by_name("vx-4096").unwrap())

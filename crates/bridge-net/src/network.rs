@@ -95,7 +95,17 @@ impl NetworkInfo {
             })
         };
         let o = &self.options;
-        if asked.driver != o.driver {
+        // An overlay network records the VNI and VTEP it was given or
+        // found: a request that leaves them out asks for any.
+        let same_driver = match (&o.driver, &asked.driver) {
+            (crate::Driver::Overlay(ours), crate::Driver::Overlay(theirs)) => {
+                theirs.vni.is_none_or(|v| Some(v) == ours.vni)
+                    && theirs.vtep.is_none_or(|v| Some(v) == ours.vtep)
+                    && theirs.cluster_address() == ours.cluster_address()
+            }
+            (ours, theirs) => ours == theirs,
+        };
+        if !same_driver {
             let name = |d: &crate::Driver| match d {
                 crate::Driver::Bridge => "bridge".to_owned(),
                 crate::Driver::Overlay(v) => format!(
@@ -144,7 +154,9 @@ impl NetworkInfo {
                 asked.internal.to_string(),
             );
         }
-        if asked.mtu != o.mtu {
+        // An overlay network's MTU, unless asked, is the underlay's - 50.
+        let derived_mtu = asked.mtu.is_none() && matches!(o.driver, crate::Driver::Overlay(_));
+        if asked.mtu != o.mtu && !derived_mtu {
             return differ("mtu", show(o.mtu), show(asked.mtu));
         }
         if asked.metric != o.metric {
