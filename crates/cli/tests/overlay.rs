@@ -7,39 +7,15 @@
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use brnet_netlink::{BridgeSpec, IfName, RouteSpec, Socket, VethSpec};
 use brnet_netns::{NetnsDir, isolated, privileged_test};
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_brnet");
 
-fn name(s: &str) -> IfName {
-    IfName::new(s).unwrap()
-}
-
+/// Host `hN` on the underlay, with a default route through it.
 fn host(n: u8) {
-    let ns = NetnsDir::default().create(&format!("h{n}")).unwrap();
-    let mut nl = Socket::new().unwrap();
-    let ul = nl.link_by_name("ul").unwrap().index;
-    nl.create_veth(&VethSpec {
-        name: &name(&format!("uh{n}")),
-        peer_name: &name("eth0"),
-        peer_netns: Some(ns.fd()),
-        master: Some(ul),
-        mtu: None,
-        mac: None,
-        peer_mac: None,
-        up: true,
-        peer_up: false,
-    })
-    .unwrap();
-    let mut h = Socket::open_in(&ns).unwrap();
-    let eth0 = h.link_by_name("eth0").unwrap().index;
-    h.add_address(eth0, &format!("10.99.0.{n}/24").parse().unwrap())
-        .unwrap();
-    h.set_up(eth0).unwrap();
-    h.add_route(&RouteSpec::default_via("10.99.0.254".parse().unwrap()))
-        .unwrap();
+    brnet_testkit::topo::host(n);
+    brnet_testkit::topo::default_route(&format!("h{n}"), "10.99.0.254");
 }
 
 /// `brnet --state-dir STATE ARGS` inside host `h`.
@@ -88,19 +64,7 @@ fn overlay_from_the_command_line_with_the_embedded_store_and_agents() {
         return;
     }
     isolated(|| {
-        let mut nl = Socket::new().unwrap();
-        nl.create_bridge(&BridgeSpec {
-            name: &name("ul"),
-            mtu: None,
-            mac: None,
-            stp: false,
-            mcast_snooping: None,
-            up: true,
-        })
-        .unwrap();
-        let ul = nl.link_by_name("ul").unwrap().index;
-        nl.add_address(ul, &"10.99.0.254/24".parse().unwrap())
-            .unwrap();
+        brnet_testkit::topo::underlay();
         host(1);
         host(2);
         let store = tempfile::tempdir().unwrap();

@@ -95,3 +95,25 @@ pub fn outside_routed(name: &str, host_cidr: &str, inside_cidr: &str) -> Netns {
     default_route(name, gw);
     ns
 }
+
+/// The underlay of multi-host tests: a bridge `ul` with 10.99.0.254/24 in
+/// the sandbox's own namespace, the "switch" every host is plugged into.
+pub fn underlay() {
+    network("ul", &["10.99.0.254/24"]);
+}
+
+/// A "host" on the [`underlay`]: the named namespace `h<n>` with `eth0`
+/// 10.99.0.`n`/24 (its other end `uh<n>` on `ul`), up; no route beyond
+/// the underlay (see [`default_route`]).
+pub fn host(n: u8) -> Netns {
+    let name = format!("h{n}");
+    let ns = NetnsDir::default().create(&name).expect("create namespace");
+    let host_end = format!("uh{n}");
+    ip(&[
+        "link", "add", &host_end, "type", "veth", "peer", "name", "eth0", "netns", &name,
+    ]);
+    ip(&["link", "set", &host_end, "master", "ul", "up"]);
+    add_addr(Some(&name), &format!("10.99.0.{n}/24"), "eth0");
+    ip(&["-n", &name, "link", "set", "eth0", "up"]);
+    ns
+}
