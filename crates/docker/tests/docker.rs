@@ -122,15 +122,7 @@ fn custom_network_addresses_names_ports_egress_isolation_and_nothing_left() {
 
     // A second network: isolated both ways; published ports stay
     // reachable on the host's address.
-    sb.docker_ok(&[
-        "network",
-        "create",
-        "-d",
-        "brnet",
-        "--subnet",
-        "172.21.0.0/16",
-        "other",
-    ]);
+    sb.network_create("brnet", "172.21.0.0/16", "other");
     let c3 = sb.run_web("c3", "other", &[]);
     assert_eq!(c3, "172.21.0.2");
     assert!(!reaches(&sb, "c3", &c1), "other -> customNetwork");
@@ -153,15 +145,7 @@ fn custom_network_addresses_names_ports_egress_isolation_and_nothing_left() {
     // The published port follows the gateway endpoint: connect c1 to a
     // network that sorts first ("aaa" < "customNetwork"); Docker moves
     // its default route there and the port with it.
-    sb.docker_ok(&[
-        "network",
-        "create",
-        "-d",
-        "brnet",
-        "--subnet",
-        "172.22.0.0/16",
-        "aaa",
-    ]);
+    sb.network_create("brnet", "172.22.0.0/16", "aaa");
     sb.docker_ok(&["network", "connect", "aaa", "c1"]);
     let (_, r) = sb.exec("c1", "ip route | grep default");
     assert!(r.contains("via 172.22.0.1"), "{r}");
@@ -415,15 +399,7 @@ fn plugin_and_dockerd_restarts_and_a_dockerd_crash() {
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     let sb = Sandbox::with(PLUGIN, true);
     let before = sb.picture();
-    sb.docker_ok(&[
-        "network",
-        "create",
-        "-d",
-        "brnet",
-        "--subnet",
-        "172.20.0.0/16",
-        "customNetwork",
-    ]);
+    sb.network_create("brnet", "172.20.0.0/16", "customNetwork");
     sb.run_web("c1", "customNetwork", &["-p", "8081:80"]);
     sb.run_web("c2", "customNetwork", &[]);
 
@@ -521,15 +497,7 @@ fn bad_requests_get_protocol_errors_and_leave_nothing() {
     assert!(out.contains("404"), "{out}");
     // A port already taken: the container does not start, nothing is left
     // of it.
-    sb.docker_ok(&[
-        "network",
-        "create",
-        "-d",
-        "brnet",
-        "--subnet",
-        "172.20.0.0/16",
-        "n",
-    ]);
+    sb.network_create("brnet", "172.20.0.0/16", "n");
     sb.run_web("c1", "n", &["-p", "8081:80"]);
     let e = sb.docker_err(&[
         "run",

@@ -67,24 +67,8 @@ fn docker_run_and_rm_per_network() {
         return;
     }
     let sb = Sandbox::new(&plugin());
-    sb.docker_ok(&[
-        "network",
-        "create",
-        "-d",
-        "bridge",
-        "--subnet",
-        "172.20.0.0/16",
-        "dockerbr",
-    ]);
-    sb.docker_ok(&[
-        "network",
-        "create",
-        "-d",
-        "brnet",
-        "--subnet",
-        "172.21.0.0/16",
-        "brnet",
-    ]);
+    sb.network_create("bridge", "172.20.0.0/16", "dockerbr");
+    sb.network_create("brnet", "172.21.0.0/16", "brnet");
     let mut configs: Vec<Config> = [
         ("--network none", "none", false),
         ("Docker's bridge", "dockerbr", false),

@@ -203,6 +203,13 @@ impl Sandbox {
         self.run_err("docker", args)
     }
 
+    /// `docker network create -d DRIVER --subnet SUBNET NAME`, which must
+    /// succeed; the network's id.
+    #[track_caller]
+    pub fn network_create(&self, driver: &str, subnet: &str, name: &str) -> String {
+        self.docker_ok(&["network", "create", "-d", driver, "--subnet", subnet, name])
+    }
+
     /// `docker exec NAME sh -c SCRIPT`: whether it succeeded, and its
     /// output.
     pub fn exec(&self, name: &str, script: &str) -> (bool, String) {
