@@ -3,8 +3,8 @@
 
 use std::process::{Command, Output, Stdio};
 
-use brnet_netns::NetnsDir;
 use brnet_testkit::cmd::feed;
+use brnet_testkit::topo::named_netns;
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_brnet-cni");
@@ -35,9 +35,7 @@ fn logs_go_to_stderr_or_a_file_never_to_stdout() {
             "ipam": {"type": "host-local", "subnet": "10.78.0.0/24"},
             "stateDir": state.path(),
         });
-        NetnsDir::default().create("logged").unwrap();
-        let ns = NetnsDir::default().path_of("logged").unwrap();
-        let ns = ns.to_str().unwrap();
+        let ns = &named_netns("logged");
 
         let add = call("ADD", ns, &conf, &[("RUST_LOG", "debug")]);
         let stdout = String::from_utf8(add.stdout).unwrap();

@@ -7,7 +7,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use brnet_netns::NetnsDir;
-use brnet_testkit::cmd::feed_or_early_exit;
+use brnet_testkit::cmd::{feed_or_early_exit, nft_ruleset};
+use brnet_testkit::topo::named_netns;
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_brnet-netavark");
@@ -96,10 +97,7 @@ fn teardown_after_a_flushed_ruleset_succeeds() {
     }
     brnet_netns::isolated(|| {
         let config = tempfile::tempdir().unwrap();
-        let dir = NetnsDir::default();
-        dir.create("flushed").unwrap();
-        let ns = dir.path_of("flushed").unwrap();
-        let ns = ns.to_str().unwrap();
+        let ns = &named_netns("flushed");
         let setup = run(config.path(), &["setup", ns], CAPTURED);
         assert!(setup.ok, "{}", setup.stdout);
         let flush = Command::new("nft").args(["flush", "ruleset"]).status();
@@ -115,7 +113,7 @@ fn teardown_after_a_flushed_ruleset_succeeds() {
             nl.link_by_name("podman1").is_err(),
             "the bridge outlived its last container"
         );
-        assert_eq!(nft(), "", "teardown put rules back");
+        assert_eq!(nft_ruleset(), "", "teardown put rules back");
     })
     .unwrap();
 }
@@ -127,10 +125,7 @@ fn captured_setup_then_teardown_twice() {
     }
     brnet_netns::isolated(|| {
         let config = tempfile::tempdir().unwrap();
-        let dir = NetnsDir::default();
-        dir.create("web").unwrap();
-        let ns = dir.path_of("web").unwrap();
-        let ns = ns.to_str().unwrap();
+        let ns = &named_netns("web");
 
         let setup = run(config.path(), &["setup", ns], CAPTURED);
         assert!(setup.ok, "{}", setup.stdout);
@@ -164,7 +159,7 @@ fn captured_setup_then_teardown_twice() {
             "the bridge outlived its last container"
         );
         // The namespace gone: teardown still succeeds.
-        dir.delete("web").unwrap();
+        NetnsDir::default().delete("web").unwrap();
         assert!(run(config.path(), &["teardown", ns], CAPTURED).ok);
     })
     .unwrap();
@@ -250,14 +245,6 @@ fn iptables(cmd: &str, table: &str) -> String {
 }
 
 /// The nftables ruleset.
-fn nft() -> String {
-    let out = Command::new("nft")
-        .args(["list", "ruleset"])
-        .output()
-        .expect("run nft");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 #[test]
 fn netavark_fw_chooses_the_firewall_and_teardown_finds_it() {
     if !brnet_netns::privileged_test() {
@@ -278,7 +265,7 @@ fn netavark_fw_chooses_the_firewall_and_teardown_finds_it() {
         );
         assert!(setup.ok, "{}", setup.stdout);
         assert!(iptables("iptables", "nat").contains("10.89.0.2:80"));
-        assert!(!nft().contains("brnet"), "{}", nft());
+        assert!(!nft_ruleset().contains("brnet"), "{}", nft_ruleset());
         // Another driver while the network has its rules in iptables.
         let other = run_env(
             config.path(),
@@ -303,12 +290,12 @@ fn netavark_fw_chooses_the_firewall_and_teardown_finds_it() {
         );
         assert!(setup.ok, "{}", setup.stdout);
         assert!(!iptables("iptables", "nat").contains("10.89.0.2"));
-        assert!(!nft().contains("10.89.0.2"), "{}", nft());
+        assert!(!nft_ruleset().contains("10.89.0.2"), "{}", nft_ruleset());
         assert!(run(config.path(), &["teardown", ns], CAPTURED).ok);
 
         // nftables, the default, and what is not a driver.
         assert!(run(config.path(), &["setup", ns], CAPTURED).ok);
-        assert!(nft().contains("10.89.0.2"), "{}", nft());
+        assert!(nft_ruleset().contains("10.89.0.2"), "{}", nft_ruleset());
         assert!(run(config.path(), &["teardown", ns], CAPTURED).ok);
         for (v, want) in [
             ("firewalld", "firewalld"),

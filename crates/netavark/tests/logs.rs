@@ -4,8 +4,8 @@
 
 use std::process::{Command, Output, Stdio};
 
-use brnet_netns::NetnsDir;
 use brnet_testkit::cmd::feed;
+use brnet_testkit::topo::named_netns;
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_brnet-netavark");
@@ -33,9 +33,7 @@ fn logs_go_to_stderr_or_a_file_never_to_stdout() {
     }
     brnet_netns::isolated(|| {
         let config = tempfile::tempdir().unwrap();
-        NetnsDir::default().create("web").unwrap();
-        let ns = NetnsDir::default().path_of("web").unwrap();
-        let ns = ns.to_str().unwrap();
+        let ns = &named_netns("web");
 
         let setup = run(config.path(), &["setup", ns], &[("RUST_LOG", "debug")]);
         let stdout = String::from_utf8(setup.stdout).unwrap();

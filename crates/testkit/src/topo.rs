@@ -117,3 +117,12 @@ pub fn host(n: u8) -> Netns {
     ip(&["-n", &name, "link", "set", "eth0", "up"]);
     ns
 }
+
+/// A fresh named namespace `name` (nothing in it but `lo`, down); its
+/// path, as a runtime passes it to a front end.
+pub fn named_netns(name: &str) -> String {
+    let dir = NetnsDir::default();
+    dir.create(name).expect("create namespace");
+    let path = dir.path_of(name).expect("namespace path");
+    path.to_str().expect("a UTF-8 path").to_owned()
+}
