@@ -39,8 +39,7 @@ fn remove_and_add_endpoint_seen_by_the_next_query() {
         return;
     }
     brnet_testkit::isolated(|| {
-        network("br0", &["10.89.0.1/24"]);
-        let web = container("web", "br0", &["10.89.0.2/24"]);
+        let web = common::web_on_br0();
         let resolver = Resolver::start(Config::default()).unwrap();
         resolver.set_listeners(&[sa(GW)]).unwrap();
         resolver.set_records(base());
@@ -168,9 +167,8 @@ fn forwards_in_flight_survive_record_changes() {
         return;
     }
     brnet_testkit::isolated(|| {
-        network("br0", &["10.89.0.1/24"]);
-        let web = container("web", "br0", &["10.89.0.2/24"]);
-        let out = brnet_testkit::topo::outside("out", "198.51.100.1/24", "198.51.100.2/24");
+        let web = common::web_on_br0();
+        let out = common::out();
         let upstream = common::Upstream::start(&out, sa("198.51.100.2:53"), common::Stub::Answer);
         let resolver = Resolver::start(Config {
             upstreams: vec![upstream.addr],
@@ -257,8 +255,7 @@ fn bind_errors_name_the_address_and_the_rest_still_serve() {
         return;
     }
     brnet_testkit::isolated(|| {
-        network("br0", &["10.89.0.1/24"]);
-        let web = container("web", "br0", &["10.89.0.2/24"]);
+        let web = common::web_on_br0();
         let squatter = std::net::UdpSocket::bind(GW).unwrap();
         let resolver = Resolver::start(Config::default()).unwrap();
         resolver.set_records(base());

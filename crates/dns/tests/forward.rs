@@ -10,7 +10,7 @@ use std::time::Duration;
 use brnet_dns::proto::op::ResponseCode;
 use brnet_dns::proto::rr::RecordType;
 use brnet_dns::{Config, Entry, LogSink, Network, Resolver, Table};
-use brnet_testkit::topo::{container, network, outside};
+use brnet_testkit::topo::container;
 use common::{Client, Stub, Upstream, answers, rcode};
 
 fn sa(s: &str) -> SocketAddr {
@@ -56,9 +56,8 @@ fn answers_come_from_upstream_with_tcp_fallback() {
         return;
     }
     brnet_testkit::isolated(|| {
-        network("br0", &["10.89.0.1/24"]);
-        let web = container("web", "br0", &["10.89.0.2/24"]);
-        let out = outside("out", "198.51.100.1/24", "198.51.100.2/24");
+        let web = common::web_on_br0();
+        let out = common::out();
         let _upstream = Upstream::start(&out, sa(UPSTREAM), Stub::Answer);
         let resolver = Resolver::start(Config {
             upstreams: vec![sa(UPSTREAM)],
@@ -112,9 +111,8 @@ fn servfail_and_one_log_line_when_upstream_is_down() {
         return;
     }
     brnet_testkit::isolated(|| {
-        network("br0", &["10.89.0.1/24"]);
-        let web = container("web", "br0", &["10.89.0.2/24"]);
-        let _out = outside("out", "198.51.100.1/24", "198.51.100.2/24");
+        let web = common::web_on_br0();
+        let _out = common::out();
         // nothing listens upstream
         let (log, lines) = capture();
         let resolver = Resolver::start(Config {
@@ -157,9 +155,8 @@ fn next_upstream_when_the_first_fails() {
         return;
     }
     brnet_testkit::isolated(|| {
-        network("br0", &["10.89.0.1/24"]);
-        let web = container("web", "br0", &["10.89.0.2/24"]);
-        let out = outside("out", "198.51.100.1/24", "198.51.100.2/24");
+        let web = common::web_on_br0();
+        let out = common::out();
         brnet_testkit::cmd::ip(&["-n", "out", "addr", "add", "198.51.100.3/24", "dev", "eth0"]);
         brnet_testkit::cmd::ip(&["-n", "out", "addr", "add", "198.51.100.4/24", "dev", "eth0"]);
         let _failing = Upstream::start(&out, sa("198.51.100.3:53"), Stub::ServFail);
@@ -194,8 +191,7 @@ fn internal_networks_and_no_upstream() {
         return;
     }
     brnet_testkit::isolated(|| {
-        network("br0", &["10.89.0.1/24"]);
-        let web = container("web", "br0", &["10.89.0.2/24"]);
+        let web = common::web_on_br0();
         let secret = container("secret", "br0", &["10.89.0.50/24"]);
         let (log, lines) = capture();
         let resolver = Resolver::start(Config {
@@ -239,9 +235,8 @@ fn forwards_in_flight_are_bounded() {
         return;
     }
     brnet_testkit::isolated(|| {
-        network("br0", &["10.89.0.1/24"]);
-        let web = container("web", "br0", &["10.89.0.2/24"]);
-        let _out = outside("out", "198.51.100.1/24", "198.51.100.2/24");
+        let web = common::web_on_br0();
+        let _out = common::out();
         let resolver = Resolver::start(Config {
             upstreams: vec![sa(UPSTREAM)],
             forward_timeout: Duration::from_secs(2),
@@ -283,10 +278,9 @@ fn a_network_forwards_to_its_own_name_servers() {
         return;
     }
     brnet_testkit::isolated(|| {
-        network("br0", &["10.89.0.1/24"]);
-        let web = container("web", "br0", &["10.89.0.2/24"]);
+        let web = common::web_on_br0();
         let own = container("own", "br0", &["10.89.0.9/24"]);
-        let out = outside("out", "198.51.100.1/24", "198.51.100.2/24");
+        let out = common::out();
         brnet_testkit::cmd::ip(&["-n", "out", "addr", "add", "198.51.100.3/24", "dev", "eth0"]);
         // The resolver's upstream fails every query; the network's own
         // answers.

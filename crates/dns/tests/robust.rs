@@ -9,7 +9,6 @@ use std::time::Duration;
 use brnet_dns::proto::op::{Message, MessageType, ResponseCode};
 use brnet_dns::proto::rr::RecordType;
 use brnet_dns::{Config, Entry, LogSink, Network, Resolver, Table};
-use brnet_testkit::topo::{container, network};
 use common::{Client, answers, query, rcode, tcp_exchange};
 
 fn sa(s: &str) -> SocketAddr {
@@ -72,8 +71,7 @@ fn bad_packets_and_a_flood_over_udp() {
         return;
     }
     brnet_testkit::isolated(|| {
-        network("br0", &["10.89.0.1/24"]);
-        let web = container("web", "br0", &["10.89.0.2/24"]);
+        let web = common::web_on_br0();
         let resolver = start();
         let c = Client::new(&web, sa(GW));
         let good = query("db.", RecordType::A).to_vec().unwrap();
@@ -150,8 +148,7 @@ fn bad_tcp_clients() {
         return;
     }
     brnet_testkit::isolated(|| {
-        network("br0", &["10.89.0.1/24"]);
-        let web = container("web", "br0", &["10.89.0.2/24"]);
+        let web = common::web_on_br0();
         let resolver = start();
         let c = Client::new(&web, sa(GW));
 

@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 use brnet_dns::proto::op::ResponseCode;
 use brnet_dns::proto::rr::RecordType;
 use brnet_dns::serve::{SPEC_FILE, Spec, SpecEntry, SpecNetwork, tell};
-use brnet_testkit::topo::{container, network};
 use common::{Client, answers, rcode};
 
 fn spec(entries: &[(&str, &str)]) -> Spec {
@@ -54,8 +53,7 @@ fn the_binary_serves_what_the_spec_says_and_goes_when_nothing_is_left() {
         return;
     }
     brnet_testkit::isolated(|| {
-        network("br0", &["10.89.0.1/24"]);
-        let web = container("web", "br0", &["10.89.0.2/24"]);
+        let web = common::web_on_br0();
         let dir = tempfile::tempdir().unwrap();
         spec(&[("web", "10.89.0.2"), ("db", "10.89.0.3")])
             .write(&dir.path().join(SPEC_FILE))

@@ -19,6 +19,19 @@ use brnet_netns::Netns;
 /// How long a client waits for an answer that must come.
 pub const WAIT: Duration = Duration::from_secs(5);
 
+/// The usual sandbox: bridge `br0` (gateway 10.89.0.1/24) and the
+/// container `web` on it at 10.89.0.2/24; `web`'s namespace.
+pub fn web_on_br0() -> Netns {
+    brnet_testkit::topo::network("br0", &["10.89.0.1/24"]);
+    brnet_testkit::topo::container("web", "br0", &["10.89.0.2/24"])
+}
+
+/// The usual upstream host: namespace `out` at 198.51.100.2/24 behind the
+/// sandbox's 198.51.100.1/24.
+pub fn out() -> Netns {
+    brnet_testkit::topo::outside("out", "198.51.100.1/24", "198.51.100.2/24")
+}
+
 /// A DNS client whose sockets live in a container's namespace.
 pub struct Client {
     ns: Netns,
