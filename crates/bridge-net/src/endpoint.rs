@@ -286,7 +286,13 @@ impl BridgeNet {
         // across hosts (a store that cannot be reached fails here, with
         // nothing made); the plan takes it as asked.
         let allocated = match self.store.state.network(network) {
-            Some(net) => crate::overlay::allocate(net, opts)?,
+            Some(net) => {
+                let short = match target {
+                    Target::Netns { short_name, .. } => Some(short_name.as_str()),
+                    Target::Detached { .. } => None,
+                };
+                crate::overlay::allocate(net, opts, short)?
+            }
             None => None,
         };
         let Some(a) = allocated else {

@@ -313,7 +313,11 @@ pub fn sync_network(
 /// Before the plan of a connect to an overlay network: make this host
 /// alive in the store and allocate the address there (the one asked for,
 /// or the lowest free from .2).
-pub(crate) fn allocate(net: &Net, opts: &ConnectOptions) -> Result<Option<Allocated>> {
+pub(crate) fn allocate(
+    net: &Net,
+    opts: &ConnectOptions,
+    container: Option<&str>,
+) -> Result<Option<Allocated>> {
     let crate::Driver::Overlay(o) = &net.rec.options.driver else {
         return Ok(None);
     };
@@ -348,7 +352,7 @@ pub(crate) fn allocate(net: &Net, opts: &ConnectOptions) -> Result<Option<Alloca
             &rec,
             vtep,
             opts.ipv4.map(IpAddr::V4),
-            opts.name.as_deref(),
+            opts.name.as_deref().or(container),
             |ip| match (fixed, ip) {
                 (Some(m), _) => m,
                 (None, IpAddr::V4(a)) => crate::host::derived_mac(a),
@@ -453,4 +457,64 @@ pub fn view(net: &Net) -> Option<Result<OverlayView>> {
         })
     };
     Some(read())
+}
+
+/// The file (in the state directory) with the names of other hosts'
+/// endpoints on this host's overlay networks, for the resolver.
+pub const REMOTE_NAMES: &str = "overlay-names.json";
+
+/// Names of endpoints on other hosts, by network: (name, address).
+pub type RemoteNames = std::collections::BTreeMap<String, Vec<(String, IpAddr)>>;
+
+fn read_names(dir: &std::path::Path) -> RemoteNames {
+    std::fs::read(dir.join(REMOTE_NAMES))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
+}
+
+/// Add other hosts' endpoints to what the resolver serves, on the
+/// networks it serves here.
+pub(crate) fn add_remote_names(spec: &mut brnet_dns::serve::Spec, dir: &std::path::Path) {
+    let names = read_names(dir);
+    for net in &mut spec.networks {
+        for (name, ip) in names.get(&net.name).into_iter().flatten() {
+            net.entries.push(brnet_dns::serve::SpecEntry {
+                name: name.clone(),
+                container: format!("remote:{ip}"),
+                addrs: vec![*ip],
+                aliases: Vec::new(),
+            });
+        }
+    }
+}
+
+impl crate::BridgeNet {
+    /// Set the names of the endpoints other hosts have on overlay network
+    /// `network` (the agent's, from the cluster store), so that they
+    /// resolve here too. `Ok(false)` when they were already these.
+    pub fn set_overlay_names(&mut self, network: &str, names: &[(String, IpAddr)]) -> Result<bool> {
+        let _lock = self.store.lock()?;
+        let dir = self.store.dir().to_owned();
+        let mut all = read_names(&dir);
+        let mut sorted = names.to_vec();
+        sorted.sort();
+        if all.get(network).map_or(sorted.is_empty(), |v| *v == sorted) {
+            return Ok(false);
+        }
+        if sorted.is_empty() {
+            all.remove(network);
+        } else {
+            all.insert(network.to_owned(), sorted);
+        }
+        let path = dir.join(REMOTE_NAMES);
+        let tmp = dir.join(format!("{REMOTE_NAMES}.tmp"));
+        std::fs::write(&tmp, serde_json::to_vec(&all).expect("names serialise"))
+            .and_then(|()| std::fs::rename(&tmp, &path))
+            .map_err(|e| Error::state_io("write", &path, &e))?;
+        if self.dns_wanted() {
+            let _ = self.sync_resolver();
+        }
+        Ok(true)
+    }
 }

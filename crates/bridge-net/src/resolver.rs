@@ -147,8 +147,10 @@ impl BridgeNet {
             return Ok(false);
         }
         let file = dir.join(RESOLVER_SPEC);
-        spec(&self.store.state)
-            .write(&file)
+        let mut spec = spec(&self.store.state);
+        // Overlay networks: the names of other hosts' endpoints too.
+        crate::overlay::add_remote_names(&mut spec, &dir);
+        spec.write(&file)
             .map_err(|e| Error::state_io("write", &file, &e))?;
         let ask = || tell(&dir, "sync", Duration::from_secs(3)).unwrap_or(false);
         for _attempt in 0..3 {

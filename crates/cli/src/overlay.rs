@@ -68,6 +68,38 @@ pub fn agent(a: &OverlayAgentArgs, config: &Config) -> Result<(), Failures> {
         vtep,
         Duration::from_secs(a.ttl.max(1)),
     );
+    // Names of other hosts' endpoints, for this host's resolver.
+    let config = config.clone();
+    let mut served: std::collections::BTreeMap<String, Vec<(String, IpAddr)>> =
+        std::collections::BTreeMap::new();
+    let mut handle: Option<BridgeNet> = None;
+    agent.on_round(Box::new(move |snap, me| {
+        for name in snap.networks.keys() {
+            let mut names: Vec<(String, IpAddr)> = snap
+                .live_endpoints(name, None)
+                .into_iter()
+                .filter(|e| e.host != me)
+                .filter_map(|e| Some((e.name.clone()?, e.ip)))
+                .collect();
+            names.sort();
+            if served.get(name) == Some(&names) {
+                continue;
+            }
+            if handle.is_none() {
+                handle = BridgeNet::open_with(config.clone()).ok();
+            }
+            let Some(b) = handle.as_mut() else { return };
+            if b.network(name).is_err() {
+                continue;
+            }
+            match b.set_overlay_names(name, &names) {
+                Ok(_) => {
+                    served.insert(name.clone(), names);
+                }
+                Err(e) => tracing::warn!(network = %name, error = %e, "remote names"),
+            }
+        }
+    }));
     agent.run(&AtomicBool::new(false));
     Ok(())
 }

@@ -158,6 +158,31 @@ fn overlay_from_the_command_line_with_the_embedded_store_and_agents() {
         }
         assert!(ping("c2", "10.0.9.2"));
 
+        // Names across hosts: each host's resolver answers for the other
+        // host's container (the agent hands it the store's names).
+        let dig = |from: &str, q: &str| {
+            let out = Command::new("ip")
+                .args([
+                    "netns", "exec", from, "dig", "+short", "+time=1", "+tries=1",
+                ])
+                .arg("@10.0.9.1")
+                .arg(q)
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        };
+        let start = Instant::now();
+        while dig("c1", "c2") != "10.0.9.3" {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "c2 from c1: {:?}",
+                dig("c1", "c2")
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert_eq!(dig("c2", "c1"), "10.0.9.2");
+        assert_eq!(dig("c1", "c1"), "10.0.9.2");
+
         // inspect shows the peers and the remote endpoint.
         let doc: Value =
             serde_json::from_str(&ok("h1", s1.path(), &["network", "inspect", "ovnet"])).unwrap();

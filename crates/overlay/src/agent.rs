@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use brnet_netlink::Socket;
 
-use crate::cluster::{Cluster, ClusterError};
+use crate::cluster::{Cluster, ClusterError, Snapshot};
 use crate::dataplane::{self, Changes};
 use crate::store::{LeaseId, Revision};
 
@@ -43,8 +43,11 @@ pub struct Round {
     pub changes: Changes,
 }
 
+/// What the agent calls after each round with the cluster as it read it
+/// (the CLI's agent hands remote endpoints' names to the local resolver).
+pub type RoundHook = Box<dyn FnMut(&Snapshot, IpAddr) + Send>;
+
 /// One host's agent; see the module's documentation.
-#[derive(Debug)]
 pub struct Agent {
     cluster: Cluster,
     nl: Socket,
@@ -52,6 +55,18 @@ pub struct Agent {
     ttl: Duration,
     lease: Option<LeaseId>,
     renewed: Option<Instant>,
+    hook: Option<RoundHook>,
+}
+
+impl std::fmt::Debug for Agent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Agent")
+            .field("cluster", &self.cluster)
+            .field("vtep", &self.vtep)
+            .field("ttl", &self.ttl)
+            .field("lease", &self.lease)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Agent {
@@ -65,7 +80,13 @@ impl Agent {
             ttl,
             lease: None,
             renewed: None,
+            hook: None,
         }
+    }
+
+    /// Call `hook` after every round that read the cluster.
+    pub fn on_round(&mut self, hook: RoundHook) {
+        self.hook = Some(hook);
     }
 
     /// The host's lease, once joined.
@@ -119,6 +140,9 @@ impl Agent {
             round.devices += 1;
             round.changes.added += c.added;
             round.changes.removed += c.removed;
+        }
+        if let Some(hook) = &mut self.hook {
+            hook(&snap, self.vtep);
         }
         Ok(round)
     }
