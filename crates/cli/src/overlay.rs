@@ -60,10 +60,11 @@ pub fn agent(a: &OverlayAgentArgs, config: &Config) -> Result<(), Failures> {
             .into(),
         )
     })?;
+    let store: Arc<dyn store::Store> = Arc::from(store);
     let nl = bridge_net::brnet_netlink::Socket::new().map_err(|e| fail(Error::from(e).into()))?;
     tracing::info!(%cluster, %vtep, ttl = a.ttl, "overlay agent");
     let mut agent = Agent::new(
-        Cluster::new(Arc::from(store)),
+        Cluster::new(store.clone()),
         nl,
         vtep,
         Duration::from_secs(a.ttl.max(1)),
@@ -73,7 +74,44 @@ pub fn agent(a: &OverlayAgentArgs, config: &Config) -> Result<(), Failures> {
     let mut served: std::collections::BTreeMap<String, Vec<(String, IpAddr)>> =
         std::collections::BTreeMap::new();
     let mut handle: Option<BridgeNet> = None;
+    let cluster = Cluster::new(store);
+    // This host's addresses in the store with no endpoint here (a
+    // disconnect while the store was unreachable): released once they
+    // have been orphans for a TTL (a connect between its allocation and
+    // its commit, milliseconds, is not an orphan).
+    let grace = Duration::from_secs(a.ttl.max(1));
+    let mut orphans: std::collections::BTreeMap<(String, IpAddr), std::time::Instant> =
+        std::collections::BTreeMap::new();
     agent.on_round(Box::new(move |snap, me| {
+        if handle.is_none() {
+            handle = BridgeNet::open_with(config.clone()).ok();
+        }
+        let Some(b) = handle.as_mut() else { return };
+        let mut seen = std::collections::BTreeSet::new();
+        for name in snap.networks.keys() {
+            let Ok(local) = b.endpoints(Some(name)) else {
+                continue;
+            };
+            let here: Vec<IpAddr> = local
+                .iter()
+                .filter_map(|e| e.ipv4.map(|a| IpAddr::V4(a.addr())))
+                .collect();
+            for e in snap.live_endpoints(name, Some(me)) {
+                if e.host != me || here.contains(&e.ip) {
+                    continue;
+                }
+                let key = (name.clone(), e.ip);
+                let since = *orphans
+                    .entry(key.clone())
+                    .or_insert_with(std::time::Instant::now);
+                seen.insert(key);
+                if since.elapsed() >= grace {
+                    tracing::info!(network = %name, ip = %e.ip, "release an orphan address");
+                    let _ = cluster.release(name, e.ip, me);
+                }
+            }
+        }
+        orphans.retain(|k, _| seen.contains(k));
         for name in snap.networks.keys() {
             let mut names: Vec<(String, IpAddr)> = snap
                 .live_endpoints(name, None)
@@ -85,10 +123,6 @@ pub fn agent(a: &OverlayAgentArgs, config: &Config) -> Result<(), Failures> {
             if served.get(name) == Some(&names) {
                 continue;
             }
-            if handle.is_none() {
-                handle = BridgeNet::open_with(config.clone()).ok();
-            }
-            let Some(b) = handle.as_mut() else { return };
             if b.network(name).is_err() {
                 continue;
             }

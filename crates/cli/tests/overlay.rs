@@ -183,6 +183,36 @@ fn overlay_from_the_command_line_with_the_embedded_store_and_agents() {
         assert_eq!(dig("c2", "c1"), "10.0.9.2");
         assert_eq!(dig("c1", "c1"), "10.0.9.2");
 
+        // An address of h1 in the store with no endpoint on h1 (a
+        // disconnect while the store was down): h1's agent releases it
+        // after a TTL.
+        let c = bridge_net::brnet_overlay::cluster::Cluster::new(std::sync::Arc::new(
+            bridge_net::brnet_overlay::store::DirStore::open(store.path()).unwrap(),
+        ));
+        let net = c.network("ovnet").unwrap().unwrap();
+        let h1: std::net::IpAddr = "10.99.0.1".parse().unwrap();
+        let orphan = c
+            .allocate(&net, h1, Some("10.0.9.50".parse().unwrap()), None, |_| {
+                "02:42:0a:00:09:32".parse().unwrap()
+            })
+            .unwrap();
+        let start = Instant::now();
+        while c
+            .snapshot()
+            .unwrap()
+            .live_endpoints("ovnet", None)
+            .iter()
+            .any(|e| e.ip == orphan.ip)
+        {
+            assert!(start.elapsed() < Duration::from_secs(15), "orphan released");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        assert!(
+            start.elapsed() >= Duration::from_secs(2),
+            "not before its grace"
+        );
+        assert_eq!(c.snapshot().unwrap().live_endpoints("ovnet", None).len(), 2);
+
         // inspect shows the peers and the remote endpoint.
         let doc: Value =
             serde_json::from_str(&ok("h1", s1.path(), &["network", "inspect", "ovnet"])).unwrap();
