@@ -218,6 +218,27 @@ fn overlay_networks_span_hosts_with_egress_ports_isolation_and_clean_failures() 
         let (h1, h2) = (Host::new(1), Host::new(2));
         let nsdir = NetnsDir::default();
 
+        // A VXLAN device left on h1 by an interrupted create (on no
+        // bridge): the create makes it again.
+        h1.ns
+            .run(|| {
+                let mut nl = Socket::new().unwrap();
+                nl.create_vxlan(&brnet_netlink::VxlanSpec {
+                    name: &name("vx-4096"),
+                    vni: 4096,
+                    local: None,
+                    link: None,
+                    port: 4789,
+                    learning: true,
+                    proxy: false,
+                    mtu: None,
+                    mac: None,
+                    master: None,
+                    up: false,
+                })
+                .unwrap()
+            })
+            .unwrap();
         // The same network made on both hosts: one VNI, chosen once; the
         // VTEP found from the default route; MTU = 1500 - 50.
         let i1 = h1.brnet(|b| b.create_network("ovnet", &overlay("10.0.9.0/24", &[])).unwrap());

@@ -245,6 +245,18 @@ pub(crate) fn create_vtep(
         return Err(Error::option(OPT_VNI, "", "no VNI or VTEP recorded"));
     };
     let (underlay, _) = dataplane::underlay_of(nl, vtep)?;
+    // A device of this VNI on no bridge (or on ours) is left by a create
+    // that was interrupted (a crash undone by the journal deletes the
+    // bridge, not its ports): made again. On another bridge it is another
+    // network's, and the kernel's EEXIST says so.
+    match nl.link(dataplane::vtep_name(vni)) {
+        Ok(l) if l.kind.as_deref() == Some("vxlan") && l.master.is_none_or(|m| m == bridge) => {
+            nl.delete_link_if_exists(l.index)?;
+        }
+        Ok(_) => {}
+        Err(e) if e.is_not_found() => {}
+        Err(e) => return Err(e.into()),
+    }
     dataplane::create_vtep(
         nl,
         &VtepSpec {
