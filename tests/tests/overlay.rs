@@ -398,6 +398,21 @@ fn overlay_networks_span_hosts_with_egress_ports_isolation_and_clean_failures() 
         assert_eq!(e2.ipv4.map(|a| a.addr().to_string()).as_deref(), Some("10.0.9.3"));
         assert!(eventually(LONG, || ping("c1", "10.0.9.3")));
 
+        // The store forgets the network (another host removed it while
+        // no endpoint was live): the next connect here registers it again.
+        h1.brnet(|b| assert!(b.disconnect("ovnet", &r("c1")).unwrap()));
+        h2.brnet(|b| assert!(b.disconnect("ovnet", &r("c2")).unwrap()));
+        h2.brnet(|b| assert!(b.remove_network("ovnet").unwrap()));
+        assert!(cluster().network("ovnet").unwrap().is_none());
+        h1.brnet(|b| b.connect("ovnet", &r("c1"), &ConnectOptions::default()).unwrap());
+        assert_eq!(cluster().network("ovnet").unwrap().map(|n| n.vni), Some(4096));
+        h2.brnet(|b| {
+            b.create_network("ovnet", &overlay("10.0.9.0/24", &[])).unwrap();
+            b.connect("ovnet", &r("c2"), &ConnectOptions::default()).unwrap()
+        });
+        assert!(eventually(LONG, || ping("c1", "10.0.9.3")));
+        let before = h1.links();
+
         // etcd down: existing traffic flows; a new connect fails at once
         // with a clear error and leaves nothing.
         etcd.kill();

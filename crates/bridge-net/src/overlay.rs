@@ -338,13 +338,29 @@ pub(crate) fn allocate(
         return Err(Error::option(OPT_VNI, "", "no VNI or VTEP recorded"));
     };
     let cluster = o.cluster(name)?;
-    let rec = cluster
-        .network(name)
-        .map_err(cluster_err(name))?
-        .ok_or_else(|| Error::Cluster {
-            network: name.clone(),
-            source: ClusterError::NotFound(name.clone()),
-        })?;
+    // Gone from the store (the last other host with endpoints on it
+    // removed it): registered again, with its VNI and subnet.
+    let rec = match cluster.network(name).map_err(cluster_err(name))? {
+        Some(rec) => rec,
+        None => {
+            let (Some(subnet), Some(gateway)) = (net.rec.options.ipv4.subnet, net.gateway4())
+            else {
+                return Err(Error::Cluster {
+                    network: name.clone(),
+                    source: ClusterError::NotFound(name.clone()),
+                });
+            };
+            cluster
+                .create_network(&ClusterNetwork {
+                    name: name.clone(),
+                    id: net.rec.id.clone(),
+                    subnet,
+                    gateway,
+                    vni,
+                })
+                .map_err(cluster_err(name))?
+        }
+    };
     if rec.vni != vni {
         return Err(Error::Cluster {
             network: name.clone(),
