@@ -456,7 +456,6 @@ fn three_member_etcd_a_host_cut_off_and_healed_and_a_member_killed() {
         // One member killed (the first endpoint every client tries): the
         // store still answers (2 of 3), connects still work.
         members[0].kill();
-        let t = Instant::now();
         // (While the others elect a leader, if it was the leader, calls
         // fail at their deadline: tried again.)
         let mut got = None;
