@@ -52,6 +52,13 @@ pub fn run(skip_tests: bool) -> Result<(), String> {
         "RUSTDOCFLAGS=-D warnings cargo doc --workspace --no-deps",
         cargo(&["doc", "--workspace", "--no-deps"]).env("RUSTDOCFLAGS", "-D warnings"),
     )?;
+    rust_version()?;
+    // Every published crate packages and builds from its .crate alone
+    // (licenses, README, path dependencies with versions).
+    step(
+        "cargo publish --dry-run --workspace",
+        &mut cargo(&["publish", "--dry-run", "--workspace", "--quiet"]),
+    )?;
     if !skip_tests {
         step(
             "cargo test --workspace",
@@ -80,4 +87,37 @@ pub fn run(skip_tests: bool) -> Result<(), String> {
     crate::graph::check_readme()?;
     eprintln!("==> ci: all green");
     Ok(())
+}
+
+/// The workspace's `rust-version` is the toolchain this gate builds with
+/// (major.minor): the declared minimum is one that is built somewhere.
+fn rust_version() -> Result<(), String> {
+    eprintln!("==> rust-version = rustc's version");
+    let manifest = std::fs::read_to_string(root().join("Cargo.toml"))
+        .map_err(|e| format!("read Cargo.toml: {e}"))?;
+    let declared = manifest
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("rust-version = "))
+        .map(|v| v.trim_matches('"').to_owned())
+        .ok_or("Cargo.toml: no rust-version in [workspace.package]")?;
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let out = Command::new(&rustc)
+        .arg("--version")
+        .output()
+        .map_err(|e| format!("{rustc} --version: cannot start: {e}"))?;
+    let version = String::from_utf8_lossy(&out.stdout);
+    // "rustc 1.95.0 (59807616e 2026-04-14)" -> "1.95"
+    let built = version
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.rsplit_once('.'))
+        .map(|(mm, _)| mm.to_owned())
+        .ok_or_else(|| format!("{rustc} --version: unexpected output {version:?}"))?;
+    if built == declared {
+        Ok(())
+    } else {
+        Err(format!(
+            "rust-version is {declared} but CI builds with rustc {built}: set rust-version = \"{built}\" in Cargo.toml (or build with the declared toolchain)"
+        ))
+    }
 }

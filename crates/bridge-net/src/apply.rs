@@ -576,7 +576,7 @@ pub(crate) fn create_network(
         return Ok(());
     }
     if !sysctl::ip_forward()? {
-        sysctl::set_ip_forward(true).map_err(|source| Error::IpForward { source })?;
+        sysctl::set_ip_forward(true).map_err(|source| Error::IpForward { cause: source })?;
     }
     let NetworkLink::Bridge { name, addresses } = &plan.link else {
         return Ok(());

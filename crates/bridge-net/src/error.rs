@@ -128,13 +128,12 @@ pub enum Error {
         endpoints: Vec<String>,
     },
     /// An address decision failed (exhausted pool, address taken, ...).
-    #[error("network {network:?}: {source}")]
+    #[error("network {network:?}: {cause}")]
     Ipam {
         /// The network.
         network: String,
         /// The allocator's error.
-        #[source]
-        source: brnet_ipam::Error,
+        cause: brnet_ipam::Error,
     },
     /// The namespace is on this network already.
     #[error("{netns} is already connected to network {network:?} (as {ifname})")]
@@ -190,12 +189,11 @@ pub enum Error {
     },
     /// `net.ipv4.ip_forward` is off and could not be turned on.
     #[error(
-        "IPv4 forwarding is disabled and could not be enabled ({source}): set net.ipv4.ip_forward=1"
+        "IPv4 forwarding is disabled and could not be enabled ({cause}): set net.ipv4.ip_forward=1"
     )]
     IpForward {
         /// Why it could not be set.
-        #[source]
-        source: brnet_bridge::sysctl::Error,
+        cause: brnet_bridge::sysctl::Error,
     },
     /// A network mode (`container:NAME`) that names nothing known.
     #[error("network mode {mode:?}: {reason}")]

@@ -1,3 +1,7 @@
+#![doc = include_str!("../README.md")]
+//!
+//! # Overview
+//!
 //! Docker's bridge network model as a library.
 //!
 //! A container runtime hands us a network namespace; [`BridgeNet::connect`]
@@ -30,34 +34,11 @@
 //!   short, and never deletes a bridge bridge-net did not make.
 //! - Inspect: [`BridgeNet::inspect`] returns `docker network inspect`'s
 //!   shape.
-//!
-//! ```no_run
-//! use bridge_net::{BridgeNet, ConnectOptions, NetworkOptions};
-//!
-//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! // Everything below runs in a throwaway sandbox; a runtime would use its
-//! // own namespaces and the default state directory.
-//! brnet_netns::isolated(|| -> Result<(), bridge_net::Error> {
-//!     let state = std::env::temp_dir().join("brnet-doc");
-//!     let mut brnet = BridgeNet::open(&state)?;
-//!     let mut opts = NetworkOptions::default();
-//!     opts.ipv4.subnet = Some("172.20.0.0/16".parse().unwrap());
-//!     brnet.create_network("customNetwork", &opts)?;
-//!     brnet_netns::NetnsDir::default().create("web")?;
-//!     let ep = brnet.connect(
-//!         "customNetwork",
-//!         &"web".parse()?,
-//!         &ConnectOptions { ports: vec!["8080:80".parse()?], ..Default::default() },
-//!     )?;
-//!     assert_eq!(ep.ipv4.unwrap().to_string(), "172.20.0.2/16");
-//!     assert_eq!(ep.mac.to_string(), "02:42:ac:14:00:02");
-//!     brnet.disconnect("customNetwork", &"web".parse()?)?;
-//!     brnet.remove_network("customNetwork")?;
-//!     Ok(())
-//! })??;
-//! # Ok(())
-//! # }
-//! ```
+
+#[cfg(not(target_os = "linux"))]
+compile_error!(
+    "bridge-net supports Linux only: it drives Linux network namespaces, bridges, veth pairs and nf_tables"
+);
 
 mod apply;
 mod detached;
@@ -67,7 +48,7 @@ mod error;
 mod fault;
 mod fw;
 pub mod host;
-mod inspect;
+pub mod inspect;
 mod macvlan;
 mod network;
 mod options;
@@ -89,6 +70,7 @@ pub use detached::DetachedOptions;
 pub use endpoint::{Attachment, EndpointInfo};
 pub use error::{Error, Result, StateProblem};
 pub use fault::Fault;
+pub use inspect::NetworkInspect;
 pub use macvlan::{Driver, MacvlanMode, MacvlanOptions, OPT_MACVLAN_MODE, OPT_PARENT};
 pub use network::{Difference, Ensured, NetworkInfo};
 pub use options::{

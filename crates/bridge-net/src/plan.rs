@@ -436,7 +436,7 @@ pub fn connect(
     // for (checked on a copy of the pool, for the allocator's own errors).
     let ipam = |source| Error::Ipam {
         network: net.rec.name.clone(),
-        source,
+        cause: source,
     };
     let pick = |pool: &brnet_ipam::Pool, asked: Option<IpAddr>| -> Result<(IpAddr, bool)> {
         match asked {
@@ -1242,7 +1242,7 @@ fn choose_subnets(
         .collect();
     let subnet = alloc.next(&reserved).map_err(|source| Error::Ipam {
         network: name.to_owned(),
-        source,
+        cause: source,
     })?;
     opts.ipv4.subnet = Some(subnet);
     Ok(())

@@ -1,3 +1,7 @@
+#![doc = include_str!("../README.md")]
+//!
+//! # Overview
+//!
 //! The Linux bridge device of a container network.
 //!
 //! - [`ensure`]: create a bridge or adopt an existing one, with its gateway
@@ -8,21 +12,9 @@
 //! - [`delete`]: idempotent removal.
 //! - [`sysctl`]: `net.ipv4.ip_forward`, `route_localnet`, `accept_ra`,
 //!   `disable_ipv6`, each read back after it is written.
-//!
-//! ```no_run
-//! use brnet_bridge::{BridgeConfig, ensure};
-//! use brnet_netlink::{IfName, Socket};
-//!
-//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let mut nl = Socket::new()?;
-//! let br = ensure(&mut nl, &BridgeConfig {
-//!     addresses: vec!["172.30.0.1/24".parse()?],
-//!     ..BridgeConfig::new(IfName::new("br0")?)
-//! })?;
-//! assert!(br.created);
-//! # Ok(())
-//! # }
-//! ```
+
+#[cfg(not(target_os = "linux"))]
+compile_error!("brnet-bridge supports Linux only: it drives Linux bridges over rtnetlink");
 
 pub mod sysctl;
 

@@ -116,16 +116,33 @@ impl From<std::io::Error> for Failure {
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let text = match self {
-            Failure::Net(e) => e.to_string(),
-            Failure::Netns(e) => e.to_string(),
+            Failure::Net(e) => with_causes(e),
+            Failure::Netns(e) => with_causes(e),
             Failure::Input(e) => e.to_string(),
-            Failure::Output(e) => format!("write output: {e}"),
-            Failure::Dns(e) => e.to_string(),
+            Failure::Output(e) => format!("write output: {}", with_causes(e)),
+            Failure::Dns(e) => with_causes(e),
             Failure::Silent(_) => String::new(),
         };
         // One line, whatever the source says.
         f.write_str(&one_line(&text))
     }
+}
+
+/// `e`'s message, then each cause of its `source()` chain that the text
+/// so far does not show yet: every cause once, whichever convention the
+/// error follows (ours: the cause in the message, no `source()`).
+pub fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        let t = cause.to_string();
+        if !t.is_empty() && !text.contains(&t) {
+            text.push_str(": ");
+            text.push_str(&t);
+        }
+        next = cause.source();
+    }
+    text
 }
 
 /// `text` with every line break folded: into a space after a colon,
@@ -189,7 +206,7 @@ fn net_exit(e: &Error) -> Exit {
         | Error::PortsNotAllowed { .. }
         | Error::InvalidMode { .. }
         | Error::PortSpec(_) => Exit::Usage,
-        Error::Ipam { source, .. } => ipam_exit(source),
+        Error::Ipam { cause, .. } => ipam_exit(cause),
         Error::Netns(e) => netns_exit(e),
         _ => Exit::Failed,
     }
@@ -233,6 +250,49 @@ mod tests {
         assert_eq!(one_line("a\n  b\n\nc\n"), "a; b; c");
         assert_eq!(one_line("missing:\n  <NAME>\n"), "missing: <NAME>");
         assert_eq!(one_line("plain"), "plain");
+    }
+
+    #[derive(Debug)]
+    struct Outer {
+        shows_cause: bool,
+        cause: std::io::Error,
+    }
+
+    impl fmt::Display for Outer {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            if self.shows_cause {
+                write!(f, "open /x: {}", self.cause)
+            } else {
+                f.write_str("open /x")
+            }
+        }
+    }
+
+    impl std::error::Error for Outer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.cause)
+        }
+    }
+
+    #[test]
+    fn a_cause_shows_once() {
+        let cause = || std::io::Error::other("no such thing");
+        for shows_cause in [true, false] {
+            let e = Outer {
+                shows_cause,
+                cause: cause(),
+            };
+            assert_eq!(with_causes(&e), "open /x: no such thing");
+        }
+        // Ours: the cause in the message, once, and nothing appended.
+        let e = Error::Ipam {
+            network: "n".into(),
+            cause: brnet_ipam::Error::Exhausted {
+                subnet: "10.0.0.0/30".parse().unwrap(),
+            },
+        };
+        let text = Failure::Net(e).to_string();
+        assert_eq!(text.matches("10.0.0.0/30").count(), 1, "{text}");
     }
 
     #[test]

@@ -7,6 +7,11 @@
 //! one line on stderr, `brnet: <what>: <why>`, and an exit code that says
 //! what kind of failure it was ([`failure::Exit`]; see the README).
 
+#[cfg(not(target_os = "linux"))]
+compile_error!(
+    "brnet supports Linux only: it drives Linux network namespaces, bridges and nf_tables"
+);
+
 mod dns;
 mod failure;
 mod filter;

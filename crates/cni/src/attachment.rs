@@ -42,7 +42,11 @@ pub struct Records {
 
 fn io(op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Error {
     let path = path.display().to_string();
-    move |source| Error::State { op, path, source }
+    move |source| Error::State {
+        op,
+        path,
+        cause: source,
+    }
 }
 
 impl Records {

@@ -187,7 +187,8 @@ impl<'a> Obj<'a> {
 impl NetConf {
     /// Parse the config on stdin; `cni_args` are `CNI_ARGS`' pairs.
     pub fn parse(text: &str, cni_args: &[(String, String)]) -> Result<NetConf> {
-        let v: Value = serde_json::from_str(text).map_err(|source| Error::Decode { source })?;
+        let v: Value =
+            serde_json::from_str(text).map_err(|source| Error::Decode { cause: source })?;
         let o = Obj::new(&v, "")?;
         let version = o
             .str("cniVersion")?

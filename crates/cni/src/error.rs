@@ -70,16 +70,16 @@ pub enum Error {
         problem: String,
     },
     /// Reading stdin failed.
-    #[error("read network config from stdin: {source}")]
+    #[error("read network config from stdin: {cause}")]
     Read {
         /// The cause.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The config is not JSON of the right shape.
-    #[error("decode network config: {source}")]
+    #[error("decode network config: {cause}")]
     Decode {
         /// The cause, with line and column.
-        source: serde_json::Error,
+        cause: serde_json::Error,
     },
     /// A field has a bad value.
     #[error("invalid network config {field}={value:?}: {problem}")]
@@ -92,34 +92,34 @@ pub enum Error {
         problem: String,
     },
     /// The state directory.
-    #[error("{op} {path}: {source}")]
+    #[error("{op} {path}: {cause}")]
     State {
         /// What was done.
         op: &'static str,
         /// Where.
         path: String,
         /// The cause.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// A bridge-net operation failed.
-    #[error("{op} {object}: {source}")]
+    #[error("{op} {object}: {cause}")]
     Bridge {
         /// The operation.
         op: &'static str,
         /// Its object.
         object: String,
         /// The cause.
-        source: Box<bridge_net::Error>,
+        cause: Box<bridge_net::Error>,
     },
     /// Installing a route or a port flag failed.
-    #[error("{op} {object}: {source}")]
+    #[error("{op} {object}: {cause}")]
     Netlink {
         /// The operation.
         op: &'static str,
         /// Its object.
         object: String,
         /// The cause.
-        source: Box<bridge_net::brnet_netlink::Error>,
+        cause: Box<bridge_net::brnet_netlink::Error>,
     },
     /// CHECK found a difference.
     #[error("check {object}: {problem}")]
@@ -130,10 +130,10 @@ pub enum Error {
         problem: String,
     },
     /// STATUS: not ready.
-    #[error("not available: {source}")]
+    #[error("not available: {cause}")]
     Status {
         /// Why.
-        source: Box<Error>,
+        cause: Box<Error>,
     },
     /// Several failures (DEL and GC go on after one).
     #[error("{}", errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))]
@@ -169,7 +169,7 @@ impl Error {
         move |source| Error::Bridge {
             op,
             object,
-            source: Box::new(source),
+            cause: Box::new(source),
         }
     }
 
@@ -182,7 +182,7 @@ impl Error {
         move |source| Error::Netlink {
             op,
             object,
-            source: Box::new(source),
+            cause: Box::new(source),
         }
     }
 
@@ -208,8 +208,8 @@ impl Error {
     pub fn reply(&self, cni_version: &str) -> Reply {
         let (msg, details) = match self {
             // The short message first, the cause in details.
-            Error::Bridge { op, object, source } => (format!("{op} {object}"), source.to_string()),
-            Error::Decode { source } => ("decode network config".to_owned(), source.to_string()),
+            Error::Bridge { op, object, cause } => (format!("{op} {object}"), cause.to_string()),
+            Error::Decode { cause } => ("decode network config".to_owned(), cause.to_string()),
             other => (other.to_string(), String::new()),
         };
         Reply {

@@ -11,6 +11,11 @@
 //! `cniVersion` (0.1.0 to 1.1.0). Errors are the spec's JSON on stdout
 //! (`code`, `msg`, `details`) with exit status 1.
 
+#[cfg(not(target_os = "linux"))]
+compile_error!(
+    "brnet-cni supports Linux only: it drives Linux network namespaces, bridges and nf_tables"
+);
+
 mod attachment;
 mod config;
 mod env;
@@ -38,7 +43,7 @@ fn main() -> ExitCode {
         .unwrap_or_else(|| version::LATEST.to_owned());
     let result = match read {
         Ok(_) => run(&get, &stdin, &answer_version),
-        Err(source) => Err(Error::Read { source }),
+        Err(source) => Err(Error::Read { cause: source }),
     };
     let mut out = std::io::stdout().lock();
     let code = match result {

@@ -53,7 +53,11 @@ impl Lock {
     fn take(dir: &Path) -> Result<Lock> {
         let io = |op: &'static str, path: &Path| {
             let path = path.display().to_string();
-            move |source| Error::State { op, path, source }
+            move |source| Error::State {
+                op,
+                path,
+                cause: source,
+            }
         };
         std::fs::create_dir_all(dir).map_err(io("create directory", dir))?;
         let path = dir.join("cni.lock");
@@ -163,8 +167,8 @@ pub fn add(env: &Env, conf: &NetConf) -> Result<AddResult> {
             .map_err(Error::bridge("connect", &conf.name));
         match &result {
             // The previous address is taken: the next way.
-            Err(Error::Bridge { source, .. })
-                if matches!(**source, bridge_net::Error::Ipam { .. }) && i + 1 < n =>
+            Err(Error::Bridge { cause, .. })
+                if matches!(**cause, bridge_net::Error::Ipam { .. }) && i + 1 < n =>
             {
                 continue;
             }
@@ -579,9 +583,9 @@ pub fn status(conf: &NetConf) -> Result<()> {
         });
     }
     let state = state_dir(conf);
-    open(&state, false).map(|_| ()).map_err(|e| Error::Status {
-        source: Box::new(e),
-    })
+    open(&state, false)
+        .map(|_| ())
+        .map_err(|e| Error::Status { cause: Box::new(e) })
 }
 
 /// GC: release every attachment of the network not in

@@ -59,7 +59,7 @@ impl Config {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|source| Error::ResolvConf {
             path: path.to_owned(),
-            source,
+            cause: source,
         })?;
         Ok(Self {
             upstreams: parse_resolv_conf(&text),

@@ -55,38 +55,35 @@ pub enum NameProblem {
 #[non_exhaustive]
 pub enum Error {
     /// A listener's socket could not be bound.
-    #[error("bind {proto} {addr}: {}", ShowIo(.source))]
+    #[error("bind {proto} {addr}: {}", ShowIo(.cause))]
     Bind {
         /// UDP or TCP.
         proto: Proto,
         /// The address asked for.
         addr: SocketAddr,
         /// The system's error.
-        #[source]
-        source: io::Error,
+        cause: io::Error,
     },
     /// A socket operation other than bind failed (for the forwarder's
     /// sockets, or while setting up a listener).
-    #[error("{op} {what}: {}", ShowIo(.source))]
+    #[error("{op} {what}: {}", ShowIo(.cause))]
     Socket {
         /// The operation (`set read timeout`, `bind upstream socket`, …).
         op: &'static str,
         /// The socket it was done on.
         what: String,
         /// The system's error.
-        #[source]
-        source: io::Error,
+        cause: io::Error,
     },
     /// A file or socket of the resolver's directory could not be used.
-    #[error("{op} {}: {}", .path.display(), ShowIo(.source))]
+    #[error("{op} {}: {}", .path.display(), ShowIo(.cause))]
     Serve {
         /// The operation (`open`, `listen on`, `write`, `read`).
         op: &'static str,
         /// The file.
         path: PathBuf,
         /// The system's error.
-        #[source]
-        source: io::Error,
+        cause: io::Error,
     },
     /// The spec file is not what [`crate::serve::Spec`] reads.
     #[error("{}: {detail}", .path.display())]
@@ -97,13 +94,12 @@ pub enum Error {
         detail: String,
     },
     /// A thread could not be started.
-    #[error("start thread {name}: {}", ShowIo(.source))]
+    #[error("start thread {name}: {}", ShowIo(.cause))]
     Spawn {
         /// The thread's name.
         name: String,
         /// The system's error.
-        #[source]
-        source: io::Error,
+        cause: io::Error,
     },
     /// A thread of the resolver panicked (a bug: report it).
     #[error("thread {name} panicked")]
@@ -112,13 +108,12 @@ pub enum Error {
         name: String,
     },
     /// A resolv.conf file could not be read.
-    #[error("read {}: {}", .path.display(), ShowIo(.source))]
+    #[error("read {}: {}", .path.display(), ShowIo(.cause))]
     ResolvConf {
         /// The file.
         path: PathBuf,
         /// The system's error.
-        #[source]
-        source: io::Error,
+        cause: io::Error,
     },
     /// A container name or alias we do not accept.
     #[error("network {network:?}: invalid name {name:?}: {problem}")]
@@ -217,7 +212,7 @@ mod tests {
         let e = Error::Bind {
             proto: Proto::Udp,
             addr: "10.89.0.1:53".parse().unwrap(),
-            source: io::Error::from_raw_os_error(libc_eaddrinuse()),
+            cause: io::Error::from_raw_os_error(libc_eaddrinuse()),
         };
         assert_eq!(
             e.to_string(),

@@ -122,13 +122,13 @@ impl Forwarder {
             let s = UdpSocket::bind(local).map_err(|source| Error::Socket {
                 op: "bind",
                 what: format!("upstream socket ({family})"),
-                source,
+                cause: source,
             })?;
             s.set_read_timeout(Some(SWEEP))
                 .map_err(|source| Error::Socket {
                     op: "set read timeout",
                     what: format!("upstream socket ({family})"),
-                    source,
+                    cause: source,
                 })?;
             Ok(s)
         };
@@ -178,7 +178,10 @@ impl Forwarder {
                 Ok(h) => fwd.threads.push((name, h)),
                 Err(source) => {
                     let _ = fwd.stop();
-                    return Err(Error::Spawn { name, source });
+                    return Err(Error::Spawn {
+                        name,
+                        cause: source,
+                    });
                 }
             }
         }

@@ -1,3 +1,7 @@
+#![doc = include_str!("../README.md")]
+//!
+//! # Overview
+//!
 //! The name-resolution engine of bridge-net: containers on a network find
 //! each other by name, as with Docker's embedded DNS and Podman's
 //! aardvark-dns.
@@ -67,6 +71,9 @@
 //! resolver.stop()?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+
+#[cfg(not(target_os = "linux"))]
+compile_error!("brnet-dns supports Linux only: it serves inside Linux network namespaces");
 
 mod answer;
 mod config;

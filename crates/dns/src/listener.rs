@@ -47,17 +47,17 @@ impl Listener {
         let udp = UdpSocket::bind(addr).map_err(|source| Error::Bind {
             proto: Proto::Udp,
             addr,
-            source,
+            cause: source,
         })?;
         let bound = udp.local_addr().map_err(|source| Error::Socket {
             op: "read address of",
             what: format!("udp {addr}"),
-            source,
+            cause: source,
         })?;
         let tcp = TcpListener::bind(bound).map_err(|source| Error::Bind {
             proto: Proto::Tcp,
             addr: bound,
-            source,
+            cause: source,
         })?;
         let mut listener = Listener {
             bound,
@@ -95,7 +95,7 @@ impl Listener {
             .spawn(f)
             .map_err(|source| Error::Spawn {
                 name: name.clone(),
-                source,
+                cause: source,
             })?;
         self.threads.push((name, h));
         Ok(())

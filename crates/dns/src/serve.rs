@@ -108,7 +108,7 @@ impl Spec {
                 return Err(Error::Serve {
                     op: "read",
                     path: path.to_owned(),
-                    source,
+                    cause: source,
                 });
             }
         };
@@ -247,7 +247,11 @@ impl Drop for Cleanup {
 
 fn io(op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Error {
     let path = path.to_owned();
-    move |source| Error::Serve { op, path, source }
+    move |source| Error::Serve {
+        op,
+        path,
+        cause: source,
+    }
 }
 
 /// Serve the names of `dir` until nothing is left to serve (or `stop`).

@@ -32,24 +32,22 @@ pub enum Error {
         reason: String,
     },
     /// bridge-net refused or failed.
-    #[error("{op} {object}: {source}")]
+    #[error("{op} {object}: {cause}")]
     Bridge {
         /// What was being done.
         op: &'static str,
         /// On what.
         object: String,
         /// Why.
-        #[source]
-        source: Box<bridge_net::Error>,
+        cause: Box<bridge_net::Error>,
     },
     /// An address decision of the IPAM driver.
-    #[error("{object}: {source}")]
+    #[error("{object}: {cause}")]
     Ipam {
         /// The pool.
         object: String,
         /// Why.
-        #[source]
-        source: bridge_net::brnet_ipam::Error,
+        cause: bridge_net::brnet_ipam::Error,
     },
     /// No such pool (IPAM).
     #[error("pool {pool_id:?} not found")]
@@ -95,7 +93,7 @@ impl Error {
         move |source| Error::Bridge {
             op,
             object,
-            source: Box::new(source),
+            cause: Box::new(source),
         }
     }
 

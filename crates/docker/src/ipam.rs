@@ -70,7 +70,7 @@ pub struct Ipam {
 fn pool_error(id: &str) -> impl Fn(brnet_ipam::Error) -> Error + '_ {
     move |source| Error::Ipam {
         object: format!("pool {id}"),
-        source,
+        cause: source,
     }
 }
 
@@ -261,7 +261,7 @@ impl Ipam {
         ))?;
         alloc.next(&reserved).map_err(|source| Error::Ipam {
             object: "default pools".into(),
-            source,
+            cause: source,
         })
     }
 

@@ -7,6 +7,11 @@
 //! (dockerd stops containers through it). See the README for the systemd
 //! unit.
 
+#[cfg(not(target_os = "linux"))]
+compile_error!(
+    "brnet-docker supports Linux only: it drives Linux network namespaces, bridges and nf_tables"
+);
+
 mod error;
 mod forward;
 mod ipam;

@@ -1,3 +1,7 @@
+#![doc = include_str!("../README.md")]
+//!
+//! # Overview
+//!
 //! Docker's bridge-network address management, as a pure library: no
 //! syscalls, no netlink, usable alone by any container runtime.
 //!
@@ -11,36 +15,6 @@
 //!   explicit requests, auxiliary reservations, release, O(1) counts.
 //! - [`overlaps`] tells whether two prefixes share an address.
 //!
-//! ```
-//! use brnet_ipam::{Pool, SubnetAllocator};
-//!
-//! let mut subnets = SubnetAllocator::new();
-//! let subnet = subnets.next(&[])?; // the first network gets 172.17.0.0/16
-//! let mut pool = Pool::new(subnet)?;
-//! assert_eq!(pool.gateway().to_string(), "172.17.0.1");
-//!
-//! let c1 = pool.allocate()?;
-//! let c2 = pool.allocate()?;
-//! assert_eq!((c1.to_string(), c2.to_string()), ("172.17.0.2".into(), "172.17.0.3".into()));
-//!
-//! // Serial order: a released address is not handed out again at once.
-//! pool.release(c1)?;
-//! assert_eq!(pool.allocate()?.to_string(), "172.17.0.4");
-//! assert_eq!((pool.capacity(), pool.used(), pool.free()), (65_534, 3, 65_531));
-//!
-//! // Errors name the subnet and the address.
-//! let err = pool.release(c1).unwrap_err();
-//! assert_eq!(err.to_string(), "address 172.17.0.2 is not allocated in 172.17.0.0/16");
-//!
-//! // Saved state is compact and checked when loaded.
-//! let json = serde_json::to_string(&pool)?;
-//! assert_eq!(
-//!     json,
-//!     r#"{"version":1,"subnet":"172.17.0.0/16","gateway":"172.17.0.1","order":"serial","cursor":"172.17.0.5","allocated":["172.17.0.3-172.17.0.4"]}"#
-//! );
-//! assert_eq!(serde_json::from_str::<Pool>(&json)?, pool);
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! ```
 //!
 //! # Decisions
 //!

@@ -1,3 +1,7 @@
+#![doc = include_str!("../README.md")]
+//!
+//! # Overview
+//!
 //! The firewall of a Docker-style bridge network: outbound masquerade,
 //! published ports, isolation between networks, internal networks and ICC,
 //! as a pure model rendered three ways and applied by one of four backends.
@@ -57,6 +61,9 @@
 //! - `net.bridge.bridge-nf-call-iptables=1` (br_netfilter) for ICC off to
 //!   apply to bridged traffic, and hairpin mode on the bridge port for a
 //!   container to reach its own published port.
+
+#[cfg(not(target_os = "linux"))]
+compile_error!("brnet-nat supports Linux only: it programs Linux nf_tables and iptables");
 
 mod error;
 mod firewall;

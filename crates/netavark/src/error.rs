@@ -17,20 +17,20 @@ pub enum Error {
         problem: &'static str,
     },
     /// The options could not be read.
-    #[error("read network options from {from}: {source}")]
+    #[error("read network options from {from}: {cause}")]
     Read {
         /// stdin or the file.
         from: String,
         /// The cause.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The options are not the contract's JSON.
-    #[error("decode network options from {from}: {source}")]
+    #[error("decode network options from {from}: {cause}")]
     Decode {
         /// stdin or the file.
         from: String,
         /// The cause (with line and column).
-        source: serde_json::Error,
+        cause: serde_json::Error,
     },
     /// A field has a value we cannot use.
     #[error("invalid {field}={value:?}: {problem}")]
@@ -53,14 +53,14 @@ pub enum Error {
         reason: &'static str,
     },
     /// The state directory.
-    #[error("{op} {}: {source}", path.display())]
+    #[error("{op} {}: {cause}", path.display())]
     State {
         /// What was done.
         op: &'static str,
         /// Where.
         path: PathBuf,
         /// The cause.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// A network of that name exists with another definition and is in
     /// use.
@@ -76,14 +76,14 @@ pub enum Error {
         theirs: String,
     },
     /// A bridge-net operation failed.
-    #[error("{op} {object}: {source}")]
+    #[error("{op} {object}: {cause}")]
     Bridge {
         /// The operation (`connect`, `create network`, ...).
         op: &'static str,
         /// Its object (a network's name).
         object: String,
         /// The cause.
-        source: Box<bridge_net::Error>,
+        cause: Box<bridge_net::Error>,
     },
     /// Teardown went on after failures: all of them.
     #[error("teardown: {}", errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))]
@@ -103,7 +103,7 @@ impl Error {
         move |source| Error::Bridge {
             op,
             object,
-            source: Box::new(source),
+            cause: Box::new(source),
         }
     }
 

@@ -96,7 +96,7 @@ pub fn recorded(state: &Path) -> Result<Option<FirewallBackend>> {
         Err(source) => Err(Error::State {
             op: "read",
             path,
-            source,
+            cause: source,
         }),
     }
 }
@@ -108,7 +108,7 @@ pub fn forget(state: &Path) -> Result<()> {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::State {
             op: "remove",
             path,
-            source: e,
+            cause: e,
         }),
         _ => Ok(()),
     }
@@ -123,7 +123,7 @@ pub fn record(state: &Path, backend: FirewallBackend) -> Result<()> {
     std::fs::write(&path, format!("{}\n", name(backend))).map_err(|source| Error::State {
         op: "write",
         path,
-        source,
+        cause: source,
     })
 }
 

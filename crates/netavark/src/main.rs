@@ -24,6 +24,11 @@
 //!
 //! The state lives in `<--config DIR>/brnet` (see [`state`]).
 
+#[cfg(not(target_os = "linux"))]
+compile_error!(
+    "brnet-netavark supports Linux only: it drives Linux network namespaces, bridges and nf_tables"
+);
+
 mod args;
 mod contract;
 mod error;
@@ -111,7 +116,7 @@ fn run(argv: impl IntoIterator<Item = String>, out: &mut dyn Write) -> Result<()
         .map_err(|source| Error::State {
             op: "write",
             path: "stdout".into(),
-            source,
+            cause: source,
         })
 }
 
@@ -122,7 +127,7 @@ fn read_options(file: Option<&Path>) -> Result<NetworkOptions> {
             f.display().to_string(),
             std::fs::read_to_string(f).map_err(|source| Error::Read {
                 from: f.display().to_string(),
-                source,
+                cause: source,
             })?,
         ),
         None => {
@@ -131,10 +136,13 @@ fn read_options(file: Option<&Path>) -> Result<NetworkOptions> {
                 .read_to_string(&mut s)
                 .map_err(|source| Error::Read {
                     from: "stdin".into(),
-                    source,
+                    cause: source,
                 })?;
             ("stdin".to_owned(), s)
         }
     };
-    serde_json::from_str(&text).map_err(|source| Error::Decode { from, source })
+    serde_json::from_str(&text).map_err(|source| Error::Decode {
+        from,
+        cause: source,
+    })
 }

@@ -49,7 +49,7 @@ impl Lock {
         std::fs::create_dir_all(dir).map_err(|source| Error::State {
             op: "create directory",
             path: dir.to_owned(),
-            source,
+            cause: source,
         })?;
         let path = dir.join(LOCK_FILE);
         let file = OpenOptions::new()
@@ -61,13 +61,13 @@ impl Lock {
             .map_err(|source| Error::State {
                 op: "open",
                 path: path.clone(),
-                source,
+                cause: source,
             })?;
         let flock =
             Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, errno)| Error::State {
                 op: "lock",
                 path,
-                source: std::io::Error::from(errno),
+                cause: std::io::Error::from(errno),
             })?;
         Ok(Lock { _flock: flock })
     }

@@ -1,3 +1,7 @@
+#![doc = include_str!("../README.md")]
+//!
+//! # Overview
+//!
 //! The one netlink transport, and rtnetlink on it: links, addresses and
 //! routes, with typed kernel errors.
 //!
@@ -21,24 +25,9 @@
 //! - Errors name the operation and the object:
 //!   `create link veth1a2b3c4: file exists (EEXIST)`. Interface names are
 //!   checked ([`IfName`]) before anything is sent.
-//!
-//! ```no_run
-//! use brnet_netlink::{BridgeSpec, IfName, Socket};
-//!
-//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! brnet_netns::isolated(|| -> Result<(), brnet_netlink::Error> {
-//!     let mut nl = Socket::new()?;
-//!     let br0 = IfName::new("br0")?;
-//!     nl.create_bridge(&BridgeSpec { name: &br0, mtu: None, mac: None, stp: false,
-//!                                    mcast_snooping: None, up: true })?;
-//!     let link = nl.link(&br0)?;
-//!     nl.add_address(link.index, &"172.30.0.1/24".parse().unwrap())?;
-//!     assert_eq!(link.kind.as_deref(), Some("bridge"));
-//!     Ok(())
-//! })??;
-//! # Ok(())
-//! # }
-//! ```
+
+#[cfg(not(target_os = "linux"))]
+compile_error!("brnet-netlink supports Linux only: it speaks Linux rtnetlink");
 
 pub mod consts;
 mod error;

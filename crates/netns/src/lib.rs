@@ -1,3 +1,7 @@
+#![doc = include_str!("../README.md")]
+//!
+//! # Overview
+//!
 //! Named Linux network namespaces, compatible with iproute2, and the
 //! throwaway sandbox the rest of bridge-net is tested in.
 //!
@@ -15,21 +19,9 @@
 //!
 //! Namespaces belong to threads, not processes: everything here uses
 //! `/proc/thread-self/ns/net`, never `/proc/self/...`.
-//!
-//! ```no_run
-//! use brnet_netns::{NetnsDir, isolated};
-//!
-//! isolated(|| -> Result<(), brnet_netns::Error> {
-//!     let dir = NetnsDir::default();
-//!     let c1 = dir.create("c1")?;
-//!     assert_eq!(dir.list()?, vec!["c1".to_string()]);
-//!     let inside = c1.run(|| std::fs::read_to_string("/proc/thread-self/net/dev"))?;
-//!     assert!(inside.unwrap().contains("lo:"));
-//!     dir.delete("c1")?;
-//!     Ok(())
-//! })??;
-//! # Ok::<(), brnet_netns::Error>(())
-//! ```
+
+#[cfg(not(target_os = "linux"))]
+compile_error!("brnet-netns supports Linux only: it manages Linux network namespaces");
 
 mod dir;
 mod error;

@@ -1,3 +1,7 @@
+#![doc = include_str!("../README.md")]
+//!
+//! # Overview
+//!
 //! veth pairs for containers.
 //!
 //! [`create`] makes a pair whose host end (named `veth` + 7 hex digits unless
@@ -11,25 +15,9 @@
 //!
 //! If anything fails midway, the pair is deleted and the first error is
 //! returned: nothing is left behind.
-//!
-//! ```no_run
-//! use brnet_netlink::{IfName, Socket};
-//! use brnet_netns::NetnsDir;
-//! use brnet_veth::{Container, VethConfig, create};
-//!
-//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let mut host = Socket::new()?;
-//! let (_ns, inside) = NetnsDir::default().create_with("c1", Container::here)?;
-//! let veth = create(&mut host, &mut inside?, &VethConfig {
-//!     addresses: vec!["172.30.0.2/24".parse()?],
-//!     gateways: vec!["172.30.0.1".parse()?],
-//!     disable_ipv6: true,
-//!     ..VethConfig::default()
-//! })?;
-//! println!("{} <-> {} (ifindex {} in c1)", veth.host, veth.peer, veth.peer_index);
-//! # Ok(())
-//! # }
-//! ```
+
+#[cfg(not(target_os = "linux"))]
+compile_error!("brnet-veth supports Linux only: it makes Linux veth pairs over rtnetlink");
 
 use std::collections::hash_map::RandomState;
 use std::fs::File;

@@ -415,7 +415,7 @@ proptest! {
                             prop_assert!(st.networks[0].pool4.as_ref().unwrap().is_allocated(a));
                             ids.insert(k, p.record.id.clone());
                         }
-                        (Err(Error::Ipam { source, .. }), Err(e)) => prop_assert_eq!(source, e),
+                        (Err(Error::Ipam { cause, .. }), Err(e)) => prop_assert_eq!(cause, e),
                         (got, want) => prop_assert!(false, "plan {:?}, ipam {:?}", got.map(|p| p.record.ipv4), want),
                     }
                 }
