@@ -244,7 +244,7 @@ fn overlay_networks_span_hosts_with_egress_ports_isolation_and_clean_failures() 
         let i1 = h1.brnet(|b| b.create_network("ovnet", &overlay("10.0.9.0/24", &[])).unwrap());
         let i2 = h2.brnet(|b| b.create_network("ovnet", &overlay("10.0.9.0/24", &[])).unwrap());
         assert_eq!(i1.driver, "overlay");
-        let doc = h1.brnet(|b| b.inspect("ovnet").unwrap());
+        let doc = serde_json::to_value(h1.brnet(|b| b.inspect("ovnet").unwrap())).unwrap();
         assert_eq!(doc["Options"]["vni"], "4096", "{doc}");
         assert_eq!(doc["Options"]["vtep"], "10.99.0.1", "{doc}");
         assert_eq!(doc["Options"]["com.docker.network.driver.mtu"], "1450");
@@ -302,7 +302,7 @@ fn overlay_networks_span_hosts_with_egress_ports_isolation_and_clean_failures() 
         assert!(!can_connect(None, "10.99.0.2:8080".parse().unwrap(), SHORT));
 
         // inspect: peers and remote endpoints.
-        let doc = h1.brnet(|b| b.inspect("ovnet").unwrap());
+        let doc = serde_json::to_value(h1.brnet(|b| b.inspect("ovnet").unwrap())).unwrap();
         assert_eq!(doc["Scope"], "global");
         let peers: Vec<&str> = doc["Peers"]
             .as_array()
@@ -344,7 +344,7 @@ fn overlay_networks_span_hosts_with_egress_ports_isolation_and_clean_failures() 
                 .unwrap_err()
         });
         assert!(
-            matches!(&e, Error::Cluster { source: ClusterError::VniInUse { vni: 4096, .. }, .. }),
+            matches!(&e, Error::Cluster { cause: ClusterError::VniInUse { vni: 4096, .. }, .. }),
             "{e}"
         );
         assert!(e.to_string().contains("VNI 4096 is in use by network ovnet"), "{e}");
@@ -353,7 +353,7 @@ fn overlay_networks_span_hosts_with_egress_ports_isolation_and_clean_failures() 
                 .unwrap_err()
         });
         assert!(
-            matches!(&e, Error::Cluster { source: ClusterError::Overlap { .. }, .. }),
+            matches!(&e, Error::Cluster { cause: ClusterError::Overlap { .. }, .. }),
             "{e}"
         );
         let e = overlay("10.0.40.0/24", &[])
@@ -381,7 +381,7 @@ fn overlay_networks_span_hosts_with_egress_ports_isolation_and_clean_failures() 
                 .unwrap_err()
         });
         assert!(
-            matches!(&e, Error::Cluster { source: ClusterError::Garbage { .. }, .. }),
+            matches!(&e, Error::Cluster { cause: ClusterError::Garbage { .. }, .. }),
             "{e}"
         );
         assert!(e.to_string().contains("10.0.9.99"), "{e}");
@@ -428,7 +428,7 @@ fn overlay_networks_span_hosts_with_egress_ports_isolation_and_clean_failures() 
         });
         assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
         assert!(
-            matches!(&e, Error::Cluster { source: ClusterError::Store(s), .. } if s.is_unreachable()),
+            matches!(&e, Error::Cluster { cause: ClusterError::Store(s), .. } if s.is_unreachable()),
             "{e}"
         );
         assert!(e.to_string().contains("unreachable"), "{e}");

@@ -247,13 +247,12 @@ pub enum Error {
     Model(#[from] brnet_nat::ModelError),
     /// The cluster store of an overlay network refused, could not be
     /// reached, or holds garbage.
-    #[error("overlay network {network:?}: {source}")]
+    #[error("overlay network {network:?}: {cause}")]
     Cluster {
         /// The network.
         network: String,
         /// What the store (or the cluster's rules) said.
-        #[source]
-        source: brnet_overlay::cluster::ClusterError,
+        cause: brnet_overlay::cluster::ClusterError,
     },
     /// Teardown kept going after errors; here are all of them.
     #[error("{op} {object}: {} error(s): {}", errors.len(), errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))]

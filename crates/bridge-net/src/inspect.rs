@@ -54,6 +54,45 @@ pub struct NetworkInspect {
     pub options: BTreeMap<String, String>,
     /// The user's labels.
     pub labels: BTreeMap<String, String>,
+    /// An overlay network: the live hosts with endpoints on it (Docker's
+    /// `Peers`); left out for other networks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peers: Option<Vec<Peer>>,
+    /// An overlay network: its endpoints on other hosts, as the cluster
+    /// store has them; left out for other networks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remote_endpoints: Option<Vec<RemoteEndpoint>>,
+    /// An overlay network whose cluster store could not be read: why
+    /// (then `Peers` and `RemoteEndpoints` are left out).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster_error: Option<String>,
+}
+
+/// A host of an overlay network, in [`NetworkInspect::peers`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Peer {
+    /// The host (its VTEP address).
+    #[serde(rename = "Name")]
+    pub name: String,
+    /// Its VTEP address.
+    #[serde(rename = "IP")]
+    pub ip: IpAddr,
+}
+
+/// An endpoint on another host, in [`NetworkInspect::remote_endpoints`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct RemoteEndpoint {
+    /// Its address.
+    #[serde(rename = "IPv4Address")]
+    pub ipv4_address: IpAddr,
+    /// Its MAC address.
+    #[serde(rename = "MacAddress")]
+    pub mac_address: String,
+    /// The host it is on (VTEP address).
+    #[serde(rename = "Host")]
+    pub host: IpAddr,
 }
 
 /// The `IPAM` block of [`NetworkInspect`].
@@ -216,6 +255,9 @@ pub(crate) fn document(state: &State, net: &Net) -> NetworkInspect {
         containers,
         options,
         labels: o.labels.clone(),
+        peers: None,
+        remote_endpoints: None,
+        cluster_error: None,
     }
 }
 
@@ -227,7 +269,8 @@ impl BridgeNet {
     /// Internal, Attachable, Ingress, ConfigFrom, ConfigOnly, Containers
     /// (by container id: Name, EndpointID, MacAddress, IPv4Address,
     /// IPv6Address), Options (the `com.docker.network.bridge.*` keys),
-    /// Labels.
+    /// Labels; for an overlay network, Scope `global`, then Peers and
+    /// RemoteEndpoints (or ClusterError).
     pub fn inspect(&mut self, name: &str) -> Result<NetworkInspect> {
         self.store.refresh_unlocked()?;
         if name == DEFAULT_NETWORK && self.store.state.network(name).is_none() {
@@ -242,27 +285,30 @@ impl BridgeNet {
         // An overlay network: Docker's "Peers" (live hosts with endpoints
         // on it), and the endpoints on other hosts, as the store has them.
         if let Some(view) = crate::overlay::view(net) {
-            doc["Scope"] = json!("global");
+            doc.scope = "global".into();
             match view {
                 Ok(v) => {
-                    doc["Peers"] = json!(
+                    doc.peers = Some(
                         v.peers
                             .iter()
-                            .map(|p| json!({"Name": p.to_string(), "IP": p.to_string()}))
-                            .collect::<Vec<_>>()
+                            .map(|p| Peer {
+                                name: p.to_string(),
+                                ip: *p,
+                            })
+                            .collect(),
                     );
-                    doc["RemoteEndpoints"] = json!(
+                    doc.remote_endpoints = Some(
                         v.remote_endpoints
-                            .iter()
-                            .map(|(ip, mac, host)| json!({
-                                "IPv4Address": ip.to_string(),
-                                "MacAddress": mac,
-                                "Host": host.to_string(),
-                            }))
-                            .collect::<Vec<_>>()
+                            .into_iter()
+                            .map(|(ip, mac, host)| RemoteEndpoint {
+                                ipv4_address: ip,
+                                mac_address: mac,
+                                host,
+                            })
+                            .collect(),
                     );
                 }
-                Err(e) => doc["ClusterError"] = json!(e.to_string()),
+                Err(e) => doc.cluster_error = Some(e.to_string()),
             }
         }
         Ok(doc)
@@ -317,6 +363,9 @@ mod tests {
             )]
             .into(),
             labels: BTreeMap::new(),
+            peers: None,
+            remote_endpoints: None,
+            cluster_error: None,
         };
         let json = serde_json::to_string(&doc).unwrap();
         let id = "ab".repeat(32);

@@ -74,7 +74,7 @@ impl OverlayOptions {
         let store =
             brnet_overlay::store::open(self.cluster_address()).map_err(|e| Error::Cluster {
                 network: network.to_owned(),
-                source: e.into(),
+                cause: e.into(),
             })?;
         Ok(Cluster::new(Arc::from(store)))
     }
@@ -114,7 +114,7 @@ impl OverlayOptions {
 fn cluster_err(network: &str) -> impl Fn(ClusterError) -> Error + '_ {
     move |source| Error::Cluster {
         network: network.to_owned(),
-        source,
+        cause: source,
     }
 }
 
@@ -347,7 +347,7 @@ pub(crate) fn allocate(
             else {
                 return Err(Error::Cluster {
                     network: name.clone(),
-                    source: ClusterError::NotFound(name.clone()),
+                    cause: ClusterError::NotFound(name.clone()),
                 });
             };
             cluster
@@ -364,7 +364,7 @@ pub(crate) fn allocate(
     if rec.vni != vni {
         return Err(Error::Cluster {
             network: name.clone(),
-            source: ClusterError::Mismatch {
+            cause: ClusterError::Mismatch {
                 network: name.clone(),
                 detail: format!("VNI {} in the store, {vni} here", rec.vni),
             },
@@ -431,7 +431,7 @@ pub(crate) fn unregister(net: &Net) {
     {
         Ok(_) => {}
         Err(Error::Cluster {
-            source: ClusterError::InUse { .. },
+            cause: ClusterError::InUse { .. },
             ..
         }) => {}
         Err(e) => tracing::warn!(network = %name, error = %e, "remove the store record"),

@@ -21,10 +21,10 @@ fn from_networks(config: &Config) -> Result<(Option<String>, Option<IpAddr>), Er
             continue;
         }
         let doc = b.inspect(&n.name)?;
-        let o = &doc["Options"];
+        let o = &doc.options;
         return Ok((
-            o["cluster"].as_str().map(str::to_owned),
-            o["vtep"].as_str().and_then(|v| v.parse().ok()),
+            o.get("cluster").cloned(),
+            o.get("vtep").and_then(|v| v.parse().ok()),
         ));
     }
     Ok((None, None))
@@ -55,7 +55,7 @@ pub fn agent(a: &OverlayAgentArgs, config: &Config) -> Result<(), Failures> {
         fail(
             Error::Cluster {
                 network: String::new(),
-                source: e.into(),
+                cause: e.into(),
             }
             .into(),
         )

@@ -95,14 +95,18 @@ impl DirStore {
         fs::create_dir_all(&dir).map_err(|e| StoreError::Io {
             path: dir.display().to_string(),
             op: "create directory",
-            source: e,
+            cause: e,
         })?;
         Ok(DirStore { dir })
     }
 
     fn io(&self, op: &'static str, file: &str) -> impl FnOnce(std::io::Error) -> StoreError {
         let path = self.dir.join(file).display().to_string();
-        move |source| StoreError::Io { path, op, source }
+        move |source| StoreError::Io {
+            path,
+            op,
+            cause: source,
+        }
     }
 
     /// Run `f` on the state under the lock; write it back when `f` (or

@@ -91,14 +91,14 @@ pub enum StoreError {
         detail: String,
     },
     /// A local file operation failed (the directory store).
-    #[error("cluster store {path}: {op}: {source}")]
+    #[error("cluster store {path}: {op}: {cause}")]
     Io {
         /// The file.
         path: String,
         /// The operation.
         op: &'static str,
         /// The error.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 
