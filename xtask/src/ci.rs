@@ -55,10 +55,15 @@ pub fn run(skip_tests: bool) -> Result<(), String> {
     rust_version()?;
     // Every published crate packages and builds from its .crate alone
     // (licenses, README, path dependencies with versions).
-    step(
+    let packages = forget_unpacked_packages();
+    let published = step(
         "cargo publish --dry-run --workspace",
-        &mut cargo(&["publish", "--dry-run", "--workspace", "--quiet"]),
-    )?;
+        cargo(&["publish", "--dry-run", "--workspace", "--quiet"])
+            .arg("--target-dir")
+            .arg(&packages),
+    );
+    let _ = std::fs::remove_dir_all(&packages);
+    published?;
     if !skip_tests {
         step(
             "cargo test --workspace",
@@ -120,4 +125,31 @@ fn rust_version() -> Result<(), String> {
             "rust-version is {declared} but CI builds with rustc {built}: set rust-version = \"{built}\" in Cargo.toml (or build with the declared toolchain)"
         ))
     }
+}
+
+/// `cargo publish --workspace` unpacks the packages it has just made (from
+/// its temporary local registry, standing in for crates.io) into
+/// `$CARGO_HOME/registry/src/-HASH/`, and never again while
+/// `NAME-VERSION` is there; and it builds them as registry crates, which
+/// are never rebuilt for a change of source: a second run would build the
+/// first run's sources. Those `-HASH` directories (a registry without a
+/// host) only ever hold such local packages: forget them, and build in a
+/// target directory of its own (returned, emptied), removed after.
+fn forget_unpacked_packages() -> PathBuf {
+    let home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
+    if let Some(src) = home.map(|h| h.join("registry").join("src")) {
+        for dir in std::fs::read_dir(src).into_iter().flatten().flatten() {
+            if dir.file_name().to_string_lossy().starts_with('-') {
+                let _ = std::fs::remove_dir_all(dir.path());
+            }
+        }
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"))
+        .join("publish-dry-run");
+    let _ = std::fs::remove_dir_all(&target);
+    target
 }
