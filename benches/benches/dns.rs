@@ -23,10 +23,10 @@ use std::process::Command;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use brnet_dns::proto::op::{Message, Query};
-use brnet_dns::proto::rr::{Name, RecordType};
 use brnet_dns::{Config, Entry, LogSink, Network, Policy, Proto, Records, Resolver, Table};
 use criterion::Criterion;
+use hickory_proto::op::{Message, Query};
+use hickory_proto::rr::{Name, RecordType};
 
 const AARDVARK: &str = "/usr/lib/podman/aardvark-dns";
 const NAMES: usize = 250;

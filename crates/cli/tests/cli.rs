@@ -1564,3 +1564,33 @@ fn logs_on_stderr_with_v_or_rust_log_and_the_resolver_log() {
         s.ok(&["network", "rm", "logs"]);
     });
 }
+
+/// No run of three words appears twice in `line`.
+fn assert_no_repeated_text(line: &str) {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    for w in words.windows(3) {
+        let phrase = w.join(" ");
+        assert_eq!(
+            line.matches(&phrase).count(),
+            1,
+            "{phrase:?} twice in {line}"
+        );
+    }
+}
+
+/// An error with a cause (the pool's, under the network's) shows the
+/// cause once: in the message, and never again from `source()`.
+#[test]
+fn an_error_shows_its_cause_once() {
+    sandboxed(|s| {
+        s.ok(&["network", "create", "--subnet", "10.55.0.0/30", "tiny"]);
+        s.ok(&["netns", "add", "c1"]);
+        s.ok(&["netns", "add", "c2"]);
+        s.ok(&["network", "connect", "tiny", "c1"]);
+        let line = s.fails(&["network", "connect", "tiny", "c2"], 1);
+        assert!(line.contains("10.55.0.0/30"), "{line}");
+        assert_no_repeated_text(&line);
+        let line = s.fails(&["network", "connect", "tiny", "nope"], 3);
+        assert_no_repeated_text(&line);
+    });
+}

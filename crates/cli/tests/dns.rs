@@ -7,10 +7,10 @@ use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::time::Duration;
 
 use bridge_net::{BridgeNet, Config, ConnectOptions, NetworkOptions, ResolverCommand};
-use brnet_dns::proto::op::{Message, Query, ResponseCode};
-use brnet_dns::proto::rr::{Name, RData, RecordType};
 use brnet_netns::{Netns, NetnsDir, isolated, privileged_test};
 use brnet_testkit::cmd::ip;
+use hickory_proto::op::{Message, Query, ResponseCode};
+use hickory_proto::rr::{Name, RData, RecordType};
 
 fn open(dir: &std::path::Path) -> BridgeNet {
     BridgeNet::open_with(Config {
@@ -292,7 +292,7 @@ fn background_veth_delete_returns_first_and_the_veth_goes_soon() {
 /// A stub name server on UDP `addr` inside the namespace `ns`, answering
 /// every query with one A record, `answer`, for 10 s.
 fn stub_upstream(ns: &Netns, addr: SocketAddr, answer: std::net::Ipv4Addr) {
-    use brnet_dns::proto::rr::Record;
+    use hickory_proto::rr::Record;
     let s = ns
         .run(move || UdpSocket::bind(addr))
         .unwrap()

@@ -38,7 +38,7 @@ pub struct Forward {
     /// The client's message id.
     pub id: u16,
     /// The question.
-    pub query: Query,
+    pub(crate) query: Query,
     /// The client's RD bit.
     pub recursion_desired: bool,
     /// The client's CD bit.
@@ -51,10 +51,26 @@ pub struct Forward {
 }
 
 impl Forward {
-    /// A reply to the client with no records and `code`: SERVFAIL when no
-    /// upstream answered, or the upstream's code with TC set when its
-    /// answer is too big for the client's UDP limit.
-    pub fn reply(&self, code: ResponseCode, truncated: bool) -> Vec<u8> {
+    /// The name asked for, fully qualified (`example.test.`).
+    pub fn name(&self) -> String {
+        self.query.name().to_string()
+    }
+
+    /// The record type asked for, as its number (1 for A, 28 for AAAA).
+    pub fn record_type(&self) -> u16 {
+        self.query.query_type().into()
+    }
+
+    /// A reply to the client with no records and the response code
+    /// `rcode` (its number: 2 for SERVFAIL, as when no upstream answered;
+    /// the upstream's code with `truncated` when its answer is too big for
+    /// the client's UDP limit).
+    pub fn reply(&self, rcode: u16, truncated: bool) -> Vec<u8> {
+        self.reply_code(rcode.into(), truncated)
+    }
+
+    /// [`Forward::reply`] with the message library's response code.
+    pub(crate) fn reply_code(&self, code: ResponseCode, truncated: bool) -> Vec<u8> {
         let mut msg = Message::response(self.id, OpCode::Query);
         msg.metadata.recursion_desired = self.recursion_desired;
         msg.metadata.checking_disabled = self.checking_disabled;

@@ -282,7 +282,7 @@ impl Shared {
                 fwd.query.query_type()
             )
         });
-        reply.send(fwd.reply(ResponseCode::ServFail, false));
+        reply.send(fwd.reply_code(ResponseCode::ServFail, false));
     }
 
     /// Send without blocking (a full socket buffer is a lost datagram, and
@@ -438,7 +438,7 @@ impl Shared {
     fn deliver(&self, p: Pending, mut bytes: Vec<u8>, code: ResponseCode) {
         Counters::bump(&self.stats.upstream_answers);
         if bytes.len() > p.fwd.limit {
-            p.reply.send(p.fwd.reply(code, true));
+            p.reply.send(p.fwd.reply_code(code, true));
             return;
         }
         bytes[..2].copy_from_slice(&p.fwd.id.to_be_bytes());

@@ -33,11 +33,14 @@
 //! The query path itself is [`Records::answer`]: bytes in, [`Answer`] out,
 //! no I/O; the listeners, the tests without root and the fuzz target all
 //! go through it. Threads and std sockets; messages are parsed and built
-//! with `hickory-proto` (re-exported as [`proto`]).
+//! with `hickory-proto`, which stays inside: the API speaks bytes, names
+//! and numbers, so a client uses any DNS library (the example below uses
+//! hickory-proto's own types, as a dependency of its own).
 //!
 //! ```no_run
 //! use std::net::{SocketAddr, UdpSocket};
-//! use brnet_dns::{Config, Entry, Network, Resolver, Table, proto};
+//! use brnet_dns::{Config, Entry, Network, Resolver, Table};
+//! use hickory_proto as proto;
 //! use proto::op::Message;
 //! use proto::rr::{Name, RecordType};
 //!
@@ -97,7 +100,3 @@ pub use report::LogSink;
 pub use resolver::Resolver;
 pub use stats::Stats;
 pub use table::{DEFAULT_DOMAIN, Entry, Network, Table};
-
-/// The DNS message library this crate speaks (`hickory-proto`), for
-/// building queries and reading answers with the same types.
-pub use hickory_proto as proto;

@@ -294,7 +294,7 @@ fn forward_and_wait(
     asker: std::net::IpAddr,
 ) -> Vec<u8> {
     let (tx, rx) = std::sync::mpsc::sync_channel(1);
-    let fallback = fwd.reply(ResponseCode::ServFail, false);
+    let fallback = fwd.reply_code(ResponseCode::ServFail, false);
     ctx.forwarder.submit(msg, fwd, asker, ReplyTo::Tcp(tx));
     rx.recv_timeout(ctx.forward_timeout + Duration::from_secs(1))
         .unwrap_or(fallback)

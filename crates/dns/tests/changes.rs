@@ -6,11 +6,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use brnet_dns::proto::op::ResponseCode;
-use brnet_dns::proto::rr::RecordType;
 use brnet_dns::{Config, Entry, Error, Network, Proto, Resolver, Table};
 use brnet_testkit::topo::{container, network};
 use common::{Client, answers, rcode};
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::RecordType;
 
 fn addr(s: &str) -> std::net::IpAddr {
     s.parse().unwrap()

@@ -7,11 +7,11 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use brnet_dns::proto::op::ResponseCode;
-use brnet_dns::proto::rr::RecordType;
 use brnet_dns::{Config, Entry, LogSink, Network, Resolver, Table};
 use brnet_testkit::topo::container;
 use common::{Client, Stub, Upstream, answers, rcode};
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::RecordType;
 
 fn sa(s: &str) -> SocketAddr {
     s.parse().unwrap()

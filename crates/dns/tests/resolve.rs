@@ -6,11 +6,11 @@ mod common;
 use std::net::SocketAddr;
 use std::process::Command;
 
-use brnet_dns::proto::op::ResponseCode;
-use brnet_dns::proto::rr::RecordType;
 use brnet_dns::{Config, Entry, Network, Resolver, Table};
 use brnet_testkit::topo::{attach, container, network};
 use common::{Client, answers, rcode};
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::RecordType;
 
 fn addr(s: &str) -> std::net::IpAddr {
     s.parse().unwrap()

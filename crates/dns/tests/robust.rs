@@ -6,10 +6,10 @@ use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use brnet_dns::proto::op::{Message, MessageType, ResponseCode};
-use brnet_dns::proto::rr::RecordType;
 use brnet_dns::{Config, Entry, LogSink, Network, Resolver, Table};
 use common::{Client, answers, query, rcode, tcp_exchange};
+use hickory_proto::op::{Message, MessageType, ResponseCode};
+use hickory_proto::rr::RecordType;
 
 fn sa(s: &str) -> SocketAddr {
     s.parse().unwrap()

@@ -9,10 +9,10 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use brnet_dns::proto::op::ResponseCode;
-use brnet_dns::proto::rr::RecordType;
 use brnet_dns::serve::{SPEC_FILE, Spec, SpecEntry, SpecNetwork, tell};
 use common::{Client, answers, rcode};
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::RecordType;
 
 fn spec(entries: &[(&str, &str)]) -> Spec {
     Spec {

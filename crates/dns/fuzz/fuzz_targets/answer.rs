@@ -7,7 +7,7 @@
 use std::net::IpAddr;
 use std::sync::OnceLock;
 
-use brnet_dns::proto::op::{Message, MessageType, ResponseCode};
+use hickory_proto::op::{Message, MessageType, ResponseCode};
 use brnet_dns::{Answer, Entry, Network, Policy, Proto, Records, Table};
 use libfuzzer_sys::fuzz_target;
 
@@ -72,7 +72,7 @@ fuzz_target!(|data: &[u8]| {
                 (ResponseCode::ServFail, false),
                 (ResponseCode::NoError, true),
             ] {
-                let m = Message::from_vec(&fwd.reply(code, tc)).expect("forward reply parses");
+                let m = Message::from_vec(&fwd.reply(code.into(), tc)).expect("forward reply parses");
                 assert_eq!(m.metadata.id, fwd.id);
             }
         }

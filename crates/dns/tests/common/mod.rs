@@ -11,10 +11,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use brnet_dns::proto::op::{Edns, Message, MessageType, Query, ResponseCode};
-use brnet_dns::proto::rr::rdata::A;
-use brnet_dns::proto::rr::{Name, RData, Record, RecordType};
 use brnet_netns::Netns;
+use hickory_proto::op::{Edns, Message, MessageType, Query, ResponseCode};
+use hickory_proto::rr::rdata::A;
+use hickory_proto::rr::{Name, RData, Record, RecordType};
 
 /// How long a client waits for an answer that must come.
 pub const WAIT: Duration = Duration::from_secs(5);
