@@ -1554,9 +1554,8 @@ fn logs_on_stderr_with_v_or_rust_log_and_the_resolver_log() {
         let log = s.state.path().join("resolver.log");
         let text = std::fs::read_to_string(&log).unwrap_or_default();
         assert!(
-            text.lines().any(|l| l.starts_with("20")
-                && l.contains("INFO")
-                && l.contains("serving the names")),
+            text.lines()
+                .any(|l| l.starts_with("20") && l.contains("INFO") && l.contains("serving /")),
             "{}: {text:?}",
             log.display()
         );

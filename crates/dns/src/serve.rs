@@ -302,7 +302,7 @@ pub fn serve(dir: &Path, opts: &ServeOptions) -> Result<()> {
         if let Err(e) = resolver.set_listeners(&listen) {
             tracing::warn!("{e}");
         }
-        tracing::info!(
+        tracing::debug!(
             networks = spec.networks.len(),
             ?listen,
             "serving the names of the state directory"
@@ -310,6 +310,7 @@ pub fn serve(dir: &Path, opts: &ServeOptions) -> Result<()> {
         Ok(spec.wanted())
     };
     apply(&resolver)?;
+    tracing::info!(pid = std::process::id(), "serving {}", dir.display());
 
     // The spec going away (its directory removed) ends us too.
     let watched = spec_path.clone();
@@ -359,6 +360,11 @@ pub fn serve(dir: &Path, opts: &ServeOptions) -> Result<()> {
     }
     drop(control);
     resolver.stop()?;
+    // The socket and pid files go before the lock: the next resolver takes
+    // the lock, then makes its own (removed after that, they would leave it
+    // serving behind a socket nobody can reach, and every sync would start
+    // another one that waits for the lock).
+    drop(_cleanup);
     drop(lock);
     Ok(())
 }
