@@ -365,6 +365,13 @@ fn overlay_networks_span_hosts_with_egress_ports_isolation_and_clean_failures() 
             .unwrap_err();
         assert!(e.to_string().contains("-d overlay"), "{e}");
         let mut o = overlay("10.0.40.0/24", &[]);
+        o.ipv6 = Some(bridge_net::IpamConfig {
+            subnet: Some("fd00:40::/64".parse().unwrap()),
+            ..bridge_net::IpamConfig::default()
+        });
+        let e = o.validate().unwrap_err();
+        assert!(e.to_string().contains("IPv6 on overlay networks"), "{e}");
+        o.ipv6 = None;
         o.ipv4.subnet = None;
         assert!(o.validate().is_err(), "an overlay without a subnet");
         assert_eq!(h1.links(), before);

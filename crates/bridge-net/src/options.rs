@@ -351,6 +351,17 @@ impl NetworkOptions {
             }
         }
         if matches!(self.driver, Driver::Overlay(_))
+            && let Some(v6) = self.ipv6.as_ref().and_then(|c| c.subnet)
+        {
+            // Its addresses would come from this host's pool alone: not
+            // unique across hosts.
+            return Err(Error::option(
+                "--subnet",
+                v6,
+                "IPv6 on overlay networks is not supported (addresses are allocated across hosts for IPv4 only)",
+            ));
+        }
+        if matches!(self.driver, Driver::Overlay(_))
             && !matches!(self.ipv4.subnet, Some(IpNet::V4(_)))
         {
             return Err(Error::option(
