@@ -11,6 +11,7 @@ use bridge_net::{
     NetnsRef, NetworkOptions,
 };
 use brnet_netns::{Netns, NetnsDir, isolated, privileged_test};
+use brnet_testkit::topo::lan;
 use brnet_tests::*;
 
 fn ns(name: &str) -> (Netns, NetnsRef) {
@@ -20,31 +21,6 @@ fn ns(name: &str) -> (Netns, NetnsRef) {
 
 fn addr(s: &str) -> SocketAddr {
     s.parse().unwrap()
-}
-
-/// "The LAN": a namespace `lan` whose `eth0` (192.168.50.1/24,
-/// fd50::1/64: the LAN's router) is the peer of `parent` here, which is
-/// up without an address, as a host's NIC under macvlans is.
-fn lan(parent: &str) -> Netns {
-    let l = NetnsDir::default().create("lan").unwrap();
-    ip(&[
-        "link", "add", parent, "type", "veth", "peer", "name", "eth0", "netns", "lan",
-    ]);
-    ip(&["link", "set", parent, "up"]);
-    ip(&["-n", "lan", "addr", "add", "192.168.50.1/24", "dev", "eth0"]);
-    ip(&[
-        "-n",
-        "lan",
-        "addr",
-        "add",
-        "fd50::1/64",
-        "dev",
-        "eth0",
-        "nodad",
-    ]);
-    ip(&["-n", "lan", "link", "set", "eth0", "up"]);
-    ip(&["-n", "lan", "link", "set", "lo", "up"]);
-    l
 }
 
 fn macvlan(parent: &str, mode: MacvlanMode, subnet: Option<&str>) -> NetworkOptions {

@@ -964,19 +964,7 @@ fn macvlan_network() {
         return;
     }
     sandboxed(|s| {
-        s.ok(&["netns", "add", "lan"]);
-        run(
-            "ip",
-            &[
-                "link", "add", "lan0", "type", "veth", "peer", "name", "eth0", "netns", "lan",
-            ],
-        );
-        run("ip", &["link", "set", "lan0", "up"]);
-        run(
-            "ip",
-            &["-n", "lan", "addr", "add", "192.168.50.1/24", "dev", "eth0"],
-        );
-        run("ip", &["-n", "lan", "link", "set", "eth0", "up"]);
+        brnet_testkit::topo::lan("lan0");
         s.ok(&[
             "network",
             "create",

@@ -172,15 +172,13 @@ fn macvlan_network() {
         return;
     }
     let sb = sandbox();
-    sb.ok("set -e
-         ip netns add lan
-         ip link add lan0 type veth peer name eth0 netns lan
-         ip link set lan0 up
-         ip -n lan addr add 192.168.50.1/24 dev eth0
-         ip -n lan link set eth0 up
-         ip -n lan link set lo up
+    sb.ok(&format!(
+        "set -e
+         {}
          mkdir -p /run/lanwww && echo lan > /run/lanwww/index.html
-         ip netns exec lan busybox httpd -p 80 -h /run/lanwww");
+         ip netns exec lan busybox httpd -p 80 -h /run/lanwww",
+        brnet_testkit::topo::lan_script("lan0")
+    ));
     sb.podman_ok(&[
         "network",
         "create",

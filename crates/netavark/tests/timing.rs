@@ -92,13 +92,7 @@ fn direct(bin: &str) -> (f64, f64) {
         bin = bin,
         last = CONTAINERS - 1,
     );
-    let out = sb.ok(&script);
-    let mut it = out.split_whitespace().filter_map(|n| n.parse::<f64>().ok());
-    let n = f64::from(CONTAINERS) * 1e6;
-    (
-        it.next().unwrap_or_default() / n,
-        it.next().unwrap_or_default() / n,
-    )
+    per_container_ms(&sb.ok(&script))
 }
 
 /// Mean milliseconds of a CNI `bridge` plugin's ADD and DEL alone (ours,
@@ -120,13 +114,7 @@ fn direct_cni(bin: &str) -> (f64, f64) {
         echo $((a - m)) $((b - a))"#,
         last = CONTAINERS - 1,
     );
-    let out = sb.ok(&script);
-    let mut it = out.split_whitespace().filter_map(|n| n.parse::<f64>().ok());
-    let n = f64::from(CONTAINERS) * 1e6;
-    (
-        it.next().unwrap_or_default() / n,
-        it.next().unwrap_or_default() / n,
-    )
+    per_container_ms(&sb.ok(&script))
 }
 
 #[test]
@@ -179,4 +167,15 @@ fn network_share_per_container() {
             add + del
         );
     }
+}
+
+/// The two nanosecond totals a timing script prints, as milliseconds per
+/// container.
+fn per_container_ms(out: &str) -> (f64, f64) {
+    let mut it = out.split_whitespace().filter_map(|n| n.parse::<f64>().ok());
+    let n = f64::from(CONTAINERS) * 1e6;
+    (
+        it.next().unwrap_or_default() / n,
+        it.next().unwrap_or_default() / n,
+    )
 }

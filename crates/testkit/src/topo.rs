@@ -126,3 +126,27 @@ pub fn named_netns(name: &str) -> String {
     let path = dir.path_of(name).expect("namespace path");
     path.to_str().expect("a UTF-8 path").to_owned()
 }
+
+/// The shell commands of [`lan`], for a host that runs them itself (a
+/// Podman sandbox): namespace `lan`, `eth0` in it with 192.168.50.1/24 and
+/// fd50::1/64, its peer `parent` here, up, without an address.
+pub fn lan_script(parent: &str) -> String {
+    format!(
+        "ip netns add lan
+         ip link add {parent} type veth peer name eth0 netns lan
+         ip link set {parent} up
+         ip -n lan addr add 192.168.50.1/24 dev eth0
+         ip -n lan addr add fd50::1/64 dev eth0 nodad
+         ip -n lan link set eth0 up
+         ip -n lan link set lo up"
+    )
+}
+
+/// "The LAN" of macvlan tests: a namespace `lan` whose `eth0`
+/// (192.168.50.1/24, fd50::1/64: the LAN's router) is the peer of `parent`
+/// here, which is up without an address, as a host's NIC under macvlans
+/// is.
+pub fn lan(parent: &str) -> Netns {
+    sh(&format!("set -e\n{}", lan_script(parent)));
+    NetnsDir::default().open("lan").expect("open namespace lan")
+}
