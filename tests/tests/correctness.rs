@@ -137,10 +137,7 @@ fn worker_via(
 /// network on one leaves it as it was found.
 #[test]
 fn a_crash_at_every_create_step_gives_an_adopted_bridge_back() {
-    if !privileged_test() {
-        return;
-    }
-    isolated(|| {
+    brnet_testkit::sandboxed(|| {
         let dir = state_dir();
         drop(BridgeNet::open(dir.path()).unwrap());
         host_bridge("br0", "192.0.2.1/24");
@@ -183,8 +180,7 @@ fn a_crash_at_every_create_step_gives_an_adopted_bridge_back() {
             .unwrap();
         assert_eq!(n.bridge, "br0");
         assert_eq!(addrs_of("br0"), ["172.30.0.1/16", "192.0.2.1/24"]);
-    })
-    .unwrap();
+    });
 }
 
 /// 13.3: on an adopted bridge, `route_localnet` and our gateway address
@@ -192,10 +188,7 @@ fn a_crash_at_every_create_step_gives_an_adopted_bridge_back() {
 /// nothing of ours either way (it goes).
 #[test]
 fn an_adopted_bridge_is_given_back_as_found() {
-    if !privileged_test() {
-        return;
-    }
-    isolated(|| {
+    brnet_testkit::sandboxed(|| {
         let dir = state_dir();
         let mut b = BridgeNet::open(dir.path()).unwrap();
         host_bridge("br0", "192.0.2.1/24");
@@ -225,8 +218,7 @@ fn an_adopted_bridge_is_given_back_as_found() {
         assert!(b.network("adopt").is_err(), "reconcile finished it");
         assert_eq!(route_localnet("br0"), "0");
         assert_eq!(addrs_of("br0"), ["192.0.2.1/24"]);
-    })
-    .unwrap();
+    });
 }
 
 /// 13.3: a container sends to 127.0.0.1 through its gateway (the attack of
@@ -314,10 +306,7 @@ fn host_loopback_is_unreachable_from_a_container_under_every_backend() {
 /// the endpoint, its veth and its rules are gone, its address free.
 #[test]
 fn a_crash_in_the_middle_of_disconnect_is_finished_on_reopen() {
-    if !privileged_test() {
-        return;
-    }
-    isolated(|| {
+    brnet_testkit::sandboxed(|| {
         let dir = state_dir();
         let mut b = BridgeNet::open(dir.path()).unwrap();
         let mut o = NetworkOptions::default();
@@ -358,18 +347,14 @@ fn a_crash_in_the_middle_of_disconnect_is_finished_on_reopen() {
                 "only lo left in the namespace ({step})"
             );
         }
-    })
-    .unwrap();
+    });
 }
 
 /// 13.7: `-p 0.0.0.0:8080:80` beside an existing `127.0.0.1:8080` is a
 /// conflict, as in Docker.
 #[test]
 fn every_address_conflicts_with_loopback_on_the_same_port() {
-    if !privileged_test() {
-        return;
-    }
-    isolated(|| {
+    brnet_testkit::sandboxed(|| {
         let dir = state_dir();
         let mut b = BridgeNet::open(dir.path()).unwrap();
         let mut o = NetworkOptions::default();
@@ -395,8 +380,7 @@ fn every_address_conflicts_with_loopback_on_the_same_port() {
         assert!(e.to_string().contains("container \"a\""), "{e}");
         assert_eq!(b.network("n").unwrap().endpoints, 1);
         assert_eq!(link_names().len(), links.len() + 1, "nothing left of b");
-    })
-    .unwrap();
+    });
 }
 
 /// 13.7: nsfs inodes are reused: `ip netns del c1; ip netns add c1` may
@@ -405,10 +389,7 @@ fn every_address_conflicts_with_loopback_on_the_same_port() {
 /// dropped by the next open.
 #[test]
 fn a_namespace_made_again_with_the_same_inode_is_another_one() {
-    if !privileged_test() {
-        return;
-    }
-    isolated(|| {
+    brnet_testkit::sandboxed(|| {
         let dir = state_dir();
         let mut b = BridgeNet::open(dir.path()).unwrap();
         let mut o = NetworkOptions::default();
@@ -467,18 +448,14 @@ fn a_namespace_made_again_with_the_same_inode_is_another_one() {
             ip(&["-n", &reborn, "-o", "link", "show"]).lines().count(),
             1
         );
-    })
-    .unwrap();
+    });
 }
 
 /// 13.7: connect leaves no open intent when the namespace cannot be
 /// entered (here: from a user namespace without rights over it).
 #[test]
 fn a_namespace_that_cannot_be_entered_leaves_no_intent() {
-    if !privileged_test() {
-        return;
-    }
-    isolated(|| {
+    brnet_testkit::sandboxed(|| {
         let dir = state_dir();
         let mut b = BridgeNet::open(dir.path()).unwrap();
         let mut o = NetworkOptions::default();
@@ -498,6 +475,5 @@ fn a_namespace_that_cannot_be_entered_leaves_no_intent() {
         let st = state_of(dir.path());
         assert!(st.intents.is_empty(), "open intents: {:?}", st.intents);
         assert!(st.endpoints.is_empty());
-    })
-    .unwrap();
+    });
 }

@@ -7,7 +7,7 @@
 use std::net::SocketAddr;
 
 use bridge_net::{BridgeNet, DetachedOptions, MacPolicy, NetworkOptions, PortSpec};
-use brnet_netns::{Netns, NetnsDir, isolated, privileged_test};
+use brnet_netns::{Netns, NetnsDir};
 use brnet_tests::*;
 
 fn custom(subnet: &str, gateway: &str) -> NetworkOptions {
@@ -39,10 +39,7 @@ fn id(n: u8) -> String {
 
 #[test]
 fn detached_endpoint_moved_by_the_runtime_then_published_and_removed() {
-    if !privileged_test() {
-        return;
-    }
-    isolated(|| {
+    brnet_testkit::sandboxed(|| {
         let dir = state_dir();
         let mut b = BridgeNet::open(dir.path()).unwrap();
         let before = link_names();
@@ -193,16 +190,12 @@ fn detached_endpoint_moved_by_the_runtime_then_published_and_removed() {
             .unwrap();
         let rules = String::from_utf8_lossy(&rules.stdout);
         assert!(!rules.contains("172.20."), "{rules}");
-    })
-    .unwrap();
+    });
 }
 
 #[test]
 fn internal_network_gives_no_gateway_and_refuses_ports() {
-    if !privileged_test() {
-        return;
-    }
-    isolated(|| {
+    brnet_testkit::sandboxed(|| {
         let dir = state_dir();
         let mut b = BridgeNet::open(dir.path()).unwrap();
         let mut o = custom("172.30.0.0/24", "172.30.0.1");
@@ -226,6 +219,5 @@ fn internal_network_gives_no_gateway_and_refuses_ports() {
         assert!(err.contains("nope"), "{err}");
         assert!(b.remove_detached(&e.id).unwrap());
         assert!(b.remove_network("int").unwrap());
-    })
-    .unwrap();
+    });
 }

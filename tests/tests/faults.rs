@@ -4,7 +4,7 @@
 //! endpoints and pools), and the next operation works.
 
 use bridge_net::{BridgeNet, ConnectOptions, Fault, NetworkOptions};
-use brnet_netns::{NetnsDir, isolated, privileged_test};
+use brnet_netns::NetnsDir;
 use brnet_testkit::fault::kernel_snapshot;
 use brnet_tests::*;
 
@@ -29,10 +29,7 @@ const CONNECT_STEPS: [&str; 5] = [
 
 #[test]
 fn a_failure_at_every_connect_step_rolls_back() {
-    if !privileged_test() {
-        return;
-    }
-    isolated(|| {
+    brnet_testkit::sandboxed(|| {
         let dir = state_dir();
         let mut b = BridgeNet::open(dir.path()).unwrap();
         let mut o = NetworkOptions::default();
@@ -71,16 +68,12 @@ fn a_failure_at_every_connect_step_rolls_back() {
         // Serial order is unaffected by the failures: the next address.
         let e = b.connect("n", &"c".parse().unwrap(), &opts).unwrap();
         assert_eq!(e.ipv4.unwrap().to_string(), "172.20.0.3/16");
-    })
-    .unwrap();
+    });
 }
 
 #[test]
 fn a_failure_at_every_create_step_rolls_back() {
-    if !privileged_test() {
-        return;
-    }
-    isolated(|| {
+    brnet_testkit::sandboxed(|| {
         let dir = state_dir();
         let mut b = BridgeNet::open(dir.path()).unwrap();
         let mut o = NetworkOptions::default();
@@ -104,16 +97,12 @@ fn a_failure_at_every_create_step_rolls_back() {
         }
         let n = b.create_network("n", &o).unwrap();
         assert_eq!(n.subnet.unwrap().to_string(), "172.21.0.0/16");
-    })
-    .unwrap();
+    });
 }
 
 #[test]
 fn a_failed_disconnect_or_remove_leaves_things_whole_and_a_retry_finishes() {
-    if !privileged_test() {
-        return;
-    }
-    isolated(|| {
+    brnet_testkit::sandboxed(|| {
         let dir = state_dir();
         let mut b = BridgeNet::open(dir.path()).unwrap();
         let links_before = link_names();
@@ -161,6 +150,5 @@ fn a_failed_disconnect_or_remove_leaves_things_whole_and_a_retry_finishes() {
         assert!(b.remove_network("n").unwrap());
         NetnsDir::default().delete("c").unwrap();
         assert_eq!(link_names(), links_before);
-    })
-    .unwrap();
+    });
 }

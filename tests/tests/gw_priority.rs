@@ -4,7 +4,7 @@
 //! old one in place.
 
 use bridge_net::{BridgeNet, ConnectOptions, Fault, NetworkOptions};
-use brnet_netns::{NetnsDir, isolated, privileged_test};
+use brnet_netns::NetnsDir;
 use brnet_tests::*;
 
 fn net(b: &mut BridgeNet, name: &str, subnet: &str) {
@@ -37,10 +37,7 @@ fn holders(b: &mut BridgeNet) -> Vec<(String, bool)> {
 
 #[test]
 fn the_highest_gateway_priority_gives_the_default_route() {
-    if !privileged_test() {
-        return;
-    }
-    isolated(|| {
+    brnet_testkit::sandboxed(|| {
         let dir = state_dir();
         let mut b = BridgeNet::open(dir.path()).unwrap();
         net(&mut b, "a", "172.27.0.0/16");
@@ -106,16 +103,12 @@ fn the_highest_gateway_priority_gives_the_default_route() {
         assert!(b.disconnect("a", &c1).unwrap());
         assert_eq!(default_gateways("c1"), Vec::<String>::new());
         assert_eq!(holders(&mut b), []);
-    })
-    .unwrap();
+    });
 }
 
 #[test]
 fn without_priorities_the_first_networks_route_is_not_handed_on() {
-    if !privileged_test() {
-        return;
-    }
-    isolated(|| {
+    brnet_testkit::sandboxed(|| {
         let dir = state_dir();
         let mut b = BridgeNet::open(dir.path()).unwrap();
         net(&mut b, "a", "172.27.0.0/16");
@@ -129,6 +122,5 @@ fn without_priorities_the_first_networks_route_is_not_handed_on() {
         // As before gateway priorities: no re-election.
         assert_eq!(default_gateways("c1"), Vec::<String>::new());
         assert_eq!(holders(&mut b), [("b".to_owned(), false)]);
-    })
-    .unwrap();
+    });
 }

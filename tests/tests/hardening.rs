@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::process::Command;
 
 use bridge_net::{BridgeNet, ConnectOptions, MacPolicy, NetnsRef, NetworkOptions};
-use brnet_netns::{Netns, NetnsDir, isolated, privileged_test};
+use brnet_netns::{Netns, NetnsDir};
 use brnet_tests::*;
 
 /// Links, rules and the state file's networks and endpoints.
@@ -28,10 +28,7 @@ fn opts_with(f: impl FnOnce(&mut NetworkOptions)) -> NetworkOptions {
 
 #[test]
 fn a_table_of_bad_inputs_each_a_typed_error_naming_the_value() {
-    if !privileged_test() {
-        return;
-    }
-    isolated(|| {
+    brnet_testkit::sandboxed(|| {
         let dir = state_dir();
         let mut b = BridgeNet::open(dir.path()).unwrap();
         let mut o = NetworkOptions::default();
@@ -431,16 +428,12 @@ fn a_table_of_bad_inputs_each_a_typed_error_naming_the_value() {
         }
         assert_eq!(observable(dir.path()), before, "the sandbox is unchanged");
         println!("{} bad inputs, each a typed one-line error", cases.len());
-    })
-    .unwrap();
+    });
 }
 
 #[test]
 fn bad_state_files_are_typed_errors() {
-    if !privileged_test() {
-        return;
-    }
-    isolated(|| {
+    brnet_testkit::sandboxed(|| {
         let dir = state_dir();
         let path = dir.path().join("state.json");
         {
@@ -479,8 +472,7 @@ fn bad_state_files_are_typed_errors() {
         std::fs::write(&path, [good.clone(), b"{\"op\":\"disc".to_vec()].concat()).unwrap();
         let mut b = BridgeNet::open(dir.path()).unwrap();
         assert_eq!(b.networks().unwrap().len(), 1);
-    })
-    .unwrap();
+    });
 }
 
 /// Worker for the crash and concurrency tests: runs only when started by
@@ -540,10 +532,7 @@ fn worker(job: &str, state: &std::path::Path, env: &[(&str, String)]) -> std::pr
 
 #[test]
 fn a_crash_in_the_middle_of_connect_or_create_is_cleaned_on_reopen() {
-    if !privileged_test() {
-        return;
-    }
-    isolated(|| {
+    brnet_testkit::sandboxed(|| {
         let dir = state_dir();
         let mut b = BridgeNet::open(dir.path()).unwrap();
         let mut o = NetworkOptions::default();
@@ -624,16 +613,12 @@ fn a_crash_in_the_middle_of_connect_or_create_is_cleaned_on_reopen() {
             .create_network("crashy", &NetworkOptions::default())
             .unwrap();
         assert!(link_names().contains(&n.bridge));
-    })
-    .unwrap();
+    });
 }
 
 #[test]
 fn reconcile_restores_a_flushed_ruleset_and_traffic_works_again() {
-    if !privileged_test() {
-        return;
-    }
-    isolated(|| {
+    brnet_testkit::sandboxed(|| {
         let dir = state_dir();
         let mut b = BridgeNet::open(dir.path()).unwrap();
         let outside = make_outside("outside", "198.51.100.1/24", "198.51.100.2/24");
@@ -683,16 +668,12 @@ fn reconcile_restores_a_flushed_ruleset_and_traffic_works_again() {
             "web 198.51.100.2\n"
         );
         assert!(b.reconcile().unwrap().is_clean());
-    })
-    .unwrap();
+    });
 }
 
 #[test]
 fn four_processes_connect_a_hundred_each() {
-    if !privileged_test() {
-        return;
-    }
-    isolated(|| {
+    brnet_testkit::sandboxed(|| {
         let dir = state_dir();
         let mut b = BridgeNet::open(dir.path()).unwrap();
         let mut o = NetworkOptions::default();
@@ -731,6 +712,5 @@ fn four_processes_connect_a_hundred_each() {
             assert!(can_connect(None, a, LONG), "{a} reachable");
             drop(l);
         }
-    })
-    .unwrap();
+    });
 }

@@ -7,7 +7,7 @@
 use std::net::SocketAddr;
 
 use bridge_net::{BridgeNet, ConnectOptions, NetnsRef, NetworkOptions};
-use brnet_netns::{NetnsDir, isolated, privileged_test};
+use brnet_netns::NetnsDir;
 use brnet_tests::*;
 
 fn custom(subnet: &str) -> NetworkOptions {
@@ -66,10 +66,7 @@ fn round_trip(b: &mut BridgeNet, subnet_prefix: &str, publish: bool) {
 /// mount namespace, which is what such a kernel shows.)
 #[test]
 fn ipv4_networks_work_on_a_kernel_without_ipv6() {
-    if !privileged_test() {
-        return;
-    }
-    isolated(|| {
+    brnet_testkit::sandboxed(|| {
         sh(
             "mkdir /run/sysnet && mount --bind /proc/sys/net /run/sysnet && \
             mount -t tmpfs none /proc/sys/net && \
@@ -80,8 +77,7 @@ fn ipv4_networks_work_on_a_kernel_without_ipv6() {
         let dir = state_dir();
         let mut b = BridgeNet::open(dir.path()).unwrap();
         round_trip(&mut b, "10.70.0", true);
-    })
-    .unwrap();
+    });
 }
 
 /// A read-only `/proc` (a container's): sysctls already as the model
@@ -92,10 +88,7 @@ fn ipv4_networks_work_on_a_kernel_without_ipv6() {
 /// behind.
 #[test]
 fn a_read_only_proc_is_fine_when_nothing_has_to_change() {
-    if !privileged_test() {
-        return;
-    }
-    isolated(|| {
+    brnet_testkit::sandboxed(|| {
         sh("echo 1 > /proc/sys/net/ipv4/ip_forward");
         sh("mount -t proc -o ro,nosuid,nodev,noexec proc /proc");
         let dir = state_dir();
@@ -114,18 +107,14 @@ fn a_read_only_proc_is_fine_when_nothing_has_to_change() {
         assert!(e.to_string().contains("EROFS"), "{e}");
         assert_eq!(link_names(), ["lo"]);
         assert_eq!(sh("nft list ruleset"), "");
-    })
-    .unwrap();
+    });
 }
 
 /// `nft flush ruleset` under a connected container: disconnect and
 /// network removal still succeed, put no rule back, and leave nothing.
 #[test]
 fn teardown_after_a_flushed_ruleset() {
-    if !privileged_test() {
-        return;
-    }
-    isolated(|| {
+    brnet_testkit::sandboxed(|| {
         let dir = state_dir();
         let mut b = BridgeNet::open(dir.path()).unwrap();
         b.create_network("n1", &custom("10.73.0.0/24")).unwrap();
@@ -137,8 +126,7 @@ fn teardown_after_a_flushed_ruleset() {
         assert!(b.remove_network("n1").unwrap());
         assert_eq!(sh("nft list ruleset"), "");
         assert_eq!(link_names(), ["lo"]);
-    })
-    .unwrap();
+    });
 }
 
 /// Two front ends, each with its own state directory, share our table:
@@ -148,10 +136,7 @@ fn teardown_after_a_flushed_ruleset() {
 /// goes" is decided on the ruleset as it is when the removal commits).
 #[test]
 fn two_state_dirs_sharing_the_table_never_break_each_others_traffic() {
-    if !privileged_test() {
-        return;
-    }
-    isolated(|| {
+    brnet_testkit::sandboxed(|| {
         const CYCLES: usize = 25;
         let worker = |who: &'static str, prefix: &'static str, port: u16| {
             std::thread::spawn(move || {
@@ -185,6 +170,5 @@ fn two_state_dirs_sharing_the_table_never_break_each_others_traffic() {
             "a published port stopped answering: a {a:?}, b {b:?}"
         );
         assert_eq!(sh("nft list ruleset"), "");
-    })
-    .unwrap();
+    });
 }

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 
 use bridge_net::{BridgeNet, ConnectOptions, IpamConfig, NetnsRef, NetworkOptions};
 use brnet_netlink::{IfName, Socket};
-use brnet_netns::{Netns, NetnsDir, isolated, privileged_test};
+use brnet_netns::{Netns, NetnsDir};
 use brnet_tests::*;
 
 fn ns(name: &str) -> (Netns, NetnsRef) {
@@ -62,10 +62,7 @@ fn outside6(name: &str, host: &str, inside: &str) -> Netns {
 
 #[test]
 fn an_ipv6_only_network_addresses_routes_ndp_ports_masquerade_and_isolation() {
-    if !privileged_test() {
-        return;
-    }
-    isolated(|| {
+    brnet_testkit::sandboxed(|| {
         let dir = state_dir();
         let mut b = BridgeNet::open(dir.path()).unwrap();
         let mut o = v6_only("fd00:1::/64");
@@ -206,16 +203,12 @@ fn an_ipv6_only_network_addresses_routes_ndp_ports_masquerade_and_isolation() {
         assert_eq!(report.bridges_recreated, std::slice::from_ref(&n.bridge));
         assert_eq!(report.ports_reattached.len(), 1, "{report:?}");
         assert!(can_connect(None, addr("[fd00:2::2]:80"), LONG));
-    })
-    .unwrap();
+    });
 }
 
 #[test]
 fn an_ipv6_only_network_refuses_ipv4_settings_and_needs_its_subnet() {
-    if !privileged_test() {
-        return;
-    }
-    isolated(|| {
+    brnet_testkit::sandboxed(|| {
         let dir = state_dir();
         let mut b = BridgeNet::open(dir.path()).unwrap();
         let mut o = v6_only("fd00:1::/64");
@@ -227,18 +220,14 @@ fn an_ipv6_only_network_refuses_ipv4_settings_and_needs_its_subnet() {
         let err = b.create_network("v6", &o).unwrap_err().to_string();
         assert!(err.contains("IPv6"), "{err}");
         assert!(b.networks().unwrap().is_empty());
-    })
-    .unwrap();
+    });
 }
 
 /// A dual-stack network's port published without a host address answers
 /// on the host's IPv6 addresses too, not on IPv4 alone.
 #[test]
 fn dual_stack_ports_without_a_host_address_publish_on_ipv6_too() {
-    if !privileged_test() {
-        return;
-    }
-    isolated(|| {
+    brnet_testkit::sandboxed(|| {
         let dir = state_dir();
         let mut b = BridgeNet::open(dir.path()).unwrap();
         let mut o = NetworkOptions::default();
@@ -305,8 +294,7 @@ fn dual_stack_ports_without_a_host_address_publish_on_ipv6_too() {
         // Disconnect takes both families' rules.
         assert!(b.disconnect("dual", &rweb).unwrap());
         assert!(!can_connect(Some(&out), addr("[2001:db8::1]:8080"), SHORT));
-    })
-    .unwrap();
+    });
 }
 
 /// An echo server for UDP at `addr` inside `ns`, on a background thread.

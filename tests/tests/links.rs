@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use brnet_bridge::{BridgeConfig, ensure};
 use brnet_netlink::{Error as NlError, IfName, Socket};
-use brnet_netns::{Netns, NetnsDir, isolated, privileged_test};
+use brnet_netns::{Netns, NetnsDir};
 use brnet_tests::*;
 use brnet_veth::{Container, VethConfig, create};
 
@@ -50,10 +50,7 @@ fn two_containers(disable_ipv6: bool) -> (Socket, u32, Netns, Netns) {
 
 #[test]
 fn containers_on_a_bridge_talk_over_tcp_and_ping() {
-    if !privileged_test() {
-        return;
-    }
-    isolated(|| {
+    brnet_testkit::sandboxed(|| {
         let (_nl, _br, c1, c2) = two_containers(false);
         let c2_addr: SocketAddr = "172.30.0.3:8080".parse().unwrap();
         serve(listen_in(&c2, c2_addr), "hello from c2");
@@ -76,16 +73,12 @@ fn containers_on_a_bridge_talk_over_tcp_and_ping() {
             assert!(ping("c1", "172.30.0.3"));
             assert!(ping("c1", "172.30.0.1"));
         }
-    })
-    .unwrap();
+    });
 }
 
 #[test]
 fn ipv4_only_endpoints_have_no_ipv6_and_still_talk() {
-    if !privileged_test() {
-        return;
-    }
-    isolated(|| {
+    brnet_testkit::sandboxed(|| {
         let (_nl, _br, c1, c2) = two_containers(true);
         let c2_addr: SocketAddr = "172.30.0.3:80".parse().unwrap();
         serve(listen_in(&c2, c2_addr), "v4 only");
@@ -115,16 +108,12 @@ fn ipv4_only_endpoints_have_no_ipv6_and_still_talk() {
                 .unwrap();
             assert_eq!(v.trim(), "1", "{n}");
         }
-    })
-    .unwrap();
+    });
 }
 
 #[test]
 fn iproute2_sees_ours_and_we_see_theirs() {
-    if !privileged_test() {
-        return;
-    }
-    isolated(|| {
+    brnet_testkit::sandboxed(|| {
         let (mut nl, br, _c1, _c2) = two_containers(false);
         // Ours in `ip -j`: the bridge with its address, two ports on it.
         let addrs = ip_json(&["addr", "show", "dev", "br0"]);
@@ -187,16 +176,12 @@ fn iproute2_sees_ours_and_we_see_theirs() {
         ]);
         ip(&["link", "set", "low", "master", "br0", "up"]);
         assert_eq!(nl.link(br).unwrap().mac.unwrap(), mac);
-    })
-    .unwrap();
+    });
 }
 
 #[test]
 fn bad_input_is_a_typed_error_and_leaves_the_sandbox_unchanged() {
-    if !privileged_test() {
-        return;
-    }
-    isolated(|| {
+    brnet_testkit::sandboxed(|| {
         let (mut nl, br, _c1, _c2) = two_containers(false);
         let before = link_names();
 
@@ -325,16 +310,12 @@ fn bad_input_is_a_typed_error_and_leaves_the_sandbox_unchanged() {
         assert!(!brnet_veth::delete(&mut nl, &v.host).unwrap());
 
         assert_eq!(link_names(), before);
-    })
-    .unwrap();
+    });
 }
 
 #[test]
 fn deleting_a_namespace_removes_its_veth_from_the_bridge() {
-    if !privileged_test() {
-        return;
-    }
-    isolated(|| {
+    brnet_testkit::sandboxed(|| {
         let (mut nl, br, c1, c2) = two_containers(false);
         assert_eq!(brnet_bridge::ports(&mut nl, br).unwrap().len(), 2);
         drop(c1);
@@ -350,6 +331,5 @@ fn deleting_a_namespace_removes_its_veth_from_the_bridge() {
         }
         assert_eq!(ports, 1);
         drop(c2);
-    })
-    .unwrap();
+    });
 }

@@ -10,7 +10,7 @@ use bridge_net::{
     BridgeNet, ConnectOptions, Driver, IpamConfig, MacPolicy, MacvlanMode, MacvlanOptions,
     NetnsRef, NetworkOptions,
 };
-use brnet_netns::{Netns, NetnsDir, isolated, privileged_test};
+use brnet_netns::{Netns, NetnsDir};
 use brnet_testkit::topo::lan;
 use brnet_tests::*;
 
@@ -47,10 +47,7 @@ fn eth0(ns: &str) -> serde_json::Value {
 
 #[test]
 fn a_macvlan_network_in_bridge_mode_reaches_the_lan_and_its_containers() {
-    if !privileged_test() {
-        return;
-    }
-    isolated(|| {
+    brnet_testkit::sandboxed(|| {
         let lan = lan("lan0");
         let dir = state_dir();
         let mut b = BridgeNet::open(dir.path()).unwrap();
@@ -158,16 +155,12 @@ fn a_macvlan_network_in_bridge_mode_reaches_the_lan_and_its_containers() {
         assert!(b.remove_network("mv").unwrap());
         assert!(link_names().contains(&"lan0".to_owned()));
         assert!(ping("lan", "192.168.50.1"));
-    })
-    .unwrap();
+    });
 }
 
 #[test]
 fn macvlan_modes_mtu_static_mac_and_internal() {
-    if !privileged_test() {
-        return;
-    }
-    isolated(|| {
+    brnet_testkit::sandboxed(|| {
         let _lan = lan("lan0");
         let dir = state_dir();
         let mut b = BridgeNet::open(dir.path()).unwrap();
@@ -235,16 +228,12 @@ fn macvlan_modes_mtu_static_mac_and_internal() {
                 .unwrap()
                 .is_empty()
         );
-    })
-    .unwrap();
+    });
 }
 
 #[test]
 fn macvlan_without_addresses_and_interface_names() {
-    if !privileged_test() {
-        return;
-    }
-    isolated(|| {
+    brnet_testkit::sandboxed(|| {
         let _lan = lan("lan0");
         let dir = state_dir();
         let mut b = BridgeNet::open(dir.path()).unwrap();
@@ -324,8 +313,7 @@ fn macvlan_without_addresses_and_interface_names() {
         let (_e, re) = ns("e");
         let e = b.connect("again", &re, &ConnectOptions::default()).unwrap();
         assert_eq!(e.ipv4.unwrap().to_string(), "192.168.80.2/24");
-    })
-    .unwrap();
+    });
 }
 
 fn eth0_kind_here() -> String {

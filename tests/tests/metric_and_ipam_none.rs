@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 
 use bridge_net::{BridgeNet, ConnectOptions, IpamConfig, NetnsRef, NetworkOptions};
-use brnet_netns::{Netns, NetnsDir, isolated, privileged_test};
+use brnet_netns::{Netns, NetnsDir};
 use brnet_tests::*;
 
 fn ns(name: &str) -> (Netns, NetnsRef) {
@@ -46,10 +46,7 @@ fn defaults(ns: &str, family: &str) -> Vec<(String, u64)> {
 
 #[test]
 fn a_networks_metric_orders_the_default_routes_of_a_namespace() {
-    if !privileged_test() {
-        return;
-    }
-    isolated(|| {
+    brnet_testkit::sandboxed(|| {
         let dir = state_dir();
         let mut b = BridgeNet::open(dir.path()).unwrap();
         b.create_network("a", &dual("10.89.1.0/24", "fd89:1::/64", Some(200)))
@@ -83,16 +80,12 @@ fn a_networks_metric_orders_the_default_routes_of_a_namespace() {
         // Disconnecting takes the network's routes with it.
         assert!(b.disconnect("b", &r1).unwrap());
         assert_eq!(defaults("c1", "-4"), [("10.89.1.1".to_owned(), 200)]);
-    })
-    .unwrap();
+    });
 }
 
 #[test]
 fn without_a_metric_the_first_network_holds_the_default_route() {
-    if !privileged_test() {
-        return;
-    }
-    isolated(|| {
+    brnet_testkit::sandboxed(|| {
         let dir = state_dir();
         let mut b = BridgeNet::open(dir.path()).unwrap();
         b.create_network("a", &dual("10.89.1.0/24", "fd89:1::/64", None))
@@ -106,16 +99,12 @@ fn without_a_metric_the_first_network_holds_the_default_route() {
         // The kernel's own metrics: 0 for IPv4, 1024 for IPv6.
         assert_eq!(defaults("c1", "-4"), [("10.89.1.1".to_owned(), 0)]);
         assert_eq!(defaults("c1", "-6"), [("fd89:1::1".to_owned(), 1024)]);
-    })
-    .unwrap();
+    });
 }
 
 #[test]
 fn a_bridge_network_without_addresses_gives_links_and_nothing_else() {
-    if !privileged_test() {
-        return;
-    }
-    isolated(|| {
+    brnet_testkit::sandboxed(|| {
         let dir = state_dir();
         let mut b = BridgeNet::open(dir.path()).unwrap();
         let o = NetworkOptions {
@@ -191,6 +180,5 @@ fn a_bridge_network_without_addresses_gives_links_and_nothing_else() {
         }
         assert!(b.remove_network("none").unwrap());
         assert!(!link_names().contains(&"nobr0".to_owned()));
-    })
-    .unwrap();
+    });
 }

@@ -6,7 +6,7 @@ use std::process::Command;
 
 use bridge_net::{BridgeNet, ConnectOptions, NetnsRef, NetworkMode, NetworkOptions};
 use brnet_netlink::Socket;
-use brnet_netns::{Netns, NetnsDir, isolated, privileged_test};
+use brnet_netns::{Netns, NetnsDir};
 use brnet_tests::*;
 
 fn ns(name: &str) -> (Netns, NetnsRef) {
@@ -27,10 +27,7 @@ fn custom(subnet: &str, gateway: &str) -> NetworkOptions {
 
 #[test]
 fn s1_docker0_sequential_addresses_derived_macs_and_routes() {
-    if !privileged_test() {
-        return;
-    }
-    isolated(|| {
+    brnet_testkit::sandboxed(|| {
         let dir = state_dir();
         let mut b = BridgeNet::open(dir.path()).unwrap();
         let (c1, r1) = ns("c1");
@@ -75,16 +72,12 @@ fn s1_docker0_sequential_addresses_derived_macs_and_routes() {
         );
         assert!(ping("c1", "172.17.0.3"));
         assert!(ping("c2", "172.17.0.1"));
-    })
-    .unwrap();
+    });
 }
 
 #[test]
 fn s2_custom_network_and_a_second_interface() {
-    if !privileged_test() {
-        return;
-    }
-    isolated(|| {
+    brnet_testkit::sandboxed(|| {
         let dir = state_dir();
         let mut b = BridgeNet::open(dir.path()).unwrap();
         b.create_network("customNetwork", &custom("172.20.0.0/16", "172.20.0.1"))
@@ -123,16 +116,12 @@ fn s2_custom_network_and_a_second_interface() {
             err.to_string().contains("already connected") && err.to_string().contains("eth1"),
             "{err}"
         );
-    })
-    .unwrap();
+    });
 }
 
 #[test]
 fn s3_default_pool_network_is_isolated_from_docker0_both_ways() {
-    if !privileged_test() {
-        return;
-    }
-    isolated(|| {
+    brnet_testkit::sandboxed(|| {
         let dir = state_dir();
         let mut b = BridgeNet::open(dir.path()).unwrap();
         let (c1, r1) = ns("c1");
@@ -154,16 +143,12 @@ fn s3_default_pool_network_is_isolated_from_docker0_both_ways() {
         // Each still reaches its own gateway side and the host.
         assert!(can_connect(None, addr("172.18.0.2:80"), LONG));
         assert!(can_connect(None, addr("172.17.0.2:80"), LONG));
-    })
-    .unwrap();
+    });
 }
 
 #[test]
 fn s4_published_port_from_outside_and_masquerade() {
-    if !privileged_test() {
-        return;
-    }
-    isolated(|| {
+    brnet_testkit::sandboxed(|| {
         let dir = state_dir();
         let mut b = BridgeNet::open(dir.path()).unwrap();
         let outside = make_outside("outside", "198.51.100.1/24", "198.51.100.2/24");
@@ -202,16 +187,12 @@ fn s4_published_port_from_outside_and_masquerade() {
             err.to_string().contains("8081/tcp") && err.to_string().contains("in use"),
             "{err}"
         );
-    })
-    .unwrap();
+    });
 }
 
 #[test]
 fn s5_none_and_container_modes() {
-    if !privileged_test() {
-        return;
-    }
-    isolated(|| {
+    brnet_testkit::sandboxed(|| {
         let dir = state_dir();
         let mut b = BridgeNet::open(dir.path()).unwrap();
         let (_n, rn) = ns("lonely");
@@ -267,16 +248,12 @@ fn s5_none_and_container_modes() {
         assert!(b.attach("h2", &NetworkMode::Host, Some(&rn)).is_err());
         assert!(b.detach("sidecar").unwrap());
         assert!(!b.detach("sidecar").unwrap());
-    })
-    .unwrap();
+    });
 }
 
 #[test]
 fn s6_restart_keeps_addresses_and_cleanup_leaves_nothing() {
-    if !privileged_test() {
-        return;
-    }
-    isolated(|| {
+    brnet_testkit::sandboxed(|| {
         let dir = state_dir();
         let links_before = link_names();
         let rules_before = nft_ruleset();
@@ -329,8 +306,7 @@ fn s6_restart_keeps_addresses_and_cleanup_leaves_nothing() {
         assert_eq!(link_names(), links_before);
         assert_eq!(nft_ruleset(), rules_before);
         assert!(NetnsDir::default().list().unwrap().is_empty());
-    })
-    .unwrap();
+    });
 }
 
 /// The nft ruleset of the sandbox, as text.
@@ -357,10 +333,7 @@ fn s7_worker() {
 
 #[test]
 fn s7_two_processes_share_a_state_dir() {
-    if !privileged_test() {
-        return;
-    }
-    isolated(|| {
+    brnet_testkit::sandboxed(|| {
         let dir = state_dir();
         let mut b = BridgeNet::open(dir.path()).unwrap();
         b.create_network("shared", &custom("10.77.0.0/16", "10.77.0.1"))
@@ -395,16 +368,12 @@ fn s7_two_processes_share_a_state_dir() {
             assert!(can_connect(None, a, LONG), "{a}");
             drop(l);
         }
-    })
-    .unwrap();
+    });
 }
 
 #[test]
 fn s8_the_bridge_port_limit_is_a_typed_error() {
-    if !privileged_test() {
-        return;
-    }
-    isolated(|| {
+    brnet_testkit::sandboxed(|| {
         let dir = state_dir();
         let mut b = BridgeNet::open(dir.path()).unwrap();
         b.create_network("big", &custom("10.99.0.0/16", "10.99.0.1"))
@@ -433,16 +402,12 @@ fn s8_the_bridge_port_limit_is_a_typed_error() {
             .connect("big", &"last".parse().unwrap(), &ConnectOptions::default())
             .unwrap();
         assert_eq!(e.ipv4.unwrap().to_string(), "10.99.4.1/16");
-    })
-    .unwrap();
+    });
 }
 
 #[test]
 fn iptables_backend_across_handles() {
-    if !privileged_test() {
-        return;
-    }
-    isolated(|| {
+    brnet_testkit::sandboxed(|| {
         let dir = state_dir();
         let cfg = || bridge_net::Config {
             firewall: bridge_net::FirewallBackend::IptablesRestore,
@@ -480,8 +445,7 @@ fn iptables_backend_across_handles() {
             String::from_utf8_lossy(&Command::new("iptables-save").output().unwrap().stdout)
                 .into_owned();
         assert!(!saved.contains("br-"), "{saved}");
-    })
-    .unwrap();
+    });
 }
 
 /// The host settings and host facts the model reads: `ip_forward` is turned
@@ -490,10 +454,7 @@ fn iptables_backend_across_handles() {
 /// reconcile and its address goes back to the pool.
 #[test]
 fn host_settings_on_link_routes_and_dead_namespaces() {
-    if !privileged_test() {
-        return;
-    }
-    isolated(|| {
+    brnet_testkit::sandboxed(|| {
         std::fs::write("/proc/sys/net/ipv4/ip_forward", "0").unwrap();
         // On-link routes over all of 172.17.0.0/16 and part of
         // 172.18.0.0/16 (a veth pair: this kernel has no dummy links).
@@ -554,18 +515,14 @@ fn host_settings_on_link_routes_and_dead_namespaces() {
             )
             .unwrap();
         assert_eq!(again.ipv4.unwrap().addr(), old);
-    })
-    .unwrap();
+    });
 }
 
 /// A DNS-enabled network whose resolver cannot start: the endpoint works
 /// and says why it has no name server, instead of silently having none.
 #[test]
 fn a_resolver_that_cannot_start_is_a_warning_on_the_endpoint() {
-    if !privileged_test() {
-        return;
-    }
-    isolated(|| {
+    brnet_testkit::sandboxed(|| {
         let dir = state_dir();
         let mut b = BridgeNet::open_with(bridge_net::Config {
             resolver: bridge_net::ResolverCommand::Path("/nonexistent/brnet".into()),
@@ -583,18 +540,14 @@ fn a_resolver_that_cannot_start_is_a_warning_on_the_endpoint() {
             "{w}"
         );
         assert_eq!(e.ipv4.unwrap().to_string(), "172.20.0.2/16");
-    })
-    .unwrap();
+    });
 }
 
 /// The networks in a new one's way (same bridge, overlapping subnet) go
 /// when they have no endpoints, and stay when they have some.
 #[test]
 fn idle_networks_in_the_way_are_removed_busy_ones_kept() {
-    if !privileged_test() {
-        return;
-    }
-    isolated(|| {
+    brnet_testkit::sandboxed(|| {
         let dir = state_dir();
         let mut b = BridgeNet::open(dir.path()).unwrap();
         b.create_network("old", &custom("172.20.0.0/16", "172.20.0.1"))
@@ -621,8 +574,7 @@ fn idle_networks_in_the_way_are_removed_busy_ones_kept() {
         assert!(left.contains(&"apart".to_owned()), "{left:?}");
         assert!(!link_names().contains(&same_bridge.bridge));
         assert!(link_names().contains(&busy.bridge));
-    })
-    .unwrap();
+    });
 }
 
 /// Disconnect without waiting for the kernel: the veths go down into
@@ -631,10 +583,7 @@ fn idle_networks_in_the_way_are_removed_busy_ones_kept() {
 /// request, shortly after. The namespaces live on, with only `lo`.
 #[test]
 fn background_disconnect_deletes_the_veths_without_a_binary() {
-    if !privileged_test() {
-        return;
-    }
-    isolated(|| {
+    brnet_testkit::sandboxed(|| {
         let dir = state_dir();
         let mut b = BridgeNet::open_with(bridge_net::Config {
             veth_delete: bridge_net::VethDelete::Background,
@@ -688,8 +637,7 @@ fn background_disconnect_deletes_the_veths_without_a_binary() {
             );
         }
         assert_eq!(b.network("n").unwrap().endpoints, 0);
-    })
-    .unwrap();
+    });
 }
 
 /// The front ends' one way to keep a network as they define it
@@ -698,10 +646,7 @@ fn background_disconnect_deletes_the_veths_without_a_binary() {
 /// while it differs and has endpoints; idle networks in its way go.
 #[test]
 fn ensure_network_makes_the_network_match_the_request() {
-    if !privileged_test() {
-        return;
-    }
-    isolated(|| {
+    brnet_testkit::sandboxed(|| {
         let dir = state_dir();
         let mut b = BridgeNet::open(dir.path()).unwrap();
         b.create_network("stale", &custom("172.20.0.0/16", "172.20.0.1"))
@@ -751,18 +696,14 @@ fn ensure_network_makes_the_network_match_the_request() {
             "network \"n\" exists with mtu none (asked: 1400) and has 1 endpoint(s)"
         );
         assert_eq!(b.network("n").unwrap().endpoints, 1, "untouched");
-    })
-    .unwrap();
+    });
 }
 
 /// `disconnect_all`: a namespace leaves every network at once (and its
 /// network mode is forgotten); its veths go, the other namespaces stay.
 #[test]
 fn disconnect_all_takes_a_namespace_off_every_network() {
-    if !privileged_test() {
-        return;
-    }
-    isolated(|| {
+    brnet_testkit::sandboxed(|| {
         let dir = state_dir();
         let mut b = BridgeNet::open(dir.path()).unwrap();
         b.create_network("a", &custom("172.20.0.0/16", "172.20.0.1"))
@@ -790,6 +731,5 @@ fn disconnect_all_takes_a_namespace_off_every_network() {
         NetnsDir::default().delete("d").unwrap();
         assert_eq!(b.disconnect_all(&d).unwrap(), 1);
         assert!(b.endpoints(None).unwrap().is_empty());
-    })
-    .unwrap();
+    });
 }

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use bridge_net::state::{COMPACT_MIN, STATE_FILE, State, Store};
 use bridge_net::{BridgeNet, ConnectOptions, NetnsRef, NetworkMode, NetworkOptions};
-use brnet_netns::{NetnsDir, isolated, privileged_test};
+use brnet_netns::NetnsDir;
 use brnet_tests::*;
 
 fn subnet_opts(subnet: &str) -> NetworkOptions {
@@ -174,10 +174,7 @@ fn kept(out: std::process::Output) -> Vec<(String, Ipv4Addr)> {
 /// record over the other's.
 #[test]
 fn a_handle_reads_what_others_append_after_its_own_snapshot() {
-    if !privileged_test() {
-        return;
-    }
-    isolated(|| {
+    brnet_testkit::sandboxed(|| {
         let dir = state_dir();
         BridgeNet::open(dir.path())
             .unwrap()
@@ -207,18 +204,14 @@ fn a_handle_reads_what_others_append_after_its_own_snapshot() {
         }
         assert_eq!(got.len(), 6);
         check_shared(dir.path(), &got);
-    })
-    .unwrap();
+    });
 }
 
 /// The same after a compaction this handle did itself (a long journal
 /// rewritten as a snapshot by the append that crossed the threshold).
 #[test]
 fn a_handle_reads_what_others_append_after_its_own_compaction() {
-    if !privileged_test() {
-        return;
-    }
-    isolated(|| {
+    brnet_testkit::sandboxed(|| {
         let dir = state_dir();
         BridgeNet::open(dir.path())
             .unwrap()
@@ -249,8 +242,7 @@ fn a_handle_reads_what_others_append_after_its_own_compaction() {
             .unwrap();
         got.push(("a".into(), e.ipv4.unwrap().addr()));
         check_shared(dir.path(), &got);
-    })
-    .unwrap();
+    });
 }
 
 /// Four processes, each with one long-lived handle, connect, disconnect,
@@ -260,10 +252,7 @@ fn a_handle_reads_what_others_append_after_its_own_compaction() {
 /// without the lock all along.
 #[test]
 fn four_processes_share_one_state_through_snapshots_and_compactions() {
-    if !privileged_test() {
-        return;
-    }
-    isolated(|| {
+    brnet_testkit::sandboxed(|| {
         let dir = state_dir();
         BridgeNet::open(dir.path())
             .unwrap()
@@ -320,8 +309,7 @@ fn four_processes_share_one_state_through_snapshots_and_compactions() {
             "snapshots and compactions happened ({files} files seen)"
         );
         check_shared(dir.path(), &got);
-    })
-    .unwrap();
+    });
 }
 
 /// What the processes were given (`got`: namespace name and address) is
@@ -391,10 +379,7 @@ fn fill_journal(b: &mut BridgeNet, dir: &Path, target: usize) {
 /// the file worked again ("address ... is already allocated").
 #[test]
 fn a_compaction_in_the_middle_of_a_connect_keeps_the_file_whole() {
-    if !privileged_test() {
-        return;
-    }
-    isolated(|| {
+    brnet_testkit::sandboxed(|| {
         let dir = state_dir();
         let mut b = BridgeNet::open(dir.path()).unwrap();
         b.create_network("n", &subnet_opts("10.60.0.0/16")).unwrap();
@@ -410,8 +395,7 @@ fn a_compaction_in_the_middle_of_a_connect_keeps_the_file_whole() {
         }
         assert!(journal_lines(dir.path()) < COMPACT_MIN, "compacted");
         check_shared(dir.path(), &got);
-    })
-    .unwrap();
+    });
 }
 
 /// A compaction that cannot be written (its temp file cannot be created)
@@ -421,10 +405,7 @@ fn a_compaction_in_the_middle_of_a_connect_keeps_the_file_whole() {
 /// endpoint without one.
 #[test]
 fn a_failed_compaction_does_not_fail_the_connect() {
-    if !privileged_test() {
-        return;
-    }
-    isolated(|| {
+    brnet_testkit::sandboxed(|| {
         let dir = state_dir();
         let mut b = BridgeNet::open(dir.path()).unwrap();
         b.create_network("n", &subnet_opts("10.59.0.0/16")).unwrap();
@@ -456,6 +437,5 @@ fn a_failed_compaction_does_not_fail_the_connect() {
         connect(&mut b, &mut got, "c3");
         assert!(journal_lines(dir.path()) < COMPACT_MIN, "compacted");
         check_shared(dir.path(), &got);
-    })
-    .unwrap();
+    });
 }

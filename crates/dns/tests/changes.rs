@@ -35,10 +35,7 @@ fn base() -> Table {
 
 #[test]
 fn remove_and_add_endpoint_seen_by_the_next_query() {
-    if !brnet_testkit::privileged_test() {
-        return;
-    }
-    brnet_testkit::isolated(|| {
+    brnet_testkit::sandboxed(|| {
         let web = common::web_on_br0();
         let resolver = Resolver::start(Config::default()).unwrap();
         resolver.set_listeners(&[sa(GW)]).unwrap();
@@ -83,8 +80,7 @@ fn remove_and_add_endpoint_seen_by_the_next_query() {
         assert_eq!(rcode(&c.ask("pg.", RecordType::A)), ResponseCode::NXDomain);
         assert_eq!(resolver.records(), base());
         resolver.stop().unwrap();
-    })
-    .unwrap();
+    });
 }
 
 /// 50 endpoints connect and disconnect while a client asks in a loop:
@@ -92,10 +88,7 @@ fn remove_and_add_endpoint_seen_by_the_next_query() {
 /// by the query after it.
 #[test]
 fn keeps_answering_through_50_concurrent_changes() {
-    if !brnet_testkit::privileged_test() {
-        return;
-    }
-    brnet_testkit::isolated(|| {
+    brnet_testkit::sandboxed(|| {
         network("br0", &["10.89.0.1/16"]);
         let web = container("web", "br0", &["10.89.0.2/16"]);
         let resolver = Arc::new(Resolver::start(Config::default()).unwrap());
@@ -156,17 +149,13 @@ fn keeps_answering_through_50_concurrent_changes() {
         assert!(stats.record_updates >= 51, "{stats:?}");
         assert_eq!(resolver.records(), base());
         Arc::into_inner(resolver).unwrap().stop().unwrap();
-    })
-    .unwrap();
+    });
 }
 
 /// A forwarded query in flight survives a record swap.
 #[test]
 fn forwards_in_flight_survive_record_changes() {
-    if !brnet_testkit::privileged_test() {
-        return;
-    }
-    brnet_testkit::isolated(|| {
+    brnet_testkit::sandboxed(|| {
         let web = common::web_on_br0();
         let out = common::out();
         let upstream = common::Upstream::start(&out, sa("198.51.100.2:53"), common::Stub::Answer);
@@ -187,16 +176,12 @@ fn forwards_in_flight_survive_record_changes() {
         let m = asking.join().unwrap();
         assert_eq!(answers(&m), ["192.0.2.9"]);
         resolver.stop().unwrap();
-    })
-    .unwrap();
+    });
 }
 
 #[test]
 fn listeners_come_and_go() {
-    if !brnet_testkit::privileged_test() {
-        return;
-    }
-    brnet_testkit::isolated(|| {
+    brnet_testkit::sandboxed(|| {
         network("br0", &["10.89.0.1/24"]);
         network("br1", &["10.89.1.1/24"]);
         let web = container("web", "br0", &["10.89.0.2/24"]);
@@ -245,16 +230,12 @@ fn listeners_come_and_go() {
         assert_eq!(answers(&c.ask("db.", RecordType::A)), ["10.89.0.3"]);
         assert_eq!(answers(&c.ask_tcp("db.", RecordType::A)), ["10.89.0.3"]);
         resolver.stop().unwrap();
-    })
-    .unwrap();
+    });
 }
 
 #[test]
 fn bind_errors_name_the_address_and_the_rest_still_serve() {
-    if !brnet_testkit::privileged_test() {
-        return;
-    }
-    brnet_testkit::isolated(|| {
+    brnet_testkit::sandboxed(|| {
         let web = common::web_on_br0();
         let squatter = std::net::UdpSocket::bind(GW).unwrap();
         let resolver = Resolver::start(Config::default()).unwrap();
@@ -289,6 +270,5 @@ fn bind_errors_name_the_address_and_the_rest_still_serve() {
         bound.unwrap();
         assert_eq!(resolver.listeners().len(), 2);
         resolver.stop().unwrap();
-    })
-    .unwrap();
+    });
 }

@@ -52,10 +52,7 @@ fn capture() -> (LogSink, Arc<Mutex<Vec<String>>>) {
 
 #[test]
 fn answers_come_from_upstream_with_tcp_fallback() {
-    if !brnet_testkit::privileged_test() {
-        return;
-    }
-    brnet_testkit::isolated(|| {
+    brnet_testkit::sandboxed(|| {
         let web = common::web_on_br0();
         let out = common::out();
         let _upstream = Upstream::start(&out, sa(UPSTREAM), Stub::Answer);
@@ -101,16 +98,12 @@ fn answers_come_from_upstream_with_tcp_fallback() {
         assert_eq!(s.tcp_fallbacks, 2, "{s:?}");
         assert_eq!(s.servfail, 0, "{s:?}");
         resolver.stop().unwrap();
-    })
-    .unwrap();
+    });
 }
 
 #[test]
 fn servfail_and_one_log_line_when_upstream_is_down() {
-    if !brnet_testkit::privileged_test() {
-        return;
-    }
-    brnet_testkit::isolated(|| {
+    brnet_testkit::sandboxed(|| {
         let web = common::web_on_br0();
         let _out = common::out();
         // nothing listens upstream
@@ -145,16 +138,12 @@ fn servfail_and_one_log_line_when_upstream_is_down() {
         // local names are still answered
         assert_eq!(answers(&c.ask("db.", RecordType::A)), ["10.89.0.3"]);
         resolver.stop().unwrap();
-    })
-    .unwrap();
+    });
 }
 
 #[test]
 fn next_upstream_when_the_first_fails() {
-    if !brnet_testkit::privileged_test() {
-        return;
-    }
-    brnet_testkit::isolated(|| {
+    brnet_testkit::sandboxed(|| {
         let web = common::web_on_br0();
         let out = common::out();
         brnet_testkit::cmd::ip(&["-n", "out", "addr", "add", "198.51.100.3/24", "dev", "eth0"]);
@@ -166,8 +155,7 @@ fn next_upstream_when_the_first_fails() {
             // dead (nothing listens), then SERVFAIL, then the good one
             vec![sa("198.51.100.4:53"), sa("198.51.100.3:53"), sa(UPSTREAM)],
         );
-    })
-    .unwrap();
+    });
 }
 
 fn c_asks_through(web: &brnet_netns::Netns, upstreams: Vec<SocketAddr>) {
@@ -187,10 +175,7 @@ fn c_asks_through(web: &brnet_netns::Netns, upstreams: Vec<SocketAddr>) {
 
 #[test]
 fn internal_networks_and_no_upstream() {
-    if !brnet_testkit::privileged_test() {
-        return;
-    }
-    brnet_testkit::isolated(|| {
+    brnet_testkit::sandboxed(|| {
         let web = common::web_on_br0();
         let secret = container("secret", "br0", &["10.89.0.50/24"]);
         let (log, lines) = capture();
@@ -223,18 +208,14 @@ fn internal_networks_and_no_upstream() {
             ]
         );
         resolver.stop().unwrap();
-    })
-    .unwrap();
+    });
 }
 
 /// A flood of forwards to a dead upstream: never more than the limit in
 /// flight, the excess answered SERVFAIL at once, local names unaffected.
 #[test]
 fn forwards_in_flight_are_bounded() {
-    if !brnet_testkit::privileged_test() {
-        return;
-    }
-    brnet_testkit::isolated(|| {
+    brnet_testkit::sandboxed(|| {
         let web = common::web_on_br0();
         let _out = common::out();
         let resolver = Resolver::start(Config {
@@ -265,8 +246,7 @@ fn forwards_in_flight_are_bounded() {
         assert!(s.peak_in_flight <= 16, "{s:?}");
         assert!(s.forwarded <= 1000, "{s:?}");
         resolver.stop().unwrap();
-    })
-    .unwrap();
+    });
 }
 
 /// A network with name servers of its own (netavark's
@@ -274,10 +254,7 @@ fn forwards_in_flight_are_bounded() {
 /// other networks' still go to the resolver's upstreams.
 #[test]
 fn a_network_forwards_to_its_own_name_servers() {
-    if !brnet_testkit::privileged_test() {
-        return;
-    }
-    brnet_testkit::isolated(|| {
+    brnet_testkit::sandboxed(|| {
         let web = common::web_on_br0();
         let own = container("own", "br0", &["10.89.0.9/24"]);
         let out = common::out();
@@ -309,6 +286,5 @@ fn a_network_forwards_to_its_own_name_servers() {
         let m = Client::new(&own, sa(GW)).ask("own.", RecordType::A);
         assert_eq!(answers(&m), ["10.89.0.9"]);
         resolver.stop().unwrap();
-    })
-    .unwrap();
+    });
 }

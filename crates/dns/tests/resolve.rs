@@ -51,10 +51,7 @@ fn sa(s: &str) -> SocketAddr {
 
 #[test]
 fn containers_resolve_each_other_and_isolation_holds() {
-    if !brnet_testkit::privileged_test() {
-        return;
-    }
-    brnet_testkit::isolated(|| {
+    brnet_testkit::sandboxed(|| {
         let table = topology();
         let web = container("web", "br0", &["10.89.0.2/24", "fd00:89::2/64"]);
         let db = container("db", "br0", &["10.89.0.3/24", "fd00:89::3/64"]);
@@ -154,8 +151,7 @@ fn containers_resolve_each_other_and_isolation_holds() {
         );
 
         resolver.stop().unwrap();
-    })
-    .unwrap();
+    });
 }
 
 fn ip_route_add(ns: &str, dst: &str, via: &str) {

@@ -256,10 +256,7 @@ fn hairpin(br_nf: u8) {
 /// IP hooks (br_netfilter's `bridge-nf-call-iptables=1`).
 #[test]
 fn native_icc_off_with_br_netfilter() {
-    if !privileged_test() {
-        return;
-    }
-    isolated(|| {
+    brnet_testkit::sandboxed(|| {
         let mut procs = Procs::default();
         host(&mut procs);
         sh("echo 1 > /proc/sys/net/bridge/bridge-nf-call-iptables");
@@ -287,18 +284,14 @@ fn native_icc_off_with_br_netfilter() {
             .unwrap();
         assert_eq!(tcp("c5", "172.18.0.2", 80).as_deref(), Some("c1"));
         drop(procs);
-    })
-    .unwrap();
+    });
 }
 
 /// Routed networks: containers reached at their own addresses, only on
 /// published container ports.
 #[test]
 fn native_routed_network() {
-    if !privileged_test() {
-        return;
-    }
-    isolated(|| {
+    brnet_testkit::sandboxed(|| {
         let mut procs = Procs::default();
         host(&mut procs);
         bridge("brr", "192.0.2.1/24");
@@ -319,18 +312,14 @@ fn native_routed_network() {
         // No NAT: the outside sees the container's own address.
         assert_eq!(tcp("c6", OUT, 9000).as_deref(), Some("192.0.2.2"));
         drop(procs);
-    })
-    .unwrap();
+    });
 }
 
 /// IPv6: masquerade (NAT66, Docker's default for IPv6 networks), DNAT of a
 /// port published on every address, and direct access dropped.
 #[test]
 fn native_ipv6() {
-    if !privileged_test() {
-        return;
-    }
-    isolated(|| {
+    brnet_testkit::sandboxed(|| {
         let mut procs = Procs::default();
         router();
         outside("out", "fd00:100::1/64", "fd00:100::2/64");
@@ -339,7 +328,9 @@ fn native_ipv6() {
         container("c1", "br0", "fd00:18::2/64", "");
         sh("ip -n c1 addr flush dev eth0 && ip -n c1 addr add fd00:18::2/64 dev eth0 nodad");
         sh("ip -n c1 route add default via fd00:18::1");
-        sh("ip addr change fd00:100::1/64 dev o-out nodad; ip -n out addr change fd00:100::2/64 dev eth0 nodad");
+        sh(
+            "ip addr change fd00:100::1/64 dev o-out nodad; ip -n out addr change fd00:100::2/64 dev eth0 nodad",
+        );
         sh("ip -n out route add fd00:18::/64 via fd00:100::1");
         for (ns, port, reply) in [("out", 9000, "$SOCAT_PEERADDR"), ("c1", 80, "c1-v6")] {
             let cmd = in_ns(
@@ -365,7 +356,10 @@ fn native_ipv6() {
         let peer = |s: Option<String>| -> Option<std::net::Ipv6Addr> {
             s?.trim_matches(|c| c == '[' || c == ']').parse().ok()
         };
-        assert_eq!(peer(tcp("c1", "fd00:100::2", 9000)), "fd00:18::2".parse().ok());
+        assert_eq!(
+            peer(tcp("c1", "fd00:100::2", 9000)),
+            "fd00:18::2".parse().ok()
+        );
         let br0 = Network::builder("br0")
             .ipv6("fd00:18::/64".parse().unwrap())
             .build()
@@ -373,10 +367,12 @@ fn native_ipv6() {
         let mut fw = Firewall::new(Backend::Native).unwrap();
         fw.install_network(&br0, &[endpoint("fd00:18::2", &["8080:80"])])
             .unwrap();
-        assert_eq!(peer(tcp("c1", "fd00:100::2", 9000)), "fd00:100::1".parse().ok());
+        assert_eq!(
+            peer(tcp("c1", "fd00:100::2", 9000)),
+            "fd00:100::1".parse().ok()
+        );
         assert_eq!(tcp("out", "fd00:100::1", 8080).as_deref(), Some("c1-v6"));
         assert_eq!(tcp("out", "fd00:18::2", 80), None);
         drop(procs);
-    })
-    .unwrap();
+    });
 }

@@ -92,10 +92,7 @@ fn version() {
 /// back.
 #[test]
 fn teardown_after_a_flushed_ruleset_succeeds() {
-    if !brnet_netns::privileged_test() {
-        return;
-    }
-    brnet_netns::isolated(|| {
+    brnet_testkit::sandboxed(|| {
         let config = tempfile::tempdir().unwrap();
         let ns = &named_netns("flushed");
         let setup = run(config.path(), &["setup", ns], CAPTURED);
@@ -114,16 +111,12 @@ fn teardown_after_a_flushed_ruleset_succeeds() {
             "the bridge outlived its last container"
         );
         assert_eq!(nft_ruleset(), "", "teardown put rules back");
-    })
-    .unwrap();
+    });
 }
 
 #[test]
 fn captured_setup_then_teardown_twice() {
-    if !brnet_netns::privileged_test() {
-        return;
-    }
-    brnet_netns::isolated(|| {
+    brnet_testkit::sandboxed(|| {
         let config = tempfile::tempdir().unwrap();
         let ns = &named_netns("web");
 
@@ -161,16 +154,12 @@ fn captured_setup_then_teardown_twice() {
         // The namespace gone: teardown still succeeds.
         NetnsDir::default().delete("web").unwrap();
         assert!(run(config.path(), &["teardown", ns], CAPTURED).ok);
-    })
-    .unwrap();
+    });
 }
 
 #[test]
 fn failures_are_one_json_line_naming_the_field() {
-    if !brnet_netns::privileged_test() {
-        return;
-    }
-    brnet_netns::isolated(|| {
+    brnet_testkit::sandboxed(|| {
         let config = tempfile::tempdir().unwrap();
         NetnsDir::default().create("c").unwrap();
         let ns = "/run/netns/c";
@@ -231,8 +220,7 @@ fn failures_are_one_json_line_naming_the_field() {
         // None of them left anything.
         let mut nl = bridge_net::brnet_netlink::Socket::new().unwrap();
         assert!(nl.link_by_name("podman1").is_err());
-    })
-    .unwrap();
+    });
 }
 
 /// The rules of `table` (`iptables -S` or `ip6tables -S`).
@@ -247,10 +235,7 @@ fn iptables(cmd: &str, table: &str) -> String {
 /// The nftables ruleset.
 #[test]
 fn netavark_fw_chooses_the_firewall_and_teardown_finds_it() {
-    if !brnet_netns::privileged_test() {
-        return;
-    }
-    brnet_netns::isolated(|| {
+    brnet_testkit::sandboxed(|| {
         let config = tempfile::tempdir().unwrap();
         let dir = NetnsDir::default();
         dir.create("web").unwrap();
@@ -309,16 +294,12 @@ fn netavark_fw_chooses_the_firewall_and_teardown_finds_it() {
             );
             assert!(error_of(&r).contains(want));
         }
-    })
-    .unwrap();
+    });
 }
 
 #[test]
 fn network_dns_servers_go_to_the_resolver_and_update_changes_them() {
-    if !brnet_netns::privileged_test() {
-        return;
-    }
-    brnet_netns::isolated(|| {
+    brnet_testkit::sandboxed(|| {
         let config = tempfile::tempdir().unwrap();
         let dir = NetnsDir::default();
         dir.create("web").unwrap();
@@ -378,6 +359,5 @@ fn network_dns_servers_go_to_the_resolver_and_update_changes_them() {
         );
         assert!(error_of(&bad).contains("--network-dns-servers"));
         assert!(run(config.path(), &["teardown", ns], &stdin).ok);
-    })
-    .unwrap();
+    });
 }

@@ -9,14 +9,10 @@ use brnet_testkit::cmd::sh;
 use brnet_netlink::msg;
 use brnet_netlink::transport::{Failure, Protocol, Transport};
 use brnet_netlink::{LinkChange, LinkRef, Socket};
-use brnet_netns::{isolated, privileged_test};
 
 #[test]
 fn replies_left_over_from_abandoned_requests_are_skipped() {
-    if !privileged_test() {
-        return;
-    }
-    isolated(|| {
+    brnet_testkit::sandboxed(|| {
         let mut nl = Socket::new().unwrap();
         // An error (no link 9999) and an answer, never read.
         let mut missing = msg::get_link(&LinkRef::Index(9999)).unwrap();
@@ -32,16 +28,12 @@ fn replies_left_over_from_abandoned_requests_are_skipped() {
         );
         let err = nl.link(LinkRef::Index(9999)).unwrap_err();
         assert!(err.is_not_found(), "{err}");
-    })
-    .unwrap();
+    });
 }
 
 #[test]
 fn a_dump_the_data_changes_under_runs_again() {
-    if !privileged_test() {
-        return;
-    }
-    isolated(|| {
+    brnet_testkit::sandboxed(|| {
         // Enough links for the dump to come in several parts.
         let batch: String = (0..150)
             .map(|i| format!("link add a{i} type veth peer name b{i}\n"))
@@ -63,16 +55,12 @@ fn a_dump_the_data_changes_under_runs_again() {
         let mut names: Vec<_> = links.iter().map(|l| l.name.clone()).collect();
         names.dedup();
         assert_eq!(names.len(), links.len(), "no link twice");
-    })
-    .unwrap();
+    });
 }
 
 #[test]
 fn dropped_answers_make_a_batch_of_unknown_outcome() {
-    if !privileged_test() {
-        return;
-    }
-    isolated(|| {
+    brnet_testkit::sandboxed(|| {
         sh("ip link add a0 type veth peer name b0");
         let mut t = Transport::open(Protocol::Route).unwrap();
         t.set_receive_buffer(0).unwrap();
@@ -103,6 +91,5 @@ fn dropped_answers_make_a_batch_of_unknown_outcome() {
         let mut got = 0;
         t.request(&mut m, &mut |_, _| got += 1).unwrap();
         assert_eq!(got, 1);
-    })
-    .unwrap();
+    });
 }

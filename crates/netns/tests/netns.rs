@@ -36,10 +36,7 @@ fn sandbox_is_a_fresh_namespace_with_lo_up() {
 
 #[test]
 fn create_list_open_delete_and_iproute2_sees_ours() {
-    if !privileged_test() {
-        return;
-    }
-    isolated(|| {
+    brnet_testkit::sandboxed(|| {
         let dir = NetnsDir::default();
         let before = Netns::current().unwrap().id().unwrap();
         let c1 = dir.create("c1").unwrap();
@@ -79,16 +76,12 @@ fn create_list_open_delete_and_iproute2_sees_ours() {
         dir.delete("theirs").unwrap();
         assert_eq!(dir.list().unwrap(), ["c2"]);
         assert!(!ip(&["netns", "list"]).contains("c1"));
-    })
-    .unwrap();
+    });
 }
 
 #[test]
 fn typed_errors_for_duplicates_missing_and_bad_paths() {
-    if !privileged_test() {
-        return;
-    }
-    isolated(|| {
+    brnet_testkit::sandboxed(|| {
         let dir = NetnsDir::default();
         dir.create("dup").unwrap();
         match dir.create("dup") {
@@ -127,16 +120,12 @@ fn typed_errors_for_duplicates_missing_and_bad_paths() {
         ));
         // Nothing half-made was left behind.
         assert!(dir.list().unwrap().is_empty());
-    })
-    .unwrap();
+    });
 }
 
 #[test]
 fn enter_guard_and_run() {
-    if !privileged_test() {
-        return;
-    }
-    isolated(|| {
+    brnet_testkit::sandboxed(|| {
         let dir = NetnsDir::default();
         let home = Netns::current().unwrap().id().unwrap();
         let c1 = dir.create("c1").unwrap();
@@ -153,16 +142,12 @@ fn enter_guard_and_run() {
         let seen = c1.run(|| Netns::current().unwrap().id().unwrap()).unwrap();
         assert_eq!(seen, c1_id);
         assert_eq!(Netns::current().unwrap().id().unwrap(), home);
-    })
-    .unwrap();
+    });
 }
 
 #[test]
 fn create_with_runs_inside_and_cleans_up_after_a_panic() {
-    if !privileged_test() {
-        return;
-    }
-    isolated(|| {
+    brnet_testkit::sandboxed(|| {
         let dir = NetnsDir::default();
         let home = Netns::current().unwrap().id().unwrap();
         let (ns, inside) = dir
@@ -177,8 +162,7 @@ fn create_with_runs_inside_and_cleans_up_after_a_panic() {
         assert!(r.is_err());
         assert_eq!(Netns::current().unwrap().id().unwrap(), home);
         assert_eq!(dir.list().unwrap(), ["c1"]);
-    })
-    .unwrap();
+    });
 }
 
 #[test]
@@ -193,10 +177,7 @@ fn a_panic_in_the_sandbox_reaches_the_caller() {
 
 #[test]
 fn a_recreated_namespace_may_reuse_the_inode_but_never_the_cookie() {
-    if !privileged_test() {
-        return;
-    }
-    isolated(|| {
+    brnet_testkit::sandboxed(|| {
         let dir = NetnsDir::default();
         let here = Netns::current().unwrap();
         let c1 = dir.create("c1").unwrap();
@@ -232,8 +213,7 @@ fn a_recreated_namespace_may_reuse_the_inode_but_never_the_cookie() {
             cookie.is_some(),
             "Linux 5.14+ gives every namespace a cookie"
         );
-    })
-    .unwrap();
+    });
 }
 
 /// A FIFO (which a blocking open would wait on for a writer), a device
@@ -241,10 +221,7 @@ fn a_recreated_namespace_may_reuse_the_inode_but_never_the_cookie() {
 /// directory: none is a network namespace, and saying so never blocks.
 #[test]
 fn fifos_devices_and_directories_are_not_namespaces_and_never_block() {
-    if !privileged_test() {
-        return;
-    }
-    isolated(|| {
+    brnet_testkit::sandboxed(|| {
         let fifo = std::ffi::CString::new("/run/a-fifo").unwrap();
         nix::unistd::mkfifo(fifo.as_c_str(), nix::sys::stat::Mode::S_IRWXU).unwrap();
         std::fs::create_dir("/run/a-dir").unwrap();
@@ -259,8 +236,7 @@ fn fifos_devices_and_directories_are_not_namespaces_and_never_block() {
                 Err(_) => panic!("opening {path} blocked"),
             }
         }
-    })
-    .unwrap();
+    });
 }
 
 /// Set in the child process the abort test re-runs itself as.

@@ -3,17 +3,13 @@
 //! kernel with IPv6, without it, and with `/proc` read-only.
 
 use brnet_netns::sysctl::{self, Ipv6Off};
-use brnet_netns::{isolated, privileged_test};
 use brnet_testkit::cmd::sh;
 
 const FORWARD: &str = "/proc/sys/net/ipv4/ip_forward";
 
 #[test]
 fn a_value_already_there_is_not_written_even_read_only() {
-    if !privileged_test() {
-        return;
-    }
-    isolated(|| {
+    brnet_testkit::sandboxed(|| {
         sh("ip link add v0 type veth peer name v1");
         sysctl::write(FORWARD, "1").unwrap();
         assert_eq!(sysctl::ipv6_off("v0").unwrap(), Ipv6Off::Off);
@@ -35,8 +31,7 @@ fn a_value_already_there_is_not_written_even_read_only() {
         assert!(!sysctl::ipv6_is_off("v1").unwrap());
         // A link that is not there is an error still.
         assert!(sysctl::ipv6_off("nope0").is_err());
-    })
-    .unwrap();
+    });
 }
 
 /// A kernel booted with `ipv6.disable=1` has no `/proc/sys/net/ipv6`
@@ -44,15 +39,11 @@ fn a_value_already_there_is_not_written_even_read_only() {
 /// off on every link already.
 #[test]
 fn without_the_ipv6_tree_ipv6_is_off_already() {
-    if !privileged_test() {
-        return;
-    }
-    isolated(|| {
+    brnet_testkit::sandboxed(|| {
         sh("ip link add v0 type veth peer name v1");
         sh("mount -t tmpfs none /proc/sys/net");
         assert!(!sysctl::ipv6_present());
         assert_eq!(sysctl::ipv6_off("v0").unwrap(), Ipv6Off::NoIpv6);
         assert!(sysctl::ipv6_is_off("v0").unwrap());
-    })
-    .unwrap();
+    });
 }
