@@ -1,3 +1,7 @@
+#![doc = include_str!("../README.md")]
+//!
+//! # Overview
+//!
 //! `brnet-cni`: a CNI plugin (spec 1.1) over bridge-net.
 //!
 //! Install it under the type name a network configuration uses (`bridge`

@@ -1,3 +1,7 @@
+#![doc = include_str!("../README.md")]
+//!
+//! # Overview
+//!
 //! `brnet-docker`: Docker's remote network driver and IPAM driver over
 //! bridge-net, on one unix socket.
 //!

@@ -1,3 +1,7 @@
+#![doc = include_str!("../README.md")]
+//!
+//! # Overview
+//!
 //! `brnet-netavark`: Podman's default network backend, netavark, by its
 //! contract, over bridge-net.
 //!
