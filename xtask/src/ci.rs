@@ -53,6 +53,7 @@ pub fn run(skip_tests: bool) -> Result<(), String> {
         cargo(&["doc", "--workspace", "--no-deps"]).env("RUSTDOCFLAGS", "-D warnings"),
     )?;
     rust_version()?;
+    published_crates()?;
     // Every published crate packages and builds from its .crate alone
     // (licenses, README, path dependencies with versions).
     let packages = forget_unpacked_packages();
@@ -152,4 +153,74 @@ fn forget_unpacked_packages() -> PathBuf {
         .join("publish-dry-run");
     let _ = std::fs::remove_dir_all(&target);
     target
+}
+
+/// Every crate under `crates/` that is published (no `publish = false`)
+/// carries what crates.io and docs.rs users need: both license files, a
+/// README that is its crate docs (so its example is a doctest), docs.rs
+/// built for Linux only, and a clear compile error elsewhere (brnet-ipam
+/// alone is portable).
+fn published_crates() -> Result<(), String> {
+    eprintln!("==> published crates: licenses, README as docs, docs.rs, Linux only");
+    let mut problems = Vec::new();
+    let dirs = std::fs::read_dir(root().join("crates")).map_err(|e| format!("crates/: {e}"))?;
+    let mut dirs: Vec<PathBuf> = dirs.flatten().map(|d| d.path()).collect();
+    dirs.sort();
+    for dir in dirs {
+        let Ok(manifest) = std::fs::read_to_string(dir.join("Cargo.toml")) else {
+            continue;
+        };
+        if manifest.lines().any(|l| l.trim() == "publish = false") {
+            continue;
+        }
+        let name = dir
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        let mut missing = Vec::new();
+        for file in ["LICENSE-MIT", "LICENSE-APACHE", "README.md"] {
+            if !dir.join(file).is_file() {
+                missing.push(file.to_owned());
+            }
+        }
+        if !manifest.contains("[package.metadata.docs.rs]")
+            || !manifest.contains("targets = [\"x86_64-unknown-linux-gnu\"]")
+        {
+            missing
+                .push("[package.metadata.docs.rs] targets = [\"x86_64-unknown-linux-gnu\"]".into());
+        }
+        // The library's and the program's root files.
+        let root_file: String = ["src/lib.rs", "src/main.rs"]
+            .iter()
+            .filter_map(|f| std::fs::read_to_string(dir.join(f)).ok())
+            .collect();
+        if !root_file.contains("#![doc = include_str!(\"../README.md\")]") {
+            missing.push("#![doc = include_str!(\"../README.md\")]".into());
+        }
+        if name != "ipam" && !root_file.contains("#[cfg(not(target_os = \"linux\"))]") {
+            missing.push("compile_error! on other systems".into());
+        }
+        if !missing.is_empty() {
+            problems.push(format!("crates/{name}: no {}", missing.join(", no ")));
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "published crates without what crates.io and docs.rs users need (or set publish = false):\n  {}",
+            problems.join("\n  ")
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_published_crate_is_ready_for_crates_io() {
+        if let Err(e) = super::published_crates() {
+            panic!("{e}");
+        }
+    }
 }
