@@ -58,6 +58,29 @@ impl Drop for Agent {
     }
 }
 
+/// `network create -d overlay --subnet SUBNET --opt VNI --cluster CLUSTER
+/// NAME` (`VNI`: `vni=N`; `--opt` is `-o`'s long form).
+fn create_args<'a>(
+    subnet: &'a str,
+    vni: &'a str,
+    cluster: &'a str,
+    name: &'a str,
+) -> [&'a str; 11] {
+    [
+        "network",
+        "create",
+        "-d",
+        "overlay",
+        "--subnet",
+        subnet,
+        "--opt",
+        vni,
+        "--cluster",
+        cluster,
+        name,
+    ]
+}
+
 #[test]
 fn overlay_from_the_command_line_with_the_embedded_store_and_agents() {
     if !privileged_test() {
@@ -74,38 +97,14 @@ fn overlay_from_the_command_line_with_the_embedded_store_and_agents() {
             ok(
                 h,
                 s,
-                &[
-                    "network",
-                    "create",
-                    "-d",
-                    "overlay",
-                    "--subnet",
-                    "10.0.9.0/24",
-                    "--opt",
-                    "vni=4096",
-                    "--cluster",
-                    &cluster,
-                    "ovnet",
-                ],
+                &create_args("10.0.9.0/24", "vni=4096", &cluster, "ovnet"),
             );
         }
         // A bad VNI: a usage error naming the option; nothing made.
         let out = brnet(
             "h1",
             s1.path(),
-            &[
-                "network",
-                "create",
-                "-d",
-                "overlay",
-                "--subnet",
-                "10.0.10.0/24",
-                "-o",
-                "vni=99999999",
-                "--cluster",
-                &cluster,
-                "bad",
-            ],
+            &create_args("10.0.10.0/24", "vni=99999999", &cluster, "bad"),
         );
         assert!(!out.status.success());
         let err = String::from_utf8_lossy(&out.stderr);
@@ -114,19 +113,7 @@ fn overlay_from_the_command_line_with_the_embedded_store_and_agents() {
         let out = brnet(
             "h1",
             s1.path(),
-            &[
-                "network",
-                "create",
-                "-d",
-                "overlay",
-                "--subnet",
-                "10.0.10.0/24",
-                "-o",
-                "vni=4096",
-                "--cluster",
-                &cluster,
-                "other",
-            ],
+            &create_args("10.0.10.0/24", "vni=4096", &cluster, "other"),
         );
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("VNI 4096 is in use by network ovnet"), "{err}");

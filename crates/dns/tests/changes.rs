@@ -2,13 +2,12 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use brnet_dns::{Config, Entry, Error, Network, Proto, Resolver, Table};
 use brnet_testkit::topo::{container, network};
-use common::{Client, answers, rcode};
+use common::{Client, GW, answers, rcode, sa};
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 
@@ -16,20 +15,9 @@ fn addr(s: &str) -> std::net::IpAddr {
     s.parse().unwrap()
 }
 
-fn sa(s: &str) -> SocketAddr {
-    s.parse().unwrap()
-}
-
-const GW: &str = "10.89.0.1:53";
-
 fn base() -> Table {
     let mut t = Table::new();
-    t.insert(
-        Network::new("customNetwork")
-            .entry(Entry::new("web", [addr("10.89.0.2")]))
-            .entry(Entry::new("db", [addr("10.89.0.3")])),
-    )
-    .unwrap();
+    t.insert(common::custom_network()).unwrap();
     t
 }
 

@@ -9,25 +9,15 @@ use std::time::Duration;
 
 use brnet_dns::{Config, Entry, LogSink, Network, Resolver, Table};
 use brnet_testkit::topo::container;
-use common::{Client, Stub, Upstream, answers, rcode};
+use common::{Client, GW, Stub, Upstream, answers, rcode, sa};
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 
-fn sa(s: &str) -> SocketAddr {
-    s.parse().unwrap()
-}
-
-const GW: &str = "10.89.0.1:53";
 const UPSTREAM: &str = "198.51.100.2:53";
 
 fn table() -> Table {
     let mut t = Table::new();
-    t.insert(
-        Network::new("customNetwork")
-            .entry(Entry::new("web", ["10.89.0.2".parse().unwrap()]))
-            .entry(Entry::new("db", ["10.89.0.3".parse().unwrap()])),
-    )
-    .unwrap();
+    t.insert(common::custom_network()).unwrap();
     t.insert(
         Network::new("internal")
             .forward(false)

@@ -3,28 +3,16 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use brnet_dns::{Config, Entry, LogSink, Network, Resolver, Table};
-use common::{Client, answers, query, rcode, tcp_exchange};
+use brnet_dns::{Config, LogSink, Resolver, Table};
+use common::{Client, GW, answers, query, rcode, sa, tcp_exchange};
 use hickory_proto::op::{Message, MessageType, ResponseCode};
 use hickory_proto::rr::RecordType;
 
-fn sa(s: &str) -> SocketAddr {
-    s.parse().unwrap()
-}
-
-const GW: &str = "10.89.0.1:53";
-
 fn start() -> Resolver {
     let mut t = Table::new();
-    t.insert(
-        Network::new("customNetwork")
-            .entry(Entry::new("web", ["10.89.0.2".parse().unwrap()]))
-            .entry(Entry::new("db", ["10.89.0.3".parse().unwrap()])),
-    )
-    .unwrap();
+    t.insert(common::custom_network()).unwrap();
     let resolver = Resolver::start(Config {
         max_tcp_connections: 8,
         tcp_idle_timeout: Duration::from_secs(2),

@@ -5,7 +5,7 @@
 
 use brnet_testkit::podman::{
     Backend, IMAGE, Sandbox, by_name_and_fixed_address, on_the_default_network,
-    published_port_and_isolation,
+    published_port_and_isolation, run_httpd,
 };
 
 const OURS: &str = env!("CARGO_BIN_EXE_brnet-netavark");
@@ -193,22 +193,7 @@ fn macvlan_network() {
         "mvnet",
     ]);
     let before = sb.links();
-    sb.podman_ok(&[
-        "run",
-        "-d",
-        "--name",
-        "web",
-        "--network",
-        "mvnet",
-        IMAGE,
-        "httpd",
-        "-f",
-        "-p",
-        "80",
-        "-h",
-        "/www",
-    ]);
-    let ip = sb.address("web", "mvnet");
+    let ip = run_httpd(&sb, "web", "mvnet", &[]);
     assert!(ip.starts_with("192.168.50."), "{ip}");
     // The kernel's view, by the sandbox's iproute2 (busybox's has no -d).
     let pid = sb.podman_ok(&["inspect", "web", "--format", "{{.State.Pid}}"]);

@@ -192,27 +192,21 @@ pub struct Web {
     pub ip: String,
 }
 
+/// `podman run -d --name NAME --network NET [EXTRA] IMAGE httpd` (busybox
+/// httpd on port 80 serving `hello`); its address on `network`.
+#[track_caller]
+pub fn run_httpd(sb: &Sandbox, name: &str, network: &str, extra: &[&str]) -> String {
+    let mut args = vec!["run", "-d", "--name", name, "--network", network];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&[IMAGE, "httpd", "-f", "-p", "80", "-h", "/www"]);
+    sb.podman_ok(&args);
+    sb.address(name, network)
+}
+
 /// `podman run -d --name NAME --network NET -p HOST:80 IMAGE httpd`, up.
 #[track_caller]
 pub fn run_web(sb: &Sandbox, name: &str, network: &str, host_port: u16) -> Web {
-    sb.podman_ok(&[
-        "run",
-        "-d",
-        "--name",
-        name,
-        "--network",
-        network,
-        "-p",
-        &format!("{host_port}:80"),
-        IMAGE,
-        "httpd",
-        "-f",
-        "-p",
-        "80",
-        "-h",
-        "/www",
-    ]);
-    let ip = sb.address(name, network);
+    let ip = run_httpd(sb, name, network, &["-p", &format!("{host_port}:80")]);
     assert!(!ip.is_empty(), "{name} has no address on {network}");
     assert_eq!(
         sb.get_when_up(&format!("http://127.0.0.1:{host_port}/"))

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use brnet_dns::{Entry, Network};
 use brnet_netns::Netns;
 use hickory_proto::op::{Edns, Message, MessageType, Query, ResponseCode};
 use hickory_proto::rr::rdata::A;
@@ -18,6 +19,22 @@ use hickory_proto::rr::{Name, RData, Record, RecordType};
 
 /// How long a client waits for an answer that must come.
 pub const WAIT: Duration = Duration::from_secs(5);
+
+/// The gateway's DNS address on `br0`.
+pub const GW: &str = "10.89.0.1:53";
+
+/// A socket address from text.
+pub fn sa(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+/// The records most tests serve: network `customNetwork` with `web`
+/// (10.89.0.2) and `db` (10.89.0.3).
+pub fn custom_network() -> Network {
+    Network::new("customNetwork")
+        .entry(Entry::new("web", ["10.89.0.2".parse().unwrap()]))
+        .entry(Entry::new("db", ["10.89.0.3".parse().unwrap()]))
+}
 
 /// The usual sandbox: bridge `br0` (gateway 10.89.0.1/24) and the
 /// container `web` on it at 10.89.0.2/24; `web`'s namespace.
