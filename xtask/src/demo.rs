@@ -7,8 +7,8 @@
 //! customNetwork publishing 8080→80 with a small HTTP server inside; an
 //! "outside" namespace standing for the world beyond the host.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -57,55 +57,14 @@ fn http_server(ns: &Netns, addr: SocketAddr, who: &'static str) -> Res<()> {
         .run(|| TcpListener::bind(addr))
         .map_err(err)?
         .map_err(|e| format!("listen on {addr}: {e}"))?;
-    std::thread::spawn(move || {
-        for mut c in listener.incoming().flatten() {
-            let _ = c.set_read_timeout(Some(Duration::from_secs(2)));
-            // Read the whole request head: closing with unread bytes would
-            // make the kernel answer with a reset.
-            let mut head = Vec::new();
-            let mut buf = [0u8; 1024];
-            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                match c.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => head.extend_from_slice(&buf[..n]),
-                }
-            }
-            let peer = c
-                .peer_addr()
-                .map(|p| p.ip().to_string())
-                .unwrap_or_default();
-            let body = format!("{who} sees you as {peer}\n");
-            let _ = write!(
-                c,
-                "HTTP/1.0 200 OK\r\nContent-Length: {}\r\nContent-Type: text/plain\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = c.shutdown(std::net::Shutdown::Write);
-        }
-    });
+    brnet_testkit::traffic::serve_http(listener, move |peer| format!("{who} sees you as {peer}\n"));
     Ok(())
 }
 
 /// `GET /` from inside `ns` (or the sandbox's own side); the body.
 fn http_get(ns: Option<&Netns>, addr: SocketAddr, timeout: Duration) -> Res<String> {
-    let go = move || -> std::io::Result<String> {
-        let mut s = TcpStream::connect_timeout(&addr, timeout)?;
-        s.set_read_timeout(Some(timeout))?;
-        write!(s, "GET / HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
-        let mut out = String::new();
-        s.read_to_string(&mut out)?;
-        Ok(out
-            .split("\r\n\r\n")
-            .nth(1)
-            .unwrap_or_default()
-            .trim()
-            .to_owned())
-    };
-    let r = match ns {
-        Some(ns) => ns.run(go).map_err(err)?,
-        None => go(),
-    };
-    r.map_err(|e| format!("GET http://{addr}/: {e}"))
+    brnet_testkit::traffic::http_get(ns, addr, timeout)
+        .map_err(|e| format!("GET http://{addr}/: {e}"))
 }
 
 struct Checks {

@@ -24,6 +24,17 @@ fn within<T: Send>(ns: Option<&Netns>, f: impl FnOnce() -> T + Send) -> T {
     }
 }
 
+/// [`within`] for I/O: failing to enter `ns` is an error too.
+fn within_io<T: Send>(
+    ns: Option<&Netns>,
+    f: impl FnOnce() -> std::io::Result<T> + Send,
+) -> std::io::Result<T> {
+    match ns {
+        Some(ns) => ns.run(f).map_err(std::io::Error::other)?,
+        None => f(),
+    }
+}
+
 /// Bind a TCP listener at `addr` inside `ns` (the socket stays there).
 #[track_caller]
 pub fn listen_in(ns: &Netns, addr: SocketAddr) -> TcpListener {
@@ -57,7 +68,7 @@ pub fn serve(listener: TcpListener, reply: &'static str) -> std::thread::JoinHan
 /// Connect to `addr` from inside `ns` (or from the calling thread's
 /// namespace when `ns` is `None`) and read what the server says.
 pub fn fetch(ns: Option<&Netns>, addr: SocketAddr, timeout: Duration) -> std::io::Result<String> {
-    within(ns, move || {
+    within_io(ns, move || {
         let mut s = TcpStream::connect_timeout(&addr, timeout)?;
         s.set_read_timeout(Some(timeout))?;
         let mut out = String::new();
@@ -80,7 +91,7 @@ pub fn udp_echo(
     addr: SocketAddr,
     timeout: Duration,
 ) -> std::io::Result<String> {
-    within(ns, move || {
+    within_io(ns, move || {
         let s = UdpSocket::bind(if addr.is_ipv4() {
             "0.0.0.0:0"
         } else {
@@ -135,7 +146,7 @@ pub fn http_get(
     addr: SocketAddr,
     timeout: Duration,
 ) -> std::io::Result<String> {
-    within(ns, move || {
+    within_io(ns, move || {
         let mut s = TcpStream::connect_timeout(&addr, timeout)?;
         s.set_read_timeout(Some(timeout))?;
         write!(s, "GET / HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
