@@ -6,7 +6,7 @@
 
 use brnet_testkit::podman::{
     Backend, IMAGE, Sandbox, by_name_and_fixed_address, on_the_default_network,
-    published_port_and_isolation,
+    published_port_and_isolation, removed_leaves_no_veth_nor_rule, resolver_beside,
 };
 
 const OURS: &str = env!("CARGO_BIN_EXE_brnet-cni");
@@ -58,16 +58,8 @@ fn published_port_isolation_restart_and_nothing_left() {
     assert_eq!(endpoints(&sb), 1);
 
     // rm -f -t 0: no veth, no rule, no allocation.
-    sb.podman_ok(&["rm", "-f", "-t", "0", "web"]);
-    let links = sb.links();
-    assert!(!links.contains("veth"), "{links}");
-    let rules = sb.ruleset();
-    assert!(
-        !rules.contains(&web.ip) && !rules.contains("8080"),
-        "{rules}"
-    );
+    removed_leaves_no_veth_nor_rule(&sb, &web, 8080);
     assert_eq!(endpoints(&sb), 0);
-    assert_eq!(sb.get("http://127.0.0.1:8080/"), None);
 }
 
 #[test]
@@ -75,12 +67,7 @@ fn second_container_reaches_the_first_by_name() {
     if !brnet_testkit::privileged_test() {
         return;
     }
-    let brnet = std::path::Path::new(OURS).with_file_name("brnet");
-    assert!(
-        brnet.is_file(),
-        "{} is missing: cargo build -p brnet-cli (the resolver)",
-        brnet.display()
-    );
+    resolver_beside(OURS);
     let sb = sandbox();
     by_name_and_fixed_address(&sb);
 }

@@ -5,7 +5,7 @@
 
 use brnet_testkit::podman::{
     Backend, IMAGE, Sandbox, by_name_and_fixed_address, on_the_default_network,
-    published_port_and_isolation, run_httpd,
+    published_port_and_isolation, removed_leaves_no_veth_nor_rule, resolver_beside, run_httpd,
 };
 
 const OURS: &str = env!("CARGO_BIN_EXE_brnet-netavark");
@@ -40,19 +40,9 @@ fn published_port_address_isolation_and_nothing_left() {
 
     // `rm -f -t 0` (httpd as PID 1 ignores SIGTERM): no veth, no rule,
     // no allocation left; the network went with its last container.
-    sb.podman_ok(&["rm", "-f", "-t", "0", "web"]);
-    let links = sb.links();
-    assert!(
-        !links.contains("veth") && !links.contains("podman1"),
-        "{links}"
-    );
-    let rules = sb.ruleset();
-    assert!(
-        !rules.contains(&web.ip) && !rules.contains("8080"),
-        "{rules}"
-    );
+    let links = removed_leaves_no_veth_nor_rule(&sb, &web, 8080);
+    assert!(!links.contains("podman1"), "{links}");
     assert_eq!(endpoints(&sb), 0);
-    assert_eq!(sb.get("http://127.0.0.1:8080/"), None);
 }
 
 #[test]
@@ -60,14 +50,7 @@ fn second_container_reaches_the_first_by_name() {
     if !brnet_testkit::privileged_test() {
         return;
     }
-    // bridge-net's resolver is `brnet-dns`, found beside the binary that
-    // connects (cargo builds it there for `cargo test --workspace`).
-    let resolver = std::path::Path::new(OURS).with_file_name("brnet-dns");
-    assert!(
-        resolver.is_file(),
-        "{} is missing: cargo build -p brnet-dns (the resolver)",
-        resolver.display()
-    );
+    resolver_beside(OURS);
     let sb = sandbox();
     by_name_and_fixed_address(&sb);
 }

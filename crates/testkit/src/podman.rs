@@ -307,3 +307,38 @@ pub fn on_the_default_network(sb: &Sandbox, host_port: u16) -> Web {
     assert!(ok && out.contains("hello"), "{out}");
     web
 }
+
+/// Bridge-net's resolver, `brnet-dns`, is beside `ours` (the front end's
+/// binary: bridge-net looks for it next to the program that connects;
+/// cargo builds it there for `cargo test --workspace`).
+#[track_caller]
+pub fn resolver_beside(ours: &str) {
+    let resolver = std::path::Path::new(ours).with_file_name("brnet-dns");
+    assert!(
+        resolver.is_file(),
+        "{} is missing: cargo build -p brnet-dns (the resolver)",
+        resolver.display()
+    );
+}
+
+/// `podman rm -f -t 0 web` (httpd as PID 1 ignores SIGTERM): no veth is
+/// left, no rule names `web`'s address or `host_port`, and the port no
+/// longer answers. The links left, for the caller's own checks.
+#[track_caller]
+pub fn removed_leaves_no_veth_nor_rule(sb: &Sandbox, web: &Web, host_port: u16) -> String {
+    sb.podman_ok(&["rm", "-f", "-t", "0", &web.name]);
+    let links = sb.links();
+    assert!(!links.contains("veth"), "{links}");
+    let rules = sb.ruleset();
+    let port = host_port.to_string();
+    assert!(
+        !rules.contains(&web.ip) && !rules.contains(&port),
+        "{rules}"
+    );
+    assert_eq!(
+        sb.get(&format!("http://127.0.0.1:{host_port}/")),
+        None,
+        "the port still answers"
+    );
+    links
+}
