@@ -102,9 +102,9 @@ pub fn underlay() {
     network("ul", &["10.99.0.254/24"]);
 }
 
-/// A "host" on the [`underlay`]: the named namespace `h<n>` with `eth0`
-/// 10.99.0.`n`/24 (its other end `uh<n>` on `ul`), up; no route beyond
-/// the underlay (see [`default_route`]).
+/// A "host" on the [`underlay`]: the named namespace `h<n>` with `lo` up
+/// and `eth0` 10.99.0.`n`/24 (its other end `uh<n>` on `ul`), up; no route
+/// beyond the underlay (see [`default_route`]).
 pub fn host(n: u8) -> Netns {
     let name = format!("h{n}");
     let ns = NetnsDir::default().create(&name).expect("create namespace");
@@ -115,6 +115,7 @@ pub fn host(n: u8) -> Netns {
     ip(&["link", "set", &host_end, "master", "ul", "up"]);
     add_addr(Some(&name), &format!("10.99.0.{n}/24"), "eth0");
     ip(&["-n", &name, "link", "set", "eth0", "up"]);
+    ip(&["-n", &name, "link", "set", "lo", "up"]);
     ns
 }
 

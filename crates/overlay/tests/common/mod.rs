@@ -23,21 +23,10 @@ pub fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
 }
 
-/// The underlay bridge in the sandbox's own namespace.
+/// The underlay bridge `ul` (10.99.0.254/24) in the sandbox's own
+/// namespace (the test kit's).
 pub fn underlay() {
-    let mut nl = Socket::new().unwrap();
-    nl.create_bridge(&BridgeSpec {
-        name: &name("ul"),
-        mtu: None,
-        mac: None,
-        stp: false,
-        mcast_snooping: None,
-        up: true,
-    })
-    .unwrap();
-    let ul = nl.link_by_name("ul").unwrap().index;
-    nl.add_address(ul, &"10.99.0.254/24".parse().unwrap())
-        .unwrap();
+    brnet_testkit::topo::underlay();
 }
 
 /// A host: namespace `hN`, `eth0` 10.99.0.N/24 on the underlay.
@@ -49,29 +38,9 @@ pub struct Host {
 
 impl Host {
     pub fn new(n: u8) -> Host {
-        let ns = NetnsDir::default().create(&format!("h{n}")).unwrap();
-        let mut nl = Socket::new().unwrap();
-        let ul = nl.link_by_name("ul").unwrap().index;
-        nl.create_veth(&VethSpec {
-            name: &name(&format!("uh{n}")),
-            peer_name: &name("eth0"),
-            peer_netns: Some(ns.fd()),
-            master: Some(ul),
-            mtu: None,
-            mac: None,
-            peer_mac: None,
-            up: true,
-            peer_up: false,
-        })
-        .unwrap();
+        // `hN` with `lo` and `eth0` up (the test kit's).
+        let ns = brnet_testkit::topo::host(n);
         let vtep = ip(&format!("10.99.0.{n}"));
-        let mut h = Socket::open_in(&ns).unwrap();
-        let eth0 = h.link_by_name("eth0").unwrap().index;
-        h.add_address(eth0, &format!("{vtep}/24").parse().unwrap())
-            .unwrap();
-        h.set_up(eth0).unwrap();
-        let lo = h.link_by_name("lo").unwrap().index;
-        h.set_up(lo).unwrap();
         Host { n, ns, vtep }
     }
 
