@@ -23,6 +23,15 @@ fn sandbox() -> (std::sync::MutexGuard<'static, ()>, Sandbox) {
     (guard, Sandbox::new(PLUGIN))
 }
 
+/// [`sandbox`] with the `outside` namespace, and the picture before any
+/// network (what the test compares with at its end).
+fn sandbox_with_outside() -> (std::sync::MutexGuard<'static, ()>, Sandbox, String) {
+    let (one, sb) = sandbox();
+    sb.outside();
+    let before = sb.picture();
+    (one, sb, before)
+}
+
 /// Whether `from` reaches `to`'s port 80 within a few seconds.
 fn reaches(sb: &Sandbox, from: &str, to: &str) -> bool {
     sb.exec(from, &format!("timeout 3 wget -q -O - http://{to}/"))
@@ -35,9 +44,7 @@ fn custom_network_addresses_names_ports_egress_isolation_and_nothing_left() {
     if !brnet_netns::privileged_test() {
         return;
     }
-    let (_one, sb) = sandbox();
-    sb.outside();
-    let before = sb.picture();
+    let (_one, sb, before) = sandbox_with_outside();
 
     // The seed's network and two containers: .2 and .3, the gateway their
     // only default route, the MAC 02:42 + the address.
@@ -175,9 +182,7 @@ fn internal_options_ipv6_and_the_ipam_driver() {
     if !brnet_netns::privileged_test() {
         return;
     }
-    let (_one, sb) = sandbox();
-    sb.outside();
-    let before = sb.picture();
+    let (_one, sb, before) = sandbox_with_outside();
 
     // --internal: no default route, no egress, names still resolve; no
     // published port (dockerd sends none).
