@@ -53,6 +53,7 @@ mod macvlan;
 mod network;
 mod options;
 mod overlay;
+mod overlay_options;
 pub mod plan;
 mod reconcile;
 mod resolver;
@@ -78,8 +79,9 @@ pub use options::{
     OPT_DNS_SERVERS, OPT_HOST_BINDING, OPT_HOST_IPV4, OPT_ICC, OPT_MASQUERADE, OPT_METRIC, OPT_MTU,
     parse_aux, parse_cidr, validate_network_name,
 };
-pub use overlay::{
-    DEFAULT_CLUSTER, HOST_TTL, OPT_CLUSTER, OPT_VNI, OPT_VTEP, OverlayOptions, OverlayView,
+pub use overlay::OverlayView;
+pub use overlay_options::{
+    DEFAULT_CLUSTER, HOST_TTL, OPT_CLUSTER, OPT_VNI, OPT_VTEP, OverlayOptions,
 };
 pub use reconcile::Report;
 pub use resolver::{

@@ -37,7 +37,7 @@ pub enum Driver {
     Macvlan(MacvlanOptions),
     /// A bridge on every host joined by a VXLAN device, addresses and VNI
     /// from the cluster store (see `overlay.rs`).
-    Overlay(crate::overlay::OverlayOptions),
+    Overlay(crate::overlay_options::OverlayOptions),
 }
 
 impl Driver {

@@ -246,7 +246,9 @@ impl NetworkOptions {
                     m.mode = value.parse::<MacvlanMode>()?;
                 }
             }
-            crate::overlay::OPT_VNI | crate::overlay::OPT_CLUSTER | crate::overlay::OPT_VTEP => {
+            crate::overlay_options::OPT_VNI
+            | crate::overlay_options::OPT_CLUSTER
+            | crate::overlay_options::OPT_VTEP => {
                 let Driver::Overlay(o) = &mut self.driver else {
                     return Err(Error::option(
                         key,

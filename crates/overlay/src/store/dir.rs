@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Kv, LeaseId, Result, Revision, Store, StoreError};
+use super::model::{Kv, LeaseId, Result, Revision, Store, StoreError};
 
 /// How often [`Store::wait`] looks again.
 const POLL: Duration = Duration::from_millis(50);

@@ -17,7 +17,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::{Value, json};
 
-use super::{Kv, LeaseId, Result, Revision, Store, StoreError, range_end};
+use super::model::{Kv, LeaseId, Result, Revision, Store, StoreError, range_end};
 
 /// See the module's documentation.
 #[derive(Debug)]
