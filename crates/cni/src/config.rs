@@ -234,7 +234,8 @@ impl NetConf {
         let bridge = o.str("bridge")?.unwrap_or(DEFAULT_BRIDGE).to_owned();
         let mut options = NetworkOptions {
             bridge_name: Some(bridge.clone()),
-            masquerade: o.bool("ipMasq")?.unwrap_or(true),
+            // The reference plugin masquerades only when asked.
+            masquerade: o.bool("ipMasq")?.unwrap_or(false),
             ..NetworkOptions::default()
         };
         if let Some(mtu) = o.u64("mtu")? {
@@ -535,6 +536,16 @@ mod tests {
                 gw: None
             }]
         );
+    }
+
+    #[test]
+    fn ip_masq_defaults_to_false_as_in_the_reference_plugin() {
+        let c = NetConf::parse(
+            r#"{"cniVersion":"1.0.0","name":"n","type":"bridge","ipam":{"subnet":"10.5.0.0/16"}}"#,
+            &[],
+        )
+        .unwrap();
+        assert!(!c.options.masquerade);
     }
 
     #[test]
