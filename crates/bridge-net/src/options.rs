@@ -496,6 +496,10 @@ pub struct ConnectOptions {
     /// equals) gets the route; without priorities, none does (as before).
     /// Networks with a metric keep their own model.
     pub gw_priority: Option<i32>,
+    /// Leave the namespace's default route alone: no default route through
+    /// this network, whatever the priorities (a secondary attachment, e.g.
+    /// Multus-style, where another plugin's interface holds it).
+    pub keep_default_route: bool,
 }
 
 /// A network namespace, by name (under `/run/netns`) or by path.

@@ -399,7 +399,7 @@ pub fn connect(
         .iter()
         .find(|s| s.default_route && (o.metric.is_none() || metric_of(s) == o.metric));
     let has_gateway = net.pool4.is_some() || net.pool6.is_some();
-    let eligible = !o.internal && !detached && has_gateway;
+    let eligible = !o.internal && !detached && has_gateway && !opts.keep_default_route;
     // Docker 28's gateway priority: a higher one takes the route over.
     let gw_priority = opts.gw_priority.unwrap_or(0);
     let demote = match holder {

@@ -13,7 +13,7 @@ use std::fs::{File, OpenOptions};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
-use bridge_net::brnet_netlink::{BridgePortFlags, IfName, RouteSpec, Socket};
+use bridge_net::brnet_netlink::{BridgePortFlags, Family, IfName, RouteSpec, Socket};
 use bridge_net::brnet_netns::Netns;
 use bridge_net::{BridgeNet, Config, ConnectOptions, EndpointInfo, MacPolicy, NetnsRef};
 use ipnet::IpNet;
@@ -129,6 +129,9 @@ pub fn add(env: &Env, conf: &NetConf) -> Result<AddResult> {
         let _ = brnet.disconnect(&conf.name, &NetnsRef::Path(p.netns.clone()));
     }
     let ns = NetnsRef::Path(netns.clone());
+    // A secondary attachment (another plugin's interface holds the default
+    // route): ours adds none, and reports none.
+    opts.keep_default_route = has_default_route(&netns);
 
     // Addresses: asked for; else the container's previous ones (stop and
     // start keep the address); else the first free one of the range; else
@@ -313,9 +316,19 @@ fn finish(
     } else {
         conf.routes
             .iter()
+            .filter(|r| match r.dst {
+                IpNet::V4(_) => ep.ipv4.is_some(),
+                IpNet::V6(_) => ep.ipv6.is_some(),
+            })
+            // The default route is bridge-net's to install: reported only
+            // where it was.
+            .filter(|r| r.dst.prefix_len() > 0 || ep.default_route)
             .map(|r| Route {
                 dst: r.dst,
-                gw: r.gw,
+                gw: r.gw.or(match r.dst {
+                    IpNet::V4(_) => ep.gateway4.map(IpAddr::V4),
+                    IpNet::V6(_) => ep.gateway6.map(IpAddr::V6),
+                }),
             })
             .collect()
     };
@@ -648,4 +661,22 @@ pub fn gc(conf: &NetConf) -> Result<()> {
         _ => {}
     }
     many(errors)
+}
+
+/// Whether the namespace has a default route already (IPv4 or IPv6, main
+/// table). A namespace that cannot be read says no: connect reports why.
+fn has_default_route(netns: &Path) -> bool {
+    let Ok(ns) = Netns::open_path(netns) else {
+        return false;
+    };
+    let Ok(mut nl) = Socket::open_in(&ns) else {
+        return false;
+    };
+    [Family::V4, Family::V6].into_iter().any(|f| {
+        nl.routes(f).is_ok_and(|routes| {
+            routes
+                .iter()
+                .any(|r| r.dst.is_none_or(|d| d.prefix_len() == 0) && r.table == 254)
+        })
+    })
 }

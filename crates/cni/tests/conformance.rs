@@ -67,11 +67,22 @@ impl Harness {
     }
 
     fn call(&self, command: &str, id: &str, netns: Option<&Path>, stdin: &str) -> Call {
+        self.call_as(command, id, "eth0", netns, stdin)
+    }
+
+    fn call_as(
+        &self,
+        command: &str,
+        id: &str,
+        ifname: &str,
+        netns: Option<&Path>,
+        stdin: &str,
+    ) -> Call {
         let mut c = Command::new(BIN);
         c.env_clear()
             .env("CNI_COMMAND", command)
             .env("CNI_CONTAINERID", id)
-            .env("CNI_IFNAME", "eth0")
+            .env("CNI_IFNAME", ifname)
             .env("CNI_PATH", "/usr/lib/cni")
             .env("CNI_ARGS", "IgnoreUnknown=1;K8S_POD_NAME=web")
             .stderr(Stdio::inherit());
@@ -535,6 +546,71 @@ fn ipv6_only_ranges() {
             "{routes:?}"
         );
         assert!(h.call("DEL", "six", None, &conf).ok);
+        assert_eq!(h.endpoints(), 0);
+    })
+    .expect("sandbox");
+}
+
+/// A secondary attachment (Multus-style: eth0 and the default route come
+/// from another plugin, ours is net1): ADD succeeds, the other plugin's
+/// default route stays, and every route the result reports is in the
+/// kernel.
+#[test]
+fn secondary_attachment_keeps_the_default_route_and_reports_what_it_installed() {
+    if !brnet_netns::privileged_test() {
+        return;
+    }
+    brnet_netns::isolated(|| {
+        let h = Harness::new();
+        let ns = netns("multus");
+        let ip = |args: &str| {
+            let st = Command::new("ip")
+                .args(["-n", "multus"])
+                .args(args.split_whitespace())
+                .status()
+                .expect("run ip");
+            assert!(st.success(), "ip -n multus {args}");
+        };
+        ip("link add eth0 type veth peer name other0");
+        ip("addr add 192.0.2.2/24 dev eth0");
+        ip("link set eth0 up");
+        ip("link set other0 up");
+        ip("route add default via 192.0.2.1 dev eth0");
+        let conf = h.conf("1.0.0");
+        let add = h.call_as("ADD", "sec", "net1", Some(&ns), &conf.to_string());
+        assert!(
+            add.ok,
+            "ADD net1 beside another plugin's eth0: {}",
+            add.stdout
+        );
+        let r = add.json();
+        assert_eq!(r["interfaces"][2]["name"], "net1", "{r}");
+
+        let out = Command::new("ip")
+            .args(["-n", "multus", "-4", "-j", "route", "show"])
+            .output()
+            .expect("ip route");
+        let installed: Vec<Value> = serde_json::from_slice(&out.stdout).expect("routes JSON");
+        let has = |dst: &str, gw: Option<&str>| {
+            installed.iter().any(|x| {
+                let d = x["dst"].as_str().unwrap_or("");
+                let d = if d == "default" { "0.0.0.0/0" } else { d };
+                d == dst && gw.is_none_or(|g| x["gateway"].as_str() == Some(g))
+            })
+        };
+        assert!(
+            has("0.0.0.0/0", Some("192.0.2.1")),
+            "the other plugin's default route stays: {installed:?}"
+        );
+        for route in r["routes"].as_array().into_iter().flatten() {
+            let dst = route["dst"].as_str().expect("dst");
+            assert!(
+                has(dst, route["gw"].as_str()),
+                "reported {route} is not installed: {installed:?}"
+            );
+        }
+        let d = h.call_as("DEL", "sec", "net1", Some(&ns), &conf.to_string());
+        assert!(d.ok, "DEL: {}", d.stdout);
         assert_eq!(h.endpoints(), 0);
     })
     .expect("sandbox");
