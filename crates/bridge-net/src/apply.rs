@@ -30,7 +30,7 @@ use brnet_veth::{Container, VethConfig};
 use ipnet::IpNet;
 
 use crate::error::{Error, Result};
-use crate::fault::{self, Fault};
+use crate::fault;
 use crate::plan::{
     DisconnectPlan, EndpointLink, EndpointPlan, NetworkLink, NetworkPlan, PublishPlan, RemovePlan,
     Target,
@@ -164,7 +164,7 @@ pub(crate) struct Kernel<'a> {
     pub(crate) nl: &'a mut Socket,
     pub(crate) fw: &'a mut Firewall,
     journal: &'a mut Store,
-    fault: Option<&'a Fault>,
+    fault: Option<&'a fault::Armed>,
 }
 
 impl Kernel<'_> {
@@ -435,6 +435,10 @@ pub(crate) enum VethGone {
         /// Held by the child until it is done.
         hold: Option<std::os::fd::OwnedFd>,
     },
+    /// Take it down into [`DOOMED_GROUP`] and leave it there: the caller
+    /// deletes the group once for a whole batch (one grace period for
+    /// all), see `batch.rs`.
+    Group,
 }
 
 /// Disconnect: the endpoint's rules go, then its veth (the point of no
@@ -486,6 +490,8 @@ pub(crate) fn disconnect(
             k.nl.delete_link_if_exists(&name)?;
         }
         VethGone::Wait => down(k, None)?,
+        VethGone::Group if plan.netns_alive => down(k, Some(DOOMED_GROUP))?,
+        VethGone::Group => down(k, None)?,
         VethGone::Background { hold } => {
             down(k, Some(DOOMED_GROUP))?;
             let msg = brnet_netlink::msg::delete_group(DOOMED_GROUP)?;

@@ -406,7 +406,10 @@ impl BridgeNet {
     /// Deleting a veth costs the kernel tens of milliseconds (it waits for
     /// an RCU grace period); when a container is going away, delete its
     /// namespace first: its veth dies with it, and disconnect then only
-    /// updates the firewall and the state.
+    /// updates the firewall and the state; or disconnect many at once
+    /// ([`disconnect_many`]): one wait for all of them.
+    ///
+    /// [`disconnect_many`]: BridgeNet::disconnect_many
     pub fn disconnect(&mut self, network: &str, netns: &NetnsRef) -> Result<bool> {
         let _span = tracing::info_span!("disconnect", network, netns = %netns).entered();
         let _lock = self.store.lock()?;
@@ -449,46 +452,13 @@ impl BridgeNet {
 
     /// Disconnect every endpoint of `netns`, from every network (and forget
     /// its network mode). Goes on after a failure and reports them all.
-    /// Returns how many endpoints there were.
+    /// Returns how many endpoints there were. Its veths go in one kernel
+    /// request (see [`disconnect_namespaces`], the same for many
+    /// namespaces).
+    ///
+    /// [`disconnect_namespaces`]: BridgeNet::disconnect_namespaces
     pub fn disconnect_all(&mut self, netns: &NetnsRef) -> Result<usize> {
-        let _span = tracing::info_span!("disconnect_all", netns = %netns).entered();
-        let _lock = self.store.lock()?;
-        let path = netns.path()?;
-        let now = Seen::at(&path);
-        let eps: Vec<(String, bool)> = self
-            .store
-            .state
-            .endpoints
-            .values()
-            .filter(|e| e.netns == path && !plan::is_detached(e))
-            .map(|e| (e.id.clone(), now.is_of(e)))
-            .collect();
-        let mut errors = Vec::new();
-        for (id, alive) in &eps {
-            if let Err(e) = self.disconnect_locked(id, *alive) {
-                errors.push(e);
-            }
-        }
-        let sandboxes: Vec<String> = self
-            .store
-            .state
-            .sandboxes
-            .values()
-            .filter(|s| s.netns == path)
-            .map(|s| s.id.clone())
-            .collect();
-        for id in sandboxes {
-            self.store.record(Op::RemoveSandbox { id }, false)?;
-        }
-        if errors.is_empty() {
-            Ok(eps.len())
-        } else {
-            Err(Error::Teardown {
-                op: "disconnect",
-                object: netns.to_string(),
-                errors,
-            })
-        }
+        self.disconnect_namespaces([netns])
     }
 
     /// Plan, apply and commit a disconnect (the caller holds the lock).

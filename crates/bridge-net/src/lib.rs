@@ -16,7 +16,9 @@
 //!   and user-defined networks (bridge `br-` + 12 hex of the id), made by
 //!   [`BridgeNet::create_network`] with [`NetworkOptions`] (subnet, gateway,
 //!   ip-range, aux addresses, internal, ICC, masquerade, MTU, IPv6).
-//! - Endpoints: [`BridgeNet::connect`] / [`BridgeNet::disconnect`], with
+//! - Endpoints: [`BridgeNet::connect`] / [`BridgeNet::disconnect`]
+//!   ([`BridgeNet::disconnect_many`] for many at once: one kernel wait for
+//!   all their veths), with
 //!   [`ConnectOptions`] (interface name, fixed address, MAC, published
 //!   ports, aliases). A namespace on two networks gets `eth0` and `eth1`,
 //!   with the default route of the first.
@@ -41,6 +43,7 @@ compile_error!(
 );
 
 mod apply;
+mod batch;
 mod detached;
 mod dot;
 mod endpoint;
@@ -177,7 +180,7 @@ pub struct BridgeNet {
     nl: Socket,
     fw: brnet_nat::Firewall,
     config: Config,
-    fault: Option<Fault>,
+    fault: Option<fault::Armed>,
 }
 
 impl BridgeNet {
@@ -226,11 +229,12 @@ impl BridgeNet {
         &mut self.fw
     }
 
-    /// Make the next operations fail (or crash) at `step`; see [`Fault`].
+    /// Make the next operations fail (or crash) at `step`; see [`Fault`]
+    /// (`STEP#N`: from the `N`th time on).
     /// Only with the `fault-injection` feature, for tests.
     #[cfg(feature = "fault-injection")]
     pub fn inject(&mut self, fault: Option<Fault>) {
-        self.fault = fault;
+        self.fault = fault.map(fault::Armed::new);
     }
 
     fn step(&self, name: &'static str) -> Result<()> {

@@ -269,6 +269,8 @@ impl BridgeNet {
                     let _ = self.fw.remove_network(&table_net);
                 }
             }
+            // A batch of disconnects: its veths wait in the group.
+            crate::batch::DELETE_LINKS => self.settle_delete_links(),
             // A publish: the firewall is swept against the records by step
             // 4. Anything else: nothing of it is left to do.
             _ => {}

@@ -465,18 +465,32 @@ pub struct ConnectArgs {
 }
 
 /// `brnet network disconnect`.
+///
+/// Several namespaces in one call pay the kernel's wait for a veth delete
+/// (an RCU grace period, tens of milliseconds) once for all of them.
 #[derive(Debug, Args)]
 pub struct DisconnectArgs {
-    /// Disconnect NETNS from every network it is on (then the only
-    /// operand is NETNS).
+    /// Disconnect each NETNS from every network it is on (then every
+    /// operand is a namespace).
     #[arg(long)]
     pub all: bool,
-    /// The network, by name or id (with --all: the namespace).
+    /// The network, by name or id (with --all: the first namespace).
     #[arg(value_name = "NETWORK")]
     pub network: String,
-    /// The namespace: a name under /run/netns, or a path.
-    #[arg(required_unless_present = "all", conflicts_with = "all")]
-    pub netns: Option<String>,
+    /// The namespaces: names under /run/netns, or paths.
+    #[arg(required_unless_present = "all")]
+    pub netns: Vec<String>,
+}
+
+impl DisconnectArgs {
+    /// The namespaces named: with --all, every operand.
+    pub fn namespaces(&self) -> Vec<&str> {
+        let first = self.all.then_some(self.network.as_str());
+        first
+            .into_iter()
+            .chain(self.netns.iter().map(String::as_str))
+            .collect()
+    }
 }
 
 /// `brnet netns ...`.

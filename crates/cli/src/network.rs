@@ -32,9 +32,10 @@ pub fn run(cmd: &NetworkCommand, config: &Config, out: &mut dyn Write) -> Result
             connect(a, config, out),
         ),
         NetworkCommand::Disconnect(a) => one(
-            match &a.netns {
-                Some(ns) => format!("network disconnect {} {ns}", a.network),
-                None => format!("network disconnect --all {}", a.network),
+            if a.all {
+                format!("network disconnect --all {}", a.namespaces().join(" "))
+            } else {
+                format!("network disconnect {} {}", a.network, a.netns.join(" "))
             },
             disconnect(a, config),
         ),
@@ -234,18 +235,48 @@ fn connect(a: &ConnectArgs, config: &Config, out: &mut dyn Write) -> Result<(), 
     Ok(())
 }
 
+/// One namespace: `disconnect` (or `disconnect_all`); several: one batch
+/// (`disconnect_many`, `disconnect_namespaces`), whose veths go in one
+/// kernel request.
 fn disconnect(a: &DisconnectArgs, config: &Config) -> Result<(), Failure> {
-    let Some(netns) = &a.netns else {
-        // --all: NETWORK is the namespace.
-        let netns = input::netns(&a.network)?;
-        open(config)?.disconnect_all(&netns)?;
+    let namespaces = a
+        .namespaces()
+        .into_iter()
+        .map(input::netns)
+        .collect::<Result<Vec<NetnsRef>, _>>()?;
+    if a.all {
+        let mut net = open(config)?;
+        // `--all NETWORK NETNS` is a slip for `NETWORK NETNS`: an operand
+        // that is no namespace but names a network is refused, before
+        // anything changes.
+        if namespaces.len() > 1 {
+            for ns in &namespaces {
+                let name = ns.to_string();
+                if !ns.path().is_ok_and(|p| p.exists()) && net.network(&name).is_ok() {
+                    return Err(BadInput::new(
+                        "NETNS",
+                        name,
+                        "a network, not a namespace: with --all every operand is a namespace \
+                         (`brnet network disconnect NETWORK NETNS...` leaves one network)",
+                    )
+                    .into());
+                }
+            }
+        }
+        net.disconnect_namespaces(&namespaces)?;
         return Ok(());
-    };
-    let netns = input::netns(netns)?;
+    }
     let mut net = open(config)?;
     // An unknown network is an error (a typo, as docker says); a namespace
     // that is not connected, or is gone, is nothing to do.
     net.network(&a.network)?;
-    net.disconnect(&a.network, &netns)?;
+    match namespaces.as_slice() {
+        [one] => {
+            net.disconnect(&a.network, one)?;
+        }
+        many => {
+            net.disconnect_many(many.iter().map(|ns| (a.network.as_str(), ns)))?;
+        }
+    }
     Ok(())
 }

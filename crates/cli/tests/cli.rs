@@ -821,6 +821,46 @@ fn disconnect_after_the_namespace_is_gone() {
     });
 }
 
+/// Several containers leave in one call (their veths deleted in one
+/// kernel request): `disconnect NETWORK NETNS...` from one network,
+/// `disconnect --all NETNS...` from every network; a network among
+/// `--all`'s operands is refused before anything changes.
+#[test]
+fn disconnect_many_namespaces_in_one_call() {
+    if !brnet_netns::privileged_test() {
+        return;
+    }
+    sandboxed(|s| {
+        let links = link_names();
+        s.ok(&["network", "create", "--subnet", "172.30.0.0/16", "web"]);
+        s.ok(&["network", "create", "--subnet", "172.29.0.0/16", "back"]);
+        let bridges = link_names();
+        for c in ["c1", "c2", "c3", "c4"] {
+            s.ok(&["netns", "add", c]);
+            s.ok(&["network", "connect", "web", c]);
+        }
+        s.ok(&["network", "connect", "back", "c3"]);
+        s.ok(&["network", "connect", "back", "c4"]);
+        let ps = || s.ok(&["ps", "--format", "{{.Netns}} {{.Network}}"]);
+
+        s.ok(&["network", "disconnect", "web", "c1", "c2", "c3"]);
+        assert_eq!(ps(), "c3 back\nc4 web\nc4 back\n");
+        for c in ["c1", "c2"] {
+            let left = run("ip", &["-n", c, "-o", "link", "show"]);
+            assert_eq!(left.lines().count(), 1, "only lo in {c}: {left}");
+        }
+
+        s.fails(&["network", "disconnect", "--all", "web", "c3"], 2);
+        assert_eq!(ps(), "c3 back\nc4 web\nc4 back\n", "nothing changed");
+        s.ok(&["network", "disconnect", "--all", "c3", "c4", "c1"]);
+        assert_eq!(ps(), "");
+        assert_eq!(link_names(), bridges, "every veth is gone");
+        s.ok(&["network", "rm", "web", "back"]);
+        assert_eq!(link_names(), links);
+        assert_eq!(nft_ruleset(), "");
+    });
+}
+
 #[test]
 fn dual_stack_with_fixed_addresses() {
     if !brnet_netns::privileged_test() {

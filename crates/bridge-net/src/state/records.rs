@@ -178,8 +178,9 @@ pub struct SandboxRecord {
 pub struct Intent {
     /// 64 hex digits: the endpoint's or network's id (to be).
     pub id: String,
-    /// `connect`, `create_network`, `disconnect`, `remove_network` or
-    /// `publish`.
+    /// `connect`, `create_network`, `disconnect`, `remove_network`,
+    /// `publish` or `delete_links` (a batch of disconnects whose veths
+    /// wait in bridge-net's link group to be deleted).
     pub kind: String,
     /// The veth that may exist.
     #[serde(default, skip_serializing_if = "Option::is_none")]
