@@ -636,18 +636,19 @@ impl BridgeNet {
     pub fn detach(&mut self, name: &str) -> Result<bool> {
         let _span = tracing::info_span!("detach", container = name).entered();
         let _lock = self.store.lock()?;
-        let ids: Vec<String> = self
-            .store
-            .state
-            .sandboxes
-            .values()
-            .filter(|s| s.container == name)
+        Ok(self.forget_sandboxes(|s| s.container == name)? > 0)
+    }
+
+    /// Forget the network modes that `which` selects; how many there were.
+    fn forget_sandboxes(&mut self, which: impl Fn(&SandboxRecord) -> bool) -> Result<usize> {
+        let ids: Vec<String> = (self.store.state.sandboxes.values())
+            .filter(|s| which(s))
             .map(|s| s.id.clone())
             .collect();
         for id in &ids {
             self.store
                 .record(Op::RemoveSandbox { id: id.clone() }, false)?;
         }
-        Ok(!ids.is_empty())
+        Ok(ids.len())
     }
 }

@@ -404,22 +404,10 @@ pub fn connect(
     let gw_priority = opts.gw_priority.unwrap_or(0);
     let demote = match holder {
         Some(h) if eligible && gw_priority > h.gw_priority => {
-            let holder_net = state.network_by_id(&h.network);
-            let routes = [
-                holder_net.and_then(|n| n.gateway4()),
-                holder_net.and_then(|n| n.gateway6()),
-            ]
-            .into_iter()
-            .flatten()
-            .map(|via| Route {
-                dst: match via {
-                    IpAddr::V4(_) => IpNet::V4(Ipv4Net::default()),
-                    IpAddr::V6(_) => IpNet::V6(Ipv6Net::default()),
-                },
-                via,
-                metric: metric_of(h),
-            })
-            .collect();
+            let routes = state
+                .network_by_id(&h.network)
+                .map(|n| default_routes(n, metric_of(h)))
+                .unwrap_or_default();
             Some(Demote {
                 record: EndpointRecord {
                     default_route: false,
@@ -907,8 +895,9 @@ pub struct Promote {
     pub old: Vec<Route>,
 }
 
-/// The default routes through `net`'s gateways, with the kernel's metric.
-fn default_routes(net: &Net) -> Vec<Route> {
+/// The default routes through `net`'s gateways, with `metric` (`None`:
+/// the kernel's).
+fn default_routes(net: &Net, metric: Option<u32>) -> Vec<Route> {
     [net.gateway4(), net.gateway6()]
         .into_iter()
         .flatten()
@@ -918,7 +907,7 @@ fn default_routes(net: &Net) -> Vec<Route> {
                 IpAddr::V6(_) => IpNet::V6(Ipv6Net::default()),
             },
             via,
-            metric: None,
+            metric,
         })
         .collect()
 }
@@ -960,8 +949,8 @@ fn successor(state: &State, ep: &EndpointRecord, net: &Net, netns_alive: bool) -
             default_route: true,
             ..next.clone()
         },
-        routes: default_routes(next_net),
-        old: default_routes(net),
+        routes: default_routes(next_net, None),
+        old: default_routes(net, None),
     })
 }
 

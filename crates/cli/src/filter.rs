@@ -16,15 +16,16 @@ fn label_matches(n: &NetworkInfo, spec: &str) -> bool {
     }
 }
 
+/// A bad `--filter key=value`.
+fn bad(key: &str, v: &str, why: &str) -> BadInput {
+    BadInput::new("--filter", format!("{key}={v}"), why)
+}
+
 fn bool_value(key: &'static str, v: &str) -> Result<bool, BadInput> {
     match v {
         "true" | "1" => Ok(true),
         "false" | "0" => Ok(false),
-        _ => Err(BadInput::new(
-            "--filter",
-            format!("{key}={v}"),
-            "expected true or false",
-        )),
+        _ => Err(bad(key, v, "expected true or false")),
     }
 }
 
@@ -52,22 +53,10 @@ impl Ls {
                 "type" => f.builtin.push(match v.as_str() {
                     "builtin" => true,
                     "custom" => false,
-                    _ => {
-                        return Err(BadInput::new(
-                            "--filter",
-                            format!("type={v}"),
-                            "expected custom or builtin",
-                        ));
-                    }
+                    _ => return Err(bad("type", v, "expected custom or builtin")),
                 }),
                 "dangling" => f.dangling.push(bool_value("dangling", v)?),
-                _ => {
-                    return Err(BadInput::new(
-                        "--filter",
-                        format!("{k}={v}"),
-                        "no such filter",
-                    ));
-                }
+                _ => return Err(bad(k, v, "no such filter")),
             }
         }
         Ok(f)
@@ -103,7 +92,7 @@ pub struct Prune {
 /// `until=`: an RFC 3339 time, Unix seconds, or a duration before now
 /// (`10m`, `24h`, `1h30m`).
 fn until(v: &str) -> Result<SystemTime, BadInput> {
-    let bad = |why: &str| BadInput::new("--filter", format!("until={v}"), why);
+    let bad = |why: &str| bad("until", v, why);
     if let Ok(t) = humantime::parse_rfc3339_weak(v) {
         return Ok(t);
     }
@@ -132,13 +121,7 @@ impl Prune {
                 "until" => f.until.push(until(v)?),
                 "label" => f.label.push(v.clone()),
                 "label!" => f.not_label.push(v.clone()),
-                _ => {
-                    return Err(BadInput::new(
-                        "--filter",
-                        format!("{k}={v}"),
-                        "no such filter",
-                    ));
-                }
+                _ => return Err(bad(k, v, "no such filter")),
             }
         }
         Ok(f)

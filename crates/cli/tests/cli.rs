@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use brnet_netns::NetnsDir;
-use brnet_testkit::cmd::{ip_json, link_names, nft_ruleset, run};
+use brnet_testkit::cmd::{Args, ip_json, link_names, nft_ruleset, run};
 use brnet_testkit::traffic::{LONG, listen_in_named, serve};
 use serde_json::Value;
 
@@ -38,19 +38,21 @@ impl Sandbox {
     }
 
     /// Run `brnet --state-dir STATE ARGS`.
-    fn run(&self, args: &[&str]) -> Output {
+    fn run(&self, args: &(impl Args + ?Sized)) -> Output {
+        let args = args.args();
         Command::new(BIN)
             .arg("--state-dir")
             .arg(self.state.path())
-            .args(args)
+            .args(&args)
             .env_remove("BRNET_STATE_DIR")
             .output()
             .expect("run brnet")
     }
 
     /// Run a command that must succeed quietly; its stdout.
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
+    fn ok(&self, args: &(impl Args + ?Sized)) -> String {
+        let args = args.args();
+        let out = self.run(&args);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(
             out.status.success(),
@@ -66,15 +68,16 @@ impl Sandbox {
 
     /// Run a command that must fail with `code` and exactly one line
     /// `brnet: <what>: <why>` on stderr; that line.
-    fn fails(&self, args: &[&str], code: i32) -> String {
-        let out = self.run(args);
+    fn fails(&self, args: &(impl Args + ?Sized), code: i32) -> String {
+        let args = args.args();
+        let out = self.run(&args);
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         assert_eq!(
             out.status.code(),
             Some(code),
             "brnet {args:?}: exit status; stderr: {stderr}"
         );
-        one_error_line(&stderr, args)
+        one_error_line(&stderr, &args)
     }
 
     /// Everything a failed command must leave as it was.
@@ -258,23 +261,11 @@ fn create_connect_inspect_disconnect_rm_leaves_nothing() {
         let before = s.snapshot();
         assert_eq!(s.networks(), Vec::<Value>::new());
 
-        let id = s.ok(&[
-            "network",
-            "create",
-            "--subnet",
-            "172.20.0.0/16",
-            "--gateway",
-            "172.20.0.254",
-            "--ip-range",
-            "172.20.1.0/24",
-            "--aux-address",
-            "printer=172.20.1.0",
-            "--label",
-            "team=net",
-            "-o",
-            "com.docker.network.driver.mtu=1400",
-            "customNetwork",
-        ]);
+        let id = s.ok(
+            "network create --subnet 172.20.0.0/16 --gateway 172.20.0.254 --ip-range \
+             172.20.1.0/24 --aux-address printer=172.20.1.0 --label team=net -o \
+             com.docker.network.driver.mtu=1400 customNetwork",
+        );
         let id = id.trim();
         assert_eq!(id.len(), 64, "{id}");
         assert!(id.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
@@ -301,16 +292,7 @@ fn create_connect_inspect_disconnect_rm_leaves_nothing() {
         assert_eq!(bridge, format!("br-{}", &id[..12]));
 
         // connect: what the runtime needs.
-        let text = s.ok(&[
-            "network",
-            "connect",
-            "-p",
-            "8080:80",
-            "--alias",
-            "www",
-            "customNetwork",
-            "c1",
-        ]);
+        let text = s.ok("network connect -p 8080:80 --alias www customNetwork c1");
         assert_eq!(field(&text, "interface"), ["eth0"]);
         assert_eq!(field(&text, "address"), ["172.20.1.1/16"], "{text}");
         assert_eq!(field(&text, "gateway"), ["172.20.0.254"]);
@@ -386,33 +368,15 @@ fn traffic_reaches_a_connected_namespace() {
 
         // From an outside namespace, through the published port.
         s.ok(&["netns", "add", "outside"]);
-        for args in [
-            &[
-                "link", "add", "o-out", "type", "veth", "peer", "name", "eth0", "netns", "outside",
-            ][..],
-            &["addr", "add", "198.51.100.1/24", "dev", "o-out"],
-            &["link", "set", "o-out", "up"],
-            &[
-                "-n",
-                "outside",
-                "addr",
-                "add",
-                "198.51.100.2/24",
-                "dev",
-                "eth0",
-            ],
-            &["-n", "outside", "link", "set", "eth0", "up"],
-            &[
-                "-n",
-                "outside",
-                "route",
-                "add",
-                "default",
-                "via",
-                "198.51.100.1",
-            ],
+        for line in [
+            "link add o-out type veth peer name eth0 netns outside",
+            "addr add 198.51.100.1/24 dev o-out",
+            "link set o-out up",
+            "-n outside addr add 198.51.100.2/24 dev eth0",
+            "-n outside link set eth0 up",
+            "-n outside route add default via 198.51.100.1",
         ] {
-            run("ip", args);
+            run("ip", &line.args());
         }
         let outside = NetnsDir::default().open("outside").expect("open outside");
         let got = outside
@@ -489,225 +453,80 @@ fn bad_input_fails_in_one_line_and_changes_nothing() {
         s.ok(&["netns", "add", "c1"]);
         s.ok(&["netns", "add", "c2"]);
         s.ok(&["network", "connect", "-p", "8080:80", "web", "c1"]);
-        let not_a_netns = s.state.path().to_str().unwrap().to_owned();
-        let cases: &[(&[&str], i32, &str)] = &[
-            // bad CIDRs
-            (
-                &["network", "create", "--subnet", "172.20.0.0/33", "x"],
-                2,
-                "brnet: network create x: invalid option --subnet=\"172.20.0.0/33\"",
-            ),
-            (
-                &["network", "create", "--subnet", "300.1.1.1/16", "x"],
-                2,
-                "\"300.1.1.1/16\"",
-            ),
-            (
-                &["network", "create", "--subnet", "10.9.0.1/16", "x"],
-                2,
-                "host bits are set (did you mean 10.9.0.0/16?)",
-            ),
-            (
-                &["network", "create", "--ip-range", "10.9.0.0/24", "x"],
-                2,
-                "no IPv4 --subnet",
-            ),
-            (
-                &[
-                    "network",
-                    "create",
-                    "--subnet",
-                    "10.9.0.0/16",
-                    "--gateway",
-                    "10.8.0.1",
-                    "x",
-                ],
-                2,
-                "not inside subnet 10.9.0.0/16",
-            ),
-            // names, duplicates, overlaps
-            (
-                &["network", "create", "bad name"],
-                2,
-                "invalid network name",
-            ),
-            (
-                &["network", "create", "--subnet", "10.9.0.0/16", "web"],
-                4,
-                "brnet: network create web: network \"web\" already exists",
-            ),
-            (
-                &["network", "create", "--subnet", "172.20.128.0/17", "other"],
-                4,
-                "subnet 172.20.128.0/17 overlaps 172.20.0.0/16 of network \"web\"",
-            ),
-            // -o
-            (
-                &["network", "create", "-o", "com.example.nope=1", "x"],
-                2,
-                "unknown option",
-            ),
-            (
-                &[
-                    "network",
-                    "create",
-                    "-o",
-                    "com.docker.network.driver.mtu=10",
-                    "x",
-                ],
-                2,
-                "between 68 and 65535",
-            ),
-            (&["network", "create", "-o", "novalue", "x"], 2, "KEY=VALUE"),
-            // the kernel refuses: rolled back, exit 1
-            (
-                &[
-                    "network",
-                    "create",
-                    "--subnet",
-                    "10.9.0.0/16",
-                    "-o",
-                    "com.docker.network.bridge.name=lo",
-                    "x",
-                ],
-                1,
-                "lo exists and is not a bridge",
-            ),
-            // connect
-            (
-                &["network", "connect", "-p", "8080:80", "web", "c2"],
-                4,
-                "port 8080/tcp on 0.0.0.0 is already in use",
-            ),
-            (
-                &["network", "connect", "web", "c9"],
-                3,
-                "brnet: network connect web c9: network namespace \"c9\" not found (no /run/netns/c9)",
-            ),
-            (
-                &["network", "connect", "web", &not_a_netns],
-                2,
-                "is not a network namespace",
-            ),
-            (
-                &["network", "connect", "nope", "c2"],
-                3,
-                "brnet: network connect nope c2: network \"nope\" not found",
-            ),
-            (
-                &["network", "connect", "-p", "99999:80", "web", "c2"],
-                2,
-                "invalid port spec \"99999:80\"",
-            ),
-            (
-                &["network", "connect", "-p", "abc", "web", "c2"],
-                2,
-                "invalid port spec \"abc\"",
-            ),
-            (
-                &["network", "connect", "-p", "80/xyz", "web", "c2"],
-                2,
-                "invalid port spec \"80/xyz\"",
-            ),
-            (
-                &[
-                    "network",
-                    "connect",
-                    "--mac",
-                    "zz:42:ac:14:00:09",
-                    "web",
-                    "c2",
-                ],
-                2,
-                "invalid option --mac=\"zz:42:ac:14:00:09\"",
-            ),
-            (
-                &[
-                    "network",
-                    "connect",
-                    "--mac",
-                    "01:00:5e:00:00:01",
-                    "web",
-                    "c2",
-                ],
-                2,
-                "multicast",
-            ),
-            (
-                &["network", "connect", "--ip", "nope", "web", "c2"],
-                2,
-                "not an IPv4 address",
-            ),
-            (
-                &["network", "connect", "--ip", "10.0.0.5", "web", "c2"],
-                2,
-                "address 10.0.0.5 is outside 172.20.0.0/16",
-            ),
-            (
-                &["network", "connect", "--ip", "172.20.0.2", "web", "c2"],
-                4,
-                "172.20.0.2 is already allocated",
-            ),
-            (
-                &["network", "connect", "--ip", "172.20.0.1", "web", "c2"],
-                2,
-                "is the gateway",
-            ),
-            (
-                &["network", "connect", "--ip6", "fd00::5", "web", "c2"],
-                2,
-                "no IPv6 subnet",
-            ),
-            (&["network", "connect", "web", "c1"], 4, "already connected"),
-            // rm, inspect, disconnect
-            (
-                &["network", "rm", "nope"],
-                3,
-                "brnet: network rm nope: network \"nope\" not found",
-            ),
-            (
-                &["network", "rm", "web"],
-                4,
-                "has active endpoints: c1 (eth0)",
-            ),
-            (
-                &["network", "inspect", "nope"],
-                3,
-                "brnet: network inspect nope: network \"nope\" not found",
-            ),
-            (
-                &["network", "disconnect", "nope", "c1"],
-                3,
-                "network \"nope\" not found",
-            ),
-            // netns
-            (&["netns", "add", "c1"], 4, "already exists"),
-            (
-                &["netns", "add", "bad/name"],
-                2,
-                "invalid network namespace name",
-            ),
-            (
-                &["netns", "del", "nope"],
-                3,
-                "network namespace \"nope\" not found",
-            ),
-            // usage
-            (
-                &["--firewall", "pf", "network", "ls"],
-                2,
-                "invalid value 'pf'",
-            ),
-        ];
-        for (args, code, needle) in cases {
+        // exit code | arguments | what the one line on stderr says
+        let cases = r#"
+            # bad CIDRs
+            2 | network create --subnet 172.20.0.0/33 x | brnet: network create x: invalid option --subnet="172.20.0.0/33"
+            2 | network create --subnet 300.1.1.1/16 x | "300.1.1.1/16"
+            2 | network create --subnet 10.9.0.1/16 x | host bits are set (did you mean 10.9.0.0/16?)
+            2 | network create --ip-range 10.9.0.0/24 x | no IPv4 --subnet
+            2 | network create --subnet 10.9.0.0/16 --gateway 10.8.0.1 x | not inside subnet 10.9.0.0/16
+            # names, duplicates, overlaps
+            4 | network create --subnet 10.9.0.0/16 web | brnet: network create web: network "web" already exists
+            4 | network create --subnet 172.20.128.0/17 other | subnet 172.20.128.0/17 overlaps 172.20.0.0/16 of network "web"
+            # -o
+            2 | network create -o com.example.nope=1 x | unknown option
+            2 | network create -o com.docker.network.driver.mtu=10 x | between 68 and 65535
+            2 | network create -o novalue x | KEY=VALUE
+            # the kernel refuses: rolled back, exit 1
+            1 | network create --subnet 10.9.0.0/16 -o com.docker.network.bridge.name=lo x | lo exists and is not a bridge
+            # connect
+            4 | network connect -p 8080:80 web c2 | port 8080/tcp on 0.0.0.0 is already in use
+            3 | network connect web c9 | brnet: network connect web c9: network namespace "c9" not found (no /run/netns/c9)
+            3 | network connect nope c2 | brnet: network connect nope c2: network "nope" not found
+            2 | network connect -p 99999:80 web c2 | invalid port spec "99999:80"
+            2 | network connect -p abc web c2 | invalid port spec "abc"
+            2 | network connect -p 80/xyz web c2 | invalid port spec "80/xyz"
+            2 | network connect --mac zz:42:ac:14:00:09 web c2 | invalid option --mac="zz:42:ac:14:00:09"
+            2 | network connect --mac 01:00:5e:00:00:01 web c2 | multicast
+            2 | network connect --ip nope web c2 | not an IPv4 address
+            2 | network connect --ip 10.0.0.5 web c2 | address 10.0.0.5 is outside 172.20.0.0/16
+            4 | network connect --ip 172.20.0.2 web c2 | 172.20.0.2 is already allocated
+            2 | network connect --ip 172.20.0.1 web c2 | is the gateway
+            2 | network connect --ip6 fd00::5 web c2 | no IPv6 subnet
+            4 | network connect web c1 | already connected
+            # rm, inspect, disconnect
+            3 | network rm nope | brnet: network rm nope: network "nope" not found
+            4 | network rm web | has active endpoints: c1 (eth0)
+            3 | network inspect nope | brnet: network inspect nope: network "nope" not found
+            3 | network disconnect nope c1 | network "nope" not found
+            # netns
+            4 | netns add c1 | already exists
+            2 | netns add bad/name | invalid network namespace name
+            3 | netns del nope | network namespace "nope" not found
+            # usage
+            2 | --firewall pf network ls | invalid value 'pf'
+        "#;
+        let check = |args: &[&str], code: i32, needle: &str| {
             let before = s.snapshot();
-            let line = s.fails(args, *code);
+            let line = s.fails(args, code);
             assert!(
                 line.contains(needle),
                 "brnet {args:?}:\n  got  {line}\n  want …{needle}…"
             );
             assert_eq!(s.snapshot(), before, "brnet {args:?} changed the sandbox");
+        };
+        for case in cases.lines().map(str::trim) {
+            if case.is_empty() || case.starts_with('#') {
+                continue;
+            }
+            let [code, args, needle] = case.splitn(3, " | ").collect::<Vec<_>>()[..] else {
+                panic!("not `code | args | needle`: {case}");
+            };
+            check(&args.args(), code.parse().unwrap(), needle);
         }
+        // The arguments the table cannot hold: a space, a path of the run.
+        check(
+            &["network", "create", "bad name"],
+            2,
+            "invalid network name",
+        );
+        let not_a_netns = s.state.path().to_str().unwrap().to_owned();
+        check(
+            &["network", "connect", "web", &not_a_netns],
+            2,
+            "is not a network namespace",
+        );
         // What failed did not break what was there.
         let nets = s.networks();
         assert_eq!(nets.len(), 1);
@@ -867,33 +686,10 @@ fn dual_stack_with_fixed_addresses() {
         return;
     }
     sandboxed(|s| {
-        s.ok(&[
-            "network",
-            "create",
-            "--ipv6",
-            "--subnet",
-            "172.22.0.0/16",
-            "--subnet",
-            "fd00:22::/64",
-            "dual",
-        ]);
+        s.ok("network create --ipv6 --subnet 172.22.0.0/16 --subnet fd00:22::/64 dual");
         s.ok(&["netns", "add", "c1"]);
-        let text = s.ok(&[
-            "network",
-            "connect",
-            "--ip",
-            "172.22.0.10",
-            "--ip6",
-            "fd00:22::10",
-            "--mac",
-            "02:00:00:00:00:10",
-            "--name",
-            "web",
-            "--ifname",
-            "net0",
-            "dual",
-            "c1",
-        ]);
+        let text = s.ok("network connect --ip 172.22.0.10 --ip6 fd00:22::10 --mac \
+             02:00:00:00:00:10 --name web --ifname net0 dual c1");
         assert_eq!(field(&text, "container"), ["web"]);
         assert_eq!(field(&text, "interface"), ["net0"]);
         assert_eq!(field(&text, "address"), ["172.22.0.10/16"]);
@@ -944,14 +740,7 @@ fn ipv6_only_network() {
         return;
     }
     sandboxed(|s| {
-        s.ok(&[
-            "network",
-            "create",
-            "--ipv6",
-            "--subnet",
-            "fd00:5::/64",
-            "v6",
-        ]);
+        s.ok("network create --ipv6 --subnet fd00:5::/64 v6");
         let doc = json(&s.ok(&["network", "inspect", "v6"]));
         assert_eq!(doc[0]["EnableIPv4"], false);
         assert_eq!(doc[0]["EnableIPv6"], true);
@@ -969,29 +758,10 @@ fn ipv6_only_network() {
         assert_eq!(route[0]["gateway"], "fd00:5::1");
         serve(listen_in_named("c1", "[fd00:5::2]:80"), "c1");
         assert_eq!(fetch("[fd00:5::1]:8080").unwrap(), "c1 fd00:5::1\n");
-        let from_c2 = run(
-            "ip",
-            &[
-                "netns",
-                "exec",
-                "c2",
-                "ping",
-                "-6",
-                "-c1",
-                "-W2",
-                "fd00:5::2",
-            ],
-        );
+        let from_c2 = run("ip", "netns exec c2 ping -6 -c1 -W2 fd00:5::2");
         assert!(from_c2.contains("1 received"), "{from_c2}");
         // --ipv4=false with an IPv4 subnet is a contradiction.
-        let out = s.run(&[
-            "network",
-            "create",
-            "--ipv4=false",
-            "--subnet",
-            "10.9.0.0/24",
-            "bad",
-        ]);
+        let out = s.run("network create --ipv4=false --subnet 10.9.0.0/24 bad");
         assert!(!out.status.success());
     });
 }
@@ -1005,21 +775,10 @@ fn macvlan_network() {
     }
     sandboxed(|s| {
         brnet_testkit::topo::lan("lan0");
-        s.ok(&[
-            "network",
-            "create",
-            "-d",
-            "macvlan",
-            "-o",
-            "parent=lan0",
-            "-o",
-            "macvlan_mode=bridge",
-            "--subnet",
-            "192.168.50.0/24",
-            "--gateway",
-            "192.168.50.1",
-            "mv",
-        ]);
+        s.ok(
+            "network create -d macvlan -o parent=lan0 -o macvlan_mode=bridge --subnet \
+             192.168.50.0/24 --gateway 192.168.50.1 mv",
+        );
         let ls = s.ok(&["network", "ls"]);
         assert!(
             ls.lines()
@@ -1061,24 +820,8 @@ fn default_route_metrics() {
         return;
     }
     sandboxed(|s| {
-        s.ok(&[
-            "network",
-            "create",
-            "--subnet",
-            "10.71.0.0/24",
-            "-o",
-            "brnet.metric=200",
-            "a",
-        ]);
-        s.ok(&[
-            "network",
-            "create",
-            "--subnet",
-            "10.72.0.0/24",
-            "-o",
-            "brnet.metric=100",
-            "b",
-        ]);
+        s.ok("network create --subnet 10.71.0.0/24 -o brnet.metric=200 a");
+        s.ok("network create --subnet 10.72.0.0/24 -o brnet.metric=100 b");
         s.ok(&["netns", "add", "c1"]);
         s.ok(&["network", "connect", "a", "c1"]);
         let text = s.ok(&["network", "connect", "b", "c1"]);
@@ -1109,16 +852,7 @@ fn dual_stack_ports_answer_on_both_families() {
         return;
     }
     sandboxed(|s| {
-        s.ok(&[
-            "network",
-            "create",
-            "--ipv6",
-            "--subnet",
-            "172.23.0.0/16",
-            "--subnet",
-            "fd00:23::/64",
-            "dual",
-        ]);
+        s.ok("network create --ipv6 --subnet 172.23.0.0/16 --subnet fd00:23::/64 dual");
         s.ok(&["netns", "add", "c1"]);
         let text = s.ok(&["network", "connect", "-p", "8080:80", "dual", "c1"]);
         assert_eq!(
@@ -1137,29 +871,12 @@ fn docker_formats_filters_and_script_habits() {
         return;
     }
     sandboxed(|s| {
-        let a = s.ok(&[
-            "network",
-            "create",
-            "--subnet",
-            "172.30.0.0/16",
-            "--subnet",
-            "fd00:30::/64",
-            "--ipv6",
-            "--label",
-            "team=blue",
-            "--label",
-            "env=ci",
-            "alpha",
-        ]);
+        let a = s.ok(
+            "network create --subnet 172.30.0.0/16 --subnet fd00:30::/64 --ipv6 \
+             --label team=blue --label env=ci alpha",
+        );
         let a = a.trim();
-        s.ok(&[
-            "network",
-            "create",
-            "--internal",
-            "--label",
-            "team=red",
-            "beta",
-        ]);
+        s.ok("network create --internal --label team=red beta");
         s.ok(&["netns", "add", "c1"]);
         s.ok(&["network", "connect", "beta", "c1"]);
 
@@ -1316,30 +1033,10 @@ fn container_side_view_ps_port_disconnect_all() {
     }
     sandboxed(|s| {
         s.ok(&["network", "create", "--subnet", "172.31.0.0/16", "web"]);
-        s.ok(&[
-            "network",
-            "create",
-            "--ipv6",
-            "--subnet",
-            "10.99.0.0/24",
-            "--subnet",
-            "fd00:99::/64",
-            "back",
-        ]);
+        s.ok("network create --ipv6 --subnet 10.99.0.0/24 --subnet fd00:99::/64 back");
         s.ok(&["netns", "add", "c1"]);
         s.ok(&["netns", "add", "c2"]);
-        s.ok(&[
-            "network",
-            "connect",
-            "-p",
-            "8080:80",
-            "-p",
-            "5353:53/udp",
-            "--container-id",
-            "runtime-id-1",
-            "web",
-            "c1",
-        ]);
+        s.ok("network connect -p 8080:80 -p 5353:53/udp --container-id runtime-id-1 web c1");
         s.ok(&["network", "connect", "back", "c1"]);
         s.ok(&["network", "connect", "--name", "db", "web", "c2"]);
 
@@ -1348,16 +1045,8 @@ fn container_side_view_ps_port_disconnect_all() {
         assert_eq!(lines.len(), 4, "{table}");
         let cols: Vec<&str> = lines[0].split_whitespace().collect();
         assert_eq!(
-            cols,
-            [
-                "NETNS",
-                "CONTAINER",
-                "NETWORK",
-                "INTERFACE",
-                "ADDRESSES",
-                "MAC",
-                "PORTS"
-            ]
+            cols.join(" "),
+            "NETNS CONTAINER NETWORK INTERFACE ADDRESSES MAC PORTS"
         );
         assert!(
             lines[1].starts_with("c1 ")
@@ -1529,17 +1218,7 @@ fn logs_on_stderr_with_v_or_rust_log_and_the_resolver_log() {
             )
         };
         // -v: each operation, in its span with its object; stdout as ever.
-        let (out, err) = run(
-            &[
-                "-v",
-                "network",
-                "create",
-                "--subnet",
-                "172.28.0.0/16",
-                "logs",
-            ],
-            &[],
-        );
+        let (out, err) = run("-v network create --subnet 172.28.0.0/16 logs", &[]);
         assert_eq!(out.trim().len(), 64, "{out}");
         assert!(
             err.contains(

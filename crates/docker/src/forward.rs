@@ -31,7 +31,7 @@
 //! alone: dockerd 20.10 sets its FORWARD policy only with the experimental
 //! `--ip6tables`, which is not handled here.
 
-use std::process::Command;
+use std::process::{Command, Output};
 
 use crate::error::{Error, Result};
 
@@ -51,40 +51,35 @@ impl Forward {
         Forward { program }
     }
 
-    fn run(&self, args: &[&str]) -> Result<bool> {
+    /// Run `program -w args`; `None` without a program.
+    fn output(&self, args: &[&str]) -> Result<Option<Output>> {
         let Some(program) = &self.program else {
-            return Ok(true);
+            return Ok(None);
         };
-        let out = Command::new(program)
+        Command::new(program)
             .arg("-w")
             .args(args)
             .output()
+            .map(Some)
             .map_err(|e| Error::Iptables {
                 args: args.join(" "),
                 detail: format!("cannot run {program}: {e} (install iptables, or start brnet-docker with --no-iptables)"),
-            })?;
-        Ok(out.status.success())
+            })
     }
 
+    /// Whether `args` succeed (true without a program).
+    fn run(&self, args: &[&str]) -> Result<bool> {
+        Ok(self.output(args)?.is_none_or(|out| out.status.success()))
+    }
+
+    /// Run `args`, which must succeed.
     fn must(&self, args: &[&str]) -> Result<()> {
-        let Some(program) = &self.program else {
-            return Ok(());
-        };
-        let out = Command::new(program)
-            .arg("-w")
-            .args(args)
-            .output()
-            .map_err(|e| Error::Iptables {
-                args: args.join(" "),
-                detail: format!("cannot run {program}: {e}"),
-            })?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(Error::Iptables {
+        match self.output(args)? {
+            Some(out) if !out.status.success() => Err(Error::Iptables {
                 args: args.join(" "),
                 detail: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
-            })
+            }),
+            _ => Ok(()),
         }
     }
 

@@ -48,17 +48,10 @@ fn custom_network_addresses_names_ports_egress_isolation_and_nothing_left() {
 
     // The seed's network and two containers: .2 and .3, the gateway their
     // only default route, the MAC 02:42 + the address.
-    sb.docker_ok(&[
-        "network",
-        "create",
-        "-d",
-        "brnet",
-        "--subnet",
-        "172.20.0.0/16",
-        "--gateway",
-        "172.20.0.1",
-        "customNetwork",
-    ]);
+    sb.docker_ok(
+        "network create -d brnet --subnet 172.20.0.0/16 --gateway 172.20.0.1 \
+         customNetwork",
+    );
     let c1 = sb.run_web("c1", "customNetwork", &["-p", "8081:80"]);
     let c2 = sb.run_web("c2", "customNetwork", &[]);
     assert_eq!((c1.as_str(), c2.as_str()), ("172.20.0.2", "172.20.0.3"));
@@ -186,18 +179,10 @@ fn internal_options_ipv6_and_the_ipam_driver() {
 
     // --internal: no default route, no egress, names still resolve; no
     // published port (dockerd sends none).
-    sb.docker_ok(&[
-        "network",
-        "create",
-        "-d",
-        "brnet",
-        "--internal",
-        "--subnet",
-        "172.30.0.0/24",
-        "--aux-address",
-        "a1=172.30.0.2",
-        "int",
-    ]);
+    sb.docker_ok(
+        "network create -d brnet --internal --subnet 172.30.0.0/24 --aux-address \
+         a1=172.30.0.2 int",
+    );
     let i1 = sb.run_web("i1", "int", &[]);
     let i2 = sb.run_web("i2", "int", &[]);
     // The aux address is skipped by dockerd's IPAM; ours holds it too.
@@ -209,19 +194,10 @@ fn internal_options_ipv6_and_the_ipam_driver() {
     assert!(!ok || !out.contains("peer"), "internal egress: {out}");
 
     // -o options reach the kernel: bridge name, MTU.
-    sb.docker_ok(&[
-        "network",
-        "create",
-        "-d",
-        "brnet",
-        "--subnet",
-        "172.31.0.0/24",
-        "-o",
-        "com.docker.network.bridge.name=brtest",
-        "-o",
-        "com.docker.network.driver.mtu=1400",
-        "opts",
-    ]);
+    sb.docker_ok(
+        "network create -d brnet --subnet 172.31.0.0/24 -o \
+         com.docker.network.bridge.name=brtest -o com.docker.network.driver.mtu=1400 opts",
+    );
     // --ip as given. (--mac-address cannot be tested here: the machine's
     // docker client, 28.x, refuses to send it to a 20.10 daemon.)
     let ip = sb.run_web("o1", "opts", &["--ip", "172.31.0.42"]);
@@ -235,33 +211,15 @@ fn internal_options_ipv6_and_the_ipam_driver() {
     );
     // A bad option: the error names it, nothing is left.
     let picture = sb.picture();
-    let e = sb.docker_err(&[
-        "network",
-        "create",
-        "-d",
-        "brnet",
-        "--subnet",
-        "172.29.0.0/24",
-        "-o",
-        "foo=bar",
-        "bad",
-    ]);
+    let e = sb.docker_err("network create -d brnet --subnet 172.29.0.0/24 -o foo=bar bad");
     assert!(e.contains("foo") && e.contains("unknown option"), "{e}");
     assert_eq!(sb.picture(), picture);
 
     // --ipv6: both families on the container.
-    sb.docker_ok(&[
-        "network",
-        "create",
-        "-d",
-        "brnet",
-        "--ipv6",
-        "--subnet",
-        "172.28.0.0/24",
-        "--subnet",
-        "fd00:28::/64",
-        "v6net",
-    ]);
+    sb.docker_ok(
+        "network create -d brnet --ipv6 --subnet 172.28.0.0/24 --subnet fd00:28::/64 \
+         v6net",
+    );
     sb.run_web("v1", "v6net", &[]);
     sb.run_web("v2", "v6net", &[]);
     let (_, a) = sb.exec("v1", "ip -o addr show eth0");
@@ -271,17 +229,7 @@ fn internal_options_ipv6_and_the_ipam_driver() {
 
     // --ipam-driver brnet: bridge-net's serial IPAM (a released address is
     // not handed out again at once).
-    sb.docker_ok(&[
-        "network",
-        "create",
-        "-d",
-        "brnet",
-        "--ipam-driver",
-        "brnet",
-        "--subnet",
-        "172.27.0.0/24",
-        "ours",
-    ]);
+    sb.docker_ok("network create -d brnet --ipam-driver brnet --subnet 172.27.0.0/24 ours");
     let gw = sb.docker_ok(&[
         "network",
         "inspect",
@@ -294,15 +242,7 @@ fn internal_options_ipv6_and_the_ipam_driver() {
     sb.docker_ok(&["rm", "-f", "p1"]);
     assert_eq!(sb.run_web("p2", "ours", &[]), "172.27.0.3");
     // ... and with no --subnet, a default pool.
-    sb.docker_ok(&[
-        "network",
-        "create",
-        "-d",
-        "brnet",
-        "--ipam-driver",
-        "brnet",
-        "ours2",
-    ]);
+    sb.docker_ok("network create -d brnet --ipam-driver brnet ours2");
     let sub = sb.docker_ok(&[
         "network",
         "inspect",

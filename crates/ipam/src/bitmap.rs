@@ -124,22 +124,17 @@ impl Bitmap {
         if let Some(taken) = self.first_one(lo, hi) {
             return Err(taken);
         }
-        let mut start = lo;
-        while start < hi {
-            let (ci, bi) = split(start);
-            let chunk_start = (ci as u32) << CHUNK_SHIFT;
-            let end = (chunk_start + CHUNK_BITS).min(hi);
-            let len = self.chunk_len(ci);
-            if let Some(chunk) = self.chunk_mut(ci) {
+        for s in spans(lo, hi) {
+            let len = self.chunk_len(s.ci);
+            if let Some(chunk) = self.chunk_mut(s.ci) {
                 if chunk.bits.is_empty() {
                     chunk.bits = BitVec::repeat(false, len);
                 }
-                if let Some(slice) = chunk.bits.get_mut(bi..(end - chunk_start) as usize) {
+                if let Some(slice) = chunk.bits.get_mut(s.lo..s.hi) {
                     slice.fill(true);
                 }
-                chunk.ones += end - start;
+                chunk.ones += (s.hi - s.lo) as u32;
             }
-            start = end;
         }
         Ok(())
     }
@@ -147,22 +142,16 @@ impl Bitmap {
     /// The first clear bit in `from..to`, scanning whole chunks and words,
     /// never bit by bit.
     pub(crate) fn first_zero(&self, from: u32, to: u32) -> Option<u32> {
-        let to = to.min(self.len);
-        let mut start = from;
-        while start < to {
-            let (ci, bi) = split(start);
-            let chunk_start = (ci as u32) << CHUNK_SHIFT;
-            let end = (chunk_start + CHUNK_BITS).min(to);
-            let chunk = self.chunk(ci)?;
+        for s in spans(from, to.min(self.len)) {
+            let chunk = self.chunk(s.ci)?;
             if chunk.ones == 0 {
-                return Some(start);
+                return Some(s.at(s.lo));
             }
             if (chunk.ones as usize) < chunk.bits.len()
-                && let Some(i) = chunk.first_zero(bi, (end - chunk_start) as usize)
+                && let Some(i) = chunk.first_zero(s.lo, s.hi)
             {
-                return Some(chunk_start + i as u32);
+                return Some(s.at(i));
             }
-            start = end;
         }
         None
     }
@@ -196,47 +185,32 @@ impl Bitmap {
     /// materialised), others are scanned a word at a time: the word holding
     /// the start masked, then `first_zero` on the slice from the next word.
     pub(crate) fn take_first_zero(&mut self, from: u32, to: u32) -> Option<u32> {
-        let to = to.min(self.len);
-        let mut start = from;
-        while start < to {
-            let (ci, bi) = split(start);
-            let chunk_start = (ci as u32) << CHUNK_SHIFT;
-            let end = (chunk_start + CHUNK_BITS).min(to);
-            let len = self.chunk_len(ci);
-            let chunk = self.chunk_mut(ci)?;
+        for s in spans(from, to.min(self.len)) {
+            let len = self.chunk_len(s.ci);
+            let chunk = self.chunk_mut(s.ci)?;
             if chunk.ones == 0 {
                 chunk.bits = BitVec::repeat(false, len);
             }
             if (chunk.ones as usize) < chunk.bits.len()
-                && let Some(i) = chunk.first_zero(bi, (end - chunk_start) as usize)
+                && let Some(i) = chunk.first_zero(s.lo, s.hi)
             {
                 chunk.set(i);
-                return Some(chunk_start + i as u32);
+                return Some(s.at(i));
             }
-            start = end;
         }
         None
     }
 
     /// The first set bit in `from..to`.
     fn first_one(&self, from: u32, to: u32) -> Option<u32> {
-        let to = to.min(self.len);
-        let mut start = from;
-        while start < to {
-            let (ci, bi) = split(start);
-            let chunk_start = (ci as u32) << CHUNK_SHIFT;
-            let end = (chunk_start + CHUNK_BITS).min(to);
-            let chunk = self.chunk(ci)?;
+        for s in spans(from, to.min(self.len)) {
+            let chunk = self.chunk(s.ci)?;
             if chunk.ones != 0 {
-                let found = chunk
-                    .bits
-                    .get(bi..(end - chunk_start) as usize)
-                    .and_then(|s| s.first_one());
+                let found = chunk.bits.get(s.lo..s.hi).and_then(|b| b.first_one());
                 if let Some(i) = found {
-                    return Some(start + i as u32);
+                    return Some(s.at(s.lo + i));
                 }
             }
-            start = end;
         }
         None
     }
@@ -319,6 +293,44 @@ fn bit(i: usize) -> u64 {
 }
 
 /// Chunk index and bit index inside the chunk.
+/// One chunk's part of a range of bits.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    /// The chunk.
+    ci: usize,
+    /// The range inside the chunk, `lo..hi`.
+    lo: usize,
+    hi: usize,
+}
+
+impl Span {
+    /// Bit `i` of the chunk, as a bit of the whole map.
+    #[inline]
+    fn at(self, i: usize) -> u32 {
+        ((self.ci as u32) << CHUNK_SHIFT) + i as u32
+    }
+}
+
+/// The parts of `from..to`, chunk by chunk, in order.
+#[inline]
+fn spans(from: u32, to: u32) -> impl Iterator<Item = Span> {
+    let mut start = from;
+    std::iter::from_fn(move || {
+        if start >= to {
+            return None;
+        }
+        let (ci, lo) = split(start);
+        let chunk_start = (ci as u32) << CHUNK_SHIFT;
+        let end = (chunk_start + CHUNK_BITS).min(to);
+        start = end;
+        Some(Span {
+            ci,
+            lo,
+            hi: (end - chunk_start) as usize,
+        })
+    })
+}
+
 #[inline]
 fn split(i: u32) -> (usize, usize) {
     ((i >> CHUNK_SHIFT) as usize, (i & (CHUNK_BITS - 1)) as usize)

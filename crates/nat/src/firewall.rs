@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 use std::io::Write as _;
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 
 use brnet_netns::Errno;
 
@@ -858,6 +858,28 @@ fn spawn_errno(e: &std::io::Error) -> Errno {
     e.raw_os_error().map(Errno::from_raw).unwrap_or(Errno::EIO)
 }
 
+/// `program` could not be started, fed or waited for.
+fn spawn_failed(op: &str, program: &'static str) -> impl FnOnce(std::io::Error) -> Error {
+    move |e| Error::Spawn {
+        op: op.to_owned(),
+        program,
+        errno: spawn_errno(&e),
+    }
+}
+
+/// `Err` with its stderr when `program` exited with a failure.
+fn exited_ok(op: &str, program: &'static str, out: &Output) -> Result<()> {
+    if out.status.success() {
+        return Ok(());
+    }
+    Err(Error::Command {
+        op: op.to_owned(),
+        program,
+        status: out.status.to_string(),
+        stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+    })
+}
+
 /// Run `program args` with `input` on stdin; fail with its stderr.
 fn run(op: &str, program: &'static str, args: &[&str], input: &str) -> Result<()> {
     tracing::debug!(
@@ -873,35 +895,16 @@ fn run(op: &str, program: &'static str, args: &[&str], input: &str) -> Result<()
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| Error::Spawn {
-            op: op.to_owned(),
-            program,
-            errno: spawn_errno(&e),
-        })?;
+        .map_err(spawn_failed(op, program))?;
     let write = child
         .stdin
         .take()
         .map(|mut s| s.write_all(input.as_bytes()));
-    let out = child.wait_with_output().map_err(|e| Error::Spawn {
-        op: op.to_owned(),
-        program,
-        errno: spawn_errno(&e),
-    })?;
-    if !out.status.success() {
-        return Err(Error::Command {
-            op: op.to_owned(),
-            program,
-            status: out.status.to_string(),
-            stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
-        });
-    }
-    if let Some(Err(e)) = write {
-        return Err(Error::Spawn {
-            op: op.to_owned(),
-            program,
-            errno: spawn_errno(&e),
-        });
-    }
+    let out = child
+        .wait_with_output()
+        .map_err(spawn_failed(op, program))?;
+    exited_ok(op, program, &out)?;
+    write.transpose().map_err(spawn_failed(op, program))?;
     Ok(())
 }
 
@@ -912,19 +915,8 @@ fn output(op: &str, program: &'static str, args: &[&str]) -> Result<String> {
         .args(args)
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| Error::Spawn {
-            op: op.to_owned(),
-            program,
-            errno: spawn_errno(&e),
-        })?;
-    if !out.status.success() {
-        return Err(Error::Command {
-            op: op.to_owned(),
-            program,
-            status: out.status.to_string(),
-            stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
-        });
-    }
+        .map_err(spawn_failed(op, program))?;
+    exited_ok(op, program, &out)?;
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 

@@ -162,19 +162,10 @@ fn macvlan_network() {
          ip netns exec lan busybox httpd -p 80 -h /run/lanwww",
         brnet_testkit::topo::lan_script("lan0")
     ));
-    sb.podman_ok(&[
-        "network",
-        "create",
-        "-d",
-        "macvlan",
-        "-o",
-        "parent=lan0",
-        "--subnet",
-        "192.168.50.0/24",
-        "--gateway",
-        "192.168.50.1",
-        "mvnet",
-    ]);
+    sb.podman_ok(
+        "network create -d macvlan -o parent=lan0 --subnet 192.168.50.0/24 --gateway \
+         192.168.50.1 mvnet",
+    );
     let before = sb.links();
     let ip = run_httpd(&sb, "web", "mvnet", &[]);
     assert!(ip.starts_with("192.168.50."), "{ip}");
@@ -196,17 +187,7 @@ fn macvlan_network() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     assert_eq!(got.as_deref(), Some("hello\n"));
-    let out = sb.podman_ok(&[
-        "exec",
-        "web",
-        "timeout",
-        "5",
-        "wget",
-        "-q",
-        "-O",
-        "-",
-        "http://192.168.50.1/",
-    ]);
+    let out = sb.podman_ok("exec web timeout 5 wget -q -O - http://192.168.50.1/");
     assert_eq!(out, "lan");
     let route = sb.podman_ok(&["exec", "web", "ip", "route", "show", "default"]);
     assert!(route.contains("via 192.168.50.1"), "{route}");

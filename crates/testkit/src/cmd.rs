@@ -185,3 +185,47 @@ fn feed_inner(cmd: &mut Command, stdin: &[u8], early_exit: bool) -> std::process
         .unwrap_or_else(|e| panic!("write {program}'s stdin: {e}"));
     child.wait_with_output().expect("wait")
 }
+
+/// A command's arguments: a list (`&["netns", "add", "c1"]`), or one line
+/// split at whitespace (`"network create --subnet 10.1.0.0/24 web"`), for
+/// the commands whose arguments hold no space.
+pub trait Args {
+    /// The arguments, in order.
+    fn args(&self) -> Vec<&str>;
+}
+
+impl Args for str {
+    fn args(&self) -> Vec<&str> {
+        self.split_whitespace().collect()
+    }
+}
+
+impl Args for [&str] {
+    fn args(&self) -> Vec<&str> {
+        self.to_vec()
+    }
+}
+
+impl<const N: usize> Args for [&str; N] {
+    fn args(&self) -> Vec<&str> {
+        self.to_vec()
+    }
+}
+
+impl Args for Vec<&str> {
+    fn args(&self) -> Vec<&str> {
+        self.clone()
+    }
+}
+
+impl Args for [String] {
+    fn args(&self) -> Vec<&str> {
+        self.iter().map(String::as_str).collect()
+    }
+}
+
+impl Args for Vec<String> {
+    fn args(&self) -> Vec<&str> {
+        self.iter().map(String::as_str).collect()
+    }
+}

@@ -13,6 +13,7 @@ use std::ops::Deref;
 use std::path::PathBuf;
 use std::process::Output;
 
+use crate::cmd::Args;
 use crate::host::{Host, require_tools};
 use crate::text;
 
@@ -130,14 +131,14 @@ helper_binaries_dir = ["/run/pm/bin", "/usr/lib/podman"]
     }
 
     /// `podman ARGS`.
-    pub fn podman(&self, args: &[&str]) -> Output {
-        self.run("podman", args)
+    pub fn podman(&self, args: &(impl Args + ?Sized)) -> Output {
+        self.run("podman", &args.args())
     }
 
     /// `podman ARGS`, which must succeed; its stdout, trimmed.
     #[track_caller]
-    pub fn podman_ok(&self, args: &[&str]) -> String {
-        self.run_ok("podman", args)
+    pub fn podman_ok(&self, args: &(impl Args + ?Sized)) -> String {
+        self.run_ok("podman", &args.args())
     }
 
     /// `podman run --rm --network NET IMAGE sh -c SCRIPT`: whether it

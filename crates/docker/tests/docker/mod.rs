@@ -21,6 +21,7 @@ use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
 
+use brnet_testkit::cmd::Args;
 use brnet_testkit::host::{Host, require_tools};
 pub use brnet_testkit::text;
 
@@ -187,20 +188,20 @@ impl Sandbox {
     }
 
     /// `docker ARGS`.
-    pub fn docker(&self, args: &[&str]) -> Output {
-        self.run("docker", args)
+    pub fn docker(&self, args: &(impl Args + ?Sized)) -> Output {
+        self.run("docker", &args.args())
     }
 
     /// `docker ARGS`, which must succeed; its stdout, trimmed.
     #[track_caller]
-    pub fn docker_ok(&self, args: &[&str]) -> String {
-        self.run_ok("docker", args)
+    pub fn docker_ok(&self, args: &(impl Args + ?Sized)) -> String {
+        self.run_ok("docker", &args.args())
     }
 
     /// `docker ARGS`, which must fail; its stderr.
     #[track_caller]
-    pub fn docker_err(&self, args: &[&str]) -> String {
-        self.run_err("docker", args)
+    pub fn docker_err(&self, args: &(impl Args + ?Sized)) -> String {
+        self.run_err("docker", &args.args())
     }
 
     /// `docker network create -d DRIVER --subnet SUBNET NAME`, which must
