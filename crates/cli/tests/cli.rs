@@ -758,7 +758,7 @@ fn ipv6_only_network() {
         assert_eq!(route[0]["gateway"], "fd00:5::1");
         serve(listen_in_named("c1", "[fd00:5::2]:80"), "c1");
         assert_eq!(fetch("[fd00:5::1]:8080").unwrap(), "c1 fd00:5::1\n");
-        let from_c2 = run("ip", "netns exec c2 ping -6 -c1 -W2 fd00:5::2");
+        let from_c2 = run("ip", &"netns exec c2 ping -6 -c1 -W2 fd00:5::2".args());
         assert!(from_c2.contains("1 received"), "{from_c2}");
         // --ipv4=false with an IPv4 subnet is a contradiction.
         let out = s.run("network create --ipv4=false --subnet 10.9.0.0/24 bad");
@@ -1218,7 +1218,7 @@ fn logs_on_stderr_with_v_or_rust_log_and_the_resolver_log() {
             )
         };
         // -v: each operation, in its span with its object; stdout as ever.
-        let (out, err) = run("-v network create --subnet 172.28.0.0/16 logs", &[]);
+        let (out, err) = run(&"-v network create --subnet 172.28.0.0/16 logs".args(), &[]);
         assert_eq!(out.trim().len(), 64, "{out}");
         assert!(
             err.contains(
