@@ -14,6 +14,7 @@ pub mod compare;
 pub mod container;
 pub mod docker;
 pub mod netavark;
+pub mod overlay;
 pub mod process;
 
 use std::path::{Path, PathBuf};

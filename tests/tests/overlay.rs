@@ -5,8 +5,7 @@
 //! through its own `Child`.
 
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -17,6 +16,7 @@ use brnet_netns::{Netns, NetnsDir, isolated, privileged_test};
 use brnet_overlay::agent::Agent;
 use brnet_overlay::cluster::{Cluster, ClusterError};
 use brnet_overlay::store::{EtcdStore, Store};
+use brnet_testkit::etcd::Etcd;
 use brnet_tests::*;
 
 const ETCD: &str = "10.99.0.10";
@@ -100,47 +100,6 @@ impl Host {
     }
 }
 
-struct Etcd(Option<Child>);
-
-impl Etcd {
-    fn start(dir: &Path) -> Etcd {
-        let client = format!("http://{ETCD}:2379");
-        let peer = format!("http://{ETCD}:2380");
-        let child = Command::new("etcd")
-            .args(["--name", "m1", "--data-dir"])
-            .arg(dir.join("data"))
-            .args(["--listen-client-urls", &client])
-            .args(["--advertise-client-urls", &client])
-            .args(["--listen-peer-urls", &peer])
-            .args(["--initial-advertise-peer-urls", &peer])
-            .args(["--initial-cluster", &format!("m1={peer}")])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("etcd (Debian's etcd-server) on PATH");
-        let store = EtcdStore::new(vec![format!("{ETCD}:2379")]).unwrap();
-        let start = Instant::now();
-        while store.version().is_err() {
-            assert!(start.elapsed() < Duration::from_secs(20), "etcd came up");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Etcd(Some(child))
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut c) = self.0.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for Etcd {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
 fn cluster() -> Cluster {
     let store: Arc<dyn Store> = Arc::new(EtcdStore::new(vec![format!("{ETCD}:2379")]).unwrap());
     Cluster::new(store)
@@ -214,7 +173,7 @@ fn overlay_networks_span_hosts_with_egress_ports_isolation_and_clean_failures() 
     isolated(|| {
         underlay();
         let dir = tempfile::tempdir().unwrap();
-        let mut etcd = Etcd::start(dir.path());
+        let mut etcd = Etcd::start(ETCD, dir.path());
         let (h1, h2) = (Host::new(1), Host::new(2));
         let nsdir = NetnsDir::default();
 
@@ -441,6 +400,89 @@ fn overlay_networks_span_hosts_with_egress_ports_isolation_and_clean_failures() 
         assert!(e.to_string().contains("unreachable"), "{e}");
         assert_eq!(h1.links(), before);
         assert!(ping("c1", "10.0.9.3"), "still flowing");
+    })
+    .unwrap();
+}
+
+/// Disconnect while the store is down (as Docker's overlay and flannel
+/// do): the local side goes at once; the address goes back to the store
+/// when it is there again, at the next connect on that host or at the
+/// agent's next round (`BridgeNet::release_pending`).
+#[test]
+fn disconnect_while_the_store_is_down_tears_down_here_and_releases_when_it_is_back() {
+    if !privileged_test() {
+        return;
+    }
+    isolated(|| {
+        underlay();
+        let dir = tempfile::tempdir().unwrap();
+        let mut etcd = Etcd::start(ETCD, dir.path());
+        let h1 = Host::new(1);
+        let nsdir = NetnsDir::default();
+        h1.brnet(|b| {
+            b.create_network("ovnet", &overlay("10.0.9.0/24", &[]))
+                .unwrap()
+        });
+        let stored = || -> Vec<String> {
+            cluster()
+                .snapshot()
+                .unwrap()
+                .live_endpoints("ovnet", None)
+                .iter()
+                .map(|e| e.ip.to_string())
+                .collect()
+        };
+        let pending = bridge_net::PENDING_RELEASES;
+        let c1 = nsdir.create("c1").unwrap();
+        let before = h1.links();
+        let e = h1.brnet(|b| {
+            b.connect("ovnet", &r("c1"), &ConnectOptions::default())
+                .unwrap()
+        });
+        assert_eq!(e.ipv4.unwrap().addr().to_string(), "10.0.9.2");
+
+        // Down: the disconnect succeeds at once and undoes everything
+        // here; the address is kept to release.
+        etcd.kill();
+        let t = Instant::now();
+        h1.brnet(|b| assert!(b.disconnect("ovnet", &r("c1")).unwrap()));
+        assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+        assert_eq!(h1.links(), before, "the host's veth end is gone");
+        assert_eq!(c1.run(link_names).unwrap(), ["lo"], "the container's too");
+        assert!(h1.brnet(|b| b.endpoints(Some("ovnet")).unwrap().is_empty()));
+        let kept = std::fs::read_to_string(h1.state.path().join(pending)).unwrap();
+        assert!(kept.contains("10.0.9.2"), "{kept}");
+        // Still down: nothing released, still kept.
+        assert_eq!(h1.brnet(|b| b.release_pending().unwrap()), 0);
+        assert!(h1.state.path().join(pending).exists());
+
+        // Back (same data, within the host's lease): the record is still
+        // there; the next connect here gives it back first and so gets
+        // the same address.
+        let mut etcd = Etcd::start(ETCD, dir.path());
+        assert_eq!(stored(), ["10.0.9.2"], "the store kept it while down");
+        nsdir.create("c2").unwrap();
+        let e = h1.brnet(|b| {
+            b.connect("ovnet", &r("c2"), &ConnectOptions::default())
+                .unwrap()
+        });
+        assert_eq!(
+            e.ipv4.unwrap().addr().to_string(),
+            "10.0.9.2",
+            "released, then reused"
+        );
+        assert_eq!(stored(), ["10.0.9.2"]);
+        assert!(!h1.state.path().join(pending).exists());
+
+        // The agent's way: down again, disconnect, back, one round.
+        etcd.kill();
+        h1.brnet(|b| assert!(b.disconnect("ovnet", &r("c2")).unwrap()));
+        let _etcd = Etcd::start(ETCD, dir.path());
+        assert_eq!(stored(), ["10.0.9.2"]);
+        assert_eq!(h1.brnet(|b| b.release_pending().unwrap()), 1);
+        assert!(stored().is_empty(), "released");
+        assert!(!h1.state.path().join(pending).exists());
+        assert_eq!(h1.brnet(|b| b.release_pending().unwrap()), 0);
     })
     .unwrap();
 }

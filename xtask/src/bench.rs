@@ -1,5 +1,5 @@
 //! `cargo xtask bench [--quick] [--install-peers] [--skip-criterion]
-//! [--skip-podman] [--skip-docker]`: our
+//! [--skip-podman] [--skip-docker] [--skip-overlay]`: our
 //! figures beside the kernel floor and the peers, measured in one run on
 //! this machine, each repetition in a throwaway sandbox.
 //!
@@ -201,7 +201,7 @@ pub struct BenchArgs {
     /// hour).
     #[arg(long)]
     pub quick: bool,
-    /// `apt-get install` netavark and the CNI plugins when missing.
+    /// `apt-get install` netavark, the CNI plugins and iperf3 when missing.
     #[arg(long)]
     pub install_peers: bool,
     /// Leave out the criterion benches at the end.
@@ -213,6 +213,10 @@ pub struct BenchArgs {
     /// Leave out the Docker section.
     #[arg(long)]
     pub skip_docker: bool,
+    /// Leave out the overlay section (convergence, VXLAN data plane,
+    /// connect cost).
+    #[arg(long)]
+    pub skip_overlay: bool,
 }
 
 impl BenchArgs {
@@ -224,6 +228,7 @@ impl BenchArgs {
             (self.skip_criterion, "--skip-criterion"),
             (self.skip_podman, "--skip-podman"),
             (self.skip_docker, "--skip-docker"),
+            (self.skip_overlay, "--skip-overlay"),
         ]
         .into_iter()
         .filter_map(|(on, flag)| on.then_some(flag))
@@ -306,6 +311,9 @@ pub fn run(a: &BenchArgs) -> Res<()> {
         };
         readme.push_str(&brnet_benches::docker::section(rounds));
     }
+    if !a.skip_overlay {
+        readme.push_str(&brnet_benches::overlay::section(plan.quick));
+    }
     std::fs::write(out.join("README-table.md"), &readme)
         .map_err(|e| format!("write README-table.md: {e}"))?;
 
@@ -352,7 +360,7 @@ fn cargo() -> Command {
     c
 }
 
-/// `apt-get install` netavark and the CNI plugins when missing.
+/// `apt-get install` netavark, the CNI plugins and iperf3 when missing.
 fn install_peers() -> Res<()> {
     let mut missing = Vec::new();
     if netavark::find().is_none() {
@@ -360,6 +368,10 @@ fn install_peers() -> Res<()> {
     }
     if cni::find().is_none() {
         missing.push("containernetworking-plugins");
+    }
+    // The overlay section's throughput figure.
+    if !std::path::Path::new("/usr/bin/iperf3").is_file() {
+        missing.push("iperf3");
     }
     if missing.is_empty() {
         eprintln!("==> bench: peers installed already");

@@ -284,7 +284,9 @@ impl BridgeNet {
     ) -> Result<EndpointInfo> {
         // An overlay network's address comes from its cluster store, unique
         // across hosts (a store that cannot be reached fails here, with
-        // nothing made); the plan takes it as asked.
+        // nothing made); the plan takes it as asked. First, addresses
+        // kept while the store was unreachable go back to it.
+        self.release_pending_locked();
         let allocated = match self.store.state.network(network) {
             Some(net) => {
                 let short = match target {
@@ -498,7 +500,7 @@ impl BridgeNet {
         })?;
         if let Some(net) = self.store.state.network_by_id(&plan.record.network) {
             let ip = plan.record.ipv4.map(|a| std::net::IpAddr::V4(a.addr()));
-            crate::overlay::release(net, ip);
+            crate::overlay::release(self.store.dir(), net, ip);
         }
         if let Some(p) = plan.promote.as_ref().filter(|_| promoted) {
             self.store.record(

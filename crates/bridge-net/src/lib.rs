@@ -82,7 +82,7 @@ pub use options::{
     OPT_DNS_SERVERS, OPT_HOST_BINDING, OPT_HOST_IPV4, OPT_ICC, OPT_MASQUERADE, OPT_METRIC, OPT_MTU,
     parse_aux, parse_cidr, validate_network_name,
 };
-pub use overlay::OverlayView;
+pub use overlay::{OverlayView, PENDING_RELEASES};
 pub use overlay_options::{
     DEFAULT_CLUSTER, HOST_TTL, OPT_CLUSTER, OPT_VNI, OPT_VTEP, OverlayOptions,
 };

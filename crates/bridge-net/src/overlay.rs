@@ -16,17 +16,21 @@
 //!   host's VXLAN entries are brought to the store's truth once (the
 //!   agent keeps them there).
 //! - **disconnect / remove**: the local part as for a bridge, then the
-//!   store's records.
+//!   store's records; an address the store could not take back (it was
+//!   unreachable) is kept in the state directory and given back when it
+//!   is there again.
 //!
 //! The store unreachable (or holding garbage) fails create and connect at
 //! once, before anything local is made.
 
 use std::net::IpAddr;
+use std::path::Path;
+use std::sync::Arc;
 
 use brnet_netlink::{Family, MacAddr, Socket};
 use brnet_overlay::cluster::{Cluster, ClusterError, NetworkRecord as ClusterNetwork};
 use brnet_overlay::dataplane::{self, VXLAN_OVERHEAD, VtepSpec};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::options::{ConnectOptions, MacPolicy, NetworkOptions};
@@ -321,9 +325,13 @@ pub(crate) fn allocate(
 }
 
 /// After a disconnect from an overlay network: its address back to the
-/// store (a store that cannot be reached keeps it until this host's lease
-/// runs out: it is logged, not an error, the local side being gone).
-pub(crate) fn release(net: &Net, ip: Option<IpAddr>) {
+/// store. A store that cannot be reached does not fail the disconnect (the
+/// local side is gone already, as with Docker's and flannel's): the
+/// address is written to [`PENDING_RELEASES`] in the state directory `dir`
+/// and given back when the store is there again (the next connect on this
+/// host, or [`BridgeNet::release_pending`](crate::BridgeNet::release_pending),
+/// which the agent calls every round).
+pub(crate) fn release(dir: &Path, net: &Net, ip: Option<IpAddr>) {
     let crate::Driver::Overlay(o) = &net.rec.options.driver else {
         return;
     };
@@ -331,12 +339,122 @@ pub(crate) fn release(net: &Net, ip: Option<IpAddr>) {
         return;
     };
     let name = &net.rec.name;
-    match o
+    let Err(e) = o
         .cluster(name)
         .and_then(|c| c.release(name, ip, vtep).map_err(cluster_err(name)))
-    {
-        Ok(_) => {}
-        Err(e) => tracing::warn!(network = %name, %ip, error = %e, "release the address"),
+    else {
+        return;
+    };
+    tracing::warn!(network = %name, %ip, error = %e, "release the address: kept to release when the store is back");
+    let mut pending = read_pending(dir);
+    let p = Pending {
+        cluster: o.cluster_address().to_owned(),
+        network: name.clone(),
+        ip,
+        vtep,
+    };
+    if !pending.contains(&p) {
+        pending.push(p);
+    }
+    if let Err(e) = write_pending(dir, &pending) {
+        tracing::warn!(network = %name, %ip, error = %e, "record the address to release");
+    }
+}
+
+/// The file (in the state directory) with the overlay addresses that a
+/// disconnect could not give back to an unreachable store, until they
+/// are.
+pub const PENDING_RELEASES: &str = "overlay-releases.json";
+
+/// An address to give back to its store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Pending {
+    cluster: String,
+    network: String,
+    ip: IpAddr,
+    vtep: IpAddr,
+}
+
+fn read_pending(dir: &Path) -> Vec<Pending> {
+    std::fs::read(dir.join(PENDING_RELEASES))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
+}
+
+fn write_pending(dir: &Path, pending: &[Pending]) -> Result<()> {
+    let path = dir.join(PENDING_RELEASES);
+    if pending.is_empty() {
+        return match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(Error::state_io("remove", &path, &e))
+            }
+            _ => Ok(()),
+        };
+    }
+    write_atomic(
+        &path,
+        &serde_json::to_vec(pending).expect("records serialise"),
+    )
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, bytes)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| Error::state_io("write", path, &e))
+}
+
+impl crate::BridgeNet {
+    /// Give back to their stores the overlay addresses that disconnects
+    /// made while the store was unreachable (see [`PENDING_RELEASES`]);
+    /// how many were given back (or were gone already). Those whose
+    /// store is still unreachable stay for the next call.
+    pub fn release_pending(&mut self) -> Result<usize> {
+        let _lock = self.store.lock()?;
+        Ok(self.release_pending_locked())
+    }
+
+    /// [`release_pending`](Self::release_pending) under the state lock
+    /// (taken by the caller).
+    pub(crate) fn release_pending_locked(&mut self) -> usize {
+        let dir = self.store.dir().to_owned();
+        let pending = read_pending(&dir);
+        if pending.is_empty() {
+            return 0;
+        }
+        let state = &self.store.state;
+        let mut left = Vec::new();
+        let mut done = 0;
+        for p in pending {
+            // Taken again here since (its record was gone: the host's
+            // lease had run out): the record is that endpoint's now.
+            let in_use = state.network(&p.network).is_some_and(|net| {
+                state.endpoints.values().any(|e| {
+                    e.network == net.rec.id && e.ipv4.map(|a| IpAddr::V4(a.addr())) == Some(p.ip)
+                })
+            });
+            if in_use {
+                continue;
+            }
+            let released = brnet_overlay::store::open(&p.cluster)
+                .map_err(ClusterError::from)
+                .and_then(|s| Cluster::new(Arc::from(s)).release(&p.network, p.ip, p.vtep));
+            match released {
+                Ok(_) => {
+                    tracing::info!(network = %p.network, ip = %p.ip, "released an address kept while the store was unreachable");
+                    done += 1;
+                }
+                Err(e) => {
+                    tracing::debug!(network = %p.network, ip = %p.ip, error = %e, "release the address");
+                    left.push(p);
+                }
+            }
+        }
+        if let Err(e) = write_pending(&dir, &left) {
+            tracing::warn!(error = %e, "record the addresses to release");
+        }
+        done
     }
 }
 
@@ -457,11 +575,10 @@ impl crate::BridgeNet {
         } else {
             all.insert(network.to_owned(), sorted);
         }
-        let path = dir.join(REMOTE_NAMES);
-        let tmp = dir.join(format!("{REMOTE_NAMES}.tmp"));
-        std::fs::write(&tmp, serde_json::to_vec(&all).expect("names serialise"))
-            .and_then(|()| std::fs::rename(&tmp, &path))
-            .map_err(|e| Error::state_io("write", &path, &e))?;
+        write_atomic(
+            &dir.join(REMOTE_NAMES),
+            &serde_json::to_vec(&all).expect("names serialise"),
+        )?;
         if self.dns_wanted() {
             let _ = self.sync_resolver();
         }

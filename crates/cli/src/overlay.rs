@@ -87,6 +87,10 @@ pub fn agent(a: &OverlayAgentArgs, config: &Config) -> Result<(), Failures> {
             handle = BridgeNet::open_with(config.clone()).ok();
         }
         let Some(b) = handle.as_mut() else { return };
+        // Addresses disconnects kept while the store was unreachable.
+        if let Err(e) = b.release_pending() {
+            tracing::warn!(error = %e, "release kept addresses");
+        }
         let mut seen = std::collections::BTreeSet::new();
         for name in snap.networks.keys() {
             let Ok(local) = b.endpoints(Some(name)) else {

@@ -352,7 +352,7 @@ fn three_member_etcd_a_host_cut_off_and_healed_and_a_member_killed() {
         common::underlay();
         let hosts = [Host::new(1), Host::new(2), Host::new(3)];
         let dir = tempfile::tempdir().unwrap();
-        let mut members: Vec<Etcd> = (1..=3).map(|n| common::member(n, dir.path())).collect();
+        let mut members: Vec<Etcd> = (1..=3).map(|n| Etcd::member(n, dir.path())).collect();
         let endpoints: Vec<String> = members.iter().map(|m| m.client.clone()).collect();
         let cluster = || {
             let store: Arc<dyn Store> = Arc::new(EtcdStore::new(endpoints.clone()).unwrap());

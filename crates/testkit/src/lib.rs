@@ -5,6 +5,7 @@
 //!   where the benches and the demo use them too), and [`sandboxed`], the
 //!   two together;
 //! - [`cmd`]: `ip`, `sh` and `nft` read-backs, processes killed on drop;
+//! - [`etcd`]: a real etcd, one member or one of three, killed on drop;
 //! - [`topo`]: bridges, containers and an "outside" namespace built with
 //!   iproute2 inside a sandbox;
 //! - [`traffic`]: listen, connect, UDP echo, ping and DF ping, an HTTP-ish
@@ -21,6 +22,7 @@
 //! with this kit (they would see a second copy of the crate).
 
 pub mod cmd;
+pub mod etcd;
 pub mod fault;
 pub mod host;
 pub mod podman;

@@ -2,13 +2,13 @@
 //! underlay bridge `ul` (10.99.0.254/24), "hosts" (network namespaces
 //! `hN` with `eth0` 10.99.0.N/24 on it), containers (namespaces with an
 //! `eth0` on a host's bridge), and a real etcd started by the test on an
-//! underlay address, killed through its own `Child`.
+//! underlay address, killed through its own `Child` (the test kit's
+//! [`Etcd`]).
 
 #![allow(dead_code)]
 
 use std::net::IpAddr;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use brnet_netlink::{BridgeSpec, IfName, MacAddr, RouteSpec, Socket, VethSpec};
@@ -131,95 +131,5 @@ pub fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> Option<Durati
     None
 }
 
-/// One etcd member, started by the test, killed on drop through its own
-/// `Child`.
-pub struct Etcd {
-    child: Option<Child>,
-    pub client: String,
-}
-
-impl Etcd {
-    /// A one-member cluster listening on `addr` (client port 2379, peer
-    /// 2380), data in `dir`.
-    pub fn start(addr: &str, dir: &Path) -> Etcd {
-        let client = format!("{addr}:2379");
-        let peer = format!("http://{addr}:2380");
-        let log = std::fs::File::create(dir.join("etcd.log")).unwrap();
-        let child = Command::new("etcd")
-            .args(["--name", "m1", "--data-dir"])
-            .arg(dir.join("data"))
-            .args(["--listen-client-urls", &format!("http://{client}")])
-            .args(["--advertise-client-urls", &format!("http://{client}")])
-            .args(["--listen-peer-urls", &peer])
-            .args(["--initial-advertise-peer-urls", &peer])
-            .args(["--initial-cluster", &format!("m1={peer}")])
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("etcd (Debian's etcd-server) on PATH");
-        let etcd = Etcd {
-            child: Some(child),
-            client,
-        };
-        let store = brnet_overlay::store::EtcdStore::new(vec![etcd.client.clone()]).unwrap();
-        let up = eventually(Duration::from_secs(20), || store.version().is_ok());
-        assert!(
-            up.is_some(),
-            "etcd did not come up: {}",
-            std::fs::read_to_string(dir.join("etcd.log")).unwrap_or_default()
-        );
-        etcd
-    }
-
-    pub fn address(&self) -> String {
-        format!("etcd://{}", self.client)
-    }
-
-    /// Kill it now (SIGKILL through our own handle) and reap it.
-    pub fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for Etcd {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-/// Member `n` of a 3-member etcd cluster, inside host `hN` (10.99.0.N),
-/// started through `ip netns exec` (which execs etcd: the `Child` is
-/// etcd's own process).
-pub fn member(n: u8, dir: &Path) -> Etcd {
-    let addr = format!("10.99.0.{n}");
-    let initial = (1..=3)
-        .map(|i| format!("m{i}=http://10.99.0.{i}:2380"))
-        .collect::<Vec<_>>()
-        .join(",");
-    let log = std::fs::File::create(dir.join(format!("etcd{n}.log"))).unwrap();
-    let child = Command::new("ip")
-        .args(["netns", "exec", &format!("h{n}"), "etcd", "--name"])
-        .arg(format!("m{n}"))
-        .arg("--data-dir")
-        .arg(dir.join(format!("data{n}")))
-        .args(["--listen-client-urls", &format!("http://{addr}:2379")])
-        .args(["--advertise-client-urls", &format!("http://{addr}:2379")])
-        .args(["--listen-peer-urls", &format!("http://{addr}:2380")])
-        .args([
-            "--initial-advertise-peer-urls",
-            &format!("http://{addr}:2380"),
-        ])
-        .args(["--initial-cluster", &initial])
-        .args(["--initial-cluster-token", "brnet-test"])
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .expect("etcd (Debian's etcd-server) on PATH");
-    Etcd {
-        child: Some(child),
-        client: format!("{addr}:2379"),
-    }
-}
+/// A real etcd member (the test kit's), killed on drop.
+pub use brnet_testkit::etcd::Etcd;
