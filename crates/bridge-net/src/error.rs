@@ -296,3 +296,33 @@ impl Error {
 
 /// The crate's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A front end's operation that bridge-net refused or failed: what was
+/// being done (`connect`), on what (a network's name), and why. The CNI
+/// plugin, the netavark binary and the Docker driver each carry it as their
+/// `Error::Bridge`.
+#[derive(Debug, thiserror::Error)]
+#[error("{op} {object}: {cause}")]
+pub struct Failure {
+    /// The operation (`connect`, `create network`, ...).
+    pub op: &'static str,
+    /// Its object (a network's name, a path).
+    pub object: String,
+    /// The cause.
+    pub cause: Box<Error>,
+}
+
+/// A front end's error type that holds a [`Failure`].
+pub trait FromFailure: From<Failure> {
+    /// For `map_err`: a bridge-net failure of `op` on `object`.
+    fn bridge(op: &'static str, object: impl Into<String>) -> impl FnOnce(Error) -> Self {
+        let object = object.into();
+        move |cause| {
+            Self::from(Failure {
+                op,
+                object,
+                cause: Box::new(cause),
+            })
+        }
+    }
+}

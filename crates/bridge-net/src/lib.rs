@@ -72,7 +72,7 @@ pub use brnet_ipam::{DefaultPool, Order};
 pub use brnet_nat::{Backend as FirewallBackend, PortSpec};
 pub use detached::DetachedOptions;
 pub use endpoint::{Attachment, EndpointInfo};
-pub use error::{Error, Result, StateProblem};
+pub use error::{Error, Failure, FromFailure, Result, StateProblem};
 pub use fault::Fault;
 pub use inspect::NetworkInspect;
 pub use macvlan::{Driver, MacvlanMode, MacvlanOptions, OPT_MACVLAN_MODE, OPT_PARENT};

@@ -102,15 +102,8 @@ pub enum Error {
         cause: std::io::Error,
     },
     /// A bridge-net operation failed.
-    #[error("{op} {object}: {cause}")]
-    Bridge {
-        /// The operation.
-        op: &'static str,
-        /// Its object.
-        object: String,
-        /// The cause.
-        cause: Box<bridge_net::Error>,
-    },
+    #[error(transparent)]
+    Bridge(#[from] bridge_net::Failure),
     /// Installing a route or a port flag failed.
     #[error("{op} {object}: {cause}")]
     Netlink {
@@ -153,23 +146,10 @@ impl Error {
             Error::Read { .. } | Error::State { .. } => Code::Io,
             Error::Decode { .. } => Code::Decode,
             Error::Config { .. } => Code::InvalidConfig,
-            Error::Bridge { .. } | Error::Netlink { .. } => Code::Operation,
+            Error::Bridge(_) | Error::Netlink { .. } => Code::Operation,
             Error::Check { .. } => Code::CheckFailed,
             Error::Status { .. } => Code::NotAvailable,
             Error::Many { errors } => errors.first().map_or(Code::Operation, Error::code),
-        }
-    }
-
-    /// A bridge-net failure of `op` on `object`.
-    pub fn bridge(
-        op: &'static str,
-        object: impl Into<String>,
-    ) -> impl FnOnce(bridge_net::Error) -> Error {
-        let object = object.into();
-        move |source| Error::Bridge {
-            op,
-            object,
-            cause: Box::new(source),
         }
     }
 
@@ -208,7 +188,7 @@ impl Error {
     pub fn reply(&self, cni_version: &str) -> Reply {
         let (msg, details) = match self {
             // The short message first, the cause in details.
-            Error::Bridge { op, object, cause } => (format!("{op} {object}"), cause.to_string()),
+            Error::Bridge(f) => (format!("{} {}", f.op, f.object), f.cause.to_string()),
             Error::Decode { cause } => ("decode network config".to_owned(), cause.to_string()),
             other => (other.to_string(), String::new()),
         };
@@ -242,6 +222,8 @@ pub struct Reply {
 
 /// Results of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl bridge_net::FromFailure for Error {}
 
 #[cfg(test)]
 mod tests {

@@ -15,7 +15,9 @@ use std::path::{Path, PathBuf};
 
 use bridge_net::brnet_netlink::{BridgePortFlags, Family, IfName, RouteSpec, Socket};
 use bridge_net::brnet_netns::Netns;
-use bridge_net::{BridgeNet, Config, ConnectOptions, EndpointInfo, MacPolicy, NetnsRef};
+use bridge_net::{
+    BridgeNet, Config, ConnectOptions, EndpointInfo, FromFailure, MacPolicy, NetnsRef,
+};
 use ipnet::IpNet;
 use nix::fcntl::{Flock, FlockArg};
 use serde_json::{Value, json};
@@ -170,8 +172,8 @@ pub fn add(env: &Env, conf: &NetConf) -> Result<AddResult> {
             .map_err(Error::bridge("connect", &conf.name));
         match &result {
             // The previous address is taken: the next way.
-            Err(Error::Bridge { cause, .. })
-                if matches!(**cause, bridge_net::Error::Ipam { .. }) && i + 1 < n =>
+            Err(Error::Bridge(f))
+                if matches!(*f.cause, bridge_net::Error::Ipam { .. }) && i + 1 < n =>
             {
                 continue;
             }

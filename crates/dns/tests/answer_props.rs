@@ -4,41 +4,14 @@
 
 use std::net::IpAddr;
 
-use brnet_dns::{Answer, Entry, Network, Policy, Proto, Records, Table};
+use brnet_dns::{Answer, Proto, Records};
 use hickory_proto::op::{Message, MessageType, Query};
 use hickory_proto::rr::{Name, RecordType};
 use proptest::prelude::*;
 
-fn ip(s: &str) -> IpAddr {
-    s.parse().unwrap()
-}
-
-fn records() -> &'static Records {
-    static RECORDS: std::sync::OnceLock<Records> = std::sync::OnceLock::new();
-    RECORDS.get_or_init(build)
-}
-
-fn build() -> Records {
-    let mut t = Table::new();
-    t.insert(
-        Network::new("customNetwork")
-            .entry(Entry::new("web", [ip("10.89.0.2"), ip("fd00:89::2")]).alias("www"))
-            .entry(Entry::new("db", [ip("10.89.0.3")]).alias("database"))
-            .entry(Entry::new(
-                "big",
-                (1..=80).map(|i| ip(&format!("10.89.3.{i}"))),
-            )),
-    )
-    .unwrap();
-    t.insert(
-        Network::new("other")
-            .domain("other.test")
-            .forward(false)
-            .entry(Entry::new("c3", [ip("10.89.1.2")])),
-    )
-    .unwrap();
-    Records::new(&t, Policy::default())
-}
+#[path = "common/records.rs"]
+mod fixture;
+use fixture::{ip, records};
 
 const ASKERS: [&str; 4] = ["10.89.0.2", "fd00:89::2", "10.89.1.2", "192.0.2.1"];
 

@@ -32,15 +32,8 @@ pub enum Error {
         reason: String,
     },
     /// bridge-net refused or failed.
-    #[error("{op} {object}: {cause}")]
-    Bridge {
-        /// What was being done.
-        op: &'static str,
-        /// On what.
-        object: String,
-        /// Why.
-        cause: Box<bridge_net::Error>,
-    },
+    #[error(transparent)]
+    Bridge(#[from] bridge_net::Failure),
     /// An address decision of the IPAM driver.
     #[error("{object}: {cause}")]
     Ipam {
@@ -84,19 +77,6 @@ pub enum Error {
 }
 
 impl Error {
-    /// `Error::Bridge` for `op` on `object`.
-    pub fn bridge(
-        op: &'static str,
-        object: impl Into<String>,
-    ) -> impl FnOnce(bridge_net::Error) -> Error {
-        let object = object.into();
-        move |source| Error::Bridge {
-            op,
-            object,
-            cause: Box::new(source),
-        }
-    }
-
     /// `Error::Invalid`.
     pub fn invalid(
         object: impl Into<String>,
@@ -120,3 +100,5 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub fn short(id: &str) -> &str {
     id.get(..12).unwrap_or(id)
 }
+
+impl bridge_net::FromFailure for Error {}

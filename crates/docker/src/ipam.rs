@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 
 use bridge_net::brnet_ipam::{self, Order, Pool, PoolState, SubnetAllocator, overlaps};
 use bridge_net::brnet_netlink::Socket;
-use bridge_net::{DefaultPool, host};
+use bridge_net::{DefaultPool, FromFailure, host};
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 

@@ -22,8 +22,8 @@ use std::path::Path;
 use bridge_net::brnet_nat::{PortRange, PortSpec, Protocol};
 use bridge_net::brnet_netlink::MacAddr;
 use bridge_net::{
-    BridgeNet, Config, DetachedOptions, EndpointInfo, IpamConfig, MacPolicy, NetworkOptions,
-    VethDelete,
+    BridgeNet, Config, DetachedOptions, EndpointInfo, FromFailure, IpamConfig, MacPolicy,
+    NetworkOptions, VethDelete,
 };
 use ipnet::IpNet;
 use serde_json::Value;

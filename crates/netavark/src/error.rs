@@ -76,15 +76,8 @@ pub enum Error {
         theirs: String,
     },
     /// A bridge-net operation failed.
-    #[error("{op} {object}: {cause}")]
-    Bridge {
-        /// The operation (`connect`, `create network`, ...).
-        op: &'static str,
-        /// Its object (a network's name).
-        object: String,
-        /// The cause.
-        cause: Box<bridge_net::Error>,
-    },
+    #[error(transparent)]
+    Bridge(#[from] bridge_net::Failure),
     /// Teardown went on after failures: all of them.
     #[error("teardown: {}", errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))]
     Teardown {
@@ -94,19 +87,6 @@ pub enum Error {
 }
 
 impl Error {
-    /// A bridge-net failure of `op` on `object`.
-    pub fn bridge(
-        op: &'static str,
-        object: impl Into<String>,
-    ) -> impl FnOnce(bridge_net::Error) -> Error {
-        let object = object.into();
-        move |source| Error::Bridge {
-            op,
-            object,
-            cause: Box::new(source),
-        }
-    }
-
     /// A bad value of `field`.
     pub fn field(field: impl Into<String>, value: impl ToString, problem: impl ToString) -> Error {
         Error::Field {
@@ -119,3 +99,5 @@ impl Error {
 
 /// Results of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl bridge_net::FromFailure for Error {}

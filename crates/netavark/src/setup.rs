@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::Path;
 
-use bridge_net::{BridgeNet, Config, ConnectOptions, EndpointInfo, NetnsRef};
+use bridge_net::{BridgeNet, Config, ConnectOptions, EndpointInfo, FromFailure, NetnsRef};
 use ipnet::IpNet;
 
 use crate::contract::{NetAddress, NetInterface, NetworkOptions, StatusBlock};

@@ -4,41 +4,13 @@
 
 #![no_main]
 
-use std::net::IpAddr;
-use std::sync::OnceLock;
-
 use hickory_proto::op::{Message, MessageType, ResponseCode};
-use brnet_dns::{Answer, Entry, Network, Policy, Proto, Records, Table};
+use brnet_dns::{Answer, Proto};
 use libfuzzer_sys::fuzz_target;
 
-fn ip(s: &str) -> IpAddr {
-    s.parse().unwrap()
-}
-
-fn records() -> &'static Records {
-    static RECORDS: OnceLock<Records> = OnceLock::new();
-    RECORDS.get_or_init(|| {
-        let mut t = Table::new();
-        t.insert(
-            Network::new("customNetwork")
-                .entry(Entry::new("web", [ip("10.89.0.2"), ip("fd00:89::2")]).alias("www"))
-                .entry(Entry::new("db", [ip("10.89.0.3")]).alias("database"))
-                .entry(Entry::new(
-                    "big",
-                    (1..=80).map(|i| ip(&format!("10.89.3.{i}"))),
-                )),
-        )
-        .unwrap();
-        t.insert(
-            Network::new("other")
-                .domain("other.test")
-                .forward(false)
-                .entry(Entry::new("c3", [ip("10.89.1.2")])),
-        )
-        .unwrap();
-        Records::new(&t, Policy::default())
-    })
-}
+#[path = "../../tests/common/records.rs"]
+mod fixture;
+use fixture::{ip, records};
 
 const ASKERS: [&str; 5] = [
     "10.89.0.2",

@@ -3,9 +3,12 @@
 use std::net::IpAddr;
 
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
-use hickory_proto::rr::{DNSClass, Name, RData, RecordType};
+use hickory_proto::rr::{DNSClass, Name, RecordType};
 
 use super::*;
+
+#[path = "../../tests/common/message.rs"]
+mod message;
 use crate::records::Policy;
 use crate::table::{Entry, Network, Table};
 
@@ -60,18 +63,6 @@ fn reply(r: &Records, from: &str, msg: &Message) -> Message {
     }
 }
 
-fn addrs(m: &Message) -> Vec<String> {
-    m.answers
-        .iter()
-        .map(|r| match &r.data {
-            RData::A(a) => a.0.to_string(),
-            RData::AAAA(a) => a.0.to_string(),
-            RData::PTR(p) => p.0.to_string(),
-            other => format!("{other:?}"),
-        })
-        .collect()
-}
-
 #[test]
 fn names_and_aliases_bare_and_qualified_any_case() {
     let r = records();
@@ -84,7 +75,7 @@ fn names_and_aliases_bare_and_qualified_any_case() {
     ] {
         let m = reply(&r, WEB, &query(name, RecordType::A));
         assert_eq!(m.metadata.response_code, ResponseCode::NoError, "{name}");
-        assert_eq!(addrs(&m), vec![DB], "{name}");
+        assert_eq!(message::answers(&m), vec![DB], "{name}");
         assert!(m.metadata.authoritative);
         assert!(m.metadata.recursion_available);
         assert!(m.metadata.recursion_desired);
@@ -96,16 +87,16 @@ fn names_and_aliases_bare_and_qualified_any_case() {
         assert_eq!(m.queries[0].name().to_string(), name);
     }
     let m = reply(&r, DB, &query("www.", RecordType::A));
-    assert_eq!(addrs(&m), vec![WEB]);
+    assert_eq!(message::answers(&m), vec![WEB]);
 }
 
 #[test]
 fn aaaa_and_any_on_dual_stack() {
     let r = records();
     let m = reply(&r, DB, &query("web.", RecordType::AAAA));
-    assert_eq!(addrs(&m), vec!["fd00:89::2"]);
+    assert_eq!(message::answers(&m), vec!["fd00:89::2"]);
     let m = reply(&r, DB, &query("web.", RecordType::ANY));
-    assert_eq!(addrs(&m), vec![WEB, "fd00:89::2"]);
+    assert_eq!(message::answers(&m), vec![WEB, "fd00:89::2"]);
     // an IPv4-only name: NODATA
     let m = reply(&r, WEB, &query("db.", RecordType::AAAA));
     assert_eq!(m.metadata.response_code, ResponseCode::NoError);
@@ -119,10 +110,10 @@ fn aaaa_and_any_on_dual_stack() {
 fn reverse_lookups() {
     let r = records();
     let m = reply(&r, WEB, &query("3.0.89.10.in-addr.arpa.", RecordType::PTR));
-    assert_eq!(addrs(&m), vec!["DB.dns.brnet."]);
+    assert_eq!(message::answers(&m), vec!["DB.dns.brnet."]);
     let v6 = "2.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.9.8.0.0.0.0.d.f.ip6.arpa.";
     let m = reply(&r, DB, &query(v6, RecordType::PTR));
-    assert_eq!(addrs(&m), vec!["web.dns.brnet."]);
+    assert_eq!(message::answers(&m), vec!["web.dns.brnet."]);
     // not shared: NXDOMAIN, not forwarded
     let m = reply(
         &r,
@@ -151,7 +142,7 @@ fn isolation_between_networks() {
         assert!(m.answers.is_empty());
     }
     let m = reply(&r, OTHER, &query("c3.other.test.", RecordType::A));
-    assert_eq!(addrs(&m), vec![OTHER]);
+    assert_eq!(message::answers(&m), vec![OTHER]);
     // c3 is not on customNetwork: nothing for web either
     let m = reply(&r, WEB, &query("c3.", RecordType::A));
     assert_eq!(m.metadata.response_code, ResponseCode::NXDomain);
@@ -273,7 +264,7 @@ fn edns_is_answered_with_edns_and_badvers() {
     q.set_edns(edns.clone());
     let m = reply(&r, WEB, &q);
     assert_eq!(m.edns.as_ref().unwrap().max_payload(), MAX_UDP_REPLY as u16);
-    assert_eq!(addrs(&m), vec![DB]);
+    assert_eq!(message::answers(&m), vec![DB]);
     edns.set_version(1);
     q.set_edns(edns);
     let m = reply(&r, WEB, &q);
@@ -332,13 +323,13 @@ fn multi_network_container_sees_both_and_own_network_first() {
     let r = Records::new(&t, Policy::default());
     // asking from its network-a address, it sees y on network b
     let m = reply(&r, "10.1.0.2", &query("y.", RecordType::A));
-    assert_eq!(addrs(&m), vec!["10.2.0.3"]);
+    assert_eq!(message::answers(&m), vec!["10.2.0.3"]);
     // x asks for both: only the shared network's address
     let m = reply(&r, "10.1.0.3", &query("both.", RecordType::A));
-    assert_eq!(addrs(&m), vec!["10.1.0.2"]);
+    assert_eq!(message::answers(&m), vec!["10.1.0.2"]);
     // both asks for itself from b: b's address first
     let m = reply(&r, "10.2.0.2", &query("both.", RecordType::A));
-    assert_eq!(addrs(&m), vec!["10.2.0.2", "10.1.0.2"]);
+    assert_eq!(message::answers(&m), vec!["10.2.0.2", "10.1.0.2"]);
 }
 
 #[test]

@@ -4,6 +4,9 @@
 
 #![allow(dead_code)]
 
+mod message;
+pub use message::{answers, query, rcode};
+
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::sync::Arc;
@@ -13,9 +16,9 @@ use std::time::Duration;
 
 use brnet_dns::{Entry, Network};
 use brnet_netns::Netns;
-use hickory_proto::op::{Edns, Message, MessageType, Query, ResponseCode};
+use hickory_proto::op::{Edns, Message, MessageType, ResponseCode};
 use hickory_proto::rr::rdata::A;
-use hickory_proto::rr::{Name, RData, Record, RecordType};
+use hickory_proto::rr::{RData, Record, RecordType};
 
 /// How long a client waits for an answer that must come.
 pub const WAIT: Duration = Duration::from_secs(5);
@@ -176,32 +179,6 @@ pub fn tcp_exchange(conn: &mut TcpStream, msg: &Message) -> std::io::Result<Mess
     let mut buf = vec![0u8; usize::from(u16::from_be_bytes(len))];
     conn.read_exact(&mut buf)?;
     Message::from_vec(&buf).map_err(|e| std::io::Error::other(e.to_string()))
-}
-
-/// A query with RD set and a random id.
-pub fn query(name: &str, qtype: RecordType) -> Message {
-    let mut m = Message::query();
-    m.metadata.recursion_desired = true;
-    m.add_query(Query::query(Name::from_ascii(name).unwrap(), qtype));
-    m
-}
-
-/// The addresses (or PTR targets) of a reply's answers, as text.
-pub fn answers(m: &Message) -> Vec<String> {
-    m.answers
-        .iter()
-        .map(|r| match &r.data {
-            RData::A(a) => a.0.to_string(),
-            RData::AAAA(a) => a.0.to_string(),
-            RData::PTR(p) => p.0.to_string(),
-            other => format!("{other:?}"),
-        })
-        .collect()
-}
-
-/// A reply's code.
-pub fn rcode(m: &Message) -> ResponseCode {
-    m.metadata.response_code
 }
 
 /// What the stub upstream does.
