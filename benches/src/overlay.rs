@@ -265,15 +265,7 @@ fn convergence(hosts: u8, endpoints: usize) -> Convergence {
 fn network(ns: &Netns, vtep: IpAddr) -> u32 {
     let mut nl = Socket::open_in(ns).expect("netlink");
     let br = name("br-4096");
-    nl.create_bridge(&BridgeSpec {
-        name: &br,
-        mtu: None,
-        mac: None,
-        stp: false,
-        mcast_snooping: None,
-        up: true,
-    })
-    .expect("bridge");
+    nl.create_bridge(&BridgeSpec::new(&br)).expect("bridge");
     let bri = nl.link(&br).expect("bridge").index;
     nl.add_address(bri, &"10.0.0.1/16".parse().expect("address"))
         .expect("gateway");

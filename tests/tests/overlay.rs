@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use bridge_net::{BridgeNet, ConnectOptions, Error, NetnsRef, NetworkOptions};
-use brnet_netlink::{BridgeSpec, IfName, RouteSpec, Socket, VethSpec};
+use brnet_netlink::{BridgeSpec, IfName, RouteSpec, Socket, VethSpec, VxlanInfo, VxlanSpec};
 use brnet_netns::{Netns, NetnsDir, isolated, privileged_test};
 use brnet_overlay::agent::Agent;
 use brnet_overlay::cluster::{Cluster, ClusterError};
@@ -29,15 +29,7 @@ fn name(s: &str) -> IfName {
 /// gateway, standing for the world beyond them) and etcd's 10.99.0.10.
 fn underlay() {
     let mut nl = Socket::new().unwrap();
-    nl.create_bridge(&BridgeSpec {
-        name: &name("ul"),
-        mtu: None,
-        mac: None,
-        stp: false,
-        mcast_snooping: None,
-        up: true,
-    })
-    .unwrap();
+    nl.create_bridge(&BridgeSpec::new(&name("ul"))).unwrap();
     let ul = nl.link_by_name("ul").unwrap().index;
     nl.add_address(ul, &"10.99.0.254/24".parse().unwrap())
         .unwrap();
@@ -182,18 +174,15 @@ fn overlay_networks_span_hosts_with_egress_ports_isolation_and_clean_failures() 
         h1.ns
             .run(|| {
                 let mut nl = Socket::new().unwrap();
-                nl.create_vxlan(&brnet_netlink::VxlanSpec {
-                    name: &name("vx-4096"),
-                    vni: 4096,
-                    local: None,
-                    link: None,
-                    port: 4789,
+                let tunnel = VxlanInfo {
                     learning: true,
                     proxy: false,
-                    mtu: None,
-                    mac: None,
-                    master: None,
+                    ..VxlanInfo::overlay(4096, None, None)
+                };
+                let vx = name("vx-4096");
+                nl.create_vxlan(&VxlanSpec {
                     up: false,
+                    ..VxlanSpec::new(&vx, tunnel)
                 })
                 .unwrap()
             })

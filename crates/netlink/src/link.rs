@@ -131,6 +131,21 @@ pub struct BridgeSpec<'a> {
     pub up: bool,
 }
 
+impl<'a> BridgeSpec<'a> {
+    /// Bridge `name`, up, STP off (as Docker's), the kernel's MTU, MAC
+    /// and multicast snooping.
+    pub fn new(name: &'a IfName) -> BridgeSpec<'a> {
+        BridgeSpec {
+            name,
+            mtu: None,
+            mac: None,
+            stp: false,
+            mcast_snooping: None,
+            up: true,
+        }
+    }
+}
+
 /// Flags of a bridge port; `None` leaves a flag as it is.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct BridgePortFlags {

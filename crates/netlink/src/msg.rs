@@ -466,7 +466,7 @@ pub fn dump_routes(family: Family) -> Result<Vec<u8>> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     //! Expected bytes are written out from the kernel's uapi structs
     //! (`nlmsghdr`, `ifinfomsg`, `ifaddrmsg`, `rtmsg`, `rtattr`); the
     //! privileged tests prove the kernel accepts each message.
@@ -474,7 +474,8 @@ mod tests {
     use super::*;
     use crate::{IfName, MacAddr};
 
-    fn hex(s: &str) -> Vec<u8> {
+    /// Bytes written as hex pairs separated by spaces.
+    pub(crate) fn hex(s: &str) -> Vec<u8> {
         s.split_whitespace()
             .map(|b| u8::from_str_radix(b, 16).unwrap())
             .collect()

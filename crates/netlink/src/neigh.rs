@@ -392,12 +392,7 @@ impl Socket {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn hex(s: &str) -> Vec<u8> {
-        s.split_whitespace()
-            .map(|b| u8::from_str_radix(b, 16).unwrap())
-            .collect()
-    }
+    use crate::msg::tests::hex;
 
     /// `bridge fdb append 00:00:00:00:00:00 dev vx dst 10.99.0.2` as
     /// strace shows it (reference/overlay-vxlan.md §2), ifindex 5.

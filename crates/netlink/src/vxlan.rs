@@ -45,19 +45,9 @@ pub const MAX_VNI: u32 = (1 << 24) - 1;
 pub struct VxlanSpec<'a> {
     /// Its name.
     pub name: &'a IfName,
-    /// The VNI, 0..=2^24-1.
-    pub vni: u32,
-    /// The local VTEP address (source of the outer packets).
-    pub local: Option<IpAddr>,
-    /// The underlay device's index; with it the kernel sets the MTU to
-    /// the lower device's minus 50.
-    pub link: Option<u32>,
-    /// The UDP destination port ([`VXLAN_PORT`]).
-    pub port: u16,
-    /// MAC learning (off for a store-programmed FDB).
-    pub learning: bool,
-    /// Answer ARP from the neighbour table (proxy ARP).
-    pub proxy: bool,
+    /// The tunnel: VNI, local VTEP, underlay device, port, learning,
+    /// proxy ARP.
+    pub tunnel: VxlanInfo,
     /// MTU (the kernel's default when `None`).
     pub mtu: Option<u32>,
     /// MAC (random when `None`).
@@ -68,46 +58,80 @@ pub struct VxlanSpec<'a> {
     pub up: bool,
 }
 
-/// A vxlan device's settings as the kernel reports them.
+impl<'a> VxlanSpec<'a> {
+    /// Device `name` with `tunnel`: up, on no bridge, the kernel's MTU
+    /// and a random MAC.
+    pub fn new(name: &'a IfName, tunnel: VxlanInfo) -> VxlanSpec<'a> {
+        VxlanSpec {
+            name,
+            tunnel,
+            mtu: None,
+            mac: None,
+            master: None,
+            up: true,
+        }
+    }
+}
+
+/// A vxlan device's tunnel settings: what a [`VxlanSpec`] asks for and
+/// what the kernel reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VxlanInfo {
-    /// The VNI.
+    /// The VNI, 0..=2^24-1.
     pub vni: u32,
-    /// The local VTEP address.
+    /// The local VTEP address (source of the outer packets).
     pub local: Option<IpAddr>,
-    /// The underlay device.
+    /// The underlay device's index; with it the kernel sets the MTU to
+    /// the lower device's minus 50.
     pub link: Option<u32>,
-    /// The UDP port (host order).
+    /// The UDP destination port ([`VXLAN_PORT`]), host order.
     pub port: u16,
-    /// MAC learning.
+    /// MAC learning (off for a store-programmed FDB).
     pub learning: bool,
-    /// Proxy ARP.
+    /// Answer ARP from the neighbour table (proxy ARP).
     pub proxy: bool,
+}
+
+impl VxlanInfo {
+    /// An overlay's tunnel (reference/overlay-vxlan.md §1): VNI `vni` on
+    /// [`VXLAN_PORT`], learning off, proxy ARP on, local address and
+    /// underlay device `local` and `link`.
+    pub fn overlay(vni: u32, local: Option<IpAddr>, link: Option<u32>) -> VxlanInfo {
+        VxlanInfo {
+            vni,
+            local,
+            link,
+            port: VXLAN_PORT,
+            learning: false,
+            proxy: true,
+        }
+    }
 }
 
 /// `RTM_NEWLINK` creating a vxlan device.
 pub fn new_vxlan(spec: &VxlanSpec<'_>) -> Result<Vec<u8>> {
-    if spec.vni > MAX_VNI {
+    let t = &spec.tunnel;
+    if t.vni > MAX_VNI {
         return Err(Error::encode(
             "vxlan id",
-            format!("{} is out of range (0..={MAX_VNI})", spec.vni),
+            format!("{} is out of range (0..={MAX_VNI})", t.vni),
         ));
     }
     let mut data = Vec::new();
-    if let Some(link) = spec.link {
+    if let Some(link) = t.link {
         data.push(attr(IFLA_VXLAN_LINK, link)?);
     }
-    data.push(attr(IFLA_VXLAN_PROXY, u8::from(spec.proxy))?);
-    data.push(attr(IFLA_VXLAN_ID, spec.vni)?);
-    match spec.local {
+    data.push(attr(IFLA_VXLAN_PROXY, u8::from(t.proxy))?);
+    data.push(attr(IFLA_VXLAN_ID, t.vni)?);
+    match t.local {
         Some(IpAddr::V4(a)) => data.push(attr(IFLA_VXLAN_LOCAL, Buffer::from(&a.octets()[..]))?),
         Some(IpAddr::V6(a)) => data.push(attr(IFLA_VXLAN_LOCAL6, Buffer::from(&a.octets()[..]))?),
         None => {}
     }
-    data.push(attr(IFLA_VXLAN_LEARNING, u8::from(spec.learning))?);
+    data.push(attr(IFLA_VXLAN_LEARNING, u8::from(t.learning))?);
     data.push(attr(
         IFLA_VXLAN_PORT,
-        Buffer::from(&spec.port.to_be_bytes()[..]),
+        Buffer::from(&t.port.to_be_bytes()[..]),
     )?);
     let mut attrs = vec![attr(Ifla::Ifname, spec.name.as_str())?];
     if let Some(mtu) = spec.mtu {
@@ -158,12 +182,9 @@ pub fn parse_vxlan(payload: &[u8]) -> Result<Option<VxlanInfo>> {
             return Ok(None);
         }
         let mut v = VxlanInfo {
-            vni: 0,
-            local: None,
-            link: None,
             port: 0,
-            learning: false,
             proxy: false,
+            ..VxlanInfo::overlay(0, None, None)
         };
         for i in info.iter() {
             if IflaInfo::from(attr_type(*i.rta_type())) != IflaInfo::Data {
@@ -238,18 +259,10 @@ mod tests {
     #[test]
     fn the_message_carries_what_iproute2_sends() {
         let name = IfName::new("vx-A").unwrap();
+        let tunnel = VxlanInfo::overlay(4096, Some("10.99.0.1".parse().unwrap()), Some(2));
         let m = new_vxlan(&VxlanSpec {
-            name: &name,
-            vni: 4096,
-            local: Some("10.99.0.1".parse().unwrap()),
-            link: Some(2),
-            port: VXLAN_PORT,
-            learning: false,
-            proxy: true,
-            mtu: None,
-            mac: None,
-            master: None,
             up: false,
+            ..VxlanSpec::new(&name, tunnel.clone())
         })
         .unwrap();
         // RTM_NEWLINK (16), REQUEST|ACK|EXCL|CREATE.
@@ -270,35 +283,17 @@ mod tests {
         assert!(link < proxy && proxy < id && id < local && local < learning && learning < port);
         // The round trip through the parser.
         let v = parse_vxlan(&m[16..]).unwrap().unwrap();
-        assert_eq!(
-            v,
-            VxlanInfo {
-                vni: 4096,
-                local: Some("10.99.0.1".parse().unwrap()),
-                link: Some(2),
-                port: 4789,
-                learning: false,
-                proxy: true,
-            }
-        );
+        assert_eq!(v, tunnel);
+        assert_eq!((v.port, v.learning, v.proxy), (4789, false, true));
     }
 
     #[test]
     fn a_vni_past_24_bits_is_refused_before_sending() {
         let name = IfName::new("vx").unwrap();
-        let e = new_vxlan(&VxlanSpec {
-            name: &name,
-            vni: 1 << 24,
-            local: None,
-            link: None,
-            port: VXLAN_PORT,
-            learning: false,
-            proxy: true,
-            mtu: None,
-            mac: None,
-            master: None,
-            up: false,
-        })
+        let e = new_vxlan(&VxlanSpec::new(
+            &name,
+            VxlanInfo::overlay(1 << 24, None, None),
+        ))
         .unwrap_err();
         assert!(e.to_string().contains("16777216 is out of range"), "{e}");
     }

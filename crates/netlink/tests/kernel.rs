@@ -53,15 +53,7 @@ fn links_change_and_read_back() {
         assert!(nl.link_by_name("va").unwrap_err().is_not_found());
 
         // Master set and cleared, port flags.
-        nl.create_bridge(&BridgeSpec {
-            name: &name("br0"),
-            mtu: None,
-            mac: None,
-            stp: false,
-            mcast_snooping: None,
-            up: true,
-        })
-        .unwrap();
+        nl.create_bridge(&BridgeSpec::new(&name("br0"))).unwrap();
         let br = nl.link_by_name("br0").unwrap();
         nl.set_master(va.index, br.index).unwrap();
         nl.set_bridge_port(

@@ -3,25 +3,16 @@
 //! through iproute2 (`ip -d link`, `bridge fdb`, `ip neigh`).
 
 use std::net::IpAddr;
-use std::process::Command;
 
 use brnet_netlink::neigh::{NTF_SELF, NUD_PERMANENT};
-use brnet_netlink::vxlan::VXLAN_PORT;
-use brnet_netlink::{IfName, MacAddr, NeighMode, Socket, VethSpec, VxlanSpec};
+use brnet_netlink::{
+    IfName, MacAddr, NeighMode, Neighbour, Socket, VethSpec, VxlanInfo, VxlanSpec,
+};
 use brnet_netns::{isolated, privileged_test};
+use brnet_testkit::cmd::run;
 
 fn name(s: &str) -> IfName {
     IfName::new(s).unwrap()
-}
-
-fn run(cmd: &str, args: &[&str]) -> String {
-    let out = Command::new(cmd).args(args).output().expect(cmd);
-    assert!(
-        out.status.success(),
-        "{cmd} {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn ip(s: &str) -> IpAddr {
@@ -49,19 +40,33 @@ fn underlay(nl: &mut Socket, mtu: u32) -> u32 {
 }
 
 fn spec<'a>(n: &'a IfName, vni: u32, link: Option<u32>) -> VxlanSpec<'a> {
-    VxlanSpec {
-        name: n,
-        vni,
-        local: Some(ip("10.99.0.1")),
-        link,
-        port: VXLAN_PORT,
-        learning: false,
-        proxy: true,
-        mtu: None,
-        mac: None,
-        master: None,
-        up: true,
+    VxlanSpec::new(n, VxlanInfo::overlay(vni, Some(ip("10.99.0.1")), link))
+}
+
+/// In a fresh sandbox: the underlay (MTU 1500) and `vx-A` (VNI 4096) on
+/// it; `body` gets the socket and the vxlan device's index.
+fn with_vxlan(body: impl FnOnce(&mut Socket, u32) + Send) {
+    if !privileged_test() {
+        return;
     }
+    isolated(|| {
+        let mut nl = Socket::new().unwrap();
+        let u0 = underlay(&mut nl, 1500);
+        let vx = name("vx-A");
+        nl.create_vxlan(&spec(&vx, 4096, Some(u0))).unwrap();
+        let vxi = nl.link(&vx).unwrap().index;
+        body(&mut nl, vxi);
+    })
+    .unwrap();
+}
+
+/// The FDB entries of `vxi` with one of `macs`, as (MAC, destination).
+fn fdb_of(nl: &mut Socket, vxi: u32, macs: &[MacAddr]) -> Vec<Neighbour> {
+    nl.fdb_entries(vxi)
+        .unwrap()
+        .into_iter()
+        .filter(|n| n.mac.is_some_and(|m| macs.contains(&m)))
+        .collect()
 }
 
 #[test]
@@ -112,15 +117,7 @@ fn vxlan_is_created_as_asked_and_read_back() {
 
 #[test]
 fn fdb_flood_list_unicast_entries_and_deletes() {
-    if !privileged_test() {
-        return;
-    }
-    isolated(|| {
-        let mut nl = Socket::new().unwrap();
-        let u0 = underlay(&mut nl, 1500);
-        let vx = name("vx-A");
-        nl.create_vxlan(&spec(&vx, 4096, Some(u0))).unwrap();
-        let vxi = nl.link(&vx).unwrap().index;
+    with_vxlan(|nl, vxi| {
         let zero = MacAddr([0; 6]);
         let (h2, h3) = (ip("10.99.0.2"), ip("10.99.0.3"));
 
@@ -128,12 +125,7 @@ fn fdb_flood_list_unicast_entries_and_deletes() {
         nl.add_fdb(vxi, zero, Some(h2), NeighMode::Append).unwrap();
         nl.add_fdb(vxi, zero, Some(h3), NeighMode::Append).unwrap();
         nl.add_fdb(vxi, zero, Some(h3), NeighMode::Append).unwrap();
-        let flood: Vec<_> = nl
-            .fdb_entries(vxi)
-            .unwrap()
-            .into_iter()
-            .filter(|n| n.mac == Some(zero))
-            .collect();
+        let flood = fdb_of(nl, vxi, &[zero]);
         assert_eq!(flood.len(), 2, "{flood:?}");
         assert!(
             flood
@@ -150,12 +142,7 @@ fn fdb_flood_list_unicast_entries_and_deletes() {
                 .is_exists()
         );
         nl.add_fdb(vxi, mac, Some(h3), NeighMode::Replace).unwrap();
-        let ours: Vec<_> = nl
-            .fdb_entries(vxi)
-            .unwrap()
-            .into_iter()
-            .filter(|n| n.mac == Some(mac))
-            .collect();
+        let ours = fdb_of(nl, vxi, &[mac]);
         assert_eq!(ours.len(), 1);
         assert_eq!(ours[0].dst, Some(h3));
         let shown = run("bridge", &["fdb", "show", "dev", "vx-A"]);
@@ -172,29 +159,17 @@ fn fdb_flood_list_unicast_entries_and_deletes() {
         nl.delete_fdb(vxi, zero, Some(h2)).unwrap();
         nl.delete_fdb(vxi, mac, Some(h3)).unwrap();
         assert!(!nl.delete_fdb_if_exists(vxi, mac, None).unwrap());
-        let left: Vec<_> = nl
-            .fdb_entries(vxi)
-            .unwrap()
+        let left: Vec<_> = fdb_of(nl, vxi, &[zero, mac])
             .into_iter()
-            .filter(|n| n.mac == Some(zero) || n.mac == Some(mac))
             .map(|n| (n.mac, n.dst))
             .collect();
         assert_eq!(left, [(Some(zero), Some(h3))]);
-    })
-    .unwrap();
+    });
 }
 
 #[test]
 fn permanent_neighbours_add_replace_delete() {
-    if !privileged_test() {
-        return;
-    }
-    isolated(|| {
-        let mut nl = Socket::new().unwrap();
-        let u0 = underlay(&mut nl, 1500);
-        let vx = name("vx-A");
-        nl.create_vxlan(&spec(&vx, 4096, Some(u0))).unwrap();
-        let vxi = nl.link(&vx).unwrap().index;
+    with_vxlan(|nl, vxi| {
         let (a, b): (MacAddr, MacAddr) = (
             "02:42:0a:00:09:03".parse().unwrap(),
             "02:42:0a:00:09:04".parse().unwrap(),
@@ -213,7 +188,7 @@ fn permanent_neighbours_add_replace_delete() {
                 .filter(|n| n.is_permanent())
                 .collect()
         };
-        let n = ours(&mut nl);
+        let n = ours(nl);
         assert_eq!(n.len(), 1, "{n:?}");
         assert_eq!((n[0].dst, n[0].mac), (Some(c), Some(b)));
         assert_ne!(n[0].state & NUD_PERMANENT, 0);
@@ -225,7 +200,6 @@ fn permanent_neighbours_add_replace_delete() {
         nl.delete_neighbour(vxi, c).unwrap();
         assert!(nl.delete_neighbour(vxi, c).unwrap_err().is_not_found());
         assert!(!nl.delete_neighbour_if_exists(vxi, c).unwrap());
-        assert!(ours(&mut nl).is_empty());
-    })
-    .unwrap();
+        assert!(ours(nl).is_empty());
+    });
 }

@@ -40,7 +40,7 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use crate::dataplane::{PeerSet, RemoteEndpoint};
-use crate::store::{Kv, LeaseId, Revision, Store, StoreError};
+use crate::store::{Kv, LeaseId, Put, Revision, Store, StoreError};
 
 /// Where the records live in the store, unless told otherwise.
 pub const DEFAULT_PREFIX: &str = "/brnet/overlay/";
@@ -399,7 +399,14 @@ impl Cluster {
                     .expect("fewer networks than VNIs")
             };
             let vni_key = self.key(&format!("vnis/{vni}"));
-            if !self.store.swap(&vni_key, None, name, None)? {
+            if !self.store.swap(
+                None,
+                Put {
+                    key: &vni_key,
+                    value: name,
+                    lease: None,
+                },
+            )? {
                 // A VNI taken meanwhile (or a stale reservation).
                 if want.vni != 0 {
                     let owner = self
@@ -421,11 +428,8 @@ impl Cluster {
                 vni,
                 ..want.clone()
             };
-            let value = serde_json::to_string(&rec).expect("records serialise");
-            if self
-                .store
-                .swap(&self.key(&format!("networks/{name}")), None, &value, None)?
-            {
+            let key = self.key(&format!("networks/{name}"));
+            if self.swap_record(&key, None, &rec, None)? {
                 return Ok(rec);
             }
             // Another host created it meanwhile: give our VNI back, look again.
@@ -481,11 +485,7 @@ impl Cluster {
                 vtep,
                 lease: lease.0,
             };
-            let value = serde_json::to_string(&rec).expect("records serialise");
-            if self
-                .store
-                .swap(&key, have.map(|kv| kv.mod_revision), &value, Some(lease))?
-            {
+            if self.swap_record(&key, have.map(|kv| kv.mod_revision), &rec, Some(lease))? {
                 return Ok(lease);
             }
             let _ = self.store.revoke(lease);
@@ -591,8 +591,7 @@ impl Cluster {
                 host: me,
                 name: name.map(str::to_string),
             };
-            let value = serde_json::to_string(&rec).expect("records serialise");
-            if self.store.swap(&key, expected, &value, None)? {
+            if self.swap_record(&key, expected, &rec, None)? {
                 return Ok(rec);
             }
         }
@@ -602,6 +601,23 @@ impl Cluster {
             detail: format!("lost {CAS_ATTEMPTS} races in a row"),
         }
         .into())
+    }
+
+    /// Compare-and-swap record `rec` (as JSON) at `key`, on `lease`.
+    fn swap_record(
+        &self,
+        key: &str,
+        expected: Option<Revision>,
+        rec: &impl Serialize,
+        lease: Option<LeaseId>,
+    ) -> Result<bool> {
+        let value = serde_json::to_string(rec).expect("records serialise");
+        let put = Put {
+            key,
+            value: &value,
+            lease,
+        };
+        Ok(self.store.swap(expected, put)?)
     }
 
     /// Release `ip` on `network` if host `me` holds it; whether it did.

@@ -20,8 +20,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use brnet_netlink::neigh::NTF_SELF;
-use brnet_netlink::vxlan::{MAX_VNI, VXLAN_PORT};
-use brnet_netlink::{Error, IfName, MacAddr, NeighMode, Result, Socket, VxlanSpec};
+use brnet_netlink::vxlan::MAX_VNI;
+use brnet_netlink::{Error, IfName, MacAddr, NeighMode, Result, Socket, VxlanInfo, VxlanSpec};
 
 /// The VXLAN encapsulation overhead over IPv4: outer IP (20) + UDP (8) +
 /// VXLAN (8) + inner Ethernet (14).
@@ -73,18 +73,11 @@ pub fn create_vtep(nl: &mut Socket, spec: &VtepSpec) -> Result<u32> {
         });
     }
     let name = vtep_name(spec.vni);
+    let tunnel = VxlanInfo::overlay(spec.vni, Some(spec.local), Some(spec.underlay));
     nl.create_vxlan(&VxlanSpec {
-        name: &name,
-        vni: spec.vni,
-        local: Some(spec.local),
-        link: Some(spec.underlay),
-        port: VXLAN_PORT,
-        learning: false,
-        proxy: true,
         mtu: spec.mtu,
-        mac: None,
         master: spec.bridge,
-        up: true,
+        ..VxlanSpec::new(&name, tunnel)
     })?;
     Ok(nl.link(&name)?.index)
 }

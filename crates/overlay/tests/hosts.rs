@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use brnet_netlink::MacAddr;
 use brnet_netns::{isolated, privileged_test};
 use brnet_overlay::agent::Agent;
-use brnet_overlay::cluster::{Cluster, ClusterError, NetworkRecord};
+use brnet_overlay::cluster::{Cluster, ClusterError, EndpointRecord, NetworkRecord};
 use brnet_overlay::dataplane::{self, PeerSet, RemoteEndpoint};
 use brnet_overlay::store::{EtcdStore, Store};
 use common::{Etcd, Host, eventually, ip, ping};
@@ -151,6 +151,46 @@ fn cluster(etcd: &Etcd) -> Cluster {
     Cluster::new(store)
 }
 
+/// Network `ovnet` (10.0.9.0/24, VNI chosen by the store) with record id
+/// `id` repeated.
+fn ovnet(id: &str) -> NetworkRecord {
+    NetworkRecord {
+        name: "ovnet".into(),
+        id: id.repeat(64),
+        subnet: "10.0.9.0/24".parse().unwrap(),
+        gateway: ip("10.0.9.1"),
+        vni: 0,
+    }
+}
+
+/// `net` on every host with its agent (lease `ttl`), then one container
+/// per host (`c1`, `c2`, ...), each joining and taking its address from
+/// the store: the agents and the endpoints.
+fn agents_and_containers(
+    hosts: &[Host],
+    net: &NetworkRecord,
+    ttl: Duration,
+    cluster: impl Fn() -> Cluster,
+) -> (Vec<Running>, Vec<EndpointRecord>) {
+    let agents = hosts
+        .iter()
+        .map(|h| {
+            h.network(net.vni, "10.0.9.1/24");
+            Running::start(cluster(), h, ttl)
+        })
+        .collect();
+    let mut eps = Vec::new();
+    for (i, h) in hosts.iter().enumerate() {
+        let c = cluster();
+        c.join(h.vtep, ttl).unwrap();
+        let name = format!("c{}", i + 1);
+        let e = c.allocate(net, h.vtep, None, Some(&name), mac_of).unwrap();
+        h.container(&name, net.vni, &format!("{}/24", e.ip), e.mac, "10.0.9.1");
+        eps.push(e);
+    }
+    (agents, eps)
+}
+
 #[test]
 fn agents_converge_through_etcd_drop_a_dead_host_and_survive_etcd_down() {
     if !privileged_test() {
@@ -165,13 +205,7 @@ fn agents_converge_through_etcd_drop_a_dead_host_and_survive_etcd_down() {
         let dir = tempfile::tempdir().unwrap();
         let mut etcd = Etcd::start("10.99.0.10", dir.path());
         let hosts = [Host::new(1), Host::new(2), Host::new(3)];
-        let want = NetworkRecord {
-            name: "ovnet".into(),
-            id: "a".repeat(64),
-            subnet: "10.0.9.0/24".parse().unwrap(),
-            gateway: ip("10.0.9.1"),
-            vni: 0,
-        };
+        let want = ovnet("a");
         // Every host creates (joins) the network: one VNI, chosen once.
         let recs: Vec<NetworkRecord> = hosts
             .iter()
@@ -182,31 +216,8 @@ fn agents_converge_through_etcd_drop_a_dead_host_and_survive_etcd_down() {
         assert_eq!(net.vni, 4096);
 
         let ttl = Duration::from_secs(2);
-        let mut agents: Vec<Running> = hosts
-            .iter()
-            .map(|h| {
-                h.network(net.vni, "10.0.9.1/24");
-                Running::start(cluster(&etcd), h, ttl)
-            })
-            .collect();
-
         // Connect one container per host: the address from the store.
-        let mut eps = Vec::new();
-        for (i, h) in hosts.iter().enumerate() {
-            let c = cluster(&etcd);
-            c.join(h.vtep, ttl).unwrap();
-            let e = c
-                .allocate(&net, h.vtep, None, Some(&format!("c{}", i + 1)), mac_of)
-                .unwrap();
-            h.container(
-                &format!("c{}", i + 1),
-                net.vni,
-                &format!("{}/24", e.ip),
-                e.mac,
-                "10.0.9.1",
-            );
-            eps.push(e);
-        }
+        let (mut agents, eps) = agents_and_containers(&hosts, &net, ttl, || cluster(&etcd));
         let ips: Vec<String> = eps.iter().map(|e| e.ip.to_string()).collect();
         assert_eq!(
             ips,
@@ -367,37 +378,9 @@ fn three_member_etcd_a_host_cut_off_and_healed_and_a_member_killed() {
             std::fs::read_to_string(dir.path().join("etcd1.log")).unwrap_or_default()
         );
         eprintln!("3-member etcd healthy after {up:?}");
-        let net = cluster()
-            .create_network(&NetworkRecord {
-                name: "ovnet".into(),
-                id: "b".repeat(64),
-                subnet: "10.0.9.0/24".parse().unwrap(),
-                gateway: ip("10.0.9.1"),
-                vni: 0,
-            })
-            .unwrap();
+        let net = cluster().create_network(&ovnet("b")).unwrap();
         let ttl = Duration::from_secs(2);
-        let _agents: Vec<Running> = hosts
-            .iter()
-            .map(|h| {
-                h.network(net.vni, "10.0.9.1/24");
-                Running::start(cluster(), h, ttl)
-            })
-            .collect();
-        let mut eps = Vec::new();
-        for (i, h) in hosts.iter().enumerate() {
-            let c = cluster();
-            c.join(h.vtep, ttl).unwrap();
-            let e = c.allocate(&net, h.vtep, None, None, mac_of).unwrap();
-            h.container(
-                &format!("c{}", i + 1),
-                net.vni,
-                &format!("{}/24", e.ip),
-                e.mac,
-                "10.0.9.1",
-            );
-            eps.push(e);
-        }
+        let (_agents, eps) = agents_and_containers(&hosts, &net, ttl, cluster);
         let c3 = eps[2].ip.to_string();
         assert!(eventually(Duration::from_secs(10), || ping("c1", &c3, 1)).is_some());
 

@@ -8,8 +8,16 @@ use std::time::{Duration, Instant};
 
 use brnet_netns::{isolated, privileged_test};
 use brnet_overlay::cluster::{Cluster, ClusterError, NetworkRecord};
-use brnet_overlay::store::{self, DirStore, EtcdStore, Store, StoreError};
+use brnet_overlay::store::{self, DirStore, EtcdStore, Put, Store, StoreError};
 use common::{Etcd, ip};
+
+fn put<'a>(key: &'a str, value: &'a str) -> Put<'a> {
+    Put {
+        key,
+        value,
+        lease: None,
+    }
+}
 
 fn contract(s: &dyn Store) {
     let p = "/t/";
@@ -29,15 +37,15 @@ fn contract(s: &dyn Store) {
     assert!(s.get("/t/zz").unwrap().is_none());
 
     // Compare-and-swap: create-if-absent wins once; by revision.
-    assert!(s.swap("/t/c", None, "first", None).unwrap());
-    assert!(!s.swap("/t/c", None, "second", None).unwrap());
+    assert!(s.swap(None, put("/t/c", "first")).unwrap());
+    assert!(!s.swap(None, put("/t/c", "second")).unwrap());
     let c = s.get("/t/c").unwrap().unwrap();
     assert_eq!(c.value, "first");
     assert!(
-        !s.swap("/t/c", Some(c.mod_revision + 100), "x", None)
+        !s.swap(Some(c.mod_revision + 100), put("/t/c", "x"))
             .unwrap()
     );
-    assert!(s.swap("/t/c", Some(c.mod_revision), "third", None).unwrap());
+    assert!(s.swap(Some(c.mod_revision), put("/t/c", "third")).unwrap());
     assert_eq!(s.get("/t/c").unwrap().unwrap().value, "third");
 
     // delete.

@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use super::model::{Kv, LeaseId, Result, Revision, Store, StoreError};
+use super::model::{Kv, LeaseId, Put, Result, Revision, Store, StoreError};
 
 /// How often [`Store::wait`] looks again.
 const POLL: Duration = Duration::from_millis(50);
@@ -109,6 +109,19 @@ impl DirStore {
         }
     }
 
+    /// A write on `lease` is refused when the lease is not there (as
+    /// etcd does).
+    fn lease_known(&self, s: &State, op: &'static str, lease: Option<LeaseId>) -> Result<()> {
+        match lease {
+            Some(l) if !s.leases.contains_key(&l.0) => Err(StoreError::Refused {
+                store: self.address(),
+                op,
+                detail: format!("lease {l} not found"),
+            }),
+            _ => Ok(()),
+        }
+    }
+
     /// Run `f` on the state under the lock; write it back when `f` (or
     /// the lease sweep) changed it.
     fn with<T>(&self, f: impl FnOnce(&mut State) -> Result<(T, bool)>) -> Result<T> {
@@ -163,45 +176,21 @@ impl Store for DirStore {
     }
 
     fn put(&self, key: &str, value: &str, lease: Option<LeaseId>) -> Result<()> {
-        let store = self.address();
         self.with(|s| {
-            if let Some(l) = lease
-                && !s.leases.contains_key(&l.0)
-            {
-                return Err(StoreError::Refused {
-                    store,
-                    op: "put",
-                    detail: format!("lease {l} not found"),
-                });
-            }
+            self.lease_known(s, "put", lease)?;
             s.write(key, value, lease);
             Ok(((), true))
         })
     }
 
-    fn swap(
-        &self,
-        key: &str,
-        expected: Option<Revision>,
-        value: &str,
-        lease: Option<LeaseId>,
-    ) -> Result<bool> {
-        let store = self.address();
+    fn swap(&self, expected: Option<Revision>, put: Put<'_>) -> Result<bool> {
         self.with(|s| {
-            if let Some(l) = lease
-                && !s.leases.contains_key(&l.0)
-            {
-                return Err(StoreError::Refused {
-                    store,
-                    op: "swap",
-                    detail: format!("lease {l} not found"),
-                });
-            }
-            let current = s.kvs.get(key).map(|e| e.mod_revision);
+            self.lease_known(s, "swap", put.lease)?;
+            let current = s.kvs.get(put.key).map(|e| e.mod_revision);
             if current != expected {
                 return Ok((false, false));
             }
-            s.write(key, value, lease);
+            s.write(put.key, put.value, put.lease);
             Ok((true, true))
         })
     }

@@ -17,7 +17,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::{Value, json};
 
-use super::model::{Kv, LeaseId, Result, Revision, Store, StoreError, range_end};
+use super::model::{Kv, LeaseId, Put, Result, Revision, Store, StoreError, range_end};
 
 /// See the module's documentation.
 #[derive(Debug)]
@@ -194,9 +194,9 @@ impl EtcdStore {
         })
     }
 
-    fn put_request(key: &str, value: &str, lease: Option<LeaseId>) -> Value {
-        let mut put = json!({"key": b64(key.as_bytes()), "value": b64(value.as_bytes())});
-        if let Some(l) = lease {
+    fn put_request(p: Put<'_>) -> Value {
+        let mut put = json!({"key": b64(p.key.as_bytes()), "value": b64(p.value.as_bytes())});
+        if let Some(l) = p.lease {
             put["lease"] = json!(l.0.to_string());
         }
         put
@@ -234,17 +234,13 @@ impl Store for EtcdStore {
     }
 
     fn put(&self, key: &str, value: &str, lease: Option<LeaseId>) -> Result<()> {
-        self.call("put", "/v3/kv/put", &Self::put_request(key, value, lease))?;
+        let put = Put { key, value, lease };
+        self.call("put", "/v3/kv/put", &Self::put_request(put))?;
         Ok(())
     }
 
-    fn swap(
-        &self,
-        key: &str,
-        expected: Option<Revision>,
-        value: &str,
-        lease: Option<LeaseId>,
-    ) -> Result<bool> {
+    fn swap(&self, expected: Option<Revision>, put: Put<'_>) -> Result<bool> {
+        let key = put.key;
         let compare = match expected {
             None => json!({"key": b64(key.as_bytes()), "target": "CREATE",
                            "result": "EQUAL", "create_revision": "0"}),
@@ -255,7 +251,7 @@ impl Store for EtcdStore {
             "swap",
             "/v3/kv/txn",
             &json!({"compare": [compare],
-                    "success": [{"request_put": Self::put_request(key, value, lease)}]}),
+                    "success": [{"request_put": Self::put_request(put)}]}),
         )?;
         Ok(v["succeeded"].as_bool().unwrap_or(false))
     }

@@ -26,7 +26,7 @@ mod model;
 
 pub use dir::DirStore;
 pub use etcd::EtcdStore;
-pub use model::{Kv, LeaseId, Result, Revision, Store, StoreError};
+pub use model::{Kv, LeaseId, Put, Result, Revision, Store, StoreError};
 
 /// Open a store by its address: `etcd://HOST:PORT[,HOST:PORT...]`,
 /// `http://HOST:PORT`, or `dir:///PATH` (or a plain absolute path).

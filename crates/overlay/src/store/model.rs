@@ -30,6 +30,17 @@ pub struct Kv {
     pub lease: Option<LeaseId>,
 }
 
+/// What [`Store::swap`] writes: `value` at `key`, bound to `lease`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Put<'a> {
+    /// The key (the store's prefix included).
+    pub key: &'a str,
+    /// The value.
+    pub value: &'a str,
+    /// The lease it is bound to.
+    pub lease: Option<LeaseId>,
+}
+
 /// What a store operation can fail with.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -106,16 +117,10 @@ pub trait Store: Send + Sync {
     /// Write `key` unconditionally.
     fn put(&self, key: &str, value: &str, lease: Option<LeaseId>) -> Result<()>;
 
-    /// Compare-and-swap: write `key` if it does not exist (`expected =
-    /// None`) or if its modification revision is `expected`. Returns
-    /// whether it was written.
-    fn swap(
-        &self,
-        key: &str,
-        expected: Option<Revision>,
-        value: &str,
-        lease: Option<LeaseId>,
-    ) -> Result<bool>;
+    /// Compare-and-swap: write `put` if its key does not exist
+    /// (`expected = None`) or if the key's modification revision is
+    /// `expected`. Returns whether it was written.
+    fn swap(&self, expected: Option<Revision>, put: Put<'_>) -> Result<bool>;
 
     /// Delete `key`; returns whether it was there.
     fn delete(&self, key: &str) -> Result<bool>;

@@ -53,15 +53,7 @@ impl Host {
     pub fn network(&self, vni: u32, gateway: &str) -> u32 {
         let mut nl = self.nl();
         let br = name(&format!("br-{vni}"));
-        nl.create_bridge(&BridgeSpec {
-            name: &br,
-            mtu: None,
-            mac: None,
-            stp: false,
-            mcast_snooping: None,
-            up: true,
-        })
-        .unwrap();
+        nl.create_bridge(&BridgeSpec::new(&br)).unwrap();
         let bri = nl.link(&br).unwrap().index;
         nl.add_address(bri, &gateway.parse().unwrap()).unwrap();
         let (underlay, _) = dataplane::underlay_of(&mut nl, self.vtep).unwrap();
