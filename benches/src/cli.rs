@@ -58,6 +58,19 @@ impl Brnet {
         call.args([network, c.name.as_str()]).run().map(drop)
     }
 
+    /// `brnet network disconnect NETWORK c0 c1 ...`: every container in
+    /// one call (their veths deleted in one kernel request).
+    pub fn disconnect_many(&self, network: &str, cs: &[Container]) -> Result<(), Error> {
+        self.call(format!(
+            "brnet network disconnect {network} ({} containers)",
+            cs.len()
+        ))
+        .args(["network", "disconnect", network])
+        .args(cs.iter().map(|c| c.name.as_str()))
+        .run()
+        .map(drop)
+    }
+
     /// `brnet network disconnect NETWORK c.name`.
     pub fn disconnect(&self, network: &str, c: &Container) -> Result<(), Error> {
         self.call(format!("brnet network disconnect {network} {}", c.name))

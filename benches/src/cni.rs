@@ -49,6 +49,10 @@ pub fn version(dir: &Path) -> Option<String> {
 pub struct Cni {
     dir: PathBuf,
     data: PathBuf,
+    /// bridge-net's plugin (`brnet-cni` in `dir`) instead of `bridge` +
+    /// `portmap`: one call per ADD or DEL, ports published by the plugin
+    /// (`portMappings` capability), its state in `data`.
+    brnet: bool,
 }
 
 impl Cni {
@@ -59,7 +63,34 @@ impl Cni {
         Cni {
             dir: dir.to_owned(),
             data: data_dir.to_owned(),
+            brnet: false,
         }
+    }
+
+    /// The same network through `brnet-cni` (in `dir`) alone, as a
+    /// runtime that configures it for its ports calls it: one process
+    /// per ADD or DEL, the ports in `runtimeConfig.portMappings` (no
+    /// `portmap`), its state under `data_dir`.
+    pub fn brnet(dir: &Path, data_dir: &Path) -> Cni {
+        Cni {
+            brnet: true,
+            ..Cni::new(dir, data_dir)
+        }
+    }
+
+    /// The configuration of bridge-net's plugin for `c`.
+    fn brnet_config(&self, c: &Container, prev: Option<&Value>) -> Value {
+        let mut conf = self.bridge_config(prev);
+        let ports: Vec<Value> = c
+            .ports
+            .iter()
+            .map(|p| json!({ "hostPort": p.host, "containerPort": p.container, "protocol": "tcp" }))
+            .collect();
+        conf["type"] = json!("brnet");
+        conf["stateDir"] = json!(self.data.join("brnet"));
+        conf["capabilities"] = json!({ "ips": true, "portMappings": true });
+        conf["runtimeConfig"] = json!({ "portMappings": ports });
+        conf
     }
 
     /// The bridge plugin's configuration (with `prevResult` for DEL).
@@ -123,6 +154,14 @@ impl Cni {
     /// ADD: bridge (+ host-local), then portmap when `c` publishes ports.
     /// Returns the bridge's result, which DEL needs back.
     pub fn add(&self, c: &Container, limit: Option<Duration>) -> Result<Value, Error> {
+        if self.brnet {
+            let call = self.call("brnet-cni", "ADD", c, &self.brnet_config(c, None));
+            return match limit {
+                Some(l) => call.limit(l),
+                None => call,
+            }
+            .run_json();
+        }
         let prev = self
             .call("bridge", "ADD", c, &self.bridge_config(None))
             .run_json()?;
@@ -139,6 +178,12 @@ impl Cni {
 
     /// DEL in reverse order: portmap, then bridge (+ host-local).
     pub fn del(&self, c: &Container, prev: &Value) -> Result<(), Error> {
+        if self.brnet {
+            return self
+                .call("brnet-cni", "DEL", c, &self.brnet_config(c, Some(prev)))
+                .run()
+                .map(drop);
+        }
         if !c.ports.is_empty() {
             self.call("portmap", "DEL", c, &self.portmap_config(c, prev))
                 .run()?;

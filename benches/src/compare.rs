@@ -15,7 +15,7 @@ use crate::cli::Brnet;
 use crate::cni::Cni;
 use crate::container::{Container, Publish, SUBNET, many_ports};
 use crate::netavark::Netavark;
-use crate::process::Error;
+use crate::process::{Call, Error};
 
 /// A system measured, with what it needs to run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +33,12 @@ pub enum System {
     Netavark(PathBuf),
     /// CNI bridge + host-local (+ portmap); the plugin directory.
     Cni(PathBuf),
+    /// `brnet-netavark`, bridge-net's binary for the netavark contract,
+    /// called as netavark is.
+    BrnetNetavark(PathBuf),
+    /// `brnet-cni`, bridge-net's CNI plugin, one call per ADD or DEL
+    /// (ports published by the plugin itself: `portMappings`).
+    BrnetCni(PathBuf),
 }
 
 /// How a container leaves the network.
@@ -46,12 +52,21 @@ pub enum Teardown {
     /// then disconnect: the cheap path of a runtime whose container is
     /// gone. netavark cannot: its teardown opens the namespace.
     NamespaceFirst,
+    /// All N containers leave in one call while their namespaces live
+    /// (bridge-net's `disconnect_many`, `brnet network disconnect NETWORK
+    /// c0 c1 ...`: their veths deleted in one kernel request), then the
+    /// namespaces are removed.
+    Batch,
 }
 
 impl System {
     /// Whether the system can leave the network this way.
     pub fn supports(&self, teardown: Teardown) -> bool {
-        !(matches!(self, System::Netavark(_)) && teardown == Teardown::NamespaceFirst)
+        match teardown {
+            Teardown::NamespaceAlive => true,
+            Teardown::NamespaceFirst => !matches!(self, System::Netavark(_)),
+            Teardown::Batch => matches!(self, System::BridgeNet | System::Brnet(_)),
+        }
     }
 }
 
@@ -64,6 +79,42 @@ pub struct Pass {
     /// All N disconnects, namespace removal included, in the order of
     /// the [`Teardown`].
     pub disconnect: Duration,
+    /// From the first disconnect until the last of the N host veths is
+    /// really gone: work a call leaves to a background process (or the
+    /// kernel leaves to its namespace cleanup) is counted here.
+    pub until_gone: Duration,
+}
+
+/// The veths in the calling thread's namespace (the sandbox's host side).
+fn veths() -> Result<usize> {
+    let mut nl = brnet_netlink::Socket::new().map_err(|e| Error::local("netlink socket", e))?;
+    Ok(nl
+        .links()
+        .map_err(|e| Error::local("list links", e))?
+        .iter()
+        .filter(|l| l.kind.as_deref() == Some("veth"))
+        .count())
+}
+
+/// How long to wait for links a background process or the kernel is
+/// still deleting.
+const GONE_LIMIT: Duration = Duration::from_secs(60);
+
+/// Wait (polling every 0.2 ms) until no more than `baseline` veths are
+/// left, and return `started`'s elapsed time then.
+fn until_gone(started: Instant, baseline: usize) -> Result<Duration> {
+    loop {
+        if veths()? <= baseline {
+            return Ok(started.elapsed());
+        }
+        if started.elapsed() > GONE_LIMIT {
+            return Err(Error::local(
+                "waiting for the veths to go",
+                std::io::Error::other(format!("more than {baseline} veths after {GONE_LIMIT:?}")),
+            ));
+        }
+        std::thread::sleep(Duration::from_micros(200));
+    }
 }
 
 /// Publishing many ports: one container with all of them, then one more
@@ -139,119 +190,158 @@ pub fn connect_disconnect(
 ) -> Result<Pass> {
     let cs: Vec<Container> = (0..n).map(|k| Container::numbered(k, with_port)).collect();
     let first = teardown == Teardown::NamespaceFirst;
+    let batch = teardown == Teardown::Batch;
     if !system.supports(teardown) {
         return Err(failed("this teardown order: not supported"));
     }
+    // One at a time, in the teardown's order: `leave` is the system's call.
+    let one_by_one = |leave: &mut dyn FnMut(&Container) -> Result<()>| -> Result<Duration> {
+        let t = Instant::now();
+        for c in &cs {
+            if first {
+                drop_netns(c)?;
+            }
+            leave(c)?;
+            if !first {
+                drop_netns(c)?;
+            }
+        }
+        Ok(t.elapsed())
+    };
+    let baseline;
+    let connect;
+    let disconnect;
+    let started;
     match system {
         System::BridgeNet => {
             let state = temp_dir("state")?;
             let mut b = network(state.path())?;
             let ports: &[&str] = if with_port { &["{k}:80"] } else { &[] };
-            let connect = crate::run_connect(&mut b, "bench", n, ports);
-            let disconnect = crate::run_disconnect(&mut b, "bench", n, first);
-            Ok(Pass {
-                connect,
-                disconnect,
-            })
+            baseline = veths()?;
+            connect = crate::run_connect(&mut b, "bench", n, ports);
+            started = Instant::now();
+            disconnect = if batch {
+                crate::run_disconnect_many(&mut b, "bench", n)
+            } else {
+                crate::run_disconnect(&mut b, "bench", n, first)
+            };
         }
         System::Brnet(bin) => {
             let state = temp_dir("state")?;
             let brnet = Brnet::new(bin, state.path());
             brnet.create_network("bench")?;
+            baseline = veths()?;
             let t = Instant::now();
             for c in &cs {
                 netns("brnet connect", c)?;
                 brnet.connect("bench", c)?;
             }
-            let connect = t.elapsed();
-            let t = Instant::now();
-            for c in &cs {
-                if first {
+            connect = t.elapsed();
+            started = Instant::now();
+            disconnect = if batch {
+                brnet.disconnect_many("bench", &cs)?;
+                for c in &cs {
                     drop_netns(c)?;
                 }
-                brnet.disconnect("bench", c)?;
-                if !first {
-                    drop_netns(c)?;
-                }
-            }
-            Ok(Pass {
-                connect,
-                disconnect: t.elapsed(),
-            })
+                started.elapsed()
+            } else {
+                one_by_one(&mut |c| brnet.disconnect("bench", c))?
+            };
         }
         System::IpBatch => {
             crate::prepare_sandbox(true);
-            let connect = crate::run_ip_batch(n).ok_or_else(|| failed("ip -batch setup"))?;
-            let disconnect = crate::run_ip_batch_teardown(n, !first)
+            baseline = veths()?;
+            connect = crate::run_ip_batch(n).ok_or_else(|| failed("ip -batch setup"))?;
+            started = Instant::now();
+            disconnect = crate::run_ip_batch_teardown(n, !first)
                 .ok_or_else(|| failed("ip -batch teardown"))?;
-            Ok(Pass {
-                connect,
-                disconnect,
-            })
         }
         System::Nlbench => {
             crate::prepare_sandbox(true);
-            let connect =
+            baseline = veths()?;
+            connect =
                 crate::run_nlbench("setup", n, true).ok_or_else(|| failed("nlbench setup"))?;
             let cmd = if first { "nsdel" } else { "teardown" };
-            let disconnect =
+            started = Instant::now();
+            disconnect =
                 crate::run_nlbench(cmd, n, true).ok_or_else(|| failed("nlbench teardown"))?;
-            Ok(Pass {
-                connect,
-                disconnect,
-            })
         }
-        System::Netavark(bin) => {
+        System::Netavark(bin) | System::BrnetNetavark(bin) => {
             let config = temp_dir("netavark")?;
             let nv = Netavark::new(bin, config.path());
             let w = warm_up(with_port);
             netns("netavark warm-up", &w)?;
             nv.setup(&w, None)?;
+            baseline = veths()?;
             let t = Instant::now();
             for c in &cs {
                 netns("netavark setup", c)?;
                 nv.setup(c, None)?;
             }
-            let connect = t.elapsed();
-            let t = Instant::now();
-            for c in &cs {
-                nv.teardown(c)?;
-                drop_netns(c)?;
-            }
-            Ok(Pass {
-                connect,
-                disconnect: t.elapsed(),
-            })
+            connect = t.elapsed();
+            started = Instant::now();
+            disconnect = one_by_one(&mut |c| nv.teardown(c))?;
         }
-        System::Cni(dir) => {
+        System::Cni(dir) | System::BrnetCni(dir) => {
             let data = temp_dir("cni")?;
-            let cni = Cni::new(dir, data.path());
+            let cni = match system {
+                System::BrnetCni(_) => Cni::brnet(dir, data.path()),
+                _ => Cni::new(dir, data.path()),
+            };
             let w = warm_up(with_port);
             netns("CNI warm-up", &w)?;
             cni.add(&w, None)?;
+            baseline = veths()?;
             let t = Instant::now();
             let mut results = Vec::with_capacity(n);
             for c in &cs {
                 netns("CNI ADD", c)?;
                 results.push(cni.add(c, None)?);
             }
-            let connect = t.elapsed();
-            let t = Instant::now();
-            for (c, prev) in cs.iter().zip(&results) {
-                if first {
-                    drop_netns(c)?;
-                }
-                cni.del(c, prev)?;
-                if !first {
-                    drop_netns(c)?;
-                }
-            }
-            Ok(Pass {
-                connect,
-                disconnect: t.elapsed(),
-            })
+            connect = t.elapsed();
+            started = Instant::now();
+            let mut prev = results.iter();
+            disconnect = one_by_one(&mut |c| {
+                let p = prev
+                    .next()
+                    .ok_or_else(|| failed("CNI DEL: no ADD result"))?;
+                cni.del(c, p)
+            })?;
         }
     }
+    Ok(Pass {
+        connect,
+        disconnect,
+        until_gone: until_gone(started, baseline)?,
+    })
+}
+
+/// Process start: `calls` empty calls of the system's binary (`--version`;
+/// a CNI plugin's `VERSION`), one after the other. Not for the in-process
+/// and kernel-floor columns.
+pub fn process_start(system: &System, calls: usize) -> Result<Duration> {
+    let call = match system {
+        System::Brnet(bin) | System::Netavark(bin) | System::BrnetNetavark(bin) => {
+            Call::new(bin, format!("{} --version", bin.display())).arg("--version")
+        }
+        System::Cni(dir) | System::BrnetCni(dir) => {
+            let bin = match system {
+                System::BrnetCni(_) => dir.join("brnet-cni"),
+                _ => dir.join("bridge"),
+            };
+            Call::new(&bin, format!("{} VERSION", bin.display()))
+                .env("CNI_COMMAND", "VERSION")
+                .stdin(br#"{"cniVersion":"0.4.0"}"#.to_vec())
+        }
+        System::BridgeNet | System::IpBatch | System::Nlbench => {
+            return Err(failed("process start: no process of its own"));
+        }
+    };
+    let t = Instant::now();
+    for _ in 0..calls {
+        call.clone().run()?;
+    }
+    Ok(t.elapsed())
 }
 
 /// One container publishing `ports` separate ports (host `20000 + i` to
@@ -312,7 +402,7 @@ pub fn many_ports_pass(system: &System, ports: u16, limit: Duration) -> Result<M
                 one_more: connect(&one)?,
             })
         }
-        System::Netavark(bin) => {
+        System::Netavark(bin) | System::BrnetNetavark(bin) => {
             let config = temp_dir("netavark")?;
             let nv = Netavark::new(bin, config.path());
             let w = warm_up(true);
@@ -329,9 +419,12 @@ pub fn many_ports_pass(system: &System, ports: u16, limit: Duration) -> Result<M
                 one_more: connect(&one)?,
             })
         }
-        System::Cni(dir) => {
+        System::Cni(dir) | System::BrnetCni(dir) => {
             let data = temp_dir("cni")?;
-            let cni = Cni::new(dir, data.path());
+            let cni = match system {
+                System::BrnetCni(_) => Cni::brnet(dir, data.path()),
+                _ => Cni::new(dir, data.path()),
+            };
             let w = warm_up(true);
             netns("CNI warm-up", &w)?;
             cni.add(&w, None)?;

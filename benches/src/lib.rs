@@ -29,7 +29,14 @@ use brnet_veth::{Container, VethConfig};
 
 /// The baseline sources shipped beside the project (`../shared/baseline`).
 pub fn baseline_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/baseline")
+    // `shared/` beside the workspace (`/work/main`), or beside the
+    // directory of worktrees (`/work/wt/NAME`).
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    here.ancestors()
+        .skip(2)
+        .map(|d| d.join("shared/baseline"))
+        .find(|d| d.join("nlbench.c").is_file())
+        .unwrap_or_else(|| here.join("../../shared/baseline"))
 }
 
 /// Where bench artefacts go (`target/brnet-bench`).
@@ -275,6 +282,24 @@ pub fn run_disconnect(
         if !drop_netns_first {
             dir.delete(&name).expect("delete namespace");
         }
+    }
+    start.elapsed()
+}
+
+/// Disconnect what [`run_connect`] made in one call (`disconnect_many`:
+/// the veths deleted in one kernel request), then delete the namespaces.
+pub fn run_disconnect_many(b: &mut bridge_net::BridgeNet, network: &str, n: usize) -> Duration {
+    let dir = NetnsDir::default();
+    let refs: Vec<bridge_net::NetnsRef> = (0..n)
+        .map(|k| format!("c{k}").parse().expect("name"))
+        .collect();
+    let start = Instant::now();
+    let left = b
+        .disconnect_many(refs.iter().map(|r| (network, r)))
+        .expect("disconnect_many");
+    assert_eq!(left, n, "every container left");
+    for k in 0..n {
+        dir.delete(&format!("c{k}")).expect("delete namespace");
     }
     start.elapsed()
 }

@@ -112,13 +112,15 @@ impl Progress {
                 .iter()
                 .filter(|c| systems.get(**c).is_ok())
                 .filter(|c| !(with_port && matches!(c, Col::IpBatch | Col::Nlbench)))
-                .filter(|c| !(matches!(c, Col::Netavark | Col::Cni) && n > plan.peer_cap))
+                .filter(|c| !(capped(**c) && n > plan.peer_cap))
                 .count() as f64
         };
         let mut total = 0.0;
         for with_port in [false, true] {
             for &n in &plan.sizes {
-                total += plan.reps_for(n) as f64 * Self::connect_weight(n, runnable(n, with_port));
+                // Two passes per system, a third (batch) for bridge-net and brnet.
+                let systems = runnable(n, with_port) + 1.0;
+                total += plan.reps_for(n) as f64 * Self::connect_weight(n, systems);
             }
         }
         for &p in &plan.port_counts {
@@ -217,12 +219,20 @@ pub struct BenchArgs {
     /// connect cost).
     #[arg(long)]
     pub skip_overlay: bool,
+    /// Repetitions of the table's workloads (default 5, `--quick` 3; three
+    /// times as many for N ≤ 10 in a full run): fewer for a shorter run.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub reps: Option<u16>,
+    /// Seconds a peer call publishing many ports may run before it is
+    /// killed (default 60, `--quick` 10).
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u16).range(1..))]
+    pub peer_limit: Option<u16>,
 }
 
 impl BenchArgs {
     /// The flags as given, for the release child.
-    fn to_args(&self) -> Vec<&'static str> {
-        [
+    fn to_args(&self) -> Vec<String> {
+        let mut args: Vec<String> = [
             (self.quick, "--quick"),
             (self.install_peers, "--install-peers"),
             (self.skip_criterion, "--skip-criterion"),
@@ -231,8 +241,16 @@ impl BenchArgs {
             (self.skip_overlay, "--skip-overlay"),
         ]
         .into_iter()
-        .filter_map(|(on, flag)| on.then_some(flag))
-        .collect()
+        .filter(|(on, _)| *on)
+        .map(|(_, flag)| flag.to_owned())
+        .collect();
+        if let Some(r) = self.reps {
+            args.extend(["--reps".to_owned(), r.to_string()]);
+        }
+        if let Some(l) = self.peer_limit {
+            args.extend(["--peer-limit".to_owned(), l.to_string()]);
+        }
+        args
     }
 }
 
@@ -262,7 +280,13 @@ pub fn run(a: &BenchArgs) -> Res<()> {
     if install {
         install_peers()?;
     }
-    let plan = Plan::new(quick);
+    let mut plan = Plan::new(quick);
+    if let Some(r) = a.reps {
+        plan.reps = r.into();
+    }
+    if let Some(l) = a.peer_limit {
+        plan.peer_limit = Duration::from_secs(l.into());
+    }
     let systems = find_systems();
     let mut load = machine::Load::default();
     load.sample();
@@ -279,6 +303,7 @@ pub fn run(a: &BenchArgs) -> Res<()> {
         failures: &mut failures,
         progress: &mut progress,
     };
+    process_start_row(&mut run);
     connect_rows(&mut run);
     many_ports_rows(&mut run);
     ipam_row(&mut run);
@@ -396,7 +421,8 @@ fn install_peers() -> Res<()> {
     apt(&install)
 }
 
-/// Build the `brnet` binary with cargo, in cargo's target directory.
+/// Build our per-call binaries (`brnet`, `brnet-netavark`, `brnet-cni`)
+/// with cargo; the directory they are in.
 fn build_cli() -> Res<PathBuf> {
     let meta = cargo()
         .args(["metadata", "--format-version", "1", "--no-deps"])
@@ -414,37 +440,47 @@ fn build_cli() -> Res<PathBuf> {
         .as_str()
         .map(PathBuf::from)
         .ok_or("cargo metadata: no target_directory")?;
-    eprintln!("==> bench: cargo build --release -p brnet-cli");
+    eprintln!("==> bench: cargo build --release -p brnet-cli -p brnet-netavark -p brnet-cni");
     let status = cargo()
-        .args(["build", "--release", "--quiet", "-p", "brnet-cli"])
+        .args(["build", "--release", "--quiet"])
+        .args(["-p", "brnet-cli", "-p", "brnet-netavark", "-p", "brnet-cni"])
         .status()
-        .map_err(|e| format!("cargo build -p brnet-cli: {e}"))?;
+        .map_err(|e| format!("cargo build: {e}"))?;
     if !status.success() {
         return Err(format!(
-            "cargo build --release -p brnet-cli failed ({status})"
+            "cargo build --release -p brnet-cli -p brnet-netavark -p brnet-cni failed ({status})"
         ));
     }
-    let bin = target.join("release").join("brnet");
-    if process::is_executable(&bin) {
-        Ok(bin)
-    } else {
-        Err(format!("{} missing after the build", bin.display()))
+    let dir = target.join("release");
+    match ["brnet", "brnet-netavark", "brnet-cni"]
+        .iter()
+        .map(|b| dir.join(b))
+        .find(|b| !process::is_executable(b))
+    {
+        Some(missing) => Err(format!("{} missing after the build", missing.display())),
+        None => Ok(dir),
     }
 }
 
 fn find_systems() -> Systems {
     let mut notes = Vec::new();
     let mut cols = vec![(Col::BridgeNet, Ok(System::BridgeNet))];
-    cols.push((
-        Col::Brnet,
-        match build_cli() {
-            Ok(bin) => Ok(System::Brnet(bin)),
-            Err(e) => {
-                notes.push(format!("brnet not built: {e}."));
-                Err(Absent::NotBuilt)
+    match build_cli() {
+        Ok(dir) => {
+            cols.push((Col::Brnet, Ok(System::Brnet(dir.join("brnet")))));
+            cols.push((
+                Col::BrnetNetavark,
+                Ok(System::BrnetNetavark(dir.join("brnet-netavark"))),
+            ));
+            cols.push((Col::BrnetCni, Ok(System::BrnetCni(dir))));
+        }
+        Err(e) => {
+            notes.push(format!("brnet, brnet-netavark, brnet-cni not built: {e}."));
+            for c in [Col::Brnet, Col::BrnetNetavark, Col::BrnetCni] {
+                cols.push((c, Err(Absent::NotBuilt)));
             }
-        },
-    ));
+        }
+    }
     cols.push((
         Col::IpBatch,
         match process::find_program(&[], "ip") {
@@ -584,14 +620,45 @@ impl Samples {
 }
 
 /// The kinds of connect/disconnect row, in table order.
-const KINDS: [&str; 3] = ["connect", "disconnect", "disconnect-nsfirst"];
+const KINDS: [&str; 6] = [
+    "connect",
+    "disconnect",
+    "disconnect-gone",
+    "disconnect-batch",
+    "disconnect-nsfirst",
+    "disconnect-nsfirst-gone",
+];
 
 fn teardown_kind(t: Teardown) -> &'static str {
     match t {
         Teardown::NamespaceAlive => "disconnect",
         Teardown::NamespaceFirst => "disconnect-nsfirst",
+        Teardown::Batch => "disconnect-batch",
     }
 }
+
+/// The row of the time until the links are gone, for a teardown that
+/// has one (a batch deletes them before it returns).
+fn gone_kind(t: Teardown) -> Option<&'static str> {
+    match t {
+        Teardown::NamespaceAlive => Some("disconnect-gone"),
+        Teardown::NamespaceFirst => Some("disconnect-nsfirst-gone"),
+        Teardown::Batch => None,
+    }
+}
+
+/// The columns with one process or more per container, which stop at
+/// the plan's `peer_cap`.
+fn capped(col: Col) -> bool {
+    matches!(
+        col,
+        Col::Netavark | Col::Cni | Col::BrnetNetavark | Col::BrnetCni
+    )
+}
+
+/// The N at which the rows added for issue 16 are shown (the CSV has
+/// every N).
+const DETAIL_N: usize = 100;
 
 /// What the row builders share.
 struct Run<'a> {
@@ -612,27 +679,35 @@ fn connect_rows(r: &mut Run<'_>) {
             let label = port_label(with_port);
             let what = if with_port { " with one port" } else { "" };
             let id = |kind: &str| format!("{kind}/{label}/{n}");
-            let mut group = [
-                Row::new(
-                    id("connect"),
-                    format!("connect{what}, N={n}"),
-                    Unit::MsPerContainer,
-                ),
-                Row::new(
-                    id("disconnect"),
-                    format!("disconnect{what}, N={n}"),
-                    Unit::MsPerContainer,
-                ),
-                Row::new(
-                    id("disconnect-nsfirst"),
-                    format!("disconnect{what}, namespace removed first, N={n}"),
-                    Unit::MsPerContainer,
+            let works = [
+                format!("connect{what}, N={n}"),
+                format!("disconnect{what}, N={n}"),
+                format!("disconnect{what}, until the links are gone⁵, N={n}"),
+                format!("disconnect{what}, all N in one call⁶, N={n}"),
+                format!("disconnect{what}, namespace removed first, N={n}"),
+                format!(
+                    "disconnect{what}, namespace removed first, until the links are gone⁵, N={n}"
                 ),
             ];
-            for (row, kind) in group.iter_mut().zip(KINDS) {
-                row.floor_row = Some(format!("{kind}/no-port/{n}"));
-                row.shown = plan.table_sizes.contains(&n);
-            }
+            let mut group: Vec<Row> = KINDS
+                .iter()
+                .zip(works)
+                .map(|(kind, work)| {
+                    let mut row = Row::new(id(kind), work, Unit::MsPerContainer);
+                    row.shown = plan.table_sizes.contains(&n);
+                    if matches!(
+                        *kind,
+                        "disconnect-gone" | "disconnect-batch" | "disconnect-nsfirst-gone"
+                    ) {
+                        row.shown &= n == DETAIL_N;
+                    }
+                    if *kind != "disconnect-batch" {
+                        row.floor_row = Some(format!("{kind}/no-port/{n}"));
+                    }
+                    row
+                })
+                .collect();
+            let row_of = |kind: &str| KINDS.iter().position(|k| *k == kind).unwrap_or(0);
             let mut runnable = Vec::new();
             for col in Col::ALL {
                 let absent = match systems.get(col) {
@@ -640,12 +715,16 @@ fn connect_rows(r: &mut Run<'_>) {
                         Some(Absent::NotApplicable)
                     }
                     Err(a) => Some(a.clone()),
-                    Ok(_) if matches!(col, Col::Netavark | Col::Cni) && n > plan.peer_cap => {
-                        Some(Absent::Capped)
-                    }
+                    Ok(_) if capped(col) && n > plan.peer_cap => Some(Absent::Capped),
                     Ok(s) => {
                         if !s.supports(Teardown::NamespaceFirst) {
-                            group[2].set(col, Cell::Absent(Absent::Cannot));
+                            for kind in ["disconnect-nsfirst", "disconnect-nsfirst-gone"] {
+                                group[row_of(kind)].set(col, Cell::Absent(Absent::Cannot));
+                            }
+                        }
+                        if !s.supports(Teardown::Batch) {
+                            group[row_of("disconnect-batch")]
+                                .set(col, Cell::Absent(Absent::NotApplicable));
                         }
                         runnable.push((col, s.clone()));
                         None
@@ -667,7 +746,11 @@ fn connect_rows(r: &mut Run<'_>) {
                 'systems: while i < runnable.len() {
                     let (col, sys) = &runnable[i];
                     let mut seen = Vec::new();
-                    for teardown in [Teardown::NamespaceAlive, Teardown::NamespaceFirst] {
+                    for teardown in [
+                        Teardown::NamespaceAlive,
+                        Teardown::NamespaceFirst,
+                        Teardown::Batch,
+                    ] {
                         if !sys.supports(teardown) {
                             continue;
                         }
@@ -680,6 +763,9 @@ fn connect_rows(r: &mut Run<'_>) {
                                 let d = ms(p.disconnect) / n as f64;
                                 samples.push(&id("connect"), *col, c);
                                 samples.push(&id(teardown_kind(teardown)), *col, d);
+                                if let Some(kind) = gone_kind(teardown) {
+                                    samples.push(&id(kind), *col, ms(p.until_gone) / n as f64);
+                                }
                                 seen.push(format!(
                                     "connect {} {} {}",
                                     table::num(c),
@@ -704,7 +790,7 @@ fn connect_rows(r: &mut Run<'_>) {
                     i += 1;
                 }
                 r.progress.step(
-                    Progress::connect_weight(n, runnable.len() as f64),
+                    Progress::connect_weight(n, runnable.len() as f64 + 1.0),
                     &format!("N={n} {label}, repetition {}/{reps}", rep + 1),
                 );
             }
@@ -793,6 +879,63 @@ fn many_ports_rows(r: &mut Run<'_>) {
         samples.fill(&mut group);
         r.rows.extend(group);
     }
+}
+
+/// Calls per repetition of the process-start row.
+const START_CALLS: usize = 100;
+
+/// Process start: an empty call (`--version`, a CNI plugin's `VERSION`)
+/// of each per-call binary, [`START_CALLS`] one after the other, per
+/// repetition: what every call of that binary pays before any work.
+fn process_start_row(r: &mut Run<'_>) {
+    let (plan, systems) = (r.plan, r.systems);
+    let (load, failures) = (&mut *r.load, &mut *r.failures);
+    let mut row = Row::new(
+        "process-start",
+        "process start (an empty `--version`; CNI: `VERSION`)",
+        Unit::MsPerCall,
+    );
+    eprintln!(
+        "==> bench: process start, {START_CALLS} empty calls per binary, {} repetitions",
+        plan.reps
+    );
+    let cols = [
+        Col::Brnet,
+        Col::BrnetNetavark,
+        Col::BrnetCni,
+        Col::Netavark,
+        Col::Cni,
+    ];
+    let mut samples = Samples::default();
+    for col in Col::ALL {
+        if let (Err(a), true) = (systems.get(col), cols.contains(&col)) {
+            row.set(col, Cell::Absent(a.clone()));
+        }
+    }
+    for rep in 0..plan.reps {
+        for col in cols {
+            let Ok(sys) = systems.get(col) else {
+                continue;
+            };
+            load.sample();
+            match compare::process_start(sys, START_CALLS) {
+                Ok(t) => {
+                    let per = ms(t) / START_CALLS as f64;
+                    if rep == 0 {
+                        eprintln!("    {:<14} {} ms/call", col.name(), table::num(per));
+                    }
+                    samples.push(&row.id, col, per);
+                }
+                Err(e) => {
+                    let cell = fail(failures, col, &row.id, &e);
+                    row.set(col, cell);
+                }
+            }
+        }
+    }
+    let mut rows = vec![row];
+    samples.fill(&mut rows);
+    r.rows.extend(rows);
 }
 
 fn ipam_row(r: &mut Run<'_>) {
@@ -920,6 +1063,12 @@ fn footnotes(plan: &Plan, systems: &Systems, failures: &[Failure]) -> String {
         "- **nlbench**: the kernel floor (`../shared/baseline/nlbench.c`, `cc -O2`): the same link-level work as raw rtnetlink from one C process, every request acked, IPv6 off on both ends (`NLNOV6=1`); its own timer (no process start). Disconnect: its `teardown` (RTM_DELLINK, then the namespace) or `nsdel`.",
     );
     line(
+        "- **brnet-netavark**: bridge-net's binary for the netavark contract, called exactly as netavark below (same argv, same JSON on stdin, state under `--config DIR`); what Podman runs with bridge-net. Its teardown takes the veth down and leaves the delete to a forked child: the call returns before the link is gone (see the rows \"until the links are gone\").",
+    );
+    line(
+        "- **brnet-cni**: bridge-net's CNI plugin, one process per ADD and per DEL, the `bridge` configuration above with `type: brnet`, its state directory, and the port in `runtimeConfig.portMappings` (the plugin publishes it itself: no `portmap` process, unlike the CNI column). DEL leaves the veth delete to a forked child, as brnet-netavark.",
+    );
+    line(
         "- **netavark**: `netavark --config DIR --rootless=false setup|teardown /run/netns/cK`, the container's JSON on stdin as Podman 4.3 sends it (static IP chosen by the caller, as Podman's own IPAM does; DNS off; no firewalld, so its iptables driver). One untimed container first: netavark makes the bridge and the network's chains on first use.",
     );
     line(
@@ -938,7 +1087,7 @@ fn footnotes(plan: &Plan, systems: &Systems, failures: &[Failure]) -> String {
     ));
     line("");
     line(&format!(
-        "¹ Not run: netavark and CNI stop at N={} (one process or more per container; N=1000 would take minutes per repetition).",
+        "¹ Not run: netavark, CNI, brnet-netavark and brnet-cni stop at N={} (one process or more per container; N=1000 would take minutes per repetition).",
         plan.peer_cap
     ));
     if !failures.is_empty() {
@@ -951,6 +1100,15 @@ fn footnotes(plan: &Plan, systems: &Systems, failures: &[Failure]) -> String {
     line(
         "⁴ netavark cannot: `teardown` opens the namespace and fails when it is gone (`open container netns: ... No such file or directory`).",
     );
+    line(
+        "⁵ No work is hidden: from the first disconnect call until the last of the N host veths is really gone (polled with a link dump every 0.2 ms after the last call returned). A call that leaves the delete to a background process (brnet-netavark, brnet-cni) returns before that; so does the kernel's cleanup of a removed namespace (\"namespace removed first\"), which deletes the veth asynchronously.",
+    );
+    line(
+        "⁶ bridge-net's `disconnect_many` and `brnet network disconnect bench c0 … cN-1`: every container in one call, the veths of their live namespaces taken down into one link group and deleted in one kernel request (one RCU grace period for all, not one each), then the namespaces removed. The others have no such call (—).",
+    );
+    line(&format!(
+        "Process start: {START_CALLS} empty calls one after the other per repetition (`brnet --version`, `brnet-netavark --version`, `netavark --version`; `brnet-cni` and the reference `bridge` with `CNI_COMMAND=VERSION`), per call: what each call of that binary pays before it does any work."
+    ));
     line("");
     line(&format!("Versions: {}", systems.notes.join(" ")));
     s
@@ -964,11 +1122,17 @@ fn readme_table(
     md: &str,
     notes: &str,
 ) -> String {
-    let cmd = if plan.quick {
-        "sudo -E cargo xtask bench --quick --install-peers"
-    } else {
-        "sudo -E cargo xtask bench --install-peers"
-    };
+    let mut cmd = String::from("sudo -E cargo xtask bench --install-peers");
+    let defaults = Plan::new(plan.quick);
+    if plan.quick {
+        cmd.push_str(" --quick");
+    }
+    if plan.reps != defaults.reps {
+        cmd.push_str(&format!(" --reps {}", plan.reps));
+    }
+    if plan.peer_limit != defaults.peer_limit {
+        cmd.push_str(&format!(" --peer-limit {}", plan.peer_limit.as_secs()));
+    }
     format!(
         "Measured {date} on {}; {} ({} min of measuring).\n\n{md}\n{notes}\n\
          Scaling plot: `target/brnet-bench/scaling.svg`; every figure in \

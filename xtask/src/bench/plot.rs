@@ -23,6 +23,8 @@ fn color(col: Col) -> RGBColor {
     match col {
         Col::BridgeNet => RGBColor(0xd6, 0x27, 0x28),
         Col::Brnet => RGBColor(0xff, 0x7f, 0x0e),
+        Col::BrnetNetavark => RGBColor(0x94, 0x67, 0xbd),
+        Col::BrnetCni => RGBColor(0x8c, 0x56, 0x4b),
         Col::IpBatch => RGBColor(0x7f, 0x7f, 0x7f),
         Col::Nlbench => RGBColor(0x2c, 0x2c, 0x2c),
         Col::Netavark => RGBColor(0x1f, 0x77, 0xb4),

@@ -8,6 +8,8 @@ use std::fmt::Write;
 pub enum Col {
     BridgeNet,
     Brnet,
+    BrnetNetavark,
+    BrnetCni,
     IpBatch,
     Nlbench,
     Netavark,
@@ -15,9 +17,11 @@ pub enum Col {
 }
 
 impl Col {
-    pub const ALL: [Col; 6] = [
+    pub const ALL: [Col; 8] = [
         Col::BridgeNet,
         Col::Brnet,
+        Col::BrnetNetavark,
+        Col::BrnetCni,
         Col::IpBatch,
         Col::Nlbench,
         Col::Netavark,
@@ -29,6 +33,8 @@ impl Col {
         match self {
             Col::BridgeNet => "bridge-net",
             Col::Brnet => "brnet",
+            Col::BrnetNetavark => "brnet-netavark",
+            Col::BrnetCni => "brnet-cni",
             Col::IpBatch => "ip -batch",
             Col::Nlbench => "nlbench",
             Col::Netavark => "netavark",
@@ -111,6 +117,7 @@ pub enum Cell {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Unit {
     MsPerContainer,
+    MsPerCall,
     Ms,
     UsPerAddress,
 }
@@ -119,6 +126,7 @@ impl Unit {
     fn label(self) -> &'static str {
         match self {
             Unit::MsPerContainer => "ms/container",
+            Unit::MsPerCall => "ms/call",
             Unit::Ms => "ms",
             Unit::UsPerAddress => "µs/address",
         }
@@ -232,7 +240,8 @@ fn absent_text(a: &Absent) -> String {
 }
 
 /// The ratios of a row: bridge-net and brnet over the floor, the peers
-/// over bridge-net and over brnet.
+/// over bridge-net and over our binary for the same contract (netavark
+/// over brnet-netavark, the CNI plugins over brnet-cni).
 fn ratios(rows: &[Row], row: &Row) -> [String; 4] {
     let floor = row
         .floor_row
@@ -254,17 +263,20 @@ fn ratios(rows: &[Row], row: &Row) -> [String; 4] {
             .unwrap_or_else(|| "—".into())
     };
     let ours = row.median(Col::BridgeNet);
-    let cli = row.median(Col::Brnet);
-    let peer = |col| match (over(row.median(col), ours), over(row.median(col), cli)) {
+    let peer = |col, binary| match (
+        over(row.median(col), ours),
+        over(row.median(col), row.median(binary)),
+    ) {
         (Some(a), Some(b)) => format!("{} / {}", ratio(a), ratio(b)),
         (Some(a), None) => ratio(a),
+        (None, Some(b)) => format!("— / {}", ratio(b)),
         _ => "—".into(),
     };
     [
         to_floor(Col::BridgeNet),
         to_floor(Col::Brnet),
-        peer(Col::Netavark),
-        peer(Col::Cni),
+        peer(Col::Netavark, Col::BrnetNetavark),
+        peer(Col::Cni, Col::BrnetCni),
     ]
 }
 
@@ -277,7 +289,7 @@ pub fn markdown(rows: &[Row]) -> String {
     }
     let _ = writeln!(
         s,
-        " bridge-net ÷ nlbench | brnet ÷ nlbench | netavark ÷ bridge-net / ÷ brnet | CNI ÷ bridge-net / ÷ brnet |"
+        " bridge-net ÷ nlbench | brnet ÷ nlbench | netavark ÷ bridge-net / ÷ brnet-netavark | CNI ÷ bridge-net / ÷ brnet-cni |"
     );
     let _ = writeln!(s, "|---|{}", "---:|".repeat(Col::ALL.len() + 4));
     for row in rows.iter().filter(|r| r.shown) {
@@ -372,6 +384,10 @@ mod tests {
             Col::Netavark,
             Cell::Measured(Stats::new(vec![60.0]).unwrap()),
         );
+        floor.set(
+            Col::BrnetNetavark,
+            Cell::Measured(Stats::new(vec![4.0]).unwrap()),
+        );
         let mut port = Row::new("c/1", "connect, one port", Unit::MsPerContainer);
         port.floor_row = Some("c/0".into());
         port.set(
@@ -382,7 +398,12 @@ mod tests {
         let rows = vec![floor, port];
         assert_eq!(
             ratios(&rows, &rows[0]),
-            ["1.50×".to_string(), "—".into(), "20×".into(), "—".into()]
+            [
+                "1.50×".to_string(),
+                "—".into(),
+                "20× / 15×".into(),
+                "—".into()
+            ]
         );
         assert_eq!(ratios(&rows, &rows[1])[0], "2.00×³");
         let md = markdown(&rows);
