@@ -319,6 +319,13 @@ fn overlay_networks_span_hosts_with_egress_ports_isolation_and_clean_failures() 
         });
         let e = o.validate().unwrap_err();
         assert!(e.to_string().contains("IPv6 on overlay networks"), "{e}");
+        assert!(
+            matches!(&e, Error::InvalidOption { option, value, .. }
+                if option == "--subnet" && value == "fd00:40::/64"),
+            "typed, naming the subnet: {e:?}"
+        );
+        let e = h1.brnet(|b| b.create_network("ov6", &o).unwrap_err());
+        assert!(matches!(e, Error::InvalidOption { .. }), "{e:?}");
         o.ipv6 = None;
         o.ipv4.subnet = None;
         assert!(o.validate().is_err(), "an overlay without a subnet");
@@ -474,4 +481,85 @@ fn disconnect_while_the_store_is_down_tears_down_here_and_releases_when_it_is_ba
         assert_eq!(h1.brnet(|b| b.release_pending().unwrap()), 0);
     })
     .unwrap();
+}
+
+/// The crash test's child: this test binary again, running only this
+/// test, which does `BRNET_WORKER`'s job and dies where `BRNET_FAULT`
+/// says (bridge-net's fault injection).
+#[test]
+fn overlay_worker() {
+    let Ok(job) = std::env::var("BRNET_WORKER") else {
+        return;
+    };
+    let state = PathBuf::from(std::env::var("BRNET_WORKER_STATE").unwrap());
+    let store = std::env::var("BRNET_WORKER_STORE").unwrap();
+    match job.as_str() {
+        "create-overlay" => {
+            let mut b = BridgeNet::open(&state).unwrap();
+            let _ = b.create_network("ovc", &crash_overlay(&store));
+        }
+        other => panic!("no such job {other}"),
+    }
+}
+
+/// An overlay network on the directory store `store`, VTEP the
+/// underlay bridge's own address.
+fn crash_overlay(store: &str) -> NetworkOptions {
+    let mut o = overlay("10.0.50.0/24", &[("vtep", "10.99.0.254"), ("vni", "4200")]);
+    o.set_option("cluster", &format!("dir://{store}")).unwrap();
+    o
+}
+
+/// A crash at every step of creating an overlay network: the next open
+/// (reconcile) leaves no bridge, no VXLAN device and no rule (the device
+/// is in the create's intent: deleting the bridge does not delete its
+/// ports).
+#[test]
+fn a_crash_at_every_create_step_leaves_no_vxlan_device() {
+    brnet_testkit::sandboxed(|| {
+        underlay();
+        let state = state_dir();
+        let store = tempfile::tempdir().unwrap();
+        let store_path = store.path().display().to_string();
+        drop(BridgeNet::open(state.path()).unwrap());
+        let links = link_names();
+        let rules = nft_ruleset();
+        for step in [
+            "create.begin",
+            "create.bridge",
+            "create.firewall",
+            "create.record",
+        ] {
+            let (fault, at) = brnet_testkit::fault::crash_at(step);
+            let status = std::process::Command::new(std::env::current_exe().unwrap())
+                .args(["--exact", "overlay_worker", "--test-threads=1"])
+                .env("BRNET_WORKER", "create-overlay")
+                .env("BRNET_WORKER_STATE", state.path())
+                .env("BRNET_WORKER_STORE", &store_path)
+                .env(fault, at)
+                .stdout(std::process::Stdio::null())
+                .status()
+                .unwrap();
+            assert!(!status.success(), "the worker was killed at {step}");
+            let mut b = BridgeNet::open(state.path()).unwrap();
+            assert_eq!(
+                link_names(),
+                links,
+                "no bridge nor VXLAN device left ({step})"
+            );
+            assert_eq!(nft_ruleset(), rules, "no rule left behind ({step})");
+            assert!(b.network("ovc").is_err());
+            let st = bridge_net::state::State::parse(
+                &std::fs::read(state.path().join("state.json")).unwrap(),
+            )
+            .unwrap();
+            assert!(st.intents.is_empty(), "{step}: {:?}", st.intents);
+        }
+        // And made all right when nothing crashes.
+        let mut b = BridgeNet::open(state.path()).unwrap();
+        b.create_network("ovc", &crash_overlay(&store_path))
+            .unwrap();
+        let vx = Socket::new().unwrap().link_by_name("vx-4200").unwrap();
+        assert!(vx.master.is_some(), "on its bridge");
+    });
 }

@@ -321,6 +321,7 @@ impl BridgeNet {
             bridge: Some(bridge.to_string()),
             network: Some(plan.record.id.clone()),
             subnets: plan.subnets.clone(),
+            vxlan: crate::overlay::vtep_of(&plan.record.options),
             ..Intent::default()
         };
         let id = plan.record.id.clone();

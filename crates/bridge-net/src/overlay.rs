@@ -196,6 +196,39 @@ pub(crate) fn create_vtep(
     Ok(dataplane::vtep_name(vni))
 }
 
+/// The name of an overlay network's VXLAN device (`None` for other
+/// drivers), for the create's intent.
+pub(crate) fn vtep_of(opts: &NetworkOptions) -> Option<String> {
+    match &opts.driver {
+        crate::Driver::Overlay(o) => o.vni.map(|v| dataplane::vtep_name(v).to_string()),
+        _ => None,
+    }
+}
+
+/// After a create that did not finish (reconcile): its VXLAN device
+/// `name`, if it is a VXLAN device on no bridge (its bridge deleted) or
+/// still on the create's `bridge` (an adopted one, given back).
+pub(crate) fn remove_leftover_vtep(nl: &mut Socket, name: &str, bridge: &str) {
+    let Ok(l) = nl.link_by_name(name) else {
+        return;
+    };
+    if l.kind.as_deref() != Some("vxlan") {
+        return;
+    }
+    let ours = l
+        .master
+        .is_none_or(|m| nl.link_by_name(bridge).is_ok_and(|br| br.index == m));
+    if ours {
+        tracing::info!(
+            link = name,
+            "delete the VXLAN device of an unfinished create"
+        );
+        if let Err(e) = nl.delete_link_if_exists(l.index) {
+            tracing::warn!(link = name, error = %e, "delete the VXLAN device");
+        }
+    }
+}
+
 /// An address allocated in the store for a connect.
 pub(crate) struct Allocated {
     cluster: Cluster,

@@ -268,6 +268,9 @@ impl BridgeNet {
                 if let Ok(table_net) = table_net.build() {
                     let _ = self.fw.remove_network(&table_net);
                 }
+                if let Some(vx) = &intent.vxlan {
+                    crate::overlay::remove_leftover_vtep(&mut self.nl, vx, &b);
+                }
             }
             // A batch of disconnects: its veths wait in the group.
             crate::batch::DELETE_LINKS => self.settle_delete_links(),

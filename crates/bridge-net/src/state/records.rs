@@ -203,6 +203,10 @@ pub struct Intent {
     /// remove the firewall rules it may have installed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub subnets: Vec<IpNet>,
+    /// The VXLAN device of the overlay network being created (a port of
+    /// its bridge, which deleting the bridge leaves behind).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vxlan: Option<String>,
 }
 
 /// One journal record.
