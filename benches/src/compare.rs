@@ -100,7 +100,8 @@ fn veths() -> Result<usize> {
 /// still deleting.
 const GONE_LIMIT: Duration = Duration::from_secs(60);
 
-/// Wait (polling every 0.2 ms) until no more than `baseline` veths are
+/// Wait (polling every millisecond: a link dump competes a little with
+/// the deletes it waits for) until no more than `baseline` veths are
 /// left, and return `started`'s elapsed time then.
 fn until_gone(started: Instant, baseline: usize) -> Result<Duration> {
     loop {
@@ -113,7 +114,7 @@ fn until_gone(started: Instant, baseline: usize) -> Result<Duration> {
                 std::io::Error::other(format!("more than {baseline} veths after {GONE_LIMIT:?}")),
             ));
         }
-        std::thread::sleep(Duration::from_micros(200));
+        std::thread::sleep(Duration::from_millis(1));
     }
 }
 

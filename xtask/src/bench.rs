@@ -227,6 +227,10 @@ pub struct BenchArgs {
     /// killed (default 60, `--quick` 10).
     #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u16).range(1..))]
     pub peer_limit: Option<u16>,
+    /// The largest N of the connect/disconnect rows (default 1000,
+    /// `--quick` 100): 100 leaves out the N=1000 rows.
+    #[arg(long, value_name = "N")]
+    pub max_n: Option<usize>,
 }
 
 impl BenchArgs {
@@ -249,6 +253,9 @@ impl BenchArgs {
         }
         if let Some(l) = self.peer_limit {
             args.extend(["--peer-limit".to_owned(), l.to_string()]);
+        }
+        if let Some(n) = self.max_n {
+            args.extend(["--max-n".to_owned(), n.to_string()]);
         }
         args
     }
@@ -286,6 +293,10 @@ pub fn run(a: &BenchArgs) -> Res<()> {
     }
     if let Some(l) = a.peer_limit {
         plan.peer_limit = Duration::from_secs(l.into());
+    }
+    if let Some(max) = a.max_n {
+        plan.sizes.retain(|n| *n <= max);
+        plan.table_sizes.retain(|n| *n <= max);
     }
     let systems = find_systems();
     let mut load = machine::Load::default();
@@ -1101,7 +1112,7 @@ fn footnotes(plan: &Plan, systems: &Systems, failures: &[Failure]) -> String {
         "⁴ netavark cannot: `teardown` opens the namespace and fails when it is gone (`open container netns: ... No such file or directory`).",
     );
     line(
-        "⁵ No work is hidden: from the first disconnect call until the last of the N host veths is really gone (polled with a link dump every 0.2 ms after the last call returned). A call that leaves the delete to a background process (brnet-netavark, brnet-cni) returns before that; so does the kernel's cleanup of a removed namespace (\"namespace removed first\"), which deletes the veth asynchronously.",
+        "⁵ No work is hidden: from the first disconnect call until the last of the N host veths is really gone (polled with a link dump every millisecond after the last call returned). A call that leaves the delete to a background process (brnet-netavark, brnet-cni) returns before that; so does the kernel's cleanup of a removed namespace (\"namespace removed first\"), which deletes the veth asynchronously.",
     );
     line(
         "⁶ bridge-net's `disconnect_many` and `brnet network disconnect bench c0 … cN-1`: every container in one call, the veths of their live namespaces taken down into one link group and deleted in one kernel request (one RCU grace period for all, not one each), then the namespaces removed. The others have no such call (—).",
@@ -1132,6 +1143,11 @@ fn readme_table(
     }
     if plan.peer_limit != defaults.peer_limit {
         cmd.push_str(&format!(" --peer-limit {}", plan.peer_limit.as_secs()));
+    }
+    if plan.sizes != defaults.sizes
+        && let Some(max) = plan.sizes.last()
+    {
+        cmd.push_str(&format!(" --max-n {max}"));
     }
     format!(
         "Measured {date} on {}; {} ({} min of measuring).\n\n{md}\n{notes}\n\
