@@ -275,7 +275,7 @@ pub(crate) fn connect(
                 reason: "the container's namespace was not opened".into(),
             });
         };
-        let made = crate::macvlan::create(k.nl, plan, parent, *mode, name, &mut inside)?;
+        let made = crate::macvlan_link::create(k.nl, plan, parent, *mode, name, &mut inside)?;
         undo.push(Undo::DeleteInside {
             container: Box::new(inside),
             link: name.clone(),
@@ -460,7 +460,7 @@ pub(crate) fn disconnect(
     if let EndpointLink::Macvlan { name, .. } = &plan.link {
         // Inside the container: with a namespace that is gone, it is gone.
         if plan.netns_alive {
-            crate::macvlan::delete(&plan.record.netns, name.as_str())?;
+            crate::macvlan_link::delete(&plan.record.netns, name.as_str())?;
         }
         k.step("disconnect.veth")?;
         let promoted = promote(plan);

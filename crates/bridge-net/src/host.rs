@@ -10,6 +10,7 @@ use brnet_netlink::{Family, MacAddr, Socket};
 use ipnet::IpNet;
 
 use crate::error::Result;
+use crate::inputs::{HostPorts, Seeds};
 
 /// `n` random bytes from the kernel.
 pub fn random_bytes<const N: usize>() -> [u8; N] {
@@ -113,8 +114,8 @@ pub fn local_port_range() -> (u16, u16) {
 }
 
 /// The random and time-dependent inputs of a plan, drawn now.
-pub fn seeds() -> crate::plan::Seeds {
-    crate::plan::Seeds {
+pub fn seeds() -> Seeds {
+    Seeds {
         id: random_id(),
         host_veth: brnet_veth::random_host_name(),
         mac: random_mac(),
@@ -128,7 +129,7 @@ pub fn seeds() -> crate::plan::Seeds {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Ports;
 
-impl crate::plan::HostPorts for Ports {
+impl HostPorts for Ports {
     fn range(&self) -> (u16, u16) {
         local_port_range()
     }

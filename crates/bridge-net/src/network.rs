@@ -349,7 +349,7 @@ impl BridgeNet {
         let choose = opts.ipv4.subnet.is_none() && opts.enable_ipv4 && opts.driver.is_bridge();
         let default_route_link = match &opts.driver {
             crate::Driver::Macvlan(m) if m.parent.is_none() => {
-                Some(crate::macvlan::default_route_link(&mut self.nl)?)
+                Some(crate::macvlan_link::default_route_link(&mut self.nl)?)
             }
             _ => None,
         };
