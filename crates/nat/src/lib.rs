@@ -76,8 +76,14 @@ mod plan;
 mod port;
 mod readback;
 mod ruleset;
+// The crate's own tests name it as its users do (the scenario is shared
+// with the integration tests).
+#[cfg(test)]
+extern crate self as brnet_nat;
 #[cfg(test)]
 mod scenario;
+#[cfg(test)]
+mod scenario_tests;
 mod script;
 
 pub use brnet_netlink::{IfName, IfNameProblem, MAX_IFNAME_LEN};
@@ -88,8 +94,10 @@ pub use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 pub use iptables::IptablesOptions;
 pub use model::Model;
 pub use network::{Endpoint, GatewayMode, Network, NetworkBuilder};
-pub use port::{PortError, PortMapping, PortRange, PortSpec, PortSpecError, Protocol};
-pub use readback::{Drift, Installed, PublishedPort};
+pub use port::{
+    PortError, PortMapping, PortRange, PortSpec, PortSpecError, Protocol, PublishedPort,
+};
+pub use readback::{Drift, Installed};
 pub use ruleset::DEFAULT_TABLE;
 
 /// The decoders of nf_tables dump replies, for the fuzz targets in `fuzz/`

@@ -551,6 +551,23 @@ impl fmt::Display for PortMapping {
     }
 }
 
+/// One published port, host port to container port: an element of the
+/// DNAT maps, and what a read-back finds installed (ranges are installed
+/// port by port).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PublishedPort {
+    /// The protocol.
+    pub protocol: Protocol,
+    /// The host address, or `None` for every address.
+    pub host_ip: Option<IpAddr>,
+    /// The host port.
+    pub host_port: u16,
+    /// The container's address.
+    pub container: IpAddr,
+    /// The container's port.
+    pub container_port: u16,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

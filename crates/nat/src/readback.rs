@@ -5,7 +5,7 @@ use std::fmt;
 use std::net::IpAddr;
 
 use crate::network::{Endpoint, Network};
-use crate::port::{PortMapping, Protocol};
+use crate::port::{PortMapping, Protocol, PublishedPort};
 use crate::ruleset::{self, ALL_NET_CHAINS, Element};
 use crate::script;
 use brnet_netlink::IfName;
@@ -25,21 +25,6 @@ pub struct Installed {
     pub(crate) unknown_elements: usize,
     /// iptables backend only: every rule line, per `table/chain`.
     pub(crate) lines: BTreeSet<String>,
-}
-
-/// One published port as installed (ranges are installed port by port).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct PublishedPort {
-    /// The protocol.
-    pub protocol: Protocol,
-    /// The host address, or `None` for every address.
-    pub host_ip: Option<IpAddr>,
-    /// The host port.
-    pub host_port: u16,
-    /// The container's address.
-    pub container: IpAddr,
-    /// The container's port.
-    pub container_port: u16,
 }
 
 impl Installed {
@@ -80,19 +65,7 @@ impl Installed {
         self.elements
             .iter()
             .filter_map(|e| match e {
-                Element::Port {
-                    proto,
-                    host,
-                    port,
-                    to,
-                    to_port,
-                } => Some(PublishedPort {
-                    protocol: *proto,
-                    host_ip: *host,
-                    host_port: *port,
-                    container: *to,
-                    container_port: *to_port,
-                }),
+                Element::Port(p) => Some(*p),
                 _ => None,
             })
             .collect()

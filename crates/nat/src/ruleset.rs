@@ -21,7 +21,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 use crate::network::{Endpoint, GatewayMode, Network};
-use crate::port::{PortMapping, Protocol};
+use crate::port::{PortMapping, Protocol, PublishedPort};
 use brnet_netlink::IfName;
 
 /// The default name of our table (`table inet brnet`).
@@ -677,13 +677,7 @@ pub(crate) enum Element {
     /// `addr : jump direct_br` in `ep4`/`ep6`.
     Endpoint(IpAddr, IfName),
     /// One published port: `[host .] proto . port : addr . port`.
-    Port {
-        proto: Protocol,
-        host: Option<IpAddr>,
-        port: u16,
-        to: IpAddr,
-        to_port: u16,
-    },
+    Port(PublishedPort),
     /// One open container port of a routed network: `addr . proto . port`.
     Open {
         addr: IpAddr,
@@ -702,7 +696,7 @@ impl Element {
                 Family::V4 => Set::Ep4,
                 Family::V6 => Set::Ep6,
             },
-            Element::Port { host, to, .. } => Set::ports(Family::of(*to), host.is_some()),
+            Element::Port(p) => Set::ports(Family::of(p.container), p.host_ip.is_some()),
             Element::Open { addr, .. } => match Family::of(*addr) {
                 Family::V4 => Set::Open4,
                 Family::V6 => Set::Open6,
@@ -726,7 +720,7 @@ impl Element {
             Element::Bridge(br) | Element::Dispatch(_, br) | Element::Endpoint(_, br) => {
                 br == net.bridge()
             }
-            Element::Port { to, .. } => net.contains(*to),
+            Element::Port(p) => net.contains(p.container),
             Element::Open { addr, .. } => net.contains(*addr),
         }
     }
@@ -751,12 +745,14 @@ pub(crate) fn port_elements(net: &Network, ports: &[PortMapping], out: &mut Vec<
     }
     for m in ports {
         match net.gateway_mode() {
-            GatewayMode::Nat => out.extend(m.pairs().map(|(h, c)| Element::Port {
-                proto: m.protocol(),
-                host: m.host_ip(),
-                port: h,
-                to: m.container(),
-                to_port: c,
+            GatewayMode::Nat => out.extend(m.pairs().map(|(h, c)| {
+                Element::Port(PublishedPort {
+                    protocol: m.protocol(),
+                    host_ip: m.host_ip(),
+                    host_port: h,
+                    container: m.container(),
+                    container_port: c,
+                })
             })),
             GatewayMode::Routed => out.extend(m.container_ports().iter().map(|c| Element::Open {
                 addr: m.container(),

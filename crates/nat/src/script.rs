@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 
 use ipnet::IpNet;
 
+use crate::port::PublishedPort;
 use crate::ruleset::{ALL_SETS, Chain, CmpOp, Element, Family, Match, Set, SetData, Stmt, VmapKey};
 
 /// `ip saddr`-style prefix as nft prints it (no `/32`, `/128`).
@@ -141,17 +142,9 @@ pub(crate) fn write_element(out: &mut String, e: &Element) {
         Element::Endpoint(addr, br) => {
             let _ = write!(out, "{addr} : jump direct_{br}");
         }
-        Element::Port {
-            proto,
-            host,
-            port,
-            to,
-            to_port,
-        } => {
-            if let Some(h) = host {
-                let _ = write!(out, "{h} . ");
-            }
-            let _ = write!(out, "{proto} . {port} : {to} . {to_port}");
+        Element::Port(p) => {
+            write_port_key(out, p);
+            let _ = write!(out, " : {} . {}", p.container, p.container_port);
         }
         Element::Open { addr, proto, port } => {
             let _ = write!(out, "{addr} . {proto} . {port}");
@@ -168,18 +161,19 @@ pub(crate) fn write_key(out: &mut String, e: &Element) {
         Element::Endpoint(addr, _) => {
             let _ = write!(out, "{addr}");
         }
-        Element::Port {
-            proto, host, port, ..
-        } => {
-            if let Some(h) = host {
-                let _ = write!(out, "{h} . ");
-            }
-            let _ = write!(out, "{proto} . {port}");
-        }
+        Element::Port(p) => write_port_key(out, p),
         Element::Open { addr, proto, port } => {
             let _ = write!(out, "{addr} . {proto} . {port}");
         }
     }
+}
+
+/// A published port's key: `[host .] proto . port`.
+fn write_port_key(out: &mut String, p: &PublishedPort) {
+    if let Some(h) = p.host_ip {
+        let _ = write!(out, "{h} . ");
+    }
+    let _ = write!(out, "{} . {}", p.protocol, p.host_port);
 }
 
 /// `type a . b : c . d` for a set.

@@ -8,7 +8,7 @@ use neli::FromBytesWithInput;
 use neli::types::{Buffer, GenlBuffer};
 
 use super::consts::*;
-use crate::port::Protocol;
+use crate::port::{Protocol, PublishedPort};
 use crate::ruleset::{Element, NetChain, Set};
 use brnet_netlink::IfName;
 
@@ -158,13 +158,13 @@ pub(crate) fn decode(set: Set, raw: &RawElement) -> Option<Element> {
             };
             let (proto, port) = proto_port(k.get(host_len..)?)?;
             let (to, to_port) = addr_port(raw.value.as_deref()?)?;
-            Some(Element::Port {
-                proto,
-                host,
-                port,
-                to,
-                to_port,
-            })
+            Some(Element::Port(PublishedPort {
+                protocol: proto,
+                host_ip: host,
+                host_port: port,
+                container: to,
+                container_port: to_port,
+            }))
         }
         Set::Open4 | Set::Open6 => {
             let alen = if set == Set::Open4 { 4 } else { 16 };

@@ -196,14 +196,12 @@ pub(crate) fn element_key(e: &Element) -> Vec<u8> {
     match e {
         Element::Bridge(br) | Element::Dispatch(_, br) => k.extend_from_slice(&br.padded()),
         Element::Endpoint(addr, _) => push_ip(&mut k, *addr),
-        Element::Port {
-            proto, host, port, ..
-        } => {
-            if let Some(h) = host {
-                push_ip(&mut k, *h);
+        Element::Port(p) => {
+            if let Some(h) = p.host_ip {
+                push_ip(&mut k, h);
             }
-            k.extend_from_slice(&[proto.number(), 0, 0, 0]);
-            k.extend_from_slice(&port.to_be_bytes());
+            k.extend_from_slice(&[p.protocol.number(), 0, 0, 0]);
+            k.extend_from_slice(&p.host_port.to_be_bytes());
             k.extend_from_slice(&[0, 0]);
         }
         Element::Open { addr, proto, port } => {
@@ -226,10 +224,10 @@ pub(crate) fn element(e: &Element, index: u16, with_data: bool) -> Result<Attr, 
     )?];
     if with_data {
         match e {
-            Element::Port { to, to_port, .. } => {
+            Element::Port(p) => {
                 let mut d = Vec::with_capacity(20);
-                push_ip(&mut d, *to);
-                d.extend_from_slice(&to_port.to_be_bytes());
+                push_ip(&mut d, p.container);
+                d.extend_from_slice(&p.container_port.to_be_bytes());
                 d.extend_from_slice(&[0, 0]);
                 parts.push(nest(NFTA_SET_ELEM_DATA, &[attr(NFTA_DATA_VALUE, &d)?])?);
             }

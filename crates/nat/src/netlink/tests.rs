@@ -9,7 +9,7 @@ use super::consts::*;
 use super::msg::{self, Batch, msg_type};
 use super::test_util::{fixture, hex, tree};
 use super::{Attr, nfgenmsg, write_attrs};
-use crate::port::Protocol;
+use crate::port::{Protocol, PublishedPort};
 use crate::ruleset::{ALL_SETS, Element};
 use crate::scenario;
 
@@ -43,13 +43,13 @@ fn reference_element_batch() {
         "14000000", "1100", "0100", "02000000", "00000000", "0000000a",
     ));
     let mut batch = Batch::new(None).unwrap();
-    let e = Element::Port {
-        proto: Protocol::Udp,
-        host: None,
-        port: 5353,
-        to: "172.17.0.3".parse().unwrap(),
-        to_port: 53,
-    };
+    let e = Element::Port(PublishedPort {
+        protocol: Protocol::Udp,
+        host_ip: None,
+        host_port: 5353,
+        container: "172.17.0.3".parse().unwrap(),
+        container_port: 53,
+    });
     let msgs = msg::elements("brnet", crate::ruleset::Set::Ports4, [&e], true).unwrap();
     assert_eq!(msgs.len(), 1);
     batch
@@ -147,12 +147,14 @@ fn scenario_matches_nft_byte_for_byte() {
 fn big_element_lists_are_split_under_the_attribute_limit() {
     let to: IpAddr = "172.17.0.2".parse().unwrap();
     let elems: Vec<Element> = (1..=10_000u16)
-        .map(|p| Element::Port {
-            proto: Protocol::Tcp,
-            host: None,
-            port: p,
-            to,
-            to_port: p,
+        .map(|p| {
+            Element::Port(PublishedPort {
+                protocol: Protocol::Tcp,
+                host_ip: None,
+                host_port: p,
+                container: to,
+                container_port: p,
+            })
         })
         .collect();
     let msgs = msg::elements("brnet", crate::ruleset::Set::Ports4, &elems, true).unwrap();

@@ -3,7 +3,7 @@
 //! generic ones are the test kit's, `brnet_testkit`), and nat's own models.
 #![allow(dead_code)]
 
-use brnet_nat::{Endpoint, Network, PortMapping, PortSpec};
+use brnet_nat::Network;
 
 /// A bridge with its gateway address (`172.17.0.1/16`), up, with
 /// `route_localnet` on.
@@ -28,21 +28,6 @@ pub fn outside(ns: &str, host: &str, addr: &str) {
     brnet_testkit::topo::outside(ns, host, addr);
 }
 
-pub fn mapping(spec: &str, container: &str) -> PortMapping {
-    spec.parse::<PortSpec>()
-        .unwrap()
-        .to_mapping(container.parse().unwrap())
-        .unwrap()
-}
-
-pub fn endpoint(addr: &str, ports: &[&str]) -> Endpoint {
-    let mut ep = Endpoint::new(&[addr.parse().unwrap()]).unwrap();
-    for p in ports {
-        ep = ep.publish(mapping(p, addr)).unwrap();
-    }
-    ep
-}
-
 pub fn net(bridge: &str, subnet: &str) -> Network {
     Network::builder(bridge)
         .ipv4(subnet.parse().unwrap())
@@ -50,48 +35,9 @@ pub fn net(bridge: &str, subnet: &str) -> Network {
         .unwrap()
 }
 
-/// The scenario of the snapshot test (see src/scenario.rs): four networks
-/// that use every chain, set and rule shape.
-pub fn scenario() -> Vec<(Network, Vec<Endpoint>)> {
-    use brnet_nat::GatewayMode;
-    let docker0 = Network::builder("docker0")
-        .ipv4("172.17.0.0/16".parse().unwrap())
-        .ipv6("fd00:17::/64".parse().unwrap())
-        .build()
-        .unwrap();
-    let mut c1 =
-        Endpoint::new(&["172.17.0.2".parse().unwrap(), "fd00:17::2".parse().unwrap()]).unwrap();
-    for (spec, addr) in [
-        ("8080:80", "172.17.0.2"),
-        ("5353:53/udp", "172.17.0.2"),
-        ("9000:9000/sctp", "172.17.0.2"),
-        ("127.0.0.1:8081:80", "172.17.0.2"),
-        ("8000-8002:90-92", "172.17.0.2"),
-        ("8080:80", "fd00:17::2"),
-        ("[::1]:8082:80", "fd00:17::2"),
-    ] {
-        c1 = c1.publish(mapping(spec, addr)).unwrap();
-    }
-    let int = Network::builder("br-int")
-        .ipv4("10.10.0.0/24".parse().unwrap())
-        .internal(true)
-        .icc(false)
-        .build()
-        .unwrap();
-    let routed = Network::builder("br-routed")
-        .ipv4("192.0.2.0/24".parse().unwrap())
-        .gateway_mode(GatewayMode::Routed)
-        .build()
-        .unwrap();
-    let snat = Network::builder("br-snat")
-        .ipv4("10.20.0.0/20".parse().unwrap())
-        .snat4("203.0.113.1".parse().unwrap())
-        .build()
-        .unwrap();
-    vec![
-        (docker0, vec![c1]),
-        (int, vec![endpoint("10.10.0.2", &[])]),
-        (routed, vec![endpoint("192.0.2.2", &["8080:80"])]),
-        (snat, vec![]),
-    ]
-}
+/// The scenario of the snapshot test: four networks that use every
+/// chain, set and rule shape (`networks`), and its helpers.
+#[path = "../../src/scenario.rs"]
+mod scenario_src;
+#[allow(unused_imports)] // not every test binary takes the scenario
+pub use scenario_src::{endpoint, mapping, networks as scenario};
