@@ -26,6 +26,7 @@ use crate::consts::*;
 use crate::error::{Error, Result};
 use crate::family::Family;
 use crate::link::{BridgePortFlags, BridgeSpec, LinkChange, LinkRef, Master, VethSpec};
+use crate::mac::MacAddr;
 use crate::route::RouteSpec;
 
 /// `RTEXT_FILTER_SKIP_STATS`, `linux/rtnetlink.h`: leave statistics out of
@@ -232,19 +233,7 @@ pub fn new_veth(spec: &VethSpec<'_>) -> Result<Vec<u8>> {
     if let Some(master) = spec.master {
         attrs.push(attr(Ifla::Master, master)?);
     }
-    if let Some(mtu) = spec.mtu {
-        attrs.push(attr(Ifla::Mtu, mtu)?);
-    }
-    if let Some(mac) = spec.mac {
-        attrs.push(attr(Ifla::Address, mac.octets())?);
-    }
-    attrs.push(info);
-    let (flags, mask) = up_flags(spec.up.then_some(true));
-    encode(
-        Rtm::Newlink,
-        NlmF::ACK | NlmF::CREATE | NlmF::EXCL,
-        ifinfo(0, flags, mask, attrs)?,
-    )
+    create_link(attrs, spec.mtu, spec.mac, info, spec.up)
 }
 
 /// `RTM_NEWLINK` creating a bridge (STP off unless asked).
@@ -260,15 +249,27 @@ pub fn new_bridge(spec: &BridgeSpec<'_>) -> Result<Vec<u8>> {
             nest(IflaInfo::Data, &data)?,
         ],
     )?;
-    let mut attrs = vec![attr(Ifla::Ifname, spec.name.as_str())?];
-    if let Some(mtu) = spec.mtu {
+    let attrs = vec![attr(Ifla::Ifname, spec.name.as_str())?];
+    create_link(attrs, spec.mtu, spec.mac, info, spec.up)
+}
+
+/// `RTM_NEWLINK` creating a link of its own (fails if the name is taken):
+/// `attrs` (its name, ...), then its MTU, MAC and link info, up or not.
+fn create_link(
+    mut attrs: Vec<Rtattr<Ifla, Buffer>>,
+    mtu: Option<u32>,
+    mac: Option<MacAddr>,
+    info: Rtattr<Ifla, Buffer>,
+    up: bool,
+) -> Result<Vec<u8>> {
+    if let Some(mtu) = mtu {
         attrs.push(attr(Ifla::Mtu, mtu)?);
     }
-    if let Some(mac) = spec.mac {
+    if let Some(mac) = mac {
         attrs.push(attr(Ifla::Address, mac.octets())?);
     }
     attrs.push(info);
-    let (flags, mask) = up_flags(spec.up.then_some(true));
+    let (flags, mask) = up_flags(up.then_some(true));
     encode(
         Rtm::Newlink,
         NlmF::ACK | NlmF::CREATE | NlmF::EXCL,
@@ -278,25 +279,13 @@ pub fn new_bridge(spec: &BridgeSpec<'_>) -> Result<Vec<u8>> {
 
 /// `RTM_NEWLINK` setting bridge options on an existing bridge (STP).
 pub fn set_bridge(link: &LinkRef, stp: bool) -> Result<Vec<u8>> {
-    let (index, mut attrs) = link_ref(link)?;
-    attrs.push(nest(
-        Ifla::Linkinfo,
-        &[
-            attr(IflaInfo::Kind, "bridge")?,
-            nest(IflaInfo::Data, &[attr(IFLA_BR_STP_STATE, u32::from(stp))?])?,
-        ],
-    )?);
-    encode(
-        Rtm::Newlink,
-        NlmF::ACK,
-        ifinfo(index, Iff::empty(), Iff::empty(), attrs)?,
-    )
+    let data = [attr(IFLA_BR_STP_STATE, u32::from(stp))?];
+    change_link_info(link, IflaInfo::Kind, IflaInfo::Data, &data)
 }
 
 /// `RTM_NEWLINK` setting a bridge port's flags (hairpin, isolated), as
 /// `ip link set dev X type bridge_slave hairpin on isolated on` does.
 pub fn set_bridge_port(link: &LinkRef, flags: &BridgePortFlags) -> Result<Vec<u8>> {
-    let (index, mut attrs) = link_ref(link)?;
     let mut data = Vec::new();
     if let Some(h) = flags.hairpin {
         data.push(attr(IFLA_BRPORT_MODE, u8::from(h))?);
@@ -304,12 +293,21 @@ pub fn set_bridge_port(link: &LinkRef, flags: &BridgePortFlags) -> Result<Vec<u8
     if let Some(i) = flags.isolated {
         data.push(attr(IFLA_BRPORT_ISOLATED, u8::from(i))?);
     }
+    change_link_info(link, IflaInfo::SlaveKind, IflaInfo::SlaveData, &data)
+}
+
+/// `RTM_NEWLINK` changing an existing bridge's options or a bridge port's
+/// (`kind`/`data`: `IFLA_INFO_KIND`/`DATA`, or the `SLAVE_` pair).
+fn change_link_info<T: neli::consts::rtnl::RtaType>(
+    link: &LinkRef,
+    kind: IflaInfo,
+    data_type: IflaInfo,
+    data: &[Rtattr<T, Buffer>],
+) -> Result<Vec<u8>> {
+    let (index, mut attrs) = link_ref(link)?;
     attrs.push(nest(
         Ifla::Linkinfo,
-        &[
-            attr(IflaInfo::SlaveKind, "bridge")?,
-            nest(IflaInfo::SlaveData, &data)?,
-        ],
+        &[attr(kind, "bridge")?, nest(data_type, data)?],
     )?);
     encode(
         Rtm::Newlink,
