@@ -4,8 +4,12 @@
 //!
 //! It is level-triggered: each round reads the whole cluster at one
 //! revision and reconciles every local VXLAN device to it; then it waits
-//! for any change after that revision (a watch), or a third of the TTL
-//! (the lease's renewal), whichever comes first. A missed event, a
+//! for any change after that revision, or a third of the TTL (the
+//! lease's renewal, at most a second), whichever comes first. On etcd the
+//! wait is on one long-lived watch stream, opened once and reopened from
+//! the last revision seen when its member goes away
+//! ([`crate::store::EtcdWatch`]); on a store without one, a watch per
+//! round. A missed event, a
 //! restart, an etcd outage or a partition heal all end the same way: the
 //! next round converges to the store's truth. While the store is down the
 //! agent changes nothing: existing entries stay and traffic keeps flowing.
@@ -18,7 +22,7 @@ use brnet_netlink::Socket;
 
 use crate::cluster::{Cluster, ClusterError, Snapshot};
 use crate::dataplane::{self, Changes};
-use crate::store::{LeaseId, Revision};
+use crate::store::{LeaseId, Revision, Watch};
 
 /// What can stop a round.
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +60,7 @@ pub struct Agent {
     lease: Option<LeaseId>,
     renewed: Option<Instant>,
     hook: Option<RoundHook>,
+    watch: Option<Box<dyn Watch>>,
 }
 
 impl std::fmt::Debug for Agent {
@@ -81,6 +86,7 @@ impl Agent {
             lease: None,
             renewed: None,
             hook: None,
+            watch: None,
         }
     }
 
@@ -166,7 +172,14 @@ impl Agent {
             let wait = (self.ttl / 3).min(Duration::from_secs(1));
             match after {
                 Some(rev) => {
-                    if let Err(e) = self.cluster.wait(rev, wait) {
+                    if self.watch.is_none() {
+                        self.watch = self.cluster.stream(rev);
+                    }
+                    let changed = match &mut self.watch {
+                        Some(w) => w.wait(rev, wait).map_err(|e| e.to_string()),
+                        None => self.cluster.wait(rev, wait).map_err(|e| e.to_string()),
+                    };
+                    if let Err(e) = changed {
                         tracing::debug!(error = %e, "watch");
                         std::thread::sleep(Duration::from_millis(200));
                     }

@@ -40,7 +40,7 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use crate::dataplane::{PeerSet, RemoteEndpoint};
-use crate::store::{Kv, LeaseId, Put, Revision, Store, StoreError};
+use crate::store::{Kv, LeaseId, Put, Revision, Store, StoreError, Watch};
 
 /// Where the records live in the store, unless told otherwise.
 pub const DEFAULT_PREFIX: &str = "/brnet/overlay/";
@@ -319,6 +319,12 @@ impl Cluster {
             }
         }
         Ok(s)
+    }
+
+    /// A long-lived watch of the cluster's records from revision `after
+    /// + 1`, when the store has one (etcd); see [`Store::stream`].
+    pub fn stream(&self, after: Revision) -> Option<Box<dyn Watch>> {
+        self.store.stream(&self.prefix, after)
     }
 
     /// Wait for a change after `after` (or `timeout`).

@@ -450,6 +450,20 @@ fn three_member_etcd_a_host_cut_off_and_healed_and_a_member_killed() {
         });
         eprintln!("allocate with member 1 down: {ok:?}");
         let e = got.expect("allocate with 2 of 3 members");
+        // Every agent's watch stream was on member 1 (the first
+        // endpoint): each moves to another member from the revision it
+        // had seen, and brings the new endpoint in.
+        let has = |h: &Host, ip: IpAddr| {
+            let mut nl = h.nl();
+            let vx = nl.link(dataplane::vtep_name(net.vni)).unwrap().index;
+            let have = dataplane::installed(&mut nl, vx).unwrap();
+            have.endpoints.iter().any(|r| r.ip == ip)
+        };
+        let moved = eventually(Duration::from_secs(10), || {
+            has(&hosts[0], e.ip) && has(&hosts[2], e.ip)
+        });
+        eprintln!("converged with member 1 down after {moved:?}");
+        assert!(moved.is_some(), "converged with member 1 down");
         cluster().release(&net.name, e.ip, hosts[1].vtep).unwrap();
         assert!(ping("c2", &c3, 2) && ping("c1", &eps[1].ip.to_string(), 2));
         std::thread::sleep(ttl * 2);
@@ -458,6 +472,27 @@ fn three_member_etcd_a_host_cut_off_and_healed_and_a_member_killed() {
             [hosts[1].vtep, hosts[2].vtep].into(),
             "leases kept alive"
         );
+
+        // Healed: member 1 back with its data; a change still converges
+        // on every other host.
+        members[0] = Etcd::member(1, dir.path());
+        let one = EtcdStore::new(vec![members[0].client.clone()]).unwrap();
+        let back = eventually(Duration::from_secs(20), || {
+            one.put("/health", "2", None).is_ok()
+        });
+        assert!(back.is_some(), "member 1 back: {}", members[0].log_text());
+        let mut got = None;
+        eventually(Duration::from_secs(15), || {
+            got = cluster()
+                .allocate(&net, hosts[0].vtep, None, None, mac_of)
+                .ok();
+            got.is_some()
+        });
+        let e = got.expect("allocate with 3 of 3 members");
+        let healed = eventually(Duration::from_secs(10), || {
+            has(&hosts[1], e.ip) && has(&hosts[2], e.ip)
+        });
+        assert!(healed.is_some(), "converged after the heal");
     })
     .unwrap();
 }

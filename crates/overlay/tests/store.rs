@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use brnet_netns::{isolated, privileged_test};
 use brnet_overlay::cluster::{Cluster, ClusterError, NetworkRecord};
-use brnet_overlay::store::{self, DirStore, EtcdStore, Put, Store, StoreError};
+use brnet_overlay::store::{self, DirStore, EtcdStore, Put, Store, StoreError, Watch};
 use common::{Etcd, ip};
 
 fn put<'a>(key: &'a str, value: &'a str) -> Put<'a> {
@@ -157,4 +157,55 @@ fn store_addresses_open_the_right_store() {
     let s = store::open("etcd://10.99.0.10:2379").unwrap();
     assert_eq!(s.address(), "etcd://10.99.0.10:2379");
     assert!(store::open("etcd://").is_err());
+}
+
+/// The agent's watch on etcd is one stream for every round; when the
+/// member goes away it says so, and once it is back the watch resumes
+/// from the revision it had seen (a change made meanwhile is not lost).
+#[test]
+fn etcd_watch_is_one_stream_and_resumes_after_a_restart() {
+    if !privileged_test() {
+        return;
+    }
+    isolated(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let mut etcd = Etcd::start("127.0.0.1", dir.path());
+        let s = EtcdStore::new(vec![etcd.client.clone()]).unwrap();
+        let (_, mut after) = s.list("/w/").unwrap();
+        let mut w = s.watch("/w/", after);
+        assert!(
+            !w.wait(after, Duration::from_millis(300)).unwrap(),
+            "no change yet"
+        );
+        for i in 0..5 {
+            s.put(&format!("/w/{i}"), "x", None).unwrap();
+            assert!(w.wait(after, Duration::from_secs(5)).unwrap(), "change {i}");
+            after = s.list("/w/").unwrap().1;
+            assert!(
+                !w.wait(after, Duration::from_millis(100)).unwrap(),
+                "nothing after {i}"
+            );
+        }
+        // Another prefix is not watched.
+        s.put("/other", "x", None).unwrap();
+        assert!(!w.wait(after, Duration::from_millis(300)).unwrap());
+        assert_eq!(w.streams_opened(), 1, "one stream for every round");
+
+        // Gone: the watch says so at once.
+        etcd.kill();
+        let gone = common::eventually(Duration::from_secs(5), || {
+            w.wait(after, Duration::from_millis(100))
+                .is_err_and(|e| e.is_unreachable())
+        });
+        assert!(gone.is_some(), "the watch reports the member gone");
+        // Back, and a change made before the watch could reopen: seen.
+        let _etcd = Etcd::start("127.0.0.1", dir.path());
+        s.put("/w/meanwhile", "x", None).unwrap();
+        let seen = common::eventually(Duration::from_secs(10), || {
+            w.wait(after, Duration::from_millis(100)).unwrap_or(false)
+        });
+        assert!(seen.is_some(), "resumed, the change seen");
+        assert!(w.streams_opened() >= 2, "reopened: {}", w.streams_opened());
+    })
+    .unwrap();
 }

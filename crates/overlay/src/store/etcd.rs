@@ -17,7 +17,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::{Value, json};
 
-use super::model::{Kv, LeaseId, Put, Result, Revision, Store, StoreError, range_end};
+use super::model::{Kv, LeaseId, Put, Result, Revision, Store, StoreError, Watch, int, range_end};
+use super::stream::EtcdWatch;
 
 /// See the module's documentation.
 #[derive(Debug)]
@@ -31,14 +32,6 @@ pub struct EtcdStore {
 
 fn b64(s: &[u8]) -> String {
     B64.encode(s)
-}
-
-fn int(v: &Value) -> i64 {
-    match v {
-        Value::String(s) => s.parse().unwrap_or(0),
-        Value::Number(n) => n.as_i64().unwrap_or(0),
-        _ => 0,
-    }
 }
 
 impl EtcdStore {
@@ -69,6 +62,13 @@ impl EtcdStore {
             timeout,
             current: AtomicUsize::new(0),
         }
+    }
+
+    /// A long-lived watch of `prefix` from revision `after + 1` (see
+    /// [`EtcdWatch`]), on the members in the order calls try them.
+    pub fn watch(&self, prefix: &str, after: Revision) -> EtcdWatch {
+        let endpoints = self.order().into_iter().cloned().collect();
+        EtcdWatch::open(self.address(), endpoints, prefix, after)
     }
 
     /// The deadline of each call.
@@ -296,6 +296,10 @@ impl Store for EtcdStore {
             Err(StoreError::Refused { detail, .. }) if detail.contains("not found") => Ok(()),
             r => r.map(|_| ()),
         }
+    }
+
+    fn stream(&self, prefix: &str, after: Revision) -> Option<Box<dyn Watch>> {
+        Some(Box::new(self.watch(prefix, after)))
     }
 
     fn wait(&self, prefix: &str, after: Revision, timeout: Duration) -> Result<bool> {

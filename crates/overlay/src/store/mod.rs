@@ -23,10 +23,12 @@
 mod dir;
 mod etcd;
 mod model;
+mod stream;
 
 pub use dir::DirStore;
 pub use etcd::EtcdStore;
-pub use model::{Kv, LeaseId, Put, Result, Revision, Store, StoreError};
+pub use model::{Kv, LeaseId, Put, Result, Revision, Store, StoreError, Watch};
+pub use stream::EtcdWatch;
 
 /// Open a store by its address: `etcd://HOST:PORT[,HOST:PORT...]`,
 /// `http://HOST:PORT`, or `dir:///PATH` (or a plain absolute path).

@@ -4,6 +4,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use serde_json::Value;
+
 /// A store-wide revision: every change makes it grow.
 pub type Revision = i64;
 
@@ -140,6 +142,24 @@ pub trait Store: Send + Sync {
     /// whether something changed. A level-triggered reader lists again
     /// either way.
     fn wait(&self, prefix: &str, after: Revision, timeout: Duration) -> Result<bool>;
+
+    /// A watch of `prefix` that stays open across calls, from revision
+    /// `after + 1` (etcd: one streamed response, reopened from the last
+    /// revision it saw when the member goes away); `None` when the store
+    /// has none (then [`Store::wait`] each time).
+    fn stream(&self, prefix: &str, after: Revision) -> Option<Box<dyn Watch>> {
+        let _ = (prefix, after);
+        None
+    }
+}
+
+/// A long-lived watch (see [`Store::stream`]).
+pub trait Watch: Send {
+    /// Wait until something under the watch's prefix changed after
+    /// revision `after` (a change seen earlier counts), or `timeout`
+    /// passes; whether something did. An error when the store could not
+    /// be reached meanwhile (the watch keeps trying to reopen).
+    fn wait(&mut self, after: Revision, timeout: Duration) -> Result<bool>;
 }
 
 /// The end of a prefix range: the prefix with its last byte + 1.
@@ -152,4 +172,13 @@ pub(crate) fn range_end(prefix: &str) -> Vec<u8> {
         }
     }
     vec![0]
+}
+
+/// An int64 field: a JSON string, or a number; 0 when absent.
+pub(crate) fn int(v: &Value) -> i64 {
+    match v {
+        Value::String(s) => s.parse().unwrap_or(0),
+        Value::Number(n) => n.as_i64().unwrap_or(0),
+        _ => 0,
+    }
 }
