@@ -47,6 +47,13 @@ impl fmt::Display for GatewayMode {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Network {
     bridge: IfName,
+    s: Settings,
+}
+
+/// What a network is besides its bridge: what the builder gathers and the
+/// network keeps.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Settings {
     ipv4: Option<Ipv4Net>,
     ipv6: Option<Ipv6Net>,
     masquerade: bool,
@@ -62,14 +69,7 @@ pub struct Network {
 #[must_use]
 pub struct NetworkBuilder {
     bridge: String,
-    ipv4: Option<Ipv4Net>,
-    ipv6: Option<Ipv6Net>,
-    masquerade: bool,
-    icc: bool,
-    internal: bool,
-    gateway_mode: GatewayMode,
-    snat4: Option<Ipv4Addr>,
-    snat6: Option<Ipv6Addr>,
+    s: Settings,
 }
 
 impl Network {
@@ -79,14 +79,16 @@ impl Network {
     pub fn builder(bridge: &str) -> NetworkBuilder {
         NetworkBuilder {
             bridge: bridge.to_owned(),
-            ipv4: None,
-            ipv6: None,
-            masquerade: true,
-            icc: true,
-            internal: false,
-            gateway_mode: GatewayMode::Nat,
-            snat4: None,
-            snat6: None,
+            s: Settings {
+                ipv4: None,
+                ipv6: None,
+                masquerade: true,
+                icc: true,
+                internal: false,
+                gateway_mode: GatewayMode::Nat,
+                snat4: None,
+                snat6: None,
+            },
         }
     }
 
@@ -97,60 +99,60 @@ impl Network {
 
     /// The IPv4 subnet (network address, host bits cleared).
     pub fn ipv4(&self) -> Option<Ipv4Net> {
-        self.ipv4
+        self.s.ipv4
     }
 
     /// The IPv6 subnet (network address, host bits cleared).
     pub fn ipv6(&self) -> Option<Ipv6Net> {
-        self.ipv6
+        self.s.ipv6
     }
 
     /// Whether outbound traffic is masqueraded (or SNAT'd to the fixed source).
     pub fn masquerade(&self) -> bool {
-        self.masquerade
+        self.s.masquerade
     }
 
     /// Whether containers on this bridge may talk to each other.
     pub fn icc(&self) -> bool {
-        self.icc
+        self.s.icc
     }
 
     /// Whether the network is internal: no outbound, no published ports.
     pub fn internal(&self) -> bool {
-        self.internal
+        self.s.internal
     }
 
     /// The gateway mode.
     pub fn gateway_mode(&self) -> GatewayMode {
-        self.gateway_mode
+        self.s.gateway_mode
     }
 
     /// The fixed IPv4 SNAT source, if any (Docker's `host_ipv4`).
     pub fn snat4(&self) -> Option<Ipv4Addr> {
-        self.snat4
+        self.s.snat4
     }
 
     /// The fixed IPv6 SNAT source, if any (Docker's `host_ipv6`).
     pub fn snat6(&self) -> Option<Ipv6Addr> {
-        self.snat6
+        self.s.snat6
     }
 
     /// Whether `addr` is inside one of the network's subnets.
     pub fn contains(&self, addr: IpAddr) -> bool {
         match addr {
-            IpAddr::V4(a) => self.ipv4.is_some_and(|n| n.contains(&a)),
-            IpAddr::V6(a) => self.ipv6.is_some_and(|n| n.contains(&a)),
+            IpAddr::V4(a) => self.s.ipv4.is_some_and(|n| n.contains(&a)),
+            IpAddr::V6(a) => self.s.ipv6.is_some_and(|n| n.contains(&a)),
         }
     }
 
     /// Whether outbound traffic is NATed (nat mode, masquerade on, not internal).
     pub(crate) fn nats_outbound(&self) -> bool {
-        self.masquerade && !self.internal && self.gateway_mode == GatewayMode::Nat
+        self.s.masquerade && !self.s.internal && self.s.gateway_mode == GatewayMode::Nat
     }
 
     /// Whether published ports are DNAT'd (nat mode, not internal).
     pub(crate) fn dnats(&self) -> bool {
-        !self.internal && self.gateway_mode == GatewayMode::Nat
+        !self.s.internal && self.s.gateway_mode == GatewayMode::Nat
     }
 
     /// Whether direct access to container addresses from other interfaces is
@@ -178,7 +180,7 @@ impl Network {
     /// container addresses in our subnets, no host port given twice with
     /// different targets.
     pub fn check_ports(&self, ports: &[PortMapping]) -> Result<(), ModelError> {
-        if let (true, Some(m)) = (self.internal, ports.first()) {
+        if let (true, Some(m)) = (self.s.internal, ports.first()) {
             return Err(ModelError::PortsOnInternalNetwork {
                 bridge: self.bridge.clone(),
                 mapping: *m,
@@ -192,7 +194,7 @@ impl Network {
                 });
             }
         }
-        check_duplicates(ports, self.gateway_mode)
+        check_duplicates(ports, self.s.gateway_mode)
     }
 }
 
@@ -239,19 +241,19 @@ impl fmt::Display for Network {
 impl NetworkBuilder {
     /// The IPv4 subnet. Host bits are cleared (`172.17.0.1/16` is `172.17.0.0/16`).
     pub fn ipv4(mut self, subnet: Ipv4Net) -> Self {
-        self.ipv4 = Some(subnet.trunc());
+        self.s.ipv4 = Some(subnet.trunc());
         self
     }
 
     /// The IPv6 subnet. Host bits are cleared.
     pub fn ipv6(mut self, subnet: Ipv6Net) -> Self {
-        self.ipv6 = Some(subnet.trunc());
+        self.s.ipv6 = Some(subnet.trunc());
         self
     }
 
     /// Masquerade outbound traffic (default on; Docker's `enable_ip_masquerade`).
     pub fn masquerade(mut self, on: bool) -> Self {
-        self.masquerade = on;
+        self.s.masquerade = on;
         self
     }
 
@@ -259,43 +261,43 @@ impl NetworkBuilder {
     /// Docker's `enable_icc`). Turning it off only takes effect for bridged
     /// traffic when `net.bridge.bridge-nf-call-iptables=1` (br_netfilter).
     pub fn icc(mut self, on: bool) -> Self {
-        self.icc = on;
+        self.s.icc = on;
         self
     }
 
     /// Internal network: nothing in or out beyond the bridge (default off).
     pub fn internal(mut self, on: bool) -> Self {
-        self.internal = on;
+        self.s.internal = on;
         self
     }
 
     /// Gateway mode (default `nat`).
     pub fn gateway_mode(mut self, mode: GatewayMode) -> Self {
-        self.gateway_mode = mode;
+        self.s.gateway_mode = mode;
         self
     }
 
     /// SNAT outbound IPv4 traffic to this fixed source instead of masquerading.
     pub fn snat4(mut self, source: Ipv4Addr) -> Self {
-        self.snat4 = Some(source);
+        self.s.snat4 = Some(source);
         self
     }
 
     /// SNAT outbound IPv6 traffic to this fixed source instead of masquerading.
     pub fn snat6(mut self, source: Ipv6Addr) -> Self {
-        self.snat6 = Some(source);
+        self.s.snat6 = Some(source);
         self
     }
 
     /// Validate and build.
     pub fn build(self) -> Result<Network, ModelError> {
         let bridge = bridge_name(&self.bridge)?;
-        if self.ipv4.is_none() && self.ipv6.is_none() {
+        if self.s.ipv4.is_none() && self.s.ipv6.is_none() {
             return Err(ModelError::NoSubnet { bridge });
         }
         for subnet in [
-            self.ipv4.map(ipnet::IpNet::V4),
-            self.ipv6.map(ipnet::IpNet::V6),
+            self.s.ipv4.map(ipnet::IpNet::V4),
+            self.s.ipv6.map(ipnet::IpNet::V6),
         ]
         .into_iter()
         .flatten()
@@ -304,29 +306,19 @@ impl NetworkBuilder {
                 return Err(ModelError::SubnetTooBroad { bridge, subnet });
             }
         }
-        if let (Some(src), None) = (self.snat4, self.ipv4) {
+        if let (Some(src), None) = (self.s.snat4, self.s.ipv4) {
             return Err(ModelError::SnatWithoutSubnet {
                 bridge,
                 addr: src.into(),
             });
         }
-        if let (Some(src), None) = (self.snat6, self.ipv6) {
+        if let (Some(src), None) = (self.s.snat6, self.s.ipv6) {
             return Err(ModelError::SnatWithoutSubnet {
                 bridge,
                 addr: src.into(),
             });
         }
-        Ok(Network {
-            bridge,
-            ipv4: self.ipv4,
-            ipv6: self.ipv6,
-            masquerade: self.masquerade,
-            icc: self.icc,
-            internal: self.internal,
-            gateway_mode: self.gateway_mode,
-            snat4: self.snat4,
-            snat6: self.snat6,
-        })
+        Ok(Network { bridge, s: self.s })
     }
 }
 
