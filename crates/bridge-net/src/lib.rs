@@ -44,6 +44,7 @@ compile_error!(
 
 mod apply;
 mod batch;
+mod command_lock;
 mod detached;
 mod dot;
 mod endpoint;
@@ -72,6 +73,7 @@ use brnet_netlink::Socket;
 pub use apply::DOOMED_GROUP;
 pub use brnet_ipam::{DefaultPool, Order};
 pub use brnet_nat::{Backend as FirewallBackend, PortSpec};
+pub use command_lock::{CommandLock, LockError};
 pub use detached::DetachedOptions;
 pub use endpoint::{Attachment, EndpointInfo};
 pub use error::{Error, Failure, FromFailure, Result, StateProblem};

@@ -9,17 +9,15 @@
 //! One lock (`<state>/cni.lock`) makes each command one step for the
 //! others.
 
-use std::fs::{File, OpenOptions};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
 use bridge_net::brnet_netlink::{BridgePortFlags, Family, IfName, RouteSpec, Socket};
 use bridge_net::brnet_netns::Netns;
 use bridge_net::{
-    BridgeNet, Config, ConnectOptions, EndpointInfo, FromFailure, MacPolicy, NetnsRef,
+    BridgeNet, CommandLock, Config, ConnectOptions, EndpointInfo, FromFailure, MacPolicy, NetnsRef,
 };
 use ipnet::IpNet;
-use nix::fcntl::{Flock, FlockArg};
 use serde_json::{Value, json};
 
 use crate::attachment::{Record, Records};
@@ -47,33 +45,12 @@ pub fn state_dir(conf: &NetConf) -> PathBuf {
 }
 
 /// The lock held for a whole command.
-struct Lock {
-    _flock: Flock<File>,
-}
-
-impl Lock {
-    fn take(dir: &Path) -> Result<Lock> {
-        let io = |op: &'static str, path: &Path| {
-            let path = path.display().to_string();
-            move |source| Error::State {
-                op,
-                path,
-                cause: source,
-            }
-        };
-        std::fs::create_dir_all(dir).map_err(io("create directory", dir))?;
-        let path = dir.join("cni.lock");
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(io("open", &path))?;
-        let flock = Flock::lock(file, FlockArg::LockExclusive)
-            .map_err(|(_, errno)| io("lock", &path)(errno.into()))?;
-        Ok(Lock { _flock: flock })
-    }
+fn lock(dir: &Path) -> Result<CommandLock> {
+    CommandLock::take(dir, "cni.lock").map_err(|e| Error::State {
+        op: e.op,
+        path: e.path.display().to_string(),
+        cause: e.cause,
+    })
 }
 
 fn open(state: &Path, reconcile: bool) -> Result<BridgeNet> {
@@ -120,7 +97,7 @@ pub fn add(env: &Env, conf: &NetConf) -> Result<AddResult> {
     }
 
     let state = state_dir(conf);
-    let _lock = Lock::take(&state)?;
+    let _lock = lock(&state)?;
     let mut brnet = open(&state, true)?;
     ensure_network(&mut brnet, conf)?;
     let records = Records::of(&state, &conf.name);
@@ -465,7 +442,7 @@ fn ensure_network(brnet: &mut BridgeNet, conf: &NetConf) -> Result<()> {
 /// detached, for the address.
 pub fn del(env: &Env, conf: &NetConf) -> Result<()> {
     let state = state_dir(conf);
-    let _lock = Lock::take(&state)?;
+    let _lock = lock(&state)?;
     let mut brnet = open(&state, false)?;
     let records = Records::of(&state, &conf.name);
     let rec = records.get(&env.container_id, &env.ifname);
@@ -516,7 +493,7 @@ pub fn check(env: &Env, conf: &NetConf) -> Result<()> {
         problem,
     };
     let state = state_dir(conf);
-    let _lock = Lock::take(&state)?;
+    let _lock = lock(&state)?;
     let mut brnet = open(&state, false)?;
     let rec = Records::of(&state, &conf.name)
         .get(&env.container_id, &env.ifname)
@@ -615,7 +592,7 @@ pub fn gc(conf: &NetConf) -> Result<()> {
     }
     let valid = conf.valid_attachments.clone().unwrap_or_default();
     let state = state_dir(conf);
-    let _lock = Lock::take(&state)?;
+    let _lock = lock(&state)?;
     let mut brnet = open(&state, true)?;
     let records = Records::of(&state, &conf.name);
     let mut errors = Vec::new();

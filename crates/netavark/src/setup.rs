@@ -18,7 +18,6 @@ use ipnet::IpNet;
 use crate::contract::{NetAddress, NetInterface, NetworkOptions, StatusBlock};
 use crate::error::{Error, Result};
 use crate::firewall;
-use crate::state::Lock;
 use crate::translate::{self, NetworkPlan};
 
 /// Connect the namespace at `netns` to every network of `o`, with the
@@ -31,7 +30,7 @@ pub fn setup(
     fw: Option<&str>,
 ) -> Result<BTreeMap<String, StatusBlock>> {
     let mut plans = plan(o)?;
-    let _lock = Lock::take(state)?;
+    let _lock = crate::state::lock(state)?;
     let backend = firewall::choose(state, fw)?;
     let mut brnet = open(state, true, backend)?;
     // Recorded before any rule is written: teardown (with a scrubbed
@@ -84,7 +83,7 @@ pub fn setup(
 /// remove the networks left empty. Goes on after a failure and reports all
 /// of them; what is already gone is not an error.
 pub fn teardown(state: &Path, netns: &Path, o: &NetworkOptions, fw: Option<&str>) -> Result<()> {
-    let _lock = Lock::take(state)?;
+    let _lock = crate::state::lock(state)?;
     // The firewall the rules were written to, whatever this environment
     // says.
     let backend = match firewall::recorded(state)? {
@@ -163,7 +162,7 @@ pub fn update(state: &Path, network: &str, servers: &[String], fw: Option<&str>)
                 .map_err(|_| Error::field("--network-dns-servers", s, "not an IP address"))
         })
         .collect::<Result<_>>()?;
-    let _lock = Lock::take(state)?;
+    let _lock = crate::state::lock(state)?;
     let backend = match firewall::recorded(state)? {
         Some(b) => b,
         None => firewall::choose(state, fw)?,

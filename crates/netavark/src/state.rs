@@ -9,10 +9,9 @@
 //! Podman runs teardown from a cleanup process with a scrubbed
 //! environment, and setup and teardown must find the same state.
 
-use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 
-use nix::fcntl::{Flock, FlockArg};
+use bridge_net::CommandLock;
 
 use crate::error::{Error, Result};
 
@@ -36,41 +35,15 @@ pub fn state_dir(config: Option<&Path>) -> PathBuf {
     }
 }
 
-/// Held for a whole setup or teardown: ensuring a network, connecting,
-/// and removing an empty network are one step for the others.
-#[derive(Debug)]
-pub struct Lock {
-    _flock: Flock<File>,
-}
-
-impl Lock {
-    /// Take the lock of `dir` (created when missing), waiting for others.
-    pub fn take(dir: &Path) -> Result<Lock> {
-        std::fs::create_dir_all(dir).map_err(|source| Error::State {
-            op: "create directory",
-            path: dir.to_owned(),
-            cause: source,
-        })?;
-        let path = dir.join(LOCK_FILE);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(|source| Error::State {
-                op: "open",
-                path: path.clone(),
-                cause: source,
-            })?;
-        let flock =
-            Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, errno)| Error::State {
-                op: "lock",
-                path,
-                cause: std::io::Error::from(errno),
-            })?;
-        Ok(Lock { _flock: flock })
-    }
+/// Take the lock of `dir` (created when missing), waiting for others:
+/// held for a whole setup or teardown, so that ensuring a network,
+/// connecting, and removing an empty network are one step for the others.
+pub fn lock(dir: &Path) -> Result<CommandLock> {
+    CommandLock::take(dir, LOCK_FILE).map_err(|e| Error::State {
+        op: e.op,
+        path: e.path,
+        cause: e.cause,
+    })
 }
 
 #[cfg(test)]
