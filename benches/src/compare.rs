@@ -83,6 +83,65 @@ pub struct Pass {
     /// really gone: work a call leaves to a background process (or the
     /// kernel leaves to its namespace cleanup) is counted here.
     pub until_gone: Duration,
+    /// CPU time (user + system) of the disconnects: the calling thread's
+    /// (in-process work) and every process they started, the ones left
+    /// running in the background included (reaped here as their
+    /// subreaper). Not the kernel's own threads (namespace cleanup, RCU
+    /// callbacks).
+    pub disconnect_cpu: Duration,
+}
+
+fn cpu_of(who: nix::sys::resource::UsageWho) -> Duration {
+    let tv = |t: nix::sys::time::TimeVal| {
+        Duration::new(
+            u64::try_from(t.tv_sec()).unwrap_or(0),
+            u32::try_from(t.tv_usec()).unwrap_or(0) * 1000,
+        )
+    };
+    nix::sys::resource::getrusage(who)
+        .map(|u| tv(u.user_time()) + tv(u.system_time()))
+        .unwrap_or_default()
+}
+
+/// CPU time so far of the calling thread.
+fn cpu_thread() -> Duration {
+    cpu_of(nix::sys::resource::UsageWho::RUSAGE_THREAD)
+}
+
+/// CPU time so far of every child reaped (and of what they reaped).
+fn cpu_children() -> Duration {
+    cpu_of(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)
+}
+
+/// Become the subreaper of our descendants: a process a call leaves
+/// running (a double-forked child) is then ours to reap, and its CPU time
+/// is counted in `RUSAGE_CHILDREN`.
+fn adopt_orphans() -> Result<()> {
+    nix::sys::prctl::set_child_subreaper(true)
+        .map_err(|e| Error::local("prctl(PR_SET_CHILD_SUBREAPER)", e))
+}
+
+/// Reap every child left (background processes the calls left behind),
+/// waiting up to [`GONE_LIMIT`] for them to end.
+fn reap_orphans() -> Result<()> {
+    use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+    let started = Instant::now();
+    loop {
+        match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) => {
+                if started.elapsed() > GONE_LIMIT {
+                    return Err(Error::local(
+                        "reaping background processes",
+                        std::io::Error::other(format!("still running after {GONE_LIMIT:?}")),
+                    ));
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Ok(_) => {}
+            Err(nix::errno::Errno::ECHILD) => return Ok(()),
+            Err(e) => return Err(Error::local("waitpid", e)),
+        }
+    }
 }
 
 /// The veths in the calling thread's namespace (the sandbox's host side).
@@ -209,10 +268,18 @@ pub fn connect_disconnect(
         }
         Ok(t.elapsed())
     };
+    adopt_orphans()?;
     let baseline;
     let connect;
     let disconnect;
     let started;
+    // CPU time (thread, children) before the disconnects, taken with
+    // `started`.
+    let cpu = std::cell::Cell::new((Duration::ZERO, Duration::ZERO));
+    let start_clock = || {
+        cpu.set((cpu_thread(), cpu_children()));
+        Instant::now()
+    };
     match system {
         System::BridgeNet => {
             let state = temp_dir("state")?;
@@ -220,7 +287,7 @@ pub fn connect_disconnect(
             let ports: &[&str] = if with_port { &["{k}:80"] } else { &[] };
             baseline = veths()?;
             connect = crate::run_connect(&mut b, "bench", n, ports);
-            started = Instant::now();
+            started = start_clock();
             disconnect = if batch {
                 crate::run_disconnect_many(&mut b, "bench", n)
             } else {
@@ -238,7 +305,7 @@ pub fn connect_disconnect(
                 brnet.connect("bench", c)?;
             }
             connect = t.elapsed();
-            started = Instant::now();
+            started = start_clock();
             disconnect = if batch {
                 brnet.disconnect_many("bench", &cs)?;
                 for c in &cs {
@@ -253,7 +320,7 @@ pub fn connect_disconnect(
             crate::prepare_sandbox(true);
             baseline = veths()?;
             connect = crate::run_ip_batch(n).ok_or_else(|| failed("ip -batch setup"))?;
-            started = Instant::now();
+            started = start_clock();
             disconnect = crate::run_ip_batch_teardown(n, !first)
                 .ok_or_else(|| failed("ip -batch teardown"))?;
         }
@@ -263,7 +330,7 @@ pub fn connect_disconnect(
             connect =
                 crate::run_nlbench("setup", n, true).ok_or_else(|| failed("nlbench setup"))?;
             let cmd = if first { "nsdel" } else { "teardown" };
-            started = Instant::now();
+            started = start_clock();
             disconnect =
                 crate::run_nlbench(cmd, n, true).ok_or_else(|| failed("nlbench teardown"))?;
         }
@@ -280,7 +347,7 @@ pub fn connect_disconnect(
                 nv.setup(c, None)?;
             }
             connect = t.elapsed();
-            started = Instant::now();
+            started = start_clock();
             disconnect = one_by_one(&mut |c| nv.teardown(c))?;
         }
         System::Cni(dir) | System::BrnetCni(dir) => {
@@ -300,7 +367,7 @@ pub fn connect_disconnect(
                 results.push(cni.add(c, None)?);
             }
             connect = t.elapsed();
-            started = Instant::now();
+            started = start_clock();
             let mut prev = results.iter();
             disconnect = one_by_one(&mut |c| {
                 let p = prev
@@ -310,10 +377,16 @@ pub fn connect_disconnect(
             })?;
         }
     }
+    let (thread_before, children_before) = cpu.get();
+    // This thread's share ends with the last call (the wait below polls).
+    let thread = cpu_thread().saturating_sub(thread_before);
+    let until_gone = until_gone(started, baseline)?;
+    reap_orphans()?;
     Ok(Pass {
         connect,
         disconnect,
-        until_gone: until_gone(started, baseline)?,
+        until_gone,
+        disconnect_cpu: thread + cpu_children().saturating_sub(children_before),
     })
 }
 

@@ -631,10 +631,11 @@ impl Samples {
 }
 
 /// The kinds of connect/disconnect row, in table order.
-const KINDS: [&str; 6] = [
+const KINDS: [&str; 7] = [
     "connect",
     "disconnect",
     "disconnect-gone",
+    "disconnect-cpu",
     "disconnect-batch",
     "disconnect-nsfirst",
     "disconnect-nsfirst-gone",
@@ -694,6 +695,7 @@ fn connect_rows(r: &mut Run<'_>) {
                 format!("connect{what}, N={n}"),
                 format!("disconnect{what}, N={n}"),
                 format!("disconnect{what}, until the links are gone⁵, N={n}"),
+                format!("disconnect{what}, CPU time, background included⁷, N={n}"),
                 format!("disconnect{what}, all N in one call⁶, N={n}"),
                 format!("disconnect{what}, namespace removed first, N={n}"),
                 format!(
@@ -708,7 +710,10 @@ fn connect_rows(r: &mut Run<'_>) {
                     row.shown = plan.table_sizes.contains(&n);
                     if matches!(
                         *kind,
-                        "disconnect-gone" | "disconnect-batch" | "disconnect-nsfirst-gone"
+                        "disconnect-gone"
+                            | "disconnect-cpu"
+                            | "disconnect-batch"
+                            | "disconnect-nsfirst-gone"
                     ) {
                         row.shown &= n == DETAIL_N;
                     }
@@ -776,6 +781,10 @@ fn connect_rows(r: &mut Run<'_>) {
                                 samples.push(&id(teardown_kind(teardown)), *col, d);
                                 if let Some(kind) = gone_kind(teardown) {
                                     samples.push(&id(kind), *col, ms(p.until_gone) / n as f64);
+                                }
+                                if teardown == Teardown::NamespaceAlive {
+                                    let cpu = ms(p.disconnect_cpu) / n as f64;
+                                    samples.push(&id("disconnect-cpu"), *col, cpu);
                                 }
                                 seen.push(format!(
                                     "connect {} {} {}",
@@ -1116,6 +1125,9 @@ fn footnotes(plan: &Plan, systems: &Systems, failures: &[Failure]) -> String {
     );
     line(
         "⁶ bridge-net's `disconnect_many` and `brnet network disconnect bench c0 … cN-1`: every container in one call, the veths of their live namespaces taken down into one link group and deleted in one kernel request (one RCU grace period for all, not one each), then the namespaces removed. The others have no such call (—).",
+    );
+    line(
+        "⁷ CPU time (user + system) of the disconnects, per container: the in-process column's own thread, and every process the calls started, the ones they left running in the background included (the bench is their subreaper and reaps them once the links are gone). Not the kernel's own threads (namespace cleanup, RCU callbacks), which no column's figure includes.",
     );
     line(&format!(
         "Process start: {START_CALLS} empty calls one after the other per repetition (`brnet --version`, `brnet-netavark --version`, `netavark --version`; `brnet-cni` and the reference `bridge` with `CNI_COMMAND=VERSION`), per call: what each call of that binary pays before it does any work."
