@@ -100,15 +100,24 @@ fn directory_store_keeps_the_contract() {
     assert!(e.to_string().contains("store.json"), "{e}");
 }
 
-#[test]
-fn etcd_store_keeps_the_contract_and_fails_fast_when_down() {
+/// In a fresh sandbox: a one-member etcd on 127.0.0.1 (data in `dir`),
+/// and a client of it.
+fn with_etcd(body: impl FnOnce(&std::path::Path, Etcd, EtcdStore) + Send) {
     if !privileged_test() {
         return;
     }
     isolated(|| {
         let dir = tempfile::tempdir().unwrap();
-        let mut etcd = Etcd::start("127.0.0.1", dir.path());
+        let etcd = Etcd::start("127.0.0.1", dir.path());
         let s = EtcdStore::new(vec![etcd.client.clone()]).unwrap();
+        body(dir.path(), etcd, s);
+    })
+    .unwrap();
+}
+
+#[test]
+fn etcd_store_keeps_the_contract_and_fails_fast_when_down() {
+    with_etcd(|_, mut etcd, s| {
         assert!(s.version().unwrap().starts_with("3."));
         contract(&s);
 
@@ -145,8 +154,7 @@ fn etcd_store_keeps_the_contract_and_fails_fast_when_down() {
             "{e}"
         );
         assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
-    })
-    .unwrap();
+    });
 }
 
 #[test]
@@ -164,13 +172,7 @@ fn store_addresses_open_the_right_store() {
 /// from the revision it had seen (a change made meanwhile is not lost).
 #[test]
 fn etcd_watch_is_one_stream_and_resumes_after_a_restart() {
-    if !privileged_test() {
-        return;
-    }
-    isolated(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let mut etcd = Etcd::start("127.0.0.1", dir.path());
-        let s = EtcdStore::new(vec![etcd.client.clone()]).unwrap();
+    with_etcd(|dir, mut etcd, s| {
         let (_, mut after) = s.list("/w/").unwrap();
         let mut w = s.watch("/w/", after);
         assert!(
@@ -199,13 +201,12 @@ fn etcd_watch_is_one_stream_and_resumes_after_a_restart() {
         });
         assert!(gone.is_some(), "the watch reports the member gone");
         // Back, and a change made before the watch could reopen: seen.
-        let _etcd = Etcd::start("127.0.0.1", dir.path());
+        let _etcd = Etcd::start("127.0.0.1", dir);
         s.put("/w/meanwhile", "x", None).unwrap();
         let seen = common::eventually(Duration::from_secs(10), || {
             w.wait(after, Duration::from_millis(100)).unwrap_or(false)
         });
         assert!(seen.is_some(), "resumed, the change seen");
         assert!(w.streams_opened() >= 2, "reopened: {}", w.streams_opened());
-    })
-    .unwrap();
+    });
 }
