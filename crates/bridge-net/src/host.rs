@@ -1,7 +1,6 @@
 //! What bridge-net reads from, or asks of, the host side: randomness and
 //! time for ids, the prefixes a new network must avoid, free host ports.
 
-use std::io::Read;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
 use std::time::SystemTime;
 
@@ -12,23 +11,7 @@ use ipnet::IpNet;
 use crate::error::Result;
 use crate::inputs::{HostPorts, Seeds};
 
-/// `n` random bytes from the kernel.
-pub fn random_bytes<const N: usize>() -> [u8; N] {
-    let mut buf = [0u8; N];
-    let filled = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut buf));
-    if filled.is_err() {
-        // No /dev/urandom (a very bare chroot): fall back to the hasher's
-        // per-process random keys, good enough for ids and MACs.
-        use std::hash::{BuildHasher, Hasher};
-        for chunk in buf.chunks_mut(8) {
-            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-            h.write_usize(chunk.as_ptr() as usize);
-            let v = h.finish().to_ne_bytes();
-            chunk.copy_from_slice(&v[..chunk.len()]);
-        }
-    }
-    buf
-}
+pub use brnet_netns::random_bytes;
 
 /// 64 random hex digits: a network, endpoint or container id.
 pub fn random_id() -> String {
@@ -42,13 +25,6 @@ pub fn random_id() -> String {
 pub fn derived_mac(addr: Ipv4Addr) -> MacAddr {
     let o = addr.octets();
     MacAddr([0x02, 0x42, o[0], o[1], o[2], o[3]])
-}
-
-/// Six random bytes, locally administered and unicast (Docker v28+).
-pub fn random_mac() -> MacAddr {
-    let mut b = random_bytes::<6>();
-    b[0] = (b[0] & 0xfe) | 0x02;
-    MacAddr(b)
 }
 
 /// Now, as RFC 3339 (UTC, nanoseconds), as Docker prints `Created`.
@@ -118,7 +94,7 @@ pub fn seeds() -> Seeds {
     Seeds {
         id: random_id(),
         host_veth: brnet_veth::random_host_name(),
-        mac: random_mac(),
+        mac: MacAddr::random_local(),
         now: now(),
         port_start: u16::from_ne_bytes(random_bytes::<2>()),
     }
@@ -162,9 +138,9 @@ mod tests {
             derived_mac("172.17.0.3".parse().unwrap()).to_string(),
             "02:42:ac:11:00:03"
         );
-        let m = random_mac();
+        let m = MacAddr::random_local();
         assert!(m.is_local() && !m.is_multicast());
-        assert_ne!(random_mac(), random_mac());
+        assert_ne!(MacAddr::random_local(), MacAddr::random_local());
     }
 
     #[test]

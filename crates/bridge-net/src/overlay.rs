@@ -343,7 +343,7 @@ pub(crate) fn allocate(
             |ip| match (fixed, ip) {
                 (Some(m), _) => m,
                 (None, IpAddr::V4(a)) => crate::host::derived_mac(a),
-                (None, IpAddr::V6(_)) => crate::host::random_mac(),
+                (None, IpAddr::V6(_)) => brnet_netlink::MacAddr::random_local(),
             },
         )
         .map_err(cluster_err(name))?;

@@ -49,19 +49,10 @@ impl MacAddr {
         self.0
     }
 
-    /// A random, locally administered, unicast address (from
-    /// `/dev/urandom`; the standard library's per-process random hash keys
-    /// when that cannot be read).
+    /// A random, locally administered, unicast address (Docker v28+'s
+    /// choice; [`brnet_netns::random_bytes`]).
     pub fn random_local() -> MacAddr {
-        use std::hash::{BuildHasher, Hasher};
-        use std::io::Read;
-        let mut b = [0u8; 6];
-        let read = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b));
-        if read.is_err() {
-            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-            h.write_u64(u64::from(std::process::id()));
-            b.copy_from_slice(&h.finish().to_ne_bytes()[..6]);
-        }
+        let mut b = brnet_netns::random_bytes::<6>();
         b[0] = (b[0] & 0xfe) | 0x02;
         MacAddr(b)
     }

@@ -1,5 +1,5 @@
-//! The crate's only `unsafe` code: two ioctls and one socket option that
-//! neither nix nor libc wrap safely.
+//! The crate's only `unsafe` code: two ioctls, one socket option and
+//! getrandom(2), which neither nix nor libc wrap safely.
 #![allow(unsafe_code)]
 
 use std::os::fd::{AsRawFd, BorrowedFd};
@@ -100,4 +100,24 @@ pub(crate) fn current_netns_cookie() -> Result<Option<u64>, Errno> {
         None,
     )?;
     netns_cookie(std::os::fd::AsFd::as_fd(&sock))
+}
+
+/// Fill `buf` from the kernel's random pool with getrandom(2): one system
+/// call, no file to open (it blocks only before the pool is first
+/// initialised, early in boot).
+pub(crate) fn getrandom(buf: &mut [u8]) -> Result<(), Errno> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        let rest = &mut buf[filled..];
+        // SAFETY: the pointer and length describe `rest`, memory we own and
+        // borrow mutably for the call; the kernel writes at most that many
+        // bytes into it.
+        let r = unsafe { libc::getrandom(rest.as_mut_ptr().cast(), rest.len(), 0) };
+        match Errno::result(r) {
+            Ok(n) => filled += n as usize,
+            Err(Errno::EINTR) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }

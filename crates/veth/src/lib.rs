@@ -19,9 +19,7 @@
 #[cfg(not(target_os = "linux"))]
 compile_error!("brnet-veth supports Linux only: it makes Linux veth pairs over rtnetlink");
 
-use std::collections::hash_map::RandomState;
 use std::fs::File;
-use std::hash::{BuildHasher, Hasher};
 use std::io::{Read, Seek, Write};
 use std::net::IpAddr;
 use std::os::fd::AsFd;
@@ -130,9 +128,7 @@ pub struct Veth {
 
 /// `veth` + 7 random hex digits, as Docker names both ends.
 pub fn random_host_name() -> IfName {
-    let mut h = RandomState::new().build_hasher();
-    h.write_u64(std::process::id().into());
-    let n = h.finish() & 0x0fff_ffff;
+    let n = u32::from_ne_bytes(brnet_netns::random_bytes::<4>()) & 0x0fff_ffff;
     IfName::new(&format!("veth{n:07x}")).expect("veth + 7 hex digits is a valid interface name")
 }
 
