@@ -297,33 +297,31 @@ impl BridgeNet {
             }
             None => None,
         };
-        let Some(a) = allocated else {
-            return self.connect_planned(network, target, inside, opts, seeds);
-        };
-        let r = self.connect_planned(network, target, inside, &a.options(opts), seeds);
-        match &r {
-            Ok(_) => a.sync(&mut self.nl),
-            Err(_) => a.release(),
+        let asked = allocated.as_ref().map(|a| a.options(opts));
+        let r = plan::connect(
+            &self.store.state,
+            network,
+            target,
+            asked.as_ref().unwrap_or(opts),
+            &seeds,
+            &host::Ports,
+        )
+        .and_then(|plan| self.connect_planned(plan, inside));
+        if let Some(a) = allocated {
+            match &r {
+                Ok(_) => a.sync(&mut self.nl),
+                Err(_) => a.release(),
+            }
         }
         r
     }
 
+    /// Apply and commit a connect's plan.
     fn connect_planned(
         &mut self,
-        network: &str,
-        target: &Target,
+        mut plan: plan::EndpointPlan,
         inside: Option<Container>,
-        opts: &ConnectOptions,
-        seeds: plan::Seeds,
     ) -> Result<EndpointInfo> {
-        let mut plan = plan::connect(
-            &self.store.state,
-            network,
-            target,
-            opts,
-            &seeds,
-            &host::Ports,
-        )?;
         plan.route_localnet = plan.record.ipv4.is_some()
             && !plan.record.ports.is_empty()
             && matches!(plan.link, plan::EndpointLink::Veth { .. })
