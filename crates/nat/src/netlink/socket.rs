@@ -195,16 +195,7 @@ impl NftSocket {
     pub(crate) fn genid(&mut self, op: &str) -> Result<u32, Error> {
         let mut last = Failure::Lost;
         for _ in 0..ATTEMPTS {
-            let mut bytes = Vec::with_capacity(32);
-            message(
-                msg_type(NFT_MSG_GETGEN),
-                NlmF::REQUEST | NlmF::ACK,
-                0,
-                NFPROTO_UNSPEC,
-                0,
-                &[],
-                &mut bytes,
-            )?;
+            let mut bytes = getgen()?;
             let mut genid = None;
             let r = self.t.request(&mut bytes, &mut |ty, payload| {
                 if ty == msg_type(NFT_MSG_NEWGEN) {
@@ -238,18 +229,22 @@ impl NftSocket {
             }));
         }
         for _ in 0..self.junk_before_batch {
-            let mut bytes = Vec::new();
-            message(
-                msg_type(NFT_MSG_GETGEN),
-                NlmF::REQUEST | NlmF::ACK,
-                0,
-                NFPROTO_UNSPEC,
-                0,
-                &[],
-                &mut bytes,
-            )
-            .unwrap();
-            self.t.send_unanswered(&mut bytes).unwrap();
+            self.t.send_unanswered(&mut getgen().unwrap()).unwrap();
         }
     }
+}
+
+/// `NFT_MSG_GETGEN`: the ruleset's generation id.
+fn getgen() -> Result<Vec<u8>, Error> {
+    let mut bytes = Vec::with_capacity(32);
+    message(
+        msg_type(NFT_MSG_GETGEN),
+        NlmF::REQUEST | NlmF::ACK,
+        0,
+        NFPROTO_UNSPEC,
+        0,
+        &[],
+        &mut bytes,
+    )?;
+    Ok(bytes)
 }
