@@ -5,25 +5,13 @@
 //! builds its own throwaway Podman host (`brnet_testkit::podman`, shared with brnet-netavark).
 
 use brnet_testkit::podman::{
-    Backend, IMAGE, Sandbox, by_name_and_fixed_address, on_the_default_network,
-    published_port_and_isolation, removed_leaves_no_veth_nor_rule, resolver_beside,
+    Backend, Sandbox, published_port_and_isolation, removed_leaves_no_veth_nor_rule,
 };
 
 const OURS: &str = env!("CARGO_BIN_EXE_brnet-cni");
 
 fn sandbox() -> Sandbox {
     Sandbox::new(Backend::Cni(Some(OURS.into())))
-}
-
-/// How many endpoints bridge-net's state holds, read from outside.
-fn endpoints(sb: &Sandbox) -> usize {
-    let bytes = sb
-        .read("/run/brnet/cni/state.json")
-        .expect("the plugin's state in its default directory");
-    bridge_net::state::State::parse(&bytes)
-        .expect("a readable state")
-        .endpoints
-        .len()
 }
 
 #[test]
@@ -62,25 +50,10 @@ fn published_port_isolation_restart_and_nothing_left() {
     assert_eq!(endpoints(&sb), 0);
 }
 
-#[test]
-fn second_container_reaches_the_first_by_name() {
-    if !brnet_testkit::privileged_test() {
-        return;
-    }
-    resolver_beside(OURS);
-    let sb = sandbox();
-    by_name_and_fixed_address(&sb);
-}
-
-#[test]
-fn default_podman_network() {
-    if !brnet_testkit::privileged_test() {
-        return;
-    }
-    let sb = sandbox();
-    on_the_default_network(&sb, 8081);
-    sb.podman_ok(&["run", "--rm", IMAGE, "true"]);
-    sb.podman_ok(&["rm", "-f", "-t", "0", "web"]);
-    assert!(!sb.links().contains("veth"), "{}", sb.links());
-    assert_eq!(endpoints(&sb), 0);
-}
+// By name, and the default network (nothing of Podman's to add while
+// `web` runs).
+brnet_testkit::podman_tests!(
+    backend: Backend::Cni(Some(OURS.into())),
+    while_running: |_| {},
+    bridge_goes: false,
+);

@@ -4,25 +4,14 @@
 //! throwaway Podman host (`brnet_testkit::podman`).
 
 use brnet_testkit::podman::{
-    Backend, IMAGE, Sandbox, by_name_and_fixed_address, on_the_default_network,
-    published_port_and_isolation, removed_leaves_no_veth_nor_rule, resolver_beside, run_httpd,
+    Backend, IMAGE, Sandbox, published_port_and_isolation, removed_leaves_no_veth_nor_rule,
+    run_httpd,
 };
 
 const OURS: &str = env!("CARGO_BIN_EXE_brnet-netavark");
 
 fn sandbox() -> Sandbox {
     Sandbox::new(Backend::Netavark(Some(OURS.into())))
-}
-
-/// What bridge-net's state holds, read from outside the sandbox.
-fn endpoints(sb: &Sandbox) -> usize {
-    let bytes = sb
-        .read("/run/containers/networks/brnet/state.json")
-        .expect("bridge-net's state under Podman's --config directory");
-    bridge_net::state::State::parse(&bytes)
-        .expect("a readable state")
-        .endpoints
-        .len()
 }
 
 #[test]
@@ -45,44 +34,23 @@ fn published_port_address_isolation_and_nothing_left() {
     assert_eq!(endpoints(&sb), 0);
 }
 
-#[test]
-fn second_container_reaches_the_first_by_name() {
-    if !brnet_testkit::privileged_test() {
-        return;
-    }
-    resolver_beside(OURS);
-    let sb = sandbox();
-    by_name_and_fixed_address(&sb);
-}
-
-#[test]
-fn default_podman_network() {
-    if !brnet_testkit::privileged_test() {
-        return;
-    }
-    let sb = sandbox();
-    on_the_default_network(&sb, 8081);
-    // `podman network connect` and `disconnect` while it runs: eth1 comes
-    // and goes, the published port stays.
-    sb.podman_ok(&["network", "create", "--subnet", "10.91.0.0/24", "extra"]);
-    sb.podman_ok(&["network", "connect", "extra", "web"]);
-    let addrs = sb.podman_ok(&["exec", "web", "ip", "-4", "addr"]);
-    assert!(addrs.contains("inet 10.91.0."), "{addrs}");
-    sb.podman_ok(&["network", "disconnect", "extra", "web"]);
-    let addrs = sb.podman_ok(&["exec", "web", "ip", "-4", "addr"]);
-    assert!(!addrs.contains("inet 10.91.0."), "{addrs}");
-    assert_eq!(sb.get("http://127.0.0.1:8081/").as_deref(), Some("hello\n"));
-    // A container with the default network and no -p, started and removed
-    // while the first runs.
-    sb.podman_ok(&["run", "--rm", IMAGE, "true"]);
-    sb.podman_ok(&["rm", "-f", "-t", "0", "web"]);
-    let links = sb.links();
-    assert!(
-        !links.contains("veth") && !links.contains("podman0"),
-        "{links}"
-    );
-    assert_eq!(endpoints(&sb), 0);
-}
+// By name, and the default network: `podman network connect` and
+// `disconnect` while `web` runs (eth1 comes and goes, the published port
+// stays).
+brnet_testkit::podman_tests!(
+    backend: Backend::Netavark(Some(OURS.into())),
+    while_running: |sb| {
+        sb.podman_ok(&["network", "create", "--subnet", "10.91.0.0/24", "extra"]);
+        sb.podman_ok(&["network", "connect", "extra", "web"]);
+        let addrs = sb.podman_ok(&["exec", "web", "ip", "-4", "addr"]);
+        assert!(addrs.contains("inet 10.91.0."), "{addrs}");
+        sb.podman_ok(&["network", "disconnect", "extra", "web"]);
+        let addrs = sb.podman_ok(&["exec", "web", "ip", "-4", "addr"]);
+        assert!(!addrs.contains("inet 10.91.0."), "{addrs}");
+        assert_eq!(sb.get("http://127.0.0.1:8081/").as_deref(), Some("hello\n"));
+    },
+    bridge_goes: true,
+);
 
 /// An IPv6-only Podman network (`--subnet fd89::/64`: Podman 4.3 adds an
 /// IPv4 subnet to `--ipv6`, not to an IPv6 subnet alone):

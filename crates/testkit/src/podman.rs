@@ -54,6 +54,7 @@ graphroot = "/run/pm/root"
 #[derive(Debug)]
 pub struct Sandbox {
     host: Host,
+    backend: Backend,
 }
 
 impl Deref for Sandbox {
@@ -73,8 +74,8 @@ impl Sandbox {
         let host = Host::start(SETUP)
             .with_env("CONTAINERS_CONF", "/run/pm/containers.conf")
             .with_env("CONTAINERS_STORAGE_CONF", "/run/pm/storage.conf");
-        let sb = Sandbox { host };
-        sb.configure(&backend);
+        let sb = Sandbox { host, backend };
+        sb.configure(&sb.backend);
         sb.busybox_image("/run/pm/rootfs", &format!("podman import -q - {IMAGE}"));
         sb
     }
@@ -127,6 +128,28 @@ helper_binaries_dir = ["/run/pm/bin", "/usr/lib/podman"]
         self.write("/run/pm/storage.conf", STORAGE_CONF);
         if !install.is_empty() {
             self.ok(&install);
+        }
+    }
+
+    /// The bytes of bridge-net's state file, where this backend's binary
+    /// keeps it: `/run/brnet/cni` (the CNI plugin's default) or Podman's
+    /// `--config` directory (`brnet-netavark`).
+    #[track_caller]
+    pub fn brnet_state(&self) -> Vec<u8> {
+        let path = match self.backend {
+            Backend::Cni(Some(_)) => "/run/brnet/cni/state.json",
+            Backend::Netavark(Some(_)) => "/run/containers/networks/brnet/state.json",
+            _ => panic!("no bridge-net binary in this sandbox: {:?}", self.backend),
+        };
+        self.read(path)
+            .unwrap_or_else(|| panic!("bridge-net's state at {path}"))
+    }
+
+    /// The bridge-net binary this sandbox's Podman runs, if any.
+    pub fn ours(&self) -> Option<&std::path::Path> {
+        match &self.backend {
+            Backend::Cni(ours) | Backend::Netavark(ours) => ours.as_deref(),
+            Backend::None => None,
         }
     }
 
@@ -267,6 +290,9 @@ pub fn published_port_and_isolation(sb: &Sandbox) -> Web {
 /// resolver), and `--ip` gives the address asked for; `web` is removed.
 #[track_caller]
 pub fn by_name_and_fixed_address(sb: &Sandbox) {
+    if let Some(ours) = sb.ours() {
+        resolver_beside(&ours.to_string_lossy());
+    }
     sb.podman_ok(&["network", "create", "--subnet", "10.89.0.0/24", "testnet"]);
     let _web = run_web(sb, "web", "testnet", 8080);
     let (ok, out) = sb.in_container(
@@ -342,4 +368,60 @@ pub fn removed_leaves_no_veth_nor_rule(sb: &Sandbox, web: &Web, host_port: u16) 
         "the port still answers"
     );
     links
+}
+
+/// The Podman tests every bridge-net backend passes, written once and
+/// expanded as `#[test]`s of the calling test crate (which depends on
+/// `bridge_net`), beside an `endpoints(&Sandbox) -> usize` it also defines:
+///
+/// - `second_container_reaches_the_first_by_name`:
+///   [`by_name_and_fixed_address`];
+/// - `default_podman_network`: [`on_the_default_network`], then
+///   `$while_running` (a backend's own checks while `web` runs), then a
+///   container without `-p` started and removed beside it; removing `web`
+///   leaves no veth and no endpoint in bridge-net's state, and with
+///   `$bridge_goes` no `podman0` either (netavark's contract removes the
+///   network with its last container; CNI has no verb for that).
+#[macro_export]
+macro_rules! podman_tests {
+    (
+        backend: $backend:expr,
+        while_running: $while_running:expr,
+        bridge_goes: $bridge_goes:expr $(,)?
+    ) => {
+        /// How many endpoints bridge-net's state holds, read from outside.
+        fn endpoints(sb: &$crate::podman::Sandbox) -> usize {
+            bridge_net::state::State::parse(&sb.brnet_state())
+                .expect("a readable state")
+                .endpoints
+                .len()
+        }
+
+        #[test]
+        fn second_container_reaches_the_first_by_name() {
+            if !$crate::privileged_test() {
+                return;
+            }
+            $crate::podman::by_name_and_fixed_address(&$crate::podman::Sandbox::new($backend));
+        }
+
+        #[test]
+        fn default_podman_network() {
+            if !$crate::privileged_test() {
+                return;
+            }
+            let sb = $crate::podman::Sandbox::new($backend);
+            $crate::podman::on_the_default_network(&sb, 8081);
+            let while_running: fn(&$crate::podman::Sandbox) = $while_running;
+            while_running(&sb);
+            // A container with the default network and no -p, started and
+            // removed while the first runs.
+            sb.podman_ok(&["run", "--rm", $crate::podman::IMAGE, "true"]);
+            sb.podman_ok("rm -f -t 0 web");
+            let links = sb.links();
+            assert!(!links.contains("veth"), "{links}");
+            assert!(!$bridge_goes || !links.contains("podman0"), "{links}");
+            assert_eq!(endpoints(&sb), 0);
+        }
+    };
 }
