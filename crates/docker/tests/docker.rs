@@ -467,7 +467,10 @@ fn bad_requests_get_protocol_errors_and_leave_nothing() {
         rules.contains(&format!("tcp . 8082 : {c3} . 80")),
         "{rules}"
     );
-    assert_eq!(sb.get("http://127.0.0.1:8082/").as_deref(), Some("hello\n"));
+    assert_eq!(
+        sb.get_when_up("http://127.0.0.1:8082/").as_deref(),
+        Some("hello\n")
+    );
     let c4 = sb.run_web("c4", "n", &["-p", "80"]);
     let rules = sb.ok("nft list ruleset");
     let port = rules
@@ -479,7 +482,8 @@ fn bad_requests_get_protocol_errors_and_leave_nothing() {
         .unwrap_or_else(|| panic!("no port for {c4}: {rules}"));
     assert!(port >= 1024, "{port}");
     assert_eq!(
-        sb.get(&format!("http://127.0.0.1:{port}/")).as_deref(),
+        sb.get_when_up(&format!("http://127.0.0.1:{port}/"))
+            .as_deref(),
         Some("hello\n")
     );
     // dockerd's IPAM is the authority on addresses: one it hands out
