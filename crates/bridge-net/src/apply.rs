@@ -211,6 +211,9 @@ impl BridgeNet {
         steps: impl FnOnce(&mut Kernel<'_>, &mut Intent, &mut UndoStack) -> Result<(Op, T)>,
     ) -> Result<T> {
         let id = intent.id.clone();
+        // Nobody else recorded anything since this handle last vouched for
+        // the firewall (checked before this transaction records).
+        let clean = self.vouched();
         let _span = tracing::debug_span!(
             "transaction",
             kind = %intent.kind,
@@ -240,6 +243,8 @@ impl BridgeNet {
         match done {
             Ok(value) => {
                 tracing::info!("{} done", intent.kind);
+                // The firewall still matches the state, if it did before.
+                self.vouch(clean);
                 Ok(value)
             }
             Err(e) if undo.sealed => {

@@ -90,7 +90,7 @@ pub use overlay::{OverlayView, PENDING_RELEASES};
 pub use overlay_options::{
     DEFAULT_CLUSTER, HOST_TTL, OPT_CLUSTER, OPT_VNI, OPT_VTEP, OverlayOptions,
 };
-pub use reconcile::Report;
+pub use reconcile::{Report, VERIFIED_FILE};
 pub use resolver::{
     RESOLVER_LOCK, RESOLVER_LOG, RESOLVER_PID, RESOLVER_SOCKET, RESOLVER_SPEC, ResolverCommand,
     spec as resolver_spec, tell as tell_resolver,
@@ -185,6 +185,11 @@ pub struct BridgeNet {
     fw: brnet_nat::Firewall,
     config: Config,
     fault: Option<fault::Armed>,
+    /// The boot and the network namespace the firewall socket lives in
+    /// (see [`reconcile::Verified`]); `None` when unknown.
+    home: Option<reconcile::Home>,
+    /// The state file position this handle last wrote down as verified.
+    vouched: Option<(u64, u64, u64)>,
 }
 
 impl BridgeNet {
@@ -206,6 +211,8 @@ impl BridgeNet {
             fw,
             config,
             fault: fault::from_env(),
+            home: reconcile::Home::current(),
+            vouched: None,
         };
         if brnet.config.reconcile {
             brnet.reconcile()?;
@@ -243,5 +250,23 @@ impl BridgeNet {
 
     fn step(&self, name: &'static str) -> Result<()> {
         fault::hit(self.fault.as_ref(), name)
+    }
+}
+
+impl Drop for BridgeNet {
+    /// After a firewall commit that removed something, the last close of
+    /// the nf_tables socket waits for the kernel's RCU grace period (about
+    /// 10 ms; [`brnet_nat::Firewall::released`]): a detached child that
+    /// holds a copy of it pays that, not the caller (a `brnet` or CNI
+    /// process per call would otherwise wait before it can exit). The
+    /// removal itself took effect at its commit; only the kernel's freeing
+    /// of what was removed is left.
+    fn drop(&mut self) {
+        if self.fw.released()
+            && let Some(Ok(fd)) = self.fw.dup_socket()
+            && let Err(errno) = sys::close_detached(fd)
+        {
+            tracing::debug!(%errno, "could not fork to close the nf_tables socket");
+        }
     }
 }

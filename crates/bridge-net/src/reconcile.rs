@@ -34,12 +34,156 @@ pub struct Report {
     pub ports_reattached: Vec<String>,
     /// The name resolver was not running and was started.
     pub resolver_started: bool,
+    /// Whether the firewall rules were read back and compared with the
+    /// state (O(endpoints)); `false` when the state directory vouched for
+    /// them at the ruleset's current generation (see [`VERIFIED_FILE`]).
+    /// Not a fix: [`Report::is_clean`] ignores it.
+    pub firewall_read_back: bool,
 }
 
 impl Report {
     /// Whether nothing needed fixing.
     pub fn is_clean(&self) -> bool {
-        *self == Report::default()
+        *self
+            == Report {
+                firewall_read_back: self.firewall_read_back,
+                ..Report::default()
+            }
+    }
+}
+
+/// The file in the state directory that says at which nf_tables ruleset
+/// generation, and at which point of the state file, the firewall was last
+/// known to match the state ([`Verified`]).
+pub const VERIFIED_FILE: &str = "firewall.verified";
+
+/// Where a ruleset generation means something: this boot
+/// (`/proc/sys/kernel/random/boot_id`) and the network namespace the
+/// firewall socket is bound to (its cookie, never reused within a boot).
+/// Generations restart with every namespace and every boot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Home {
+    boot: String,
+    netns: u64,
+}
+
+impl Home {
+    /// The calling thread's (where [`BridgeNet::open_with`] opens its
+    /// sockets); `None` when either is unknown (no shortcut then).
+    pub(crate) fn current() -> Option<Home> {
+        let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+        let netns = brnet_netns::Netns::current().ok()?.cookie().ok()??;
+        Some(Home {
+            boot: boot.trim().to_owned(),
+            netns,
+        })
+    }
+}
+
+/// "The firewall matched the state when the state file was at `state`
+/// (device, inode, length) and the ruleset at `generation`": written at
+/// the end of a reconcile that checked (or repaired) every network's
+/// rules, and moved on by every transaction whose firewall commits were
+/// the only ones since ([`brnet_nat::Firewall::watch`]). While both are
+/// unchanged, nothing can differ — any commit by anyone (another program,
+/// `nft flush ruleset` by hand) moves the generation, any record by anyone
+/// moves the state file — and reconcile skips reading the ruleset back,
+/// which costs O(endpoints).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Verified {
+    home: Home,
+    generation: u32,
+    state: (u64, u64, u64),
+}
+
+impl Verified {
+    fn encode(&self) -> String {
+        format!(
+            "brnet-firewall-verified 1 {} {} {} {} {} {}\n",
+            self.home.boot,
+            self.home.netns,
+            self.generation,
+            self.state.0,
+            self.state.1,
+            self.state.2
+        )
+    }
+
+    fn decode(text: &str) -> Option<Verified> {
+        let mut f = text.strip_suffix('\n')?.split(' ');
+        if (f.next()?, f.next()?) != ("brnet-firewall-verified", "1") {
+            return None;
+        }
+        let boot = f.next()?.to_owned();
+        let mut num = || f.next()?.parse::<u64>().ok();
+        let netns = num()?;
+        let generation = u32::try_from(num()?).ok()?;
+        let state = (num()?, num()?, num()?);
+        if f.next().is_some() {
+            return None;
+        }
+        Some(Verified {
+            home: Home { boot, netns },
+            generation,
+            state,
+        })
+    }
+}
+
+impl BridgeNet {
+    fn verified_path(&self) -> PathBuf {
+        self.store.dir().join(VERIFIED_FILE)
+    }
+
+    /// What the state directory says was verified (`None`: nothing, or
+    /// unreadable).
+    fn read_verified(&self) -> Option<Verified> {
+        let text = std::fs::read_to_string(self.verified_path()).ok()?;
+        Verified::decode(&text)
+    }
+
+    /// Whether the state file is where this handle last vouched for it
+    /// (nobody else recorded anything since). Asked under the lock, before
+    /// a transaction records anything.
+    pub(crate) fn vouched(&self) -> bool {
+        self.vouched.is_some() && self.vouched == self.store.position()
+    }
+
+    /// Write down that the firewall matches the state as it is now, if this
+    /// handle can vouch for it: it verified the ruleset (or found it
+    /// verified), every record since was its own (`clean`, see
+    /// [`BridgeNet::vouched`]) and so was every commit. Otherwise forget any
+    /// earlier claim. Called with the state lock held, at the end of a
+    /// reconcile and of every transaction.
+    pub(crate) fn vouch(&mut self, clean: bool) {
+        let path = self.verified_path();
+        let claim = match (&self.home, self.fw.watched(), self.store.position()) {
+            (Some(home), Some(generation), Some(state)) if clean => Some(Verified {
+                home: home.clone(),
+                generation,
+                state,
+            }),
+            _ => None,
+        };
+        let had = self.vouched.take();
+        self.vouched = claim.as_ref().map(|v| v.state);
+        let written = match claim {
+            Some(v) => std::fs::write(&path, v.encode()),
+            // A claim about an earlier position of the state file can
+            // match nothing any more (the file only grows, or is another
+            // inode): removing ours is tidiness, not safety.
+            None if had.is_some() => match std::fs::remove_file(&path) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                other => other,
+            },
+            None => Ok(()),
+        };
+        if let Err(e) = written {
+            // The shortcut is lost, nothing else: the next reconcile reads
+            // the ruleset back. A claim left behind is one about another
+            // state file position, which matches nothing.
+            tracing::debug!(path = %path.display(), error = %e, "firewall verification mark");
+        }
     }
 }
 
@@ -62,6 +206,27 @@ impl BridgeNet {
         let _span = tracing::info_span!("reconcile").entered();
         let _lock = self.store.lock()?;
         let mut report = Report::default();
+        // Watched from here: every firewall commit of this reconcile is
+        // ours, or the watch ends. The rules are as verified earlier if
+        // nothing was committed and nothing recorded since.
+        let generation = self.fw.watch()?;
+        let verified = match (generation, &self.home, self.store.position()) {
+            (Some(generation), Some(home), Some(state)) => {
+                self.read_verified()
+                    == Some(Verified {
+                        home: home.clone(),
+                        generation,
+                        state,
+                    })
+            }
+            _ => false,
+        };
+        // Transactions of this reconcile go on from the verified position.
+        self.vouched = if verified {
+            self.store.position()
+        } else {
+            None
+        };
 
         // 1. Operations cut short: a connect or a create is undone, a
         // disconnect or a removal finished.
@@ -164,8 +329,12 @@ impl BridgeNet {
             }
         }
 
-        // 4. Firewall rules.
-        for net in &nets {
+        // 4. Firewall rules: read back only when the state directory cannot
+        // vouch for them (see [`Verified`]), or when this reconcile's own
+        // changes were not the only ones since.
+        let skip = verified && self.fw.watched().is_some();
+        report.firewall_read_back = !skip;
+        for net in nets.iter().filter(|_| !skip) {
             let Some(fw_net) = fw::network(net)? else {
                 continue;
             };
@@ -195,6 +364,9 @@ impl BridgeNet {
         {
             report.resolver_started = true;
         }
+        // Clean: whatever was recorded since the lock was taken was
+        // recorded here, and the rules were checked against all of it.
+        self.vouch(true);
         Ok(report)
     }
 }
@@ -287,5 +459,36 @@ impl BridgeNet {
             )?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_verification_mark_reads_back_as_written_and_nothing_else_reads_as_one() {
+        let v = Verified {
+            home: Home {
+                boot: "48f6e2b0-0d43-4b8c-9a53-2f3c1c1e0a77".into(),
+                netns: 4096,
+            },
+            generation: u32::MAX,
+            state: (2049, 1_234_567, 98_765),
+        };
+        assert_eq!(Verified::decode(&v.encode()), Some(v.clone()));
+        let text = v.encode();
+        for bad in [
+            "",
+            "\n",
+            "garbage\n",
+            text.trim_end(),
+            &text.replace(" 1 ", " 2 "),
+            &text.replace(&u32::MAX.to_string(), "4294967296"),
+            &text.replace("98765", "98765 1"),
+            &text.replace("98765", "-1"),
+        ] {
+            assert_eq!(Verified::decode(bad), None, "{bad:?}");
+        }
     }
 }

@@ -81,3 +81,42 @@ pub(crate) fn request_detached(msg: &[u8], hold: Option<OwnedFd>) -> Result<(), 
         }
     }
 }
+
+/// Close `fd` in a detached child process instead of here: the child (a
+/// grandchild, reparented to init, in a session of its own, holding
+/// nothing else) closes it as it exits and pays whatever the kernel makes
+/// that last close wait for. For the nf_tables socket after a removal: an
+/// RCU grace period ([`brnet_nat::Firewall::released`]).
+pub(crate) fn close_detached(fd: OwnedFd) -> Result<(), Errno> {
+    let fd = above_stdio(fd)?;
+    let raw = fd.as_raw_fd();
+    // SAFETY: between fork and _exit the children call only
+    // async-signal-safe functions (fork, setsid, dup2, syscall, _exit) on
+    // a descriptor that exists before the fork; they never return into
+    // Rust code, allocate or unwind.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        // SAFETY: as above.
+        unsafe {
+            if libc::fork() != 0 {
+                libc::_exit(0);
+            }
+            libc::setsid();
+            // The descriptor on 0, nothing else: the caller's pipes and
+            // locks are not kept open by the child.
+            libc::dup2(raw, 0);
+            libc::syscall(libc::SYS_close_range, 1u32, u32::MAX, 0u32);
+            libc::_exit(0);
+        }
+    }
+    if pid < 0 {
+        return Err(Errno::last());
+    }
+    drop(fd);
+    loop {
+        match nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None) {
+            Err(Errno::EINTR) => continue,
+            _ => return Ok(()),
+        }
+    }
+}

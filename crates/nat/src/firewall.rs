@@ -104,6 +104,12 @@ pub struct Firewall {
     inner: Inner,
     removal: Removal,
     lock: TableLock,
+    /// The ruleset generation after this handle's last commit, while every
+    /// commit since [`Firewall::watch`] was this handle's own (see there).
+    custody: Option<u32>,
+    /// A commit of this handle removed something (see
+    /// [`Firewall::released`]).
+    released: bool,
 }
 
 impl std::fmt::Debug for Firewall {
@@ -158,7 +164,58 @@ impl Firewall {
             inner,
             removal,
             lock: TableLock::new(table),
+            custody: None,
+            released: false,
         })
+    }
+
+    /// The ruleset's generation id (`NFT_MSG_GETGEN`; nftables backends):
+    /// every commit by anyone in the namespace — ours, another process's,
+    /// `nft flush ruleset` by hand — changes it. `None` for the iptables
+    /// backend and for none.
+    pub fn generation(&mut self) -> Result<Option<u32>> {
+        match &mut self.inner {
+            Inner::Native(s) | Inner::Nft(s) => s.genid("get ruleset generation").map(Some),
+            Inner::Iptables { .. } | Inner::None => Ok(None),
+        }
+    }
+
+    /// Start watching the ruleset from its current generation, which is
+    /// returned: from now on, [`Firewall::watched`] tells the generation
+    /// after this handle's last commit for as long as nobody else has
+    /// committed in between (each of our commits is planned against the
+    /// generation before it and followed by a `GETGEN`; a read that finds
+    /// another generation, an error, a commit by the `nft` command or the
+    /// iptables backend ends the watch). A caller that verified the
+    /// ruleset at the returned generation and then changed it only through
+    /// this handle knows it is still as verified plus its own changes at
+    /// the watched generation, without reading it again. `None` (no watch)
+    /// for the iptables backend and for none.
+    pub fn watch(&mut self) -> Result<Option<u32>> {
+        self.custody = None;
+        let generation = self.generation()?;
+        if matches!(self.inner, Inner::Native(_)) {
+            self.custody = generation;
+        }
+        Ok(self.custody)
+    }
+
+    /// The generation after this handle's last commit, if every commit
+    /// since [`Firewall::watch`] was its own (`None` otherwise, and before
+    /// any watch).
+    pub fn watched(&self) -> Option<u32> {
+        self.custody
+    }
+
+    /// Whether a commit of this handle removed something (elements, rules,
+    /// chains, the table). The kernel frees removed objects after an RCU
+    /// grace period, and the close of the last descriptor of the socket
+    /// that committed them waits for that (tens of milliseconds); a
+    /// short-lived process can hand a descriptor
+    /// ([`Firewall::dup_socket`]) to a child that pays it instead. A
+    /// commit that only adds leaves nothing to wait for.
+    pub fn released(&self) -> bool {
+        self.released
     }
 
     /// Remove the way kernels before Linux 6.3 need from now on: read back
@@ -241,6 +298,19 @@ impl Firewall {
         op: &str,
         build: &mut dyn FnMut(&mut Reader<'_>) -> Result<Plan>,
     ) -> Result<()> {
+        let done = self.run_watched(op, build);
+        if done.is_err() {
+            self.custody = None;
+        }
+        done
+    }
+
+    /// [`Firewall::run`], keeping the watch (see [`Firewall::watch`]).
+    fn run_watched(
+        &mut self,
+        op: &str,
+        build: &mut dyn FnMut(&mut Reader<'_>) -> Result<Plan>,
+    ) -> Result<()> {
         let table = self.table.clone();
         let mut resolve = false;
         let mut last = None;
@@ -268,8 +338,14 @@ impl Firewall {
             if plan.ops.is_empty() {
                 return Ok(());
             }
+            if self.custody.is_some() && !script {
+                // Watched: the batch is planned against a known
+                // generation, so that the one after it is known too.
+                rd.begin()?;
+            }
             let genid = rd.genid;
             if script {
+                self.custody = None;
                 // nft 1.0.6 has no destroy: the script deletes what it
                 // creates first; after a flush, that fails on sets that are
                 // gone, and the plan is resolved against a read instead.
@@ -290,6 +366,18 @@ impl Firewall {
                     if removal == Removal::Untested && plan.destroys() {
                         self.removal = Removal::Destroy;
                     }
+                    if plan.releases() {
+                        self.released = true;
+                    }
+                    self.custody = match (self.custody, genid) {
+                        // Ours was the only commit since the watched
+                        // generation if the one after it is the next.
+                        (Some(c), Some(g)) if c == g => {
+                            let after = sock.genid(op)?;
+                            (after == next_generation(g)).then_some(after)
+                        }
+                        _ => None,
+                    };
                     return Ok(());
                 }
                 Err(BatchError::Failed(e)) => return Err(e),
@@ -531,11 +619,15 @@ impl Firewall {
         };
         for _ in 0..ATTEMPTS {
             let before = sock.genid(op)?;
+            if self.custody.is_some_and(|c| c != before) {
+                self.custody = None;
+            }
             let inst = Self::read_once(sock, &table, op)?;
             if sock.genid(op)? == before {
                 return Ok(inst);
             }
         }
+        self.custody = None;
         Err(Error::Kernel {
             op: op.to_owned(),
             object: format!("read back table inet {table}"),
@@ -633,6 +725,15 @@ impl Firewall {
                 Ok(installed.drift(&self.table, net, endpoints, ports))
             }
         }
+    }
+}
+
+/// The generation a commit at `genid` leaves: the next one, 0 skipped
+/// (the kernel's `base_seq`, which `NFNL_BATCH_GENID` 0 would not check).
+fn next_generation(genid: u32) -> u32 {
+    match genid.wrapping_add(1) {
+        0 => 1,
+        g => g,
     }
 }
 

@@ -221,7 +221,15 @@ impl Plan {
         plan
     }
 
-    /// Whether the plan removes anything "if present".
+    /// Whether the plan removes anything (whose freeing the kernel defers
+    /// past an RCU grace period).
+    pub(crate) fn releases(&self) -> bool {
+        self.ops
+            .iter()
+            .any(|o| o.is_removal() || matches!(o, Op::FlushChain(_)))
+    }
+
+    /// Whether the plan has a `NFT_MSG_DESTROY*`.
     pub(crate) fn destroys(&self) -> bool {
         self.ops.iter().any(Op::is_destroy)
     }

@@ -76,6 +76,12 @@ impl Journal {
         self.lines
     }
 
+    /// The held file's `(device, inode)` and the bytes applied, when it is
+    /// loaded and has no incomplete record after them.
+    pub(super) fn position(&self) -> Option<(u64, u64, u64)> {
+        (self.held.is_some() && !self.torn).then_some((self.id.0, self.id.1, self.len))
+    }
+
     /// Whether a file is loaded (none after a failed load: nothing may be
     /// written on what memory holds then).
     pub(super) fn is_loaded(&self) -> bool {

@@ -110,6 +110,15 @@ impl Store {
         self.journal.path()
     }
 
+    /// Which state file this handle holds and how far it has read it,
+    /// `(device, inode, length)`: the file only ever grows by records
+    /// appended, and is replaced (another inode) when rewritten, so an
+    /// unchanged position means an unchanged state. `None` when nothing is
+    /// loaded or the file ends in an incomplete record.
+    pub fn position(&self) -> Option<(u64, u64, u64)> {
+        self.journal.position()
+    }
+
     /// Take the directory's exclusive lock (waiting for other processes)
     /// and bring the state up to date with what they wrote (compacting the
     /// journal first when it is long). Taking it again while a guard of

@@ -1,0 +1,207 @@
+//! The per-call path (issue 16): a process that opens the state trusts
+//! the firewall rules the state directory vouches for at the ruleset's
+//! current generation (`firewall.verified`) instead of reading them back,
+//! and reads them back — and restores them — whenever anyone changed the
+//! ruleset or the state since.
+
+use std::path::Path;
+
+use bridge_net::{BridgeNet, Config, ConnectOptions, NetworkOptions, Report, VERIFIED_FILE};
+use brnet_netns::NetnsDir;
+use brnet_tests::*;
+
+/// A handle that does not reconcile on open, and what its reconcile did.
+fn reconciled(dir: &Path) -> (BridgeNet, Report) {
+    let mut b = BridgeNet::open_with(Config {
+        reconcile: false,
+        ..Config::new(dir)
+    })
+    .unwrap();
+    let report = b.reconcile().unwrap();
+    (b, report)
+}
+
+/// One network `n` with two containers, one with a published port.
+fn two_containers(dir: &Path) -> BridgeNet {
+    let mut b = BridgeNet::open(dir).unwrap();
+    let mut o = NetworkOptions::default();
+    o.ipv4.subnet = Some("10.61.0.0/16".parse().unwrap());
+    b.create_network("n", &o).unwrap();
+    for (name, ports) in [("c1", vec!["8080:80".parse().unwrap()]), ("c2", vec![])] {
+        NetnsDir::default().create(name).unwrap();
+        b.connect(
+            "n",
+            &name.parse().unwrap(),
+            &ConnectOptions {
+                ports,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    }
+    b
+}
+
+/// `set NAME` or `map NAME`: the first of our table that has elements.
+fn a_set_with_elements() -> String {
+    let ruleset = nft_ruleset();
+    let mut set = None;
+    for line in ruleset.lines().map(str::trim) {
+        for kind in ["set", "map"] {
+            if let Some(name) = line.strip_prefix(kind).and_then(|l| l.strip_prefix(' ')) {
+                set = name
+                    .split_whitespace()
+                    .next()
+                    .map(|n| format!("{kind} inet brnet {n}"));
+            }
+        }
+        if line.starts_with("elements = ")
+            && let Some(set) = set
+        {
+            return set;
+        }
+    }
+    panic!("no set with elements in\n{ruleset}");
+}
+
+#[test]
+fn a_verified_firewall_is_trusted_only_while_nothing_changed() {
+    brnet_testkit::sandboxed(|| {
+        let dir = state_dir();
+        let mut b = two_containers(dir.path());
+        let rules = nft_ruleset();
+        // Vouched for at the generation the last connect left.
+        let generation = b.firewall().generation().unwrap().unwrap();
+        let mark = std::fs::read_to_string(dir.path().join(VERIFIED_FILE)).unwrap();
+        assert!(
+            mark.contains(&format!(" {generation} ")),
+            "{mark} at {generation}"
+        );
+        drop(b);
+
+        // Nothing changed: not read back.
+        let (_, report) = reconciled(dir.path());
+        assert!(report.is_clean(), "{report:?}");
+        assert!(!report.firewall_read_back);
+        assert_eq!(nft_ruleset(), rules);
+
+        // `nft flush ruleset` by hand: read back and restored.
+        sh("nft flush ruleset");
+        let (_, report) = reconciled(dir.path());
+        assert!(report.firewall_read_back);
+        assert_eq!(report.firewall_restored, vec!["n".to_string()]);
+        assert_eq!(nft_ruleset(), rules);
+        // ... and vouched for again.
+        let (_, report) = reconciled(dir.path());
+        assert!(!report.firewall_read_back && report.is_clean());
+
+        // One set emptied by hand, and one rule less: restored.
+        sh(&format!("nft flush {}", a_set_with_elements()));
+        let (_, report) = reconciled(dir.path());
+        assert_eq!(report.firewall_restored, vec!["n".to_string()]);
+        assert_eq!(nft_ruleset(), rules);
+        sh("nft flush table inet brnet");
+        let (_, report) = reconciled(dir.path());
+        assert_eq!(report.firewall_restored, vec!["n".to_string()]);
+        assert_eq!(nft_ruleset(), rules);
+
+        // A commit elsewhere in the ruleset (another program's table)
+        // moves the generation too: read back, nothing to restore.
+        sh("nft add table inet someone_else");
+        let (_, report) = reconciled(dir.path());
+        assert!(report.firewall_read_back && report.is_clean(), "{report:?}");
+        sh("nft delete table inet someone_else");
+        let (_, report) = reconciled(dir.path());
+        assert!(report.firewall_read_back && report.is_clean(), "{report:?}");
+
+        // A deleted bridge is noticed without the shortcut's help (one
+        // request per network, every call).
+        let (_, report) = reconciled(dir.path());
+        assert!(!report.firewall_read_back);
+        let bridge = BridgeNet::open(dir.path())
+            .unwrap()
+            .network("n")
+            .unwrap()
+            .bridge;
+        ip(&["link", "del", &bridge]);
+        let (_, report) = reconciled(dir.path());
+        assert_eq!(report.bridges_recreated, vec![bridge.clone()]);
+        assert_eq!(report.ports_reattached.len(), 2);
+        assert_eq!(nft_ruleset(), rules);
+    });
+}
+
+#[test]
+fn a_change_to_the_state_by_another_handle_is_read_back() {
+    brnet_testkit::sandboxed(|| {
+        let dir = state_dir();
+        let b = two_containers(dir.path());
+        drop(b);
+        // Another handle records a container (the state file moves) ...
+        let mut other = BridgeNet::open(dir.path()).unwrap();
+        NetnsDir::default().create("c3").unwrap();
+        other
+            .connect("n", &"c3".parse().unwrap(), &ConnectOptions::default())
+            .unwrap();
+        let rules = nft_ruleset();
+        // ... its mark moves with it: a third one trusts it.
+        let (_, report) = reconciled(dir.path());
+        assert!(!report.firewall_read_back, "{report:?}");
+        // A state file appended to by hand (a record with no firewall
+        // change: a network mode) is read back against.
+        let mut line = String::from(
+            r#"{"op":"sandbox","sandbox":{"id":"ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff","container":"h","mode":"host","netns":"/proc/thread-self/ns/net","netns_ino":1,"created":"2026-11-22T19:47:03Z"}}"#,
+        );
+        line.push('\n');
+        use std::io::Write;
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(dir.path().join("state.json"))
+            .unwrap()
+            .write_all(line.as_bytes())
+            .unwrap();
+        let (_, report) = reconciled(dir.path());
+        assert!(report.firewall_read_back, "{report:?}");
+        assert!(report.is_clean(), "{report:?}");
+        assert_eq!(nft_ruleset(), rules);
+        // A mark from elsewhere (another boot, another namespace, garbage)
+        // is no mark.
+        for text in ["garbage\n", "brnet-firewall-verified 1 x 1 1 1 1 1\n", ""] {
+            std::fs::write(dir.path().join(VERIFIED_FILE), text).unwrap();
+            let (_, report) = reconciled(dir.path());
+            assert!(report.firewall_read_back, "{text:?}");
+        }
+        // A state directory from before the mark existed opens as ever.
+        std::fs::remove_file(dir.path().join(VERIFIED_FILE)).unwrap();
+        let (_, report) = reconciled(dir.path());
+        assert!(report.firewall_read_back && report.is_clean());
+        assert!(dir.path().join(VERIFIED_FILE).exists());
+    });
+}
+
+#[test]
+fn a_disconnect_leaves_the_sockets_wait_to_a_child_and_the_rules_gone() {
+    brnet_testkit::sandboxed(|| {
+        let dir = state_dir();
+        let b = two_containers(dir.path());
+        drop(b);
+        let before = nft_ruleset();
+        assert!(before.contains("10.61.0.2"));
+        // The namespace goes first, then the disconnect (the handle is
+        // dropped at the end of the call, as a process's would be).
+        NetnsDir::default().delete("c1").unwrap();
+        {
+            let mut b = BridgeNet::open(dir.path()).unwrap();
+            b.disconnect("n", &"c1".parse().unwrap()).unwrap();
+        }
+        // The removal took effect before the handle went.
+        let after = nft_ruleset();
+        assert!(!after.contains("10.61.0.2"), "{after}");
+        assert!(after.contains("10.61.0.3"), "{after}");
+        let (_, report) = reconciled(dir.path());
+        assert!(
+            report.is_clean() && !report.firewall_read_back,
+            "{report:?}"
+        );
+    });
+}
