@@ -193,7 +193,7 @@ impl Journal {
         self.held = Some(held);
         let loaded = (|| {
             let bytes = self.read_range(0, meta.len())?;
-            let Some(end) = bytes.iter().position(|b| *b == b'\n') else {
+            let Some(end) = format::newline(&bytes) else {
                 return Err(self.bad(StateProblem::Truncated));
             };
             *state = format::decode_snapshot(&bytes[..end]).map_err(|p| self.bad(p))?;
@@ -212,7 +212,7 @@ impl Journal {
         let mut at = 0;
         let mut line = first_line;
         while at < bytes.len() {
-            let Some(nl) = bytes[at..].iter().position(|b| *b == b'\n') else {
+            let Some(nl) = format::newline(&bytes[at..]) else {
                 // A record without its newline: being written, or torn by a
                 // crash. Left for later; a writer cuts it off.
                 self.torn = true;
