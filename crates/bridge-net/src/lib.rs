@@ -262,11 +262,24 @@ impl Drop for BridgeNet {
     /// removal itself took effect at its commit; only the kernel's freeing
     /// of what was removed is left.
     fn drop(&mut self) {
-        if self.fw.released()
-            && let Some(Ok(fd)) = self.fw.dup_socket()
-            && let Err(errno) = sys::close_detached(fd)
-        {
-            tracing::debug!(%errno, "could not fork to close the nf_tables socket");
+        if !self.fw.released() {
+            return;
+        }
+        let Some(Ok(fd)) = self.fw.dup_socket() else {
+            return;
+        };
+        match sys::close_detached(fd) {
+            Ok(release) => {
+                // Ours goes first, then the child lets go of its copy: the
+                // last one.
+                if let Ok(none) = brnet_nat::Firewall::new(brnet_nat::Backend::None) {
+                    drop(std::mem::replace(&mut self.fw, none));
+                }
+                drop(release);
+            }
+            Err(errno) => {
+                tracing::debug!(%errno, "could not fork to close the nf_tables socket");
+            }
         }
     }
 }

@@ -84,16 +84,23 @@ pub(crate) fn request_detached(msg: &[u8], hold: Option<OwnedFd>) -> Result<(), 
 
 /// Close `fd` in a detached child process instead of here: the child (a
 /// grandchild, reparented to init, in a session of its own, holding
-/// nothing else) closes it as it exits and pays whatever the kernel makes
-/// that last close wait for. For the nf_tables socket after a removal: an
-/// RCU grace period ([`brnet_nat::Firewall::released`]).
-pub(crate) fn close_detached(fd: OwnedFd) -> Result<(), Errno> {
+/// nothing else) keeps its copy until the returned descriptor (a pipe's
+/// write end) is closed, then exits, and its close, the last, pays
+/// whatever the kernel makes that wait for. For the nf_tables socket
+/// after a removal: an RCU grace period
+/// ([`brnet_nat::Firewall::released`]). The caller closes its own copies
+/// of `fd` first, then the returned descriptor: the child's must be the
+/// last copy to go, or the caller's close waits after all.
+pub(crate) fn close_detached(fd: OwnedFd) -> Result<OwnedFd, Errno> {
     let fd = above_stdio(fd)?;
-    let raw = fd.as_raw_fd();
+    let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+    let rd = above_stdio(rd)?;
+    let (raw, raw_rd) = (fd.as_raw_fd(), rd.as_raw_fd());
+    let mut byte = [0u8; 1];
     // SAFETY: between fork and _exit the children call only
-    // async-signal-safe functions (fork, setsid, dup2, syscall, _exit) on
-    // a descriptor that exists before the fork; they never return into
-    // Rust code, allocate or unwind.
+    // async-signal-safe functions (fork, setsid, dup2, syscall, read,
+    // _exit) on descriptors and a buffer that exist before the fork; they
+    // never return into Rust code, allocate or unwind.
     let pid = unsafe { libc::fork() };
     if pid == 0 {
         // SAFETY: as above.
@@ -102,10 +109,15 @@ pub(crate) fn close_detached(fd: OwnedFd) -> Result<(), Errno> {
                 libc::_exit(0);
             }
             libc::setsid();
-            // The descriptor on 0, nothing else: the caller's pipes and
-            // locks are not kept open by the child.
+            // The descriptor on 0, the pipe on 1, nothing else: the
+            // caller's pipes and locks are not kept open by the child.
             libc::dup2(raw, 0);
-            libc::syscall(libc::SYS_close_range, 1u32, u32::MAX, 0u32);
+            libc::dup2(raw_rd, 1);
+            libc::syscall(libc::SYS_close_range, 2u32, u32::MAX, 0u32);
+            // Until the caller closes the write end (or exits).
+            while libc::read(1, byte.as_mut_ptr().cast(), 1) < 0
+                && *libc::__errno_location() == libc::EINTR
+            {}
             libc::_exit(0);
         }
     }
@@ -113,10 +125,11 @@ pub(crate) fn close_detached(fd: OwnedFd) -> Result<(), Errno> {
         return Err(Errno::last());
     }
     drop(fd);
+    drop(rd);
     loop {
         match nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None) {
             Err(Errno::EINTR) => continue,
-            _ => return Ok(()),
+            _ => return Ok(wr),
         }
     }
 }
