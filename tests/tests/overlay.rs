@@ -521,6 +521,9 @@ fn a_crash_at_every_create_step_leaves_no_vxlan_device() {
         let state = state_dir();
         let store = tempfile::tempdir().unwrap();
         let store_path = store.path().display().to_string();
+        let dir_cluster = Cluster::new(Arc::from(
+            brnet_overlay::store::open(&format!("dir://{store_path}")).unwrap(),
+        ));
         drop(BridgeNet::open(state.path()).unwrap());
         let links = link_names();
         let rules = nft_ruleset();
@@ -549,6 +552,10 @@ fn a_crash_at_every_create_step_leaves_no_vxlan_device() {
             );
             assert_eq!(nft_ruleset(), rules, "no rule left behind ({step})");
             assert!(b.network("ovc").is_err());
+            assert!(
+                dir_cluster.network("ovc").unwrap().is_none(),
+                "the store record this create made is taken back ({step})"
+            );
             let st = bridge_net::state::State::parse(
                 &std::fs::read(state.path().join("state.json")).unwrap(),
             )
@@ -561,5 +568,9 @@ fn a_crash_at_every_create_step_leaves_no_vxlan_device() {
             .unwrap();
         let vx = Socket::new().unwrap().link_by_name("vx-4200").unwrap();
         assert!(vx.master.is_some(), "on its bridge");
+        assert_eq!(
+            dir_cluster.network("ovc").unwrap().map(|n| n.vni),
+            Some(4200)
+        );
     });
 }

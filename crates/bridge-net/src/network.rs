@@ -322,6 +322,7 @@ impl BridgeNet {
             network: Some(plan.record.id.clone()),
             subnets: plan.subnets.clone(),
             vxlan: crate::overlay::vtep_of(&plan.record.options),
+            cluster: crate::overlay::cluster_of(&plan.record.options),
             ..Intent::default()
         };
         let id = plan.record.id.clone();

@@ -205,6 +205,40 @@ pub(crate) fn vtep_of(opts: &NetworkOptions) -> Option<String> {
     }
 }
 
+/// The cluster store of an overlay network (`None` for other drivers),
+/// for the create's intent.
+pub(crate) fn cluster_of(opts: &NetworkOptions) -> Option<String> {
+    match &opts.driver {
+        crate::Driver::Overlay(o) => Some(o.cluster_address().to_owned()),
+        _ => None,
+    }
+}
+
+/// After a create that did not finish (reconcile): the network record it
+/// registered in the store at `cluster` (the one with its id `id`; one
+/// another host registered first is left), unless endpoints are on it.
+pub(crate) fn unregister_unfinished(cluster: &str, id: &str) {
+    let removed = brnet_overlay::store::open(cluster)
+        .map_err(ClusterError::from)
+        .map(|s| Cluster::new(Arc::from(s)))
+        .and_then(|c| {
+            let snap = c.snapshot()?;
+            match snap.networks.values().find(|n| n.id == id) {
+                Some(n) => c.remove_network(&n.name).map(|_| Some(n.name.clone())),
+                None => Ok(None),
+            }
+        });
+    match removed {
+        Ok(Some(name)) => {
+            tracing::info!(network = %name, "took back the store record of an unfinished create")
+        }
+        Ok(None) => {}
+        Err(e) => {
+            tracing::warn!(%cluster, error = %e, "take back the store record of an unfinished create")
+        }
+    }
+}
+
 /// After a create that did not finish (reconcile): its VXLAN device
 /// `name`, if it is a VXLAN device on no bridge (its bridge deleted) or
 /// still on the create's `bridge` (an adopted one, given back).

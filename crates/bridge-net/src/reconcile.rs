@@ -443,6 +443,9 @@ impl BridgeNet {
                 if let Some(vx) = &intent.vxlan {
                     crate::overlay::remove_leftover_vtep(&mut self.nl, vx, &b);
                 }
+                if let Some(cluster) = &intent.cluster {
+                    crate::overlay::unregister_unfinished(cluster, &intent.id);
+                }
             }
             // A batch of disconnects: its veths wait in the group.
             crate::batch::DELETE_LINKS => self.settle_delete_links(),

@@ -207,6 +207,11 @@ pub struct Intent {
     /// its bridge, which deleting the bridge leaves behind).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vxlan: Option<String>,
+    /// The cluster store of the overlay network being created, where it
+    /// was registered before the plan (a record with this intent's id is
+    /// this create's own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
 }
 
 /// One journal record.
