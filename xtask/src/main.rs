@@ -14,12 +14,16 @@
 //! - `man [--out DIR]`: brnet's man pages and shell completions.
 //! - `graph [--all] [--write | --check]`: the crate graph (mermaid) from
 //!   `cargo metadata`, as the README carries it.
+//! - `kernels [--quick] [--kernel K] [-- FILTER]`: the nat and bridge-net
+//!   kernel tests inside a VM booting a distribution's kernel (Debian 12's
+//!   6.1), and a connect under `ipv6.disable=1`.
 
 mod bench;
 mod ci;
 mod cycles;
 mod demo;
 mod graph;
+mod kernels;
 mod man;
 mod soak;
 mod test;
@@ -62,6 +66,10 @@ enum Task {
     /// The crate graph from `cargo metadata`, as mermaid (the README's
     /// architecture section carries it).
     Graph(graph::GraphArgs),
+    /// The nat and bridge-net kernel tests on the kernels our users run:
+    /// Debian 12's 6.1 booted under QEMU (KVM or software emulation), and
+    /// a boot with `ipv6.disable=1`.
+    Kernels(kernels::KernelsArgs),
 }
 
 /// `cargo xtask ci`.
@@ -95,6 +103,7 @@ fn main() -> ExitCode {
         Task::Bench(a) => ("bench", bench::run(a)),
         Task::Man(a) => ("man", man::run(a)),
         Task::Graph(a) => ("graph", graph::run(a)),
+        Task::Kernels(a) => ("kernels", kernels::run(a)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -67,6 +67,11 @@ const PACKAGES: &[(&str, Probe, &str)] = &[
     ),
     ("busybox-static", Probe::StaticBusybox, "container images"),
     (
+        "qemu-system-x86",
+        Probe::Program("qemu-system-x86_64"),
+        "cargo xtask kernels",
+    ),
+    (
         "docker.io",
         Probe::Program("dockerd"),
         "Docker driver tests",

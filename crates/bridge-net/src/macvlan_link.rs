@@ -62,7 +62,7 @@ pub(crate) fn create(
         }
         Err(e) => return Err(e.into()),
     };
-    let made = host.create_macvlan(&MacvlanSpec {
+    let spec = MacvlanSpec {
         name,
         parent: parent_link.index,
         mode: mode.kernel(),
@@ -71,16 +71,37 @@ pub(crate) fn create(
         // A passthru macvlan takes the parent's MAC whatever is asked.
         mac: (mode != MacvlanMode::Passthru).then_some(plan.mac),
         up: false,
-    });
-    if let Err(e) = made {
-        if e.errno() == Some(Errno::EEXIST) {
-            return Err(Error::option(
-                "interface name",
-                name,
-                "a link of that name exists in the container's namespace already",
-            ));
+    };
+    let taken = || {
+        Error::option(
+            "interface name",
+            name,
+            "a link of that name exists in the container's namespace already",
+        )
+    };
+    match host.create_macvlan(&spec) {
+        Ok(()) => {}
+        Err(e) if e.errno() == Some(Errno::EEXIST) && host.link(name).is_ok() => {
+            // Older kernels (Debian 12's 6.1; not 6.18) look the name of
+            // a new link up in the sender's namespace before the one it is
+            // made in: the host's own eth0 answers EEXIST. Made there
+            // under a name free on the host, then renamed inside.
+            let tmp = IfName::new(&format!("mvtmp{}", tmp_suffix(spec.mac)))?;
+            let made = host.create_macvlan(&MacvlanSpec {
+                name: &tmp,
+                ..spec.clone()
+            });
+            made.and_then(|()| rename_inside(inside, &tmp, name))
+                .map_err(|e| {
+                    if e.errno() == Some(Errno::EEXIST) {
+                        taken()
+                    } else {
+                        e.into()
+                    }
+                })?;
         }
-        return Err(e.into());
+        Err(e) if e.errno() == Some(Errno::EEXIST) => return Err(taken()),
+        Err(e) => return Err(e.into()),
     }
     let mut lo_raised = false;
     match configure(plan, name, inside, &mut lo_raised) {
@@ -91,6 +112,49 @@ pub(crate) fn create(
                 let _ = brnet_veth::lower_lo(inside);
             }
             Err(e)
+        }
+    }
+}
+
+/// Rename the macvlan made as `tmp` to `name` inside the container;
+/// when that fails, delete it again.
+fn rename_inside(inside: &mut Container, tmp: &IfName, name: &IfName) -> brnet_netlink::Result<()> {
+    let nl = inside.socket();
+    let renamed = nl
+        .links()
+        .and_then(|links| {
+            links
+                .iter()
+                .find(|l| l.name == tmp.as_str())
+                .map(|l| l.index)
+                .ok_or_else(|| brnet_netlink::Error::NotFound {
+                    what: "link",
+                    object: tmp.to_string(),
+                })
+        })
+        .and_then(|index| nl.rename(index, name));
+    if renamed.is_err() {
+        let _ = nl.delete_link_if_exists(LinkRef::Name(tmp.clone()));
+    }
+    renamed
+}
+
+/// Eight hex digits that tell an endpoint's temporary name (`mvtmp` and
+/// them, free on the host) apart: the MAC's last four bytes (the plan's
+/// MAC is unique among live endpoints), or the process id and a counter.
+fn tmp_suffix(mac: Option<MacAddr>) -> String {
+    match mac {
+        Some(m) => {
+            let o = m.octets();
+            format!("{:02x}{:02x}{:02x}{:02x}", o[2], o[3], o[4], o[5])
+        }
+        None => {
+            static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+            let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            format!(
+                "{:08x}",
+                std::process::id().wrapping_mul(0x10000).wrapping_add(n)
+            )
         }
     }
 }

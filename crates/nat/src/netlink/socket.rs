@@ -85,6 +85,11 @@ pub(crate) struct NftSocket {
     /// Tests: requests to send, and leave unanswered, right before a batch.
     #[cfg(test)]
     pub(crate) junk_before_batch: u32,
+    /// Tests: play a kernel before 6.3 on a newer one: every
+    /// `NFT_MSG_DESTROY*` goes out as a message type the kernel does not
+    /// know, which it refuses with `EINVAL` as 6.1 refuses DESTROY.
+    #[cfg(test)]
+    pub(crate) before_6_3: bool,
 }
 
 impl NftSocket {
@@ -100,6 +105,8 @@ impl NftSocket {
             sent: Vec::new(),
             #[cfg(test)]
             junk_before_batch: 0,
+            #[cfg(test)]
+            before_6_3: false,
         })
     }
 
@@ -129,7 +136,7 @@ impl NftSocket {
         }
         let mut done = batch.finish()?;
         #[cfg(test)]
-        self.before_batch(&done.bytes);
+        self.before_batch(&mut done.bytes);
         match self.t.batch(&mut done.bytes) {
             Ok(()) => Ok(()),
             // BATCH_BEGIN is message 0, the changes 1..=n, BATCH_END n + 1.
@@ -221,12 +228,38 @@ impl NftSocket {
     /// Tests: note what is sent, and leave unanswered requests right before
     /// the batch when asked to.
     #[cfg(test)]
-    fn before_batch(&mut self, bytes: &[u8]) {
+    fn before_batch(&mut self, bytes: &mut [u8]) {
         if let Ok(replies) = brnet_netlink::wire::parse(bytes) {
             self.sent.extend(replies.iter().filter_map(|r| match r {
                 brnet_netlink::wire::Reply::Data { ty, .. } => Some(*ty),
                 _ => None,
             }));
+        }
+        if self.before_6_3 {
+            use super::consts::{
+                NFT_MSG_DESTROYCHAIN, NFT_MSG_DESTROYSETELEM, NFT_MSG_DESTROYTABLE,
+            };
+            // Each message: nlmsg_len (u32) then nlmsg_type (u16, the
+            // subsystem's message in its low byte), 4-byte aligned.
+            let mut at = 0;
+            while at + 16 <= bytes.len() {
+                let len =
+                    u32::from_ne_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+                let ty = &mut bytes[at + 4];
+                if [
+                    NFT_MSG_DESTROYTABLE,
+                    NFT_MSG_DESTROYCHAIN,
+                    NFT_MSG_DESTROYSETELEM,
+                ]
+                .contains(ty)
+                {
+                    *ty = 0xff;
+                }
+                at += (len as usize).div_ceil(4) * 4;
+                if len == 0 {
+                    break;
+                }
+            }
         }
         for _ in 0..self.junk_before_batch {
             self.t.send_unanswered(&mut getgen().unwrap()).unwrap();
