@@ -1172,6 +1172,10 @@ fn readme_table(
     )
 }
 
+/// Containers per backend in the Podman section (medians with the 10th–90th
+/// percentiles need a few dozen).
+const PODMAN_ROUNDS: usize = 40;
+
 /// The Podman rows: `cargo test --release -p brnet-netavark --test timing`
 /// on release builds of our front ends, its table as a Markdown section.
 fn podman_section() -> String {
@@ -1186,7 +1190,7 @@ fn podman_section() -> String {
         );
     }
     eprintln!(
-        "==> bench: Podman, 10 containers per backend (brnet-netavark's timing test, release)"
+        "==> bench: Podman, {PODMAN_ROUNDS} containers per backend (brnet-netavark's timing test, release)"
     );
     let built = cargo()
         .args(["build", "--release", "--quiet"])
@@ -1209,6 +1213,7 @@ fn podman_section() -> String {
         .args(["--", "--nocapture", "--test-threads=1"])
         .env("BRNET_NETAVARK_BIN", bin.join("brnet-netavark"))
         .env("BRNET_CNI_BIN", bin.join("brnet-cni"))
+        .env("BRNET_PODMAN_ROUNDS", PODMAN_ROUNDS.to_string())
         .output();
     let out = match out {
         Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stderr).into_owned(),
@@ -1226,7 +1231,7 @@ fn podman_section() -> String {
     };
     let lines: Vec<&str> = out
         .lines()
-        .skip_while(|l| !l.starts_with("per container, mean of"))
+        .skip_while(|l| !l.starts_with("per container, median"))
         .filter(|l| {
             // The harness's own trace (`[  173 ms] set -e; ...`) and libtest's lines.
             !l.trim().is_empty()
@@ -1238,10 +1243,12 @@ fn podman_section() -> String {
         .collect();
     eprintln!("{}", lines.join("\n"));
     format!(
-        "{head}`podman run -d -p PORT:80` then `podman rm -f -t 0` of 10 busybox httpd containers per backend \
-         (Podman 4.3, crun, in a pid+net+mount sandbox), against `--network none`; then each backend binary \
-         alone, one process per call as Podman runs it. Reproduce alone: `cargo test --release -p \
-         brnet-netavark --test timing -- --nocapture`.\n\n```text\n{}\n```\n",
+        "{head}`podman run -d -p PORT:80` then `podman rm -f -t 0` of {PODMAN_ROUNDS} busybox httpd containers per backend, \
+         one at a time, the backends taking turns (Podman 4.3, crun, each backend in its own pid+net+mount sandbox), \
+         against `--network none`; after each `rm`, the wait until the container's veth is gone from the host \
+         (counted in the totals); then each backend binary alone, one process per call as Podman runs it. \
+         Reproduce alone: `BRNET_PODMAN_ROUNDS={PODMAN_ROUNDS} cargo test --release -p brnet-netavark --test timing \
+         -- --nocapture`.\n\n```text\n{}\n```\n",
         lines.join("\n")
     )
 }
