@@ -378,11 +378,17 @@ pub fn delete_address(index: u32, net: &IpNet) -> Result<Vec<u8>> {
 
 /// `RTM_GETADDR` dump (all families when `family` is `None`).
 pub fn dump_addresses(family: Option<Family>) -> Result<Vec<u8>> {
+    dump_addresses_of(family, 0)
+}
+
+/// `RTM_GETADDR` dump of the addresses of link `index` (0: every link; the
+/// kernel filters only on a socket with strict checking).
+pub fn dump_addresses_of(family: Option<Family>, index: u32) -> Result<Vec<u8>> {
     let msg = IfaddrmsgBuilder::default()
         .ifa_family(family.map_or(RtAddrFamily::Unspecified, Family::rt))
         .ifa_prefixlen(0)
         .ifa_scope(RtScope::Universe)
-        .ifa_index(0)
+        .ifa_index(index)
         .build()
         .map_err(|e| Error::encode("ifaddrmsg", e))?;
     encode(Rtm::Getaddr, NlmF::DUMP, msg)

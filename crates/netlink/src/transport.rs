@@ -352,6 +352,15 @@ impl Transport {
             .map_err(socket_failure("set receive buffer"))
     }
 
+    /// Turn the kernel's strict checking of dump requests on or off
+    /// (`NETLINK_GET_STRICT_CHK`, Linux 4.20+): with it, a dump honours the
+    /// filters in its request's header (an address dump of one link walks
+    /// that link alone instead of every link in the namespace).
+    pub fn set_strict_checking(&mut self, on: bool) -> Result<(), Failure> {
+        sys::set_netlink_option(self.fd.as_fd(), libc::NETLINK_GET_STRICT_CHK, on)
+            .map_err(socket_failure("set strict checking"))
+    }
+
     /// A second descriptor of the socket (close-on-exec).
     pub fn try_clone_fd(&self) -> std::io::Result<OwnedFd> {
         self.fd.try_clone()

@@ -187,3 +187,32 @@ fn kernel_errors_are_typed_and_named() {
         assert!(e.to_string().starts_with("set master p0: "), "{e}");
     });
 }
+
+/// The addresses of one link, asked of the kernel for that link alone
+/// (strict checking for that request only): another link's are not among
+/// them, a link that does not exist has none, and the socket's other dumps
+/// are as before.
+#[test]
+fn addresses_of_one_link_among_others() {
+    brnet_testkit::sandboxed(|| {
+        let mut nl = Socket::new().unwrap();
+        veth(&mut nl, "a0", "a1");
+        let a0 = nl.link_by_name("a0").unwrap().index;
+        let a1 = nl.link_by_name("a1").unwrap().index;
+        let (v0, v1) = (
+            "10.8.0.2/24".parse().unwrap(),
+            "10.8.1.2/24".parse().unwrap(),
+        );
+        nl.add_address(a0, &v0).unwrap();
+        nl.add_address(a1, &v1).unwrap();
+        let of0 = nl.addresses_of(a0).unwrap();
+        assert!(of0.iter().all(|a| a.index == a0), "{of0:?}");
+        assert!(of0.iter().any(|a| a.net == v0));
+        assert!(nl.addresses_of(a1).unwrap().iter().any(|a| a.net == v1));
+        assert!(nl.addresses_of(999_999).unwrap().is_empty());
+        let all = nl.addresses(None).unwrap();
+        assert!(all.iter().any(|a| a.net == v0) && all.iter().any(|a| a.net == v1));
+        assert!(all.iter().any(|a| a.index == 1), "lo's too: {all:?}");
+        assert_eq!(nl.links().unwrap().len(), 3);
+    });
+}

@@ -55,8 +55,25 @@ impl Socket {
     }
 
     /// The addresses of one link.
+    ///
+    /// Asked of the kernel for that link alone, with strict checking on
+    /// for the request: without it the kernel answers with every link's
+    /// addresses (a thousand veths' at a thousand containers), filtered
+    /// here. A kernel that refuses the filtered dump is asked for all.
     pub fn addresses_of(&mut self, index: u32) -> Result<Vec<Address>> {
-        let mut all = self.addresses(None)?;
+        let mut all = match self.t.set_strict_checking(true) {
+            Ok(()) => {
+                let filtered = msg::dump_addresses_of(None, index).and_then(|m| {
+                    self.dump(m, "list addresses", &"", |p| Address::parse(p).map(Some))
+                });
+                let _ = self.t.set_strict_checking(false);
+                match filtered {
+                    Ok(found) => found,
+                    Err(_) => self.addresses(None)?,
+                }
+            }
+            Err(_) => self.addresses(None)?,
+        };
         all.retain(|a| a.index == index);
         Ok(all)
     }
