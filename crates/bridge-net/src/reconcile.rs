@@ -53,8 +53,13 @@ impl Report {
 }
 
 /// The file in the state directory that says at which nf_tables ruleset
-/// generation, and at which point of the state file, the firewall was last
-/// known to match the state ([`Verified`]).
+/// generation, and at which point of the state file (device, inode,
+/// length), the firewall was last known to match the state, in this boot
+/// and network namespace: one line, `brnet-firewall-verified 1 BOOT_ID
+/// NETNS_COOKIE GENERATION DEVICE INODE LENGTH`. While both are where it
+/// says, reconcile does not read the rules back; anything else in it, or
+/// no file, means "read them back" (it is a cache, never a source of
+/// truth).
 pub const VERIFIED_FILE: &str = "firewall.verified";
 
 /// Where a ruleset generation means something: this boot
