@@ -2,8 +2,11 @@
 //! not only on this machine's.
 //!
 //! Fetches a distribution's kernel package with the machine's own package
-//! client (`apt-get download`, Debian 12's `linux-image-6.1.0-N-amd64-unsigned`),
-//! unpacks it (`dpkg-deb -x`) into `target/kernels/NAME/`, builds a small
+//! client (`apt-get download`: Debian 12's `linux-image-6.1.0-N-amd64-unsigned`
+//! from the machine's apt sources; with `--kernel ubuntu-22.04
+//! --ubuntu-mirror URL`, Ubuntu 22.04's `linux-image-unsigned-5.15.0-N-generic`
+//! and its module packages through a private apt state), unpacks it
+//! (`dpkg-deb -x`) into `target/kernels/NAME/`, builds a small
 //! initramfs (busybox-static, the virtio and 9p modules, an init script)
 //! and boots the kernel under `qemu-system-x86_64` (KVM when it boots,
 //! else software emulation). The VM sees this machine's root file system
@@ -44,6 +47,10 @@ pub struct KernelsArgs {
     /// Minutes one boot may take before it is killed and counted failed.
     #[arg(long, default_value_t = 60)]
     timeout_minutes: u64,
+    /// An Ubuntu archive mirror (URL) carrying jammy, for `--kernel
+    /// ubuntu-22.04`.
+    #[arg(long, env = "BRNET_UBUNTU_MIRROR", value_name = "URL")]
+    ubuntu_mirror: Option<String>,
     /// Only the tests whose names contain one of these (passed to every
     /// test binary, as `cargo test -- FILTER`); the `ipv6.disable=1` boot
     /// is left out then.
@@ -58,12 +65,20 @@ pub enum Kernel {
     /// `linux-image-6.1.0-N-amd64-unsigned` the machine's apt sources offer.
     #[value(name = "debian-12")]
     Debian12,
+    /// Ubuntu 22.04 (jammy): Linux 5.15, the newest
+    /// `linux-image-unsigned-5.15.0-N-generic` with its `linux-modules` and
+    /// `linux-modules-extra`, from the archive mirror `--ubuntu-mirror`
+    /// names (a private apt state: the machine's own sources are left
+    /// alone).
+    #[value(name = "ubuntu-22.04")]
+    Ubuntu2204,
 }
 
 impl Kernel {
     fn name(self) -> &'static str {
         match self {
             Kernel::Debian12 => "debian-12",
+            Kernel::Ubuntu2204 => "ubuntu-22.04",
         }
     }
 }
@@ -215,7 +230,7 @@ pub fn run(a: &KernelsArgs) -> Result<(), String> {
     let mut accel = a.accel;
     let mut results = Vec::new();
     for &k in &a.kernels {
-        let kernel = fetch(k, &target_dir.join("kernels"))?;
+        let kernel = fetch(k, &target_dir.join("kernels"), a.ubuntu_mirror.as_deref())?;
         let initrd = initramfs(&kernel, &busybox, &[&workspace, &target_dir])?;
         let mut boots: Vec<(String, &str, String)> = Vec::new();
         let (main_plan, v6_plan) = if a.filters.is_empty() && !a.quick {
@@ -486,52 +501,139 @@ fn selected(bins: &[TestBin], which: &[(&str, &str, &[&str])]) -> Result<String,
 
 /// Fetch and unpack the kernel into `cache/NAME` (once: a later run reuses
 /// it).
-fn fetch(k: Kernel, cache: &Path) -> Result<Unpacked, String> {
+fn fetch(k: Kernel, cache: &Path, ubuntu_mirror: Option<&str>) -> Result<Unpacked, String> {
     let dir = cache.join(k.name());
     let root = dir.join("root");
     std::fs::create_dir_all(&dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
-    match k {
-        Kernel::Debian12 => {
-            if let Some(u) = unpacked(&dir, &root)? {
-                return Ok(u);
-            }
-            let package = newest_debian_61()?;
-            eprintln!("==> kernels: apt-get download {package}");
-            let status = Command::new("apt-get")
-                .args(["download", "-q", &package])
-                .current_dir(&dir)
-                .status()
-                .map_err(|e| format!("apt-get download: {e}"))?;
-            if !status.success() {
-                return Err(format!("apt-get download {package} failed ({status})"));
-            }
-            let deb = std::fs::read_dir(&dir)
-                .map_err(|e| format!("read {}: {e}", dir.display()))?
-                .filter_map(Result::ok)
-                .map(|e| e.path())
-                .find(|p| {
-                    p.file_name()
-                        .is_some_and(|n| n.to_string_lossy().starts_with(&format!("{package}_")))
-                })
-                .ok_or_else(|| format!("apt-get download left no {package}_*.deb"))?;
-            eprintln!("==> kernels: dpkg-deb -x {}", deb.display());
-            let _ = std::fs::remove_dir_all(&root);
-            let status = Command::new("dpkg-deb")
-                .arg("-x")
-                .arg(&deb)
-                .arg(&root)
-                .status()
-                .map_err(|e| format!("dpkg-deb: {e}"))?;
-            if !status.success() {
-                return Err(format!("dpkg-deb -x {} failed ({status})", deb.display()));
-            }
-            let _ = std::fs::remove_file(&deb);
-            write(&dir.join("package"), &package)?;
-            let u = unpacked(&dir, &root)?.ok_or("the package holds no boot/vmlinuz-*")?;
-            depmod(&u)?;
-            Ok(u)
-        }
+    if let Some(u) = unpacked(&dir, &root)? {
+        return Ok(u);
     }
+    let (apt, packages) = match k {
+        Kernel::Debian12 => (Vec::new(), vec![newest_debian_61()?]),
+        Kernel::Ubuntu2204 => {
+            let mirror = ubuntu_mirror.ok_or(
+                "the Ubuntu kernel needs --ubuntu-mirror URL (or BRNET_UBUNTU_MIRROR): an Ubuntu archive mirror carrying jammy",
+            )?;
+            let apt = private_apt(&dir.join("apt"), mirror)?;
+            let abi = newest_ubuntu_515(&apt)?;
+            let packages = [
+                "linux-image-unsigned",
+                "linux-modules",
+                "linux-modules-extra",
+            ]
+            .iter()
+            .map(|p| format!("{p}-5.15.0-{abi}-generic"))
+            .collect();
+            (apt, packages)
+        }
+    };
+    eprintln!("==> kernels: apt-get download {}", packages.join(" "));
+    let status = Command::new("apt-get")
+        .args(&apt)
+        .args(["download", "-q"])
+        .args(&packages)
+        .current_dir(&dir)
+        .status()
+        .map_err(|e| format!("apt-get download: {e}"))?;
+    if !status.success() {
+        return Err(format!(
+            "apt-get download {} failed ({status})",
+            packages.join(" ")
+        ));
+    }
+    let _ = std::fs::remove_dir_all(&root);
+    for package in &packages {
+        let deb = std::fs::read_dir(&dir)
+            .map_err(|e| format!("read {}: {e}", dir.display()))?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .find(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with(&format!("{package}_")))
+            })
+            .ok_or_else(|| format!("apt-get download left no {package}_*.deb"))?;
+        eprintln!("==> kernels: dpkg-deb -x {}", deb.display());
+        let status = Command::new("dpkg-deb")
+            .arg("-x")
+            .arg(&deb)
+            .arg(&root)
+            .status()
+            .map_err(|e| format!("dpkg-deb: {e}"))?;
+        if !status.success() {
+            return Err(format!("dpkg-deb -x {} failed ({status})", deb.display()));
+        }
+        let _ = std::fs::remove_file(&deb);
+    }
+    write(&dir.join("package"), &packages[0])?;
+    let u = unpacked(&dir, &root)?.ok_or("the package holds no boot/vmlinuz-*")?;
+    depmod(&u)?;
+    Ok(u)
+}
+
+/// apt-get options for a private apt state under `dir` whose sources are
+/// Ubuntu 22.04's (jammy, jammy-updates, jammy-security; main) at
+/// `mirror`, after an `apt-get update` of them. Their signatures are not
+/// checked: Debian carries no Ubuntu archive key. The kernel only ever runs
+/// inside the VM, which has no network device.
+fn private_apt(dir: &Path, mirror: &str) -> Result<Vec<String>, String> {
+    mkdir(&dir.join("lists/partial"))?;
+    mkdir(&dir.join("cache/archives/partial"))?;
+    let mirror = mirror.trim_end_matches('/');
+    let sources: String = ["jammy", "jammy-updates", "jammy-security"]
+        .iter()
+        .map(|suite| format!("deb [trusted=yes arch=amd64] {mirror} {suite} main\n"))
+        .collect();
+    write(&dir.join("sources.list"), &sources)?;
+    write(&dir.join("status"), "")?;
+    let d = dir.display();
+    let opts: Vec<String> = [
+        format!("Dir::Etc::SourceList={d}/sources.list"),
+        "Dir::Etc::SourceParts=/dev/null".to_owned(),
+        format!("Dir::State::Lists={d}/lists"),
+        format!("Dir::Cache={d}/cache"),
+        format!("Dir::State::Status={d}/status"),
+        "APT::Architectures=amd64".to_owned(),
+    ]
+    .into_iter()
+    .flat_map(|o| ["-o".to_owned(), o])
+    .collect();
+    eprintln!("==> kernels: apt-get update (Ubuntu 22.04's sources, private apt state in {d})");
+    let status = Command::new("apt-get")
+        .args(&opts)
+        .args(["update", "-qq"])
+        .status()
+        .map_err(|e| format!("apt-get update: {e}"))?;
+    if !status.success() {
+        return Err(format!(
+            "apt-get update of Ubuntu 22.04's sources failed ({status})"
+        ));
+    }
+    Ok(opts)
+}
+
+/// The newest ABI number N of `linux-image-unsigned-5.15.0-N-generic`.
+fn newest_ubuntu_515(apt: &[String]) -> Result<u32, String> {
+    let out = Command::new("apt-cache")
+        .args(apt)
+        .args([
+            "search",
+            "--names-only",
+            r"^linux-image-unsigned-5\.15\.0-[0-9]+-generic$",
+        ])
+        .output()
+        .map_err(|e| format!("apt-cache: {e}"))?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            l.split_whitespace()
+                .next()?
+                .strip_prefix("linux-image-unsigned-5.15.0-")?
+                .strip_suffix("-generic")?
+                .parse::<u32>()
+                .ok()
+        })
+        .max()
+        .ok_or_else(|| "the mirror offers no linux-image-unsigned-5.15.0-*-generic".into())
 }
 
 /// The unpacked kernel under `root`, when there is one with its module
@@ -635,8 +737,15 @@ fn initramfs(k: &Unpacked, busybox: &Path, binds: &[&Path]) -> Result<PathBuf, S
     let mods = k.modules();
     let dep = std::fs::read_to_string(mods.join("modules.dep"))
         .map_err(|e| format!("read modules.dep: {e}"))?;
+    let builtin = std::fs::read_to_string(mods.join("modules.builtin")).unwrap_or_default();
     let mut files = BTreeSet::new();
     for m in BOOT_MODULES {
+        if builtin
+            .lines()
+            .any(|l| Path::new(l).file_stem().is_some_and(|s| *s == **m))
+        {
+            continue;
+        }
         let line = dep
             .lines()
             .find(|l| {
@@ -658,7 +767,12 @@ fn initramfs(k: &Unpacked, busybox: &Path, binds: &[&Path]) -> Result<PathBuf, S
         mkdir(to.parent().unwrap_or(&inside))?;
         std::fs::copy(mods.join(f), &to).map_err(|e| format!("copy module {f}: {e}"))?;
     }
-    for f in ["modules.dep", "modules.alias", "modules.symbols"] {
+    for f in [
+        "modules.dep",
+        "modules.alias",
+        "modules.symbols",
+        "modules.builtin",
+    ] {
         if mods.join(f).is_file() {
             std::fs::copy(mods.join(f), inside.join(f)).map_err(|e| format!("copy {f}: {e}"))?;
         }
@@ -746,7 +860,8 @@ mount -t devpts devpts /dev/pts
 mount -t tmpfs shm /dev/shm
 echo "{MARK} booted $(uname -r)"
 fail() {{ echo "{MARK} problem $*"; poweroff -f; sleep 10; }}
-for m in {boot}; do modprobe $m || fail "modprobe $m"; done
+builtin() {{ grep -q "/$1.ko" /lib/modules/$(uname -r)/modules.builtin 2>/dev/null; }}
+for m in {boot}; do builtin $m || modprobe $m || fail "modprobe $m"; done
 mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose,msize=512000 hostroot /host || fail "mount the host's root over 9p"
 mount -t tmpfs tmp /tmp
 mount -t tmpfs run /run
@@ -767,7 +882,7 @@ for e in /host/lib/*; do
 done
 mount -o bind /host{mods} /lib/modules/{version} || fail "bind the kernel's modules"
 {extra}echo /kbin/modprobe > /proc/sys/kernel/modprobe
-for m in {preload}; do modprobe $m || fail "modprobe $m"; done
+for m in {preload}; do builtin $m || modprobe $m || fail "modprobe $m"; done
 hostname brnet-kernels
 ip link set lo up
 plan=$(sed -n 's/.*brnet\.plan=\([^ ]*\).*/\1/p' /proc/cmdline)

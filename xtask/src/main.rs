@@ -16,7 +16,8 @@
 //!   `cargo metadata`, as the README carries it.
 //! - `kernels [--quick] [--kernel K] [-- FILTER]`: the nat and bridge-net
 //!   kernel tests inside a VM booting a distribution's kernel (Debian 12's
-//!   6.1), and a connect under `ipv6.disable=1`.
+//!   6.1; Ubuntu 22.04's 5.15 with `--ubuntu-mirror`), and a connect under
+//!   `ipv6.disable=1`.
 
 mod bench;
 mod ci;
@@ -67,8 +68,8 @@ enum Task {
     /// architecture section carries it).
     Graph(graph::GraphArgs),
     /// The nat and bridge-net kernel tests on the kernels our users run:
-    /// Debian 12's 6.1 booted under QEMU (KVM or software emulation), and
-    /// a boot with `ipv6.disable=1`.
+    /// Debian 12's 6.1 (or Ubuntu 22.04's 5.15) booted under QEMU (KVM or
+    /// software emulation), and a boot with `ipv6.disable=1`.
     Kernels(kernels::KernelsArgs),
 }
 
