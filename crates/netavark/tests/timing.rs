@@ -55,16 +55,7 @@ fn cni() -> Option<PathBuf> {
         .filter(|p| p.is_file())
 }
 
-/// The q-quantile (0..=1) of `v`, by nearest rank.
-fn quantile(v: &[f64], q: f64) -> f64 {
-    let mut s = v.to_vec();
-    s.sort_by(f64::total_cmp);
-    if s.is_empty() {
-        return f64::NAN;
-    }
-    let rank = ((q * (s.len() - 1) as f64).round() as usize).min(s.len() - 1);
-    s[rank]
-}
+use brnet_testkit::stats::quantile;
 
 /// Median (10th–90th percentile).
 fn cell(v: &[f64]) -> String {

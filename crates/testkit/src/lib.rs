@@ -26,6 +26,7 @@ pub mod etcd;
 pub mod fault;
 pub mod host;
 pub mod podman;
+pub mod stats;
 pub mod topo;
 pub mod traffic;
 
