@@ -164,8 +164,7 @@ impl BridgeNet {
             .store
             .state
             .endpoints
-            .values()
-            .filter(|e| plan::is_detached(e))
+            .matching(|k| k.is_detached())
             .cloned()
             .collect();
         if detached.is_empty() {

@@ -15,7 +15,7 @@ use crate::apply::{self, VethGone};
 use crate::error::{Error, Result};
 use crate::options::{ConnectOptions, NetnsRef, NetworkMode};
 use crate::plan::{self, NsIdentity, Target};
-use crate::state::{EndpointRecord, Intent, Net, Op, SandboxRecord};
+use crate::state::{EndpointKeys, EndpointRecord, Intent, Net, Op, SandboxRecord};
 use crate::{
     BridgeNet, DEFAULT_DNS_DOMAIN, DEFAULT_NETWORK, ResolverCommand, VethDelete, fw, host,
 };
@@ -201,7 +201,8 @@ impl Seen {
     }
 
     /// Whether the namespace there is the one `ep` was made in.
-    pub(crate) fn is_of(&self, ep: &EndpointRecord) -> bool {
+    pub(crate) fn is_of<'a>(&self, ep: impl Into<EndpointKeys<'a>>) -> bool {
+        let ep = ep.into();
         let Some(mut id) = self.id else {
             return false;
         };
@@ -423,9 +424,10 @@ impl BridgeNet {
         let Some((id, alive)) = self
             .store
             .state
-            .endpoints_of(&net.rec.id)
-            .filter(|e| e.netns == path)
-            .map(|e| (e.id.clone(), now.is_of(e)))
+            .endpoints
+            .all_keys()
+            .filter(|k| k.network == net.rec.id && k.netns == path)
+            .map(|k| (k.id.to_owned(), now.is_of(k)))
             .max_by_key(|(_, alive)| *alive)
         else {
             return Ok(false);

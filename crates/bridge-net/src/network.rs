@@ -517,7 +517,7 @@ impl BridgeNet {
         Ok(st
             .networks
             .iter()
-            .map(|n| NetworkInfo::of(n, st.endpoints_of(&n.rec.id).count()))
+            .map(|n| NetworkInfo::of(n, st.endpoint_count(&n.rec.id)))
             .collect())
     }
 
@@ -526,7 +526,7 @@ impl BridgeNet {
         self.store.refresh_unlocked()?;
         let st = &self.store.state;
         st.network(name)
-            .map(|n| NetworkInfo::of(n, st.endpoints_of(&n.rec.id).count()))
+            .map(|n| NetworkInfo::of(n, st.endpoint_count(&n.rec.id)))
             .ok_or_else(|| Error::NetworkNotFound {
                 name: name.to_owned(),
             })

@@ -46,7 +46,7 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use crate::error::{Error, Result};
 use crate::macvlan::{Driver, MacvlanMode};
 use crate::options::{ConnectOptions, MacPolicy, NetworkOptions};
-use crate::state::{EndpointRecord, Net, NetworkRecord, Op, PortRecord, Restore, State};
+use crate::state::{EndpointKeys, EndpointRecord, Net, NetworkRecord, Op, PortRecord, Restore, State};
 
 /// Whether a record is a detached endpoint's (no namespace path: see
 /// [`Target::Detached`]).
@@ -86,7 +86,8 @@ pub struct NsIdentity {
 impl NsIdentity {
     /// Whether the namespace this identity was read from is the one `ep`
     /// recorded.
-    pub fn is_of(&self, ep: &EndpointRecord) -> bool {
+    pub fn is_of<'a>(&self, ep: impl Into<EndpointKeys<'a>>) -> bool {
+        let ep = ep.into();
         if self.ino != ep.netns_ino || (ep.netns_dev != 0 && self.dev != ep.netns_dev) {
             return false;
         }
@@ -239,8 +240,7 @@ fn siblings<'a>(
 ) -> impl Iterator<Item = &'a EndpointRecord> + 'a {
     state
         .endpoints
-        .values()
-        .filter(move |e| !is_detached(e) && e.netns == path && id.is_of(e))
+        .matching(move |k| !k.is_detached() && k.netns == path && id.is_of(k))
 }
 
 /// Plan connecting `target` to the network `network` with `opts`.
@@ -599,8 +599,7 @@ fn holder(
 ) -> Option<String> {
     state
         .endpoints
-        .values()
-        .filter(|e| Some(e.id.as_str()) != skip)
+        .matching(|k| k.publishes && Some(k.id) != skip)
         .find_map(|e| {
             e.ports
                 .iter()
@@ -897,9 +896,8 @@ fn successor(state: &State, ep: &EndpointRecord, net: &Net, netns_alive: bool) -
     }
     let sibs: Vec<&EndpointRecord> = state
         .endpoints
-        .values()
-        .filter(|e| {
-            e.id != ep.id && !is_detached(e) && e.netns == ep.netns && e.netns_ino == ep.netns_ino
+        .matching(|k| {
+            k.id != ep.id && !k.is_detached() && k.netns == ep.netns && k.netns_ino == ep.netns_ino
         })
         .collect();
     if ep.gw_priority == 0 && sibs.iter().all(|e| e.gw_priority == 0) {

@@ -13,7 +13,7 @@ use crate::apply::{self, VethGone};
 use crate::endpoint::Seen;
 use crate::error::Result;
 use crate::plan;
-use crate::state::{EndpointRecord, Intent, Op};
+use crate::state::{EndpointKeys, EndpointRecord, Intent, Op};
 use crate::{BridgeNet, fw};
 
 /// What reconcile found and did.
@@ -221,9 +221,9 @@ impl BridgeNet {
 /// Whether the namespace an endpoint was made in is still at its path:
 /// one stat(2) per path (device, inode and change time), the cookie read
 /// only when the change time says nothing ([`Seen`]).
-fn netns_alive(ep: &EndpointRecord, seen: &mut HashMap<PathBuf, Seen>) -> bool {
-    seen.entry(ep.netns.clone())
-        .or_insert_with(|| Seen::at(&ep.netns))
+fn netns_alive(ep: &EndpointKeys<'_>, seen: &mut HashMap<PathBuf, Seen>) -> bool {
+    seen.entry(ep.netns.to_owned())
+        .or_insert_with(|| Seen::at(ep.netns))
         .is_of(ep)
 }
 
@@ -279,8 +279,7 @@ impl BridgeNet {
             .store
             .state
             .endpoints
-            .values()
-            .filter(|e| !plan::is_detached(e) && !netns_alive(e, &mut seen))
+            .matching(|k| !k.is_detached() && !netns_alive(k, &mut seen))
             .cloned()
             .collect();
         for ep in gone {

@@ -39,10 +39,14 @@ pub(super) struct Journal {
     id: (u64, u64),
     /// Bytes of `held` applied (always at a line's end).
     len: u64,
+    /// The file's line number of the journal's first line.
+    first_journal_line: usize,
     /// Journal lines applied (after the snapshot line).
     lines: usize,
     /// The file goes on past `len` with an incomplete record.
     torn: bool,
+    /// The version the held file was written in.
+    version: u32,
     /// Test hook: the next write fails.
     #[cfg(test)]
     pub(super) fail_next_write: bool,
@@ -60,8 +64,10 @@ impl Journal {
             held: None,
             id: (0, 0),
             len: 0,
+            first_journal_line: 2,
             lines: 0,
             torn: false,
+            version: 0,
             #[cfg(test)]
             fail_next_write: false,
         }
@@ -74,6 +80,12 @@ impl Journal {
     /// Journal lines since the snapshot.
     pub(super) fn lines(&self) -> usize {
         self.lines
+    }
+
+    /// Whether the held file is in this build's format (an older one is
+    /// rewritten by the first writer).
+    pub(super) fn is_current(&self) -> bool {
+        self.version == format::STATE_VERSION
     }
 
     /// The held file's `(device, inode)` and the bytes applied, when it is
@@ -105,6 +117,7 @@ impl Journal {
         self.len = 0;
         self.lines = 0;
         self.torn = false;
+        self.version = 0;
     }
 
     fn bad(&self, problem: StateProblem) -> Error {
@@ -130,8 +143,8 @@ impl Journal {
             self.reload(state, writable)?;
         } else if meta.len() > self.len {
             let bytes = self.read_range(self.len, meta.len())?;
-            let first_line = self.lines + 2;
-            if let Err(e) = self.apply_lines(state, &bytes, first_line) {
+            let first_line = self.first_journal_line + self.lines;
+            if let Err(e) = self.apply_tail(state, bytes, first_line) {
                 // Part of the tail may be applied: load afresh next time.
                 self.forget();
                 return Err(e);
@@ -196,10 +209,16 @@ impl Journal {
             let Some(end) = format::newline(&bytes) else {
                 return Err(self.bad(StateProblem::Truncated));
             };
-            *state = format::decode_snapshot(&bytes[..end]).map_err(|p| self.bad(p))?;
+            let version = format::version(&bytes[..end]).map_err(|p| self.bad(p))?;
+            let total = bytes.len();
+            let chunk = format::complete_lines(bytes, 1).map_err(|p| self.bad(p))?;
+            let snap = format::decode_snapshot(&chunk, version).map_err(|p| self.bad(p))?;
+            *state = snap.state;
             self.id = file_id(&meta);
-            self.len = end as u64 + 1;
-            self.apply_lines(state, &bytes[end + 1..], 2)
+            self.version = snap.version;
+            self.len = snap.len as u64;
+            self.first_journal_line = snap.lines + 1;
+            self.apply_lines(state, &chunk, snap.len, total, snap.lines + 1)
         })();
         if loaded.is_err() {
             self.forget();
@@ -207,28 +226,42 @@ impl Journal {
         loaded
     }
 
-    /// Apply the complete lines of `bytes` (which start at `self.len`).
-    fn apply_lines(&mut self, state: &mut State, bytes: &[u8], first_line: usize) -> Result<()> {
-        let mut at = 0;
+    /// Apply the complete lines of `bytes` (read from `self.len`; the
+    /// first is the file's line `first_line`).
+    fn apply_tail(&mut self, state: &mut State, bytes: Vec<u8>, first_line: usize) -> Result<()> {
+        let total = bytes.len();
+        let chunk = format::complete_lines(bytes, first_line).map_err(|p| self.bad(p))?;
+        self.apply_lines(state, &chunk, 0, total, first_line)
+    }
+
+    /// Apply the lines of `chunk` from `at` (which is `self.len` in the
+    /// file); `total`: the bytes read, the incomplete record after the
+    /// chunk's last line included.
+    fn apply_lines(
+        &mut self,
+        state: &mut State,
+        chunk: &format::Chunk,
+        mut at: usize,
+        total: usize,
+        first_line: usize,
+    ) -> Result<()> {
         let mut line = first_line;
-        while at < bytes.len() {
-            let Some(nl) = format::newline(&bytes[at..]) else {
-                // A record without its newline: being written, or torn by a
-                // crash. Left for later; a writer cuts it off.
-                self.torn = true;
-                return Ok(());
-            };
-            let op = format::decode_op(&bytes[at..at + nl])
+        let bytes = chunk.as_bytes();
+        while let Some(nl) = format::newline(&bytes[at..]) {
+            let change = format::decode_change(chunk, at..at + nl, line)
                 .map_err(|detail| self.bad(StateProblem::Malformed { line, detail }))?;
             state
-                .apply(op)
+                .apply_change(change)
                 .map_err(|detail| self.bad(StateProblem::Inconsistent { line, detail }))?;
             at += nl + 1;
             self.len += nl as u64 + 1;
             self.lines += 1;
             line += 1;
         }
-        self.torn = false;
+        // A record without its newline after the last line: being
+        // written, or torn by a crash. Left for later; a writer cuts it
+        // off.
+        self.torn = total > bytes.len();
         Ok(())
     }
 
@@ -301,7 +334,7 @@ impl Journal {
     /// fsync, rename, fsync of the directory; then read and append to that
     /// file from now on. The caller holds the lock. On failure the current
     /// file is left as it was.
-    pub(super) fn replace(&mut self, bytes: &[u8]) -> Result<()> {
+    pub(super) fn replace(&mut self, bytes: &[u8], lines: usize) -> Result<()> {
         let tmp = self.dir.join(format!("{STATE_FILE}.tmp"));
         let written = (|| -> Result<File> {
             self.injected_failure("create")?;
@@ -341,8 +374,10 @@ impl Journal {
         });
         self.id = file_id(&meta);
         self.len = bytes.len() as u64;
+        self.first_journal_line = lines + 1;
         self.lines = 0;
         self.torn = false;
+        self.version = format::STATE_VERSION;
         Ok(())
     }
 }

@@ -42,6 +42,7 @@
 
 mod format;
 mod journal;
+mod lazy;
 mod lock;
 mod query;
 mod records;
@@ -50,6 +51,7 @@ use std::path::{Path, PathBuf};
 
 pub use format::STATE_VERSION;
 pub use journal::STATE_FILE;
+pub use lazy::{EndpointKeys, Endpoints};
 pub use lock::{LOCK_FILE, Locked};
 pub use query::{Net, State, release};
 pub use records::{EndpointRecord, Intent, NetworkRecord, Op, PortRecord, Restore, SandboxRecord};
@@ -119,15 +121,25 @@ impl Store {
         self.journal.position()
     }
 
+    /// Journal records after the snapshot, as of the last refresh (the
+    /// journal is compacted when this reaches twice the live objects and
+    /// [`COMPACT_MIN`]).
+    pub fn journal_records(&self) -> usize {
+        self.journal.lines()
+    }
+
     /// Take the directory's exclusive lock (waiting for other processes)
     /// and bring the state up to date with what they wrote (compacting the
-    /// journal first when it is long). Taking it again while a guard of
-    /// this store is alive does not wait, and the lock is held until the
+    /// journal first when it is long, or rewriting a file of an older
+    /// format in this build's). Taking it again while a guard of this
+    /// store is alive does not wait, and the lock is held until the
     /// outermost guard drops.
     pub fn lock(&mut self) -> Result<Locked> {
         let guard = self.lock.lock()?;
         self.refresh(true)?;
-        if guard.is_outermost() && self.journal.lines() >= self.compact_at() {
+        if guard.is_outermost()
+            && (self.journal.lines() >= self.compact_at() || !self.journal.is_current())
+        {
             self.compact()?;
         }
         Ok(guard)
@@ -202,13 +214,20 @@ impl Store {
                 errno: nix::errno::Errno::ESTALE,
             });
         }
+        if let Some(p) = self.state.endpoints.problem() {
+            // A record did not decode: what was decided on this state may
+            // have missed it.
+            return Err(self.bad(p.clone()));
+        }
         let line = format::encode_op(&op)
             .map_err(|detail| self.bad(StateProblem::Malformed { line: 0, detail }))?;
         if let Err(detail) = self.state.apply(op) {
             self.resync();
             return Err(self.bad(StateProblem::Inconsistent { line: 0, detail }));
         }
-        let written = if durable {
+        // A file of an older format (its rewrite failed when the lock was
+        // taken) is never appended to: the change goes into a snapshot.
+        let written = if durable || !self.journal.is_current() {
             self.write_snapshot()
         } else {
             self.journal.append(&line)
@@ -235,7 +254,8 @@ impl Store {
     pub fn write_snapshot(&mut self) -> Result<()> {
         let bytes = format::encode_snapshot(&self.state)
             .map_err(|detail| self.bad(StateProblem::Malformed { line: 1, detail }))?;
-        self.journal.replace(&bytes)
+        self.journal
+            .replace(&bytes, 1 + self.state.endpoints.len())
     }
 }
 
@@ -538,5 +558,80 @@ mod tests {
         std::fs::rename(&tmp, &path).unwrap();
         s.refresh_unlocked().unwrap();
         assert!(s.state.sandboxes.contains_key("b"));
+    }
+
+    #[test]
+    fn a_version_1_file_is_read_and_rewritten_by_the_first_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(STATE_FILE);
+        std::fs::write(dir.path().join(LOCK_FILE), b"").unwrap();
+        std::fs::write(&path, format::tests::V1).unwrap();
+        let expect = State::parse(format::tests::V1.as_bytes()).unwrap();
+        // A reader without the lock reads it as it is.
+        let mut r = Store::open_unlocked(dir.path()).unwrap();
+        assert_eq!(r.state, expect);
+        assert!(std::fs::read(&path).unwrap().starts_with(br#"{"brnet_state":1,"#));
+        // The first writer rewrites it in this build's format, the same
+        // state in it.
+        let mut w = Store::open(dir.path()).unwrap();
+        assert!(std::fs::read(&path).unwrap().starts_with(br#"{"brnet_state":2,"#));
+        assert_eq!(w.state, expect);
+        assert_eq!(w.journal_records(), 0);
+        {
+            let _l = w.lock().unwrap();
+            w.record(sandbox("new"), false).unwrap();
+        }
+        r.refresh_unlocked().unwrap();
+        assert_eq!(r.state, w.state);
+        assert_eq!(reopened(dir.path()), w.state);
+    }
+
+    #[test]
+    fn a_call_that_touches_one_endpoint_decodes_one_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let n = network("n", "10.1.0.0/16");
+        {
+            let mut s = Store::open(dir.path()).unwrap();
+            {
+                let _l = s.lock().unwrap();
+                s.record(Op::Network { network: n.clone() }, true).unwrap();
+            }
+            for i in 0..50 {
+                connect(&mut s, &format!("e{i:02}"), &n);
+            }
+            let _l = s.lock().unwrap();
+            s.write_snapshot().unwrap();
+            drop(_l);
+            for i in 50..60 {
+                connect(&mut s, &format!("e{i:02}"), &n);
+            }
+        }
+        let mut s = Store::open(dir.path()).unwrap();
+        let decoded = |s: &Store| {
+            s.state
+                .endpoints
+                .entries()
+                .filter(|e| match e {
+                    lazy::Entry::Raw(r) => r.is_decoded(),
+                    lazy::Entry::Owned(_) => true,
+                })
+                .count()
+        };
+        assert_eq!(s.state.endpoints.len(), 60);
+        assert_eq!(decoded(&s), 0, "nothing decoded to load");
+        // The next address follows all of them, from the keys alone.
+        let addr = connect(&mut s, "new", &n);
+        assert_eq!(addr.to_string(), "10.1.0.62");
+        assert_eq!(decoded(&s), 1, "only the new one (built in memory)");
+        // Keys questions decode nothing; the record asked for, itself.
+        assert_eq!(s.state.endpoint_count(&n.id), 61);
+        assert_eq!(s.state.endpoints_at(Path::new("/run/netns/e07")).count(), 1);
+        assert_eq!(decoded(&s), 2);
+        {
+            let _l = s.lock().unwrap();
+            s.record(Op::Disconnect { id: "e55".into() }, false).unwrap();
+        }
+        assert_eq!(decoded(&s), 2, "a disconnect by keys");
+        assert_eq!(reopened(dir.path()), s.state);
     }
 }

@@ -8,6 +8,7 @@ use std::net::IpAddr;
 use brnet_ipam::Pool;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
+use super::lazy::{Endpoints, Entry};
 use super::records::{EndpointRecord, Intent, NetworkRecord, Op, SandboxRecord};
 
 /// A network in memory: its record and its address pools.
@@ -103,8 +104,9 @@ impl Net {
 pub struct State {
     /// Networks, in creation order.
     pub networks: Vec<Net>,
-    /// Endpoints by id.
-    pub endpoints: BTreeMap<String, EndpointRecord>,
+    /// Endpoints by id (decoded when first asked for: ask by keys where
+    /// you can, see [`Endpoints::matching`]).
+    pub endpoints: Endpoints,
     /// Containers in host/none/container modes, by id.
     pub sandboxes: BTreeMap<String, SandboxRecord>,
     /// Operations begun and not ended.
@@ -139,7 +141,25 @@ impl State {
         &'a self,
         id: &'a str,
     ) -> impl Iterator<Item = &'a EndpointRecord> + 'a {
-        self.endpoints.values().filter(move |e| e.network == id)
+        self.endpoints.matching(move |k| k.network == id)
+    }
+
+    /// How many endpoints network `id` has (none decoded).
+    pub fn endpoint_count(&self, id: &str) -> usize {
+        self.endpoints
+            .all_keys()
+            .filter(|k| k.network == id)
+            .count()
+    }
+
+    /// The endpoints recorded in the namespace at `path` (detached ones
+    /// never: their path is empty), whichever namespace is there now.
+    pub fn endpoints_at<'a>(
+        &'a self,
+        path: &'a std::path::Path,
+    ) -> impl Iterator<Item = &'a EndpointRecord> + 'a {
+        self.endpoints
+            .matching(move |k| !k.is_detached() && k.netns == path)
     }
 
     /// Apply one record, live or replayed: the journal is the only writer
@@ -178,49 +198,17 @@ impl State {
                 }
                 self.intents.remove(&id);
             }
-            Op::Connect { endpoint } => {
-                let net = self
-                    .network_by_id_mut(&endpoint.network)
-                    .ok_or_else(|| format!("endpoint on unknown network {}", endpoint.network))?;
-                if let Some(a) = endpoint.ipv4 {
-                    let pool = net
-                        .pool4
-                        .as_mut()
-                        .ok_or_else(|| "IPv4 endpoint on a network without IPv4".to_owned())?;
-                    take(pool, IpAddr::V4(a.addr()), endpoint.dynamic4)?;
-                }
-                if let Some(a) = endpoint.ipv6 {
-                    let pool = net
-                        .pool6
-                        .as_mut()
-                        .ok_or_else(|| "IPv6 endpoint on an IPv4-only network".to_owned())?;
-                    take(pool, IpAddr::V6(a.addr()), endpoint.dynamic6)?;
-                }
-                self.intents.remove(&endpoint.id);
-                self.endpoints.insert(endpoint.id.clone(), endpoint);
-            }
-            Op::Update { endpoint } => {
-                let old = self
-                    .endpoints
-                    .get(&endpoint.id)
-                    .ok_or_else(|| format!("update of unknown endpoint {}", endpoint.id))?;
-                if (&old.network, old.ipv4, old.ipv6)
-                    != (&endpoint.network, endpoint.ipv4, endpoint.ipv6)
-                {
-                    return Err(format!(
-                        "update of endpoint {} changes its network or addresses",
-                        endpoint.id
-                    ));
-                }
-                self.endpoints.insert(endpoint.id.clone(), endpoint);
-            }
+            Op::Connect { endpoint } => self.connect(Entry::Owned(Box::new(endpoint)))?,
+            Op::Update { endpoint } => self.update(Entry::Owned(Box::new(endpoint)))?,
             Op::Disconnect { id } => {
-                let ep = self
+                let keys = self
                     .endpoints
-                    .remove(&id)
+                    .keys_of(&id)
                     .ok_or_else(|| format!("disconnect of unknown endpoint {id}"))?;
+                let (network, v4, v6) = (keys.network.to_owned(), keys.ipv4, keys.ipv6);
+                self.endpoints.remove(&id);
                 self.intents.remove(&id);
-                release(self, &ep).map_err(|e| e.to_string())?;
+                release_addrs(self, &network, v4, v6).map_err(|e| e.to_string())?;
             }
             Op::Sandbox { sandbox } => {
                 self.sandboxes.insert(sandbox.id.clone(), sandbox);
@@ -235,6 +223,54 @@ impl State {
                 self.intents.remove(&id);
             }
         }
+        Ok(())
+    }
+}
+
+impl State {
+    /// An endpoint connected (live, or replayed: its record may not be
+    /// decoded).
+    pub(super) fn connect(&mut self, entry: Entry) -> std::result::Result<(), String> {
+        let k = entry.keys();
+        let net = self
+            .networks
+            .iter_mut()
+            .find(|n| n.rec.id == k.network)
+            .ok_or_else(|| format!("endpoint on unknown network {}", k.network))?;
+        if let Some(a) = k.ipv4 {
+            let pool = net
+                .pool4
+                .as_mut()
+                .ok_or_else(|| "IPv4 endpoint on a network without IPv4".to_owned())?;
+            take(pool, IpAddr::V4(a.addr()), k.dynamic4)?;
+        }
+        if let Some(a) = k.ipv6 {
+            let pool = net
+                .pool6
+                .as_mut()
+                .ok_or_else(|| "IPv6 endpoint on an IPv4-only network".to_owned())?;
+            take(pool, IpAddr::V6(a.addr()), k.dynamic6)?;
+        }
+        let id = k.id.to_owned();
+        self.intents.remove(&id);
+        self.endpoints.insert(entry);
+        Ok(())
+    }
+
+    /// An endpoint's record changed, its network and addresses the same.
+    pub(super) fn update(&mut self, entry: Entry) -> std::result::Result<(), String> {
+        let k = entry.keys();
+        let old = self
+            .endpoints
+            .keys_of(k.id)
+            .ok_or_else(|| format!("update of unknown endpoint {}", k.id))?;
+        if (old.network, old.ipv4, old.ipv6) != (k.network, k.ipv4, k.ipv6) {
+            return Err(format!(
+                "update of endpoint {} changes its network or addresses",
+                k.id
+            ));
+        }
+        self.endpoints.insert(entry);
         Ok(())
     }
 }
@@ -258,13 +294,23 @@ pub fn release(
     state: &mut State,
     ep: &EndpointRecord,
 ) -> std::result::Result<(), brnet_ipam::Error> {
-    if let Some(net) = state.network_by_id_mut(&ep.network) {
-        if let (Some(a), Some(p)) = (ep.ipv4, net.pool4.as_mut()) {
+    release_addrs(state, &ep.network, ep.ipv4, ep.ipv6)
+}
+
+fn release_addrs(
+    state: &mut State,
+    network: &str,
+    ipv4: Option<Ipv4Net>,
+    ipv6: Option<Ipv6Net>,
+) -> std::result::Result<(), brnet_ipam::Error> {
+    if let Some(net) = state.network_by_id_mut(network) {
+        if let (Some(a), Some(p)) = (ipv4, net.pool4.as_mut()) {
             p.release(IpAddr::V4(a.addr()))?;
         }
-        if let (Some(a), Some(p)) = (ep.ipv6, net.pool6.as_mut()) {
+        if let (Some(a), Some(p)) = (ipv6, net.pool6.as_mut()) {
             p.release(IpAddr::V6(a.addr()))?;
         }
     }
     Ok(())
 }
+

@@ -1,0 +1,821 @@
+//! Endpoint records decoded when first asked for.
+//!
+//! Loading a state file does not build its endpoint records: each one is
+//! kept as the JSON text it was read as (a slice of the file, shared), with
+//! the few fields the questions of one call are answered from, its
+//! [`EndpointKeys`]: id, network, namespace (path and identity), addresses,
+//! whether it publishes ports. These are found by a scan that skips every
+//! other value (no allocation; a record it cannot read plainly, such as one
+//! with an escaped string among its keys, is decoded whole instead). Replay
+//! needs only the keys (addresses back to their pools, a disconnect's
+//! endpoint found by id), and so do the scans a call makes over every
+//! endpoint (dead namespaces, the other endpoints of a namespace): a call
+//! that touches one endpoint decodes one record, whatever their number.
+//!
+//! [`Endpoints`] is a map by id with the parts of `BTreeMap`'s interface
+//! the crate uses (iteration in id order). Its records are a sorted base
+//! (the snapshot's, in the order the file has them: no per-record
+//! allocation to load) and the changes since (the journal's and this
+//! process's, by id). A record that does not decode when it is finally
+//! asked for (a file edited by hand) is left out of what the map returns,
+//! logged, and kept as the map's [`problem`](Endpoints::problem): the
+//! [`Store`](super::Store) writes nothing more on such a state.
+
+use std::collections::BTreeMap;
+use std::collections::btree_map;
+use std::fmt;
+use std::iter::Peekable;
+use std::ops::Range;
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+
+use ipnet::{Ipv4Net, Ipv6Net};
+
+use super::records::EndpointRecord;
+use crate::error::StateProblem;
+
+/// A piece of the state file read into memory (complete lines, UTF-8),
+/// shared by the records read from it.
+pub(super) type Chunk = Arc<String>;
+
+/// What the questions asked of every endpoint need, without decoding it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EndpointKeys<'a> {
+    /// The endpoint's id.
+    pub id: &'a str,
+    /// The network's id.
+    pub network: &'a str,
+    /// The namespace's path (empty: a detached endpoint).
+    pub netns: &'a Path,
+    /// See [`EndpointRecord::netns_ino`].
+    pub netns_ino: u64,
+    /// See [`EndpointRecord::netns_dev`].
+    pub netns_dev: u64,
+    /// See [`EndpointRecord::netns_cookie`].
+    pub netns_cookie: Option<u64>,
+    /// See [`EndpointRecord::netns_ctime`].
+    pub netns_ctime: u64,
+    /// IPv4 address.
+    pub ipv4: Option<Ipv4Net>,
+    /// IPv6 address.
+    pub ipv6: Option<Ipv6Net>,
+    /// The IPv4 address came from the pool's sequence.
+    pub dynamic4: bool,
+    /// The IPv6 address came from the pool's sequence.
+    pub dynamic6: bool,
+    /// It publishes ports.
+    pub publishes: bool,
+}
+
+impl EndpointKeys<'_> {
+    /// A detached endpoint (no namespace: see
+    /// [`plan::is_detached`](crate::plan::is_detached)).
+    pub fn is_detached(&self) -> bool {
+        self.netns.as_os_str().is_empty()
+    }
+}
+
+impl<'a> From<&'a EndpointRecord> for EndpointKeys<'a> {
+    fn from(e: &'a EndpointRecord) -> Self {
+        EndpointKeys {
+            id: &e.id,
+            network: &e.network,
+            netns: &e.netns,
+            netns_ino: e.netns_ino,
+            netns_dev: e.netns_dev,
+            netns_cookie: e.netns_cookie,
+            netns_ctime: e.netns_ctime,
+            ipv4: e.ipv4,
+            ipv6: e.ipv6,
+            dynamic4: e.dynamic4,
+            dynamic6: e.dynamic6,
+            publishes: !e.ports.is_empty(),
+        }
+    }
+}
+
+impl<'a> From<&&'a EndpointRecord> for EndpointKeys<'a> {
+    fn from(e: &&'a EndpointRecord) -> Self {
+        EndpointKeys::from(*e)
+    }
+}
+
+impl<'a> From<&EndpointKeys<'a>> for EndpointKeys<'a> {
+    fn from(k: &EndpointKeys<'a>) -> Self {
+        *k
+    }
+}
+
+/// The keys of a record kept as text: its strings as ranges of the chunk.
+#[derive(Debug, Clone)]
+struct RawKeys {
+    id: Range<usize>,
+    network: Range<usize>,
+    netns: Range<usize>,
+    netns_ino: u64,
+    netns_dev: u64,
+    netns_cookie: Option<u64>,
+    netns_ctime: u64,
+    ipv4: Option<Ipv4Net>,
+    ipv6: Option<Ipv6Net>,
+    dynamic4: bool,
+    dynamic6: bool,
+    publishes: bool,
+}
+
+/// A record kept as the text it was read as.
+#[derive(Clone)]
+pub(super) struct RawEntry {
+    chunk: Chunk,
+    /// The record's JSON within the chunk.
+    json: Range<usize>,
+    /// The file's line it is on, for errors.
+    line: usize,
+    keys: RawKeys,
+    /// Decoded when first asked for (`None` inside: it did not decode).
+    record: OnceLock<Option<Box<EndpointRecord>>>,
+}
+
+/// One endpoint: as read from the file, or built in memory.
+#[derive(Clone)]
+pub(super) enum Entry {
+    /// Read from the file, decoded when asked for.
+    Raw(RawEntry),
+    /// Built in memory (a live change, or a record read whole).
+    Owned(Box<EndpointRecord>),
+}
+
+impl fmt::Debug for Entry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Entry::Raw(r) => write!(f, "Raw(line {}, {} bytes)", r.line, r.json.len()),
+            Entry::Owned(e) => e.fmt(f),
+        }
+    }
+}
+
+impl RawEntry {
+    /// Whether it was decoded.
+    #[cfg(test)]
+    pub(super) fn is_decoded(&self) -> bool {
+        self.record.get().is_some()
+    }
+}
+
+impl Entry {
+    /// The record at `json` of `chunk` (on the file's line `line`): its
+    /// keys read, the rest left as text; decoded whole when the keys cannot
+    /// be read plainly. `Err`: it does not decode.
+    pub(super) fn read(chunk: &Chunk, json: Range<usize>, line: usize) -> Result<Entry, String> {
+        match raw_keys(chunk, json.clone()) {
+            Some(keys) => Ok(Entry::Raw(RawEntry {
+                chunk: chunk.clone(),
+                json,
+                line,
+                keys,
+                record: OnceLock::new(),
+            })),
+            None => serde_json::from_str::<EndpointRecord>(&chunk[json])
+                .map(|e| Entry::Owned(Box::new(e)))
+                .map_err(|e| e.to_string()),
+        }
+    }
+
+    /// Its keys.
+    pub(super) fn keys(&self) -> EndpointKeys<'_> {
+        match self {
+            Entry::Owned(e) => EndpointKeys::from(&**e),
+            Entry::Raw(r) => {
+                let k = &r.keys;
+                let s = |range: &Range<usize>| r.chunk.get(range.clone()).unwrap_or_default();
+                EndpointKeys {
+                    id: s(&k.id),
+                    network: s(&k.network),
+                    netns: Path::new(s(&k.netns)),
+                    netns_ino: k.netns_ino,
+                    netns_dev: k.netns_dev,
+                    netns_cookie: k.netns_cookie,
+                    netns_ctime: k.netns_ctime,
+                    ipv4: k.ipv4,
+                    ipv6: k.ipv6,
+                    dynamic4: k.dynamic4,
+                    dynamic6: k.dynamic6,
+                    publishes: k.publishes,
+                }
+            }
+        }
+    }
+
+    fn id(&self) -> &str {
+        match self {
+            Entry::Owned(e) => &e.id,
+            Entry::Raw(r) => r.chunk.get(r.keys.id.clone()).unwrap_or_default(),
+        }
+    }
+
+    /// The record, decoded (once); `None` when it does not decode (said
+    /// in `problem`).
+    fn record<'a>(&'a self, problem: &OnceLock<StateProblem>) -> Option<&'a EndpointRecord> {
+        match self {
+            Entry::Owned(e) => Some(e),
+            Entry::Raw(r) => r
+                .record
+                .get_or_init(|| match serde_json::from_str(&r.chunk[r.json.clone()]) {
+                    Ok(e) => Some(Box::new(e)),
+                    Err(e) => {
+                        tracing::error!(line = r.line, error = %e, "a state record does not decode");
+                        let _ = problem.set(StateProblem::Malformed {
+                            line: r.line,
+                            detail: e.to_string(),
+                        });
+                        None
+                    }
+                })
+                .as_deref(),
+        }
+    }
+
+    /// The record's JSON as a snapshot writes it: as read, or encoded.
+    pub(super) fn write_json(&self, out: &mut Vec<u8>) -> Result<(), String> {
+        match self {
+            Entry::Raw(r) => {
+                out.extend_from_slice(r.chunk[r.json.clone()].as_bytes());
+                Ok(())
+            }
+            Entry::Owned(e) => serde_json::to_writer(out, e).map_err(|e| e.to_string()),
+        }
+    }
+}
+
+/// Endpoints by id, decoded when first asked for (see the [module](self)).
+#[derive(Clone, Default)]
+pub struct Endpoints {
+    /// Sorted by id, unique: the snapshot's.
+    base: Vec<Entry>,
+    /// By id, since the snapshot: added or replaced (`Some`), removed
+    /// (`None`, only for ids of `base`).
+    changed: BTreeMap<String, Option<Entry>>,
+    len: usize,
+    problem: OnceLock<StateProblem>,
+}
+
+impl Endpoints {
+    /// A map of the snapshot's records (`base`, in any order). `Err`: an
+    /// id recorded twice.
+    pub(super) fn from_base(mut base: Vec<Entry>) -> Result<Endpoints, String> {
+        if !base.windows(2).all(|w| w[0].id() < w[1].id()) {
+            base.sort_by(|a, b| a.id().cmp(b.id()));
+            if let Some(w) = base.windows(2).find(|w| w[0].id() == w[1].id()) {
+                return Err(format!("endpoint {} recorded twice", w[0].id()));
+            }
+        }
+        Ok(Endpoints {
+            len: base.len(),
+            base,
+            changed: BTreeMap::new(),
+            problem: OnceLock::new(),
+        })
+    }
+
+    fn entry(&self, id: &str) -> Option<&Entry> {
+        match self.changed.get(id) {
+            Some(e) => e.as_ref(),
+            None => self
+                .base
+                .binary_search_by(|e| e.id().cmp(id))
+                .ok()
+                .map(|i| &self.base[i]),
+        }
+    }
+
+    fn in_base(&self, id: &str) -> bool {
+        self.base.binary_search_by(|e| e.id().cmp(id)).is_ok()
+    }
+
+    /// How many.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Whether there is one with this id.
+    pub fn contains_key(&self, id: &str) -> bool {
+        self.entry(id).is_some()
+    }
+
+    /// The record with this id.
+    pub fn get(&self, id: &str) -> Option<&EndpointRecord> {
+        self.entry(id)?.record(&self.problem)
+    }
+
+    /// The keys of the record with this id (nothing decoded).
+    pub fn keys_of(&self, id: &str) -> Option<EndpointKeys<'_>> {
+        self.entry(id).map(Entry::keys)
+    }
+
+    /// Add or replace.
+    pub(super) fn insert(&mut self, entry: Entry) {
+        let id = entry.id().to_owned();
+        if !self.contains_key(&id) {
+            self.len += 1;
+        }
+        self.changed.insert(id, Some(entry));
+    }
+
+    /// Take the one with this id out; `false` when there is none.
+    pub(super) fn remove(&mut self, id: &str) -> bool {
+        if !self.contains_key(id) {
+            return false;
+        }
+        if self.in_base(id) {
+            self.changed.insert(id.to_owned(), None);
+        } else {
+            self.changed.remove(id);
+        }
+        self.len -= 1;
+        true
+    }
+
+    /// Every entry, in id order.
+    pub(super) fn entries(&self) -> Entries<'_> {
+        Entries {
+            base: self.base.iter().peekable(),
+            changed: self.changed.iter().peekable(),
+        }
+    }
+
+    /// The keys of every endpoint, in id order (nothing decoded).
+    pub fn all_keys(&self) -> impl Iterator<Item = EndpointKeys<'_>> + '_ {
+        self.entries().map(Entry::keys)
+    }
+
+    /// The records whose keys pass `f`, decoded, in id order: only those
+    /// are decoded.
+    pub fn matching<'a>(
+        &'a self,
+        mut f: impl FnMut(&EndpointKeys<'_>) -> bool + 'a,
+    ) -> impl Iterator<Item = &'a EndpointRecord> + 'a {
+        self.entries()
+            .filter(move |e| f(&e.keys()))
+            .filter_map(|e| e.record(&self.problem))
+    }
+
+    /// Every record, decoded, in id order.
+    pub fn values(&self) -> impl Iterator<Item = &EndpointRecord> + '_ {
+        self.entries().filter_map(|e| e.record(&self.problem))
+    }
+
+    /// Every id and record, in id order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &EndpointRecord)> + '_ {
+        self.values().map(|e| (e.id.as_str(), e))
+    }
+
+    /// Every id, in order (nothing decoded).
+    pub fn keys(&self) -> impl Iterator<Item = &str> + '_ {
+        self.entries().map(Entry::id)
+    }
+
+    /// Why a record did not decode, if one did not.
+    pub fn problem(&self) -> Option<&StateProblem> {
+        self.problem.get()
+    }
+
+    /// Decode every record: the first that does not decode, if any.
+    pub fn decode_all(&self) -> Result<(), StateProblem> {
+        self.entries().for_each(|e| {
+            e.record(&self.problem);
+        });
+        match self.problem.get() {
+            Some(p) => Err(p.clone()),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The entries of an [`Endpoints`], in id order: its base and its changes
+/// merged.
+pub(super) struct Entries<'a> {
+    base: Peekable<std::slice::Iter<'a, Entry>>,
+    changed: Peekable<btree_map::Iter<'a, String, Option<Entry>>>,
+}
+
+impl<'a> Iterator for Entries<'a> {
+    type Item = &'a Entry;
+
+    fn next(&mut self) -> Option<&'a Entry> {
+        loop {
+            let order = match (self.base.peek(), self.changed.peek()) {
+                (None, None) => return None,
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (Some(b), Some((id, _))) => b.id().cmp(id.as_str()),
+            };
+            match order {
+                std::cmp::Ordering::Less => return self.base.next(),
+                std::cmp::Ordering::Equal => {
+                    self.base.next();
+                }
+                std::cmp::Ordering::Greater => {}
+            }
+            if let Some((_, Some(e))) = self.changed.next() {
+                return Some(e);
+            }
+        }
+    }
+}
+
+impl std::ops::Index<&str> for Endpoints {
+    type Output = EndpointRecord;
+    fn index(&self, id: &str) -> &EndpointRecord {
+        self.get(id).expect("no endpoint with this id")
+    }
+}
+
+impl std::ops::Index<&String> for Endpoints {
+    type Output = EndpointRecord;
+    fn index(&self, id: &String) -> &EndpointRecord {
+        &self[id.as_str()]
+    }
+}
+
+impl PartialEq for Endpoints {
+    fn eq(&self, other: &Self) -> bool {
+        self.len == other.len && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Endpoints {}
+
+impl fmt::Debug for Endpoints {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+impl FromIterator<EndpointRecord> for Endpoints {
+    fn from_iter<I: IntoIterator<Item = EndpointRecord>>(iter: I) -> Self {
+        let mut m = Endpoints::default();
+        for e in iter {
+            m.insert(Entry::Owned(Box::new(e)));
+        }
+        m
+    }
+}
+
+/// A scan of JSON text that finds an object's members and skips their
+/// values, building nothing.
+struct Scan<'a> {
+    b: &'a [u8],
+    at: usize,
+}
+
+impl Scan<'_> {
+    fn ws(&mut self) {
+        while matches!(self.b.get(self.at), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.at += 1;
+        }
+    }
+
+    fn eat(&mut self, c: u8) -> bool {
+        self.ws();
+        let hit = self.b.get(self.at) == Some(&c);
+        if hit {
+            self.at += 1;
+        }
+        hit
+    }
+
+    /// A string: the range of what is between its quotes, and whether it
+    /// has escapes.
+    fn string(&mut self) -> Option<(Range<usize>, bool)> {
+        self.ws();
+        if self.b.get(self.at) != Some(&b'"') {
+            return None;
+        }
+        let start = self.at + 1;
+        let mut i = start;
+        let mut escaped = false;
+        loop {
+            let j = i + memchr::memchr2(b'"', b'\\', self.b.get(i..)?)?;
+            if self.b[j] == b'\\' {
+                escaped = true;
+                i = j + 2;
+                continue;
+            }
+            self.at = j + 1;
+            return Some((start..j, escaped));
+        }
+    }
+
+    /// Skip one value: its range.
+    fn value(&mut self) -> Option<Range<usize>> {
+        self.ws();
+        let start = self.at;
+        match *self.b.get(self.at)? {
+            b'"' => {
+                self.string()?;
+            }
+            b'{' | b'[' => {
+                let mut depth = 0usize;
+                loop {
+                    match *self.b.get(self.at)? {
+                        b'"' => {
+                            self.string()?;
+                            continue;
+                        }
+                        b'{' | b'[' => depth += 1,
+                        b'}' | b']' => {
+                            depth -= 1;
+                            if depth == 0 {
+                                self.at += 1;
+                                break;
+                            }
+                        }
+                        _ => {}
+                    }
+                    self.at += 1;
+                }
+            }
+            _ => {
+                while let Some(c) = self.b.get(self.at) {
+                    if matches!(c, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r') {
+                        break;
+                    }
+                    self.at += 1;
+                }
+                if self.at == start {
+                    return None;
+                }
+            }
+        }
+        Some(start..self.at)
+    }
+
+    /// The members of the object here, each given to `f` as its key and
+    /// its value's range; then nothing but white space may follow.
+    fn object(&mut self, mut f: impl FnMut(&[u8], Range<usize>) -> Option<()>) -> Option<()> {
+        if !self.eat(b'{') {
+            return None;
+        }
+        if !self.eat(b'}') {
+            loop {
+                let (key, escaped) = self.string()?;
+                if escaped || !self.eat(b':') {
+                    return None;
+                }
+                let value = self.value()?;
+                f(&self.b[key], value)?;
+                if self.eat(b',') {
+                    continue;
+                }
+                if !self.eat(b'}') {
+                    return None;
+                }
+                break;
+            }
+        }
+        self.ws();
+        (self.at == self.b.len()).then_some(())
+    }
+}
+
+/// The keys of the endpoint record at `json` of `text`, read plainly:
+/// `None` when they cannot be (a key string with escapes, a value of an
+/// unexpected form, a key missing), and the record must be decoded whole.
+fn raw_keys(text: &str, json: Range<usize>) -> Option<RawKeys> {
+    let b = text.as_bytes().get(json.clone())?;
+    let base = json.start;
+    let at = |r: Range<usize>| r.start + base..r.end + base;
+    let plain = |v: &Range<usize>| -> Option<Range<usize>> {
+        let s = b.get(v.clone())?;
+        if s.len() < 2 || s[0] != b'"' || s[s.len() - 1] != b'"' || s[1..s.len() - 1].contains(&b'\\')
+        {
+            return None;
+        }
+        Some(v.start + 1..v.end - 1)
+    };
+    let number = |v: &Range<usize>| -> Option<u64> {
+        let s = b.get(v.clone())?;
+        if s.is_empty() || s.len() > 20 || !s.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        std::str::from_utf8(s).ok()?.parse().ok()
+    };
+    let boolean = |v: &Range<usize>| -> Option<bool> {
+        match b.get(v.clone())? {
+            b"true" => Some(true),
+            b"false" => Some(false),
+            _ => None,
+        }
+    };
+    let (mut id, mut network, mut netns, mut ino) = (None, None, None, None);
+    let mut k = RawKeys {
+        id: 0..0,
+        network: 0..0,
+        netns: 0..0,
+        netns_ino: 0,
+        netns_dev: 0,
+        netns_cookie: None,
+        netns_ctime: 0,
+        ipv4: None,
+        ipv6: None,
+        dynamic4: false,
+        dynamic6: false,
+        publishes: false,
+    };
+    Scan { b, at: 0 }.object(|key, v| {
+        match key {
+            b"id" => id = Some(plain(&v)?),
+            b"network" => network = Some(plain(&v)?),
+            b"netns" => netns = Some(plain(&v)?),
+            b"netns_ino" => ino = Some(number(&v)?),
+            b"netns_dev" => k.netns_dev = number(&v)?,
+            b"netns_cookie" => {
+                k.netns_cookie = match b.get(v.clone())? {
+                    b"null" => None,
+                    _ => Some(number(&v)?),
+                }
+            }
+            b"netns_ctime" => k.netns_ctime = number(&v)?,
+            b"ipv4" => {
+                k.ipv4 = match b.get(v.clone())? {
+                    b"null" => None,
+                    _ => Some(text.get(at(plain(&v)?))?.parse().ok()?),
+                }
+            }
+            b"ipv6" => {
+                k.ipv6 = match b.get(v.clone())? {
+                    b"null" => None,
+                    _ => Some(text.get(at(plain(&v)?))?.parse().ok()?),
+                }
+            }
+            b"dynamic4" => k.dynamic4 = boolean(&v)?,
+            b"dynamic6" => k.dynamic6 = boolean(&v)?,
+            b"ports" => {
+                let s = b.get(v)?;
+                k.publishes = s.iter().any(|c| !matches!(c, b'[' | b']' | b' ' | b'\n' | b'\t' | b'\r'));
+                if s.first() != Some(&b'[') {
+                    return None;
+                }
+            }
+            _ => {}
+        }
+        Some(())
+    })?;
+    k.id = at(id?);
+    k.network = at(network?);
+    k.netns = at(netns?);
+    k.netns_ino = ino?;
+    Some(k)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: &str, netns: &str) -> EndpointRecord {
+        EndpointRecord {
+            id: id.into(),
+            network: "n".repeat(64),
+            container_id: id.into(),
+            container: format!("c-{id}"),
+            netns: netns.into(),
+            netns_ino: 4026532001,
+            netns_dev: 4,
+            netns_cookie: Some(77),
+            netns_ctime: 1_700_000_000_000_000_123,
+            ifname: "eth0".into(),
+            host_veth: format!("veth{id}"),
+            mac: "02:42:0a:58:00:02".into(),
+            ipv4: Some("10.88.0.2/16".parse().unwrap()),
+            ipv6: Some("fd00::2/64".parse().unwrap()),
+            dynamic4: true,
+            dynamic6: false,
+            default_route: true,
+            gw_priority: 3,
+            ports: Vec::new(),
+            aliases: vec!["a".into()],
+            created: "2026-01-01T00:00:00Z".into(),
+        }
+    }
+
+    fn chunk_of(recs: &[&EndpointRecord]) -> (Chunk, Vec<Range<usize>>) {
+        let mut text = String::new();
+        let mut ranges = Vec::new();
+        for r in recs {
+            let start = text.len();
+            text.push_str(&serde_json::to_string(r).unwrap());
+            ranges.push(start..text.len());
+            text.push('\n');
+        }
+        (Arc::new(text), ranges)
+    }
+
+    #[test]
+    fn keys_read_plainly_are_the_records_keys() {
+        let mut with_ports = record("b", "/run/netns/x");
+        with_ports.ports.push(super::super::records::PortRecord {
+            protocol: "tcp".into(),
+            host_ip: None,
+            host_port: 8080,
+            host_port_end: 8080,
+            container_port: 80,
+            container_port_end: 80,
+        });
+        with_ports.netns_cookie = None;
+        let mut detached = record("c", "");
+        detached.ipv6 = None;
+        detached.netns_dev = 0;
+        let recs = [record("a", "/run/netns/a"), with_ports, detached];
+        let (chunk, ranges) = chunk_of(&recs.iter().collect::<Vec<_>>());
+        for (r, range) in recs.iter().zip(ranges) {
+            let e = Entry::read(&chunk, range, 2).unwrap();
+            assert!(matches!(e, Entry::Raw(_)), "read plainly");
+            assert_eq!(e.keys(), EndpointKeys::from(r));
+            let problem = OnceLock::new();
+            assert_eq!(e.record(&problem), Some(r));
+        }
+    }
+
+    #[test]
+    fn a_record_with_escapes_or_white_space_is_read_all_the_same() {
+        let r = record("a", "/run/netns/with \"quote\"");
+        let (chunk, ranges) = chunk_of(&[&r]);
+        let e = Entry::read(&chunk, ranges[0].clone(), 2).unwrap();
+        assert!(matches!(e, Entry::Owned(_)), "decoded whole");
+        assert_eq!(e.keys(), EndpointKeys::from(&r));
+        // Spaces and another order of members: still plain.
+        let text = format!(
+            " {{ \"netns_ino\" : 4026532001 , \"network\":\"{}\", \"id\":\"a\",\"container_id\":\"a\",\"container\":\"c\",\"netns\":\"/x\",\"ifname\":\"eth0\",\"host_veth\":\"v\",\"mac\":\"02:42:0a:58:00:02\",\"ports\":[ ],\"created\":\"t\" }} ",
+            "n".repeat(64)
+        );
+        let len = text.len();
+        let e = Entry::read(&Arc::new(text), 0..len, 2).unwrap();
+        assert!(matches!(e, Entry::Raw(_)));
+        assert_eq!(e.keys().netns, Path::new("/x"));
+        assert!(!e.keys().publishes);
+        assert!(e.record(&OnceLock::new()).is_some());
+    }
+
+    #[test]
+    fn a_record_that_does_not_decode_is_an_error_or_left_out_and_said() {
+        for bad in ["{\"id\":", "{\"id\":\"a\"}", "not json", "{\"id\":\"a\",\"netns_ino\":-1}"] {
+            let len = bad.len();
+            assert!(Entry::read(&Arc::new(bad.to_owned()), 0..len, 3).is_err(), "{bad}");
+        }
+        // Keys plain, the rest not a record: found when asked for.
+        let text = format!(
+            "{{\"id\":\"a\",\"network\":\"n\",\"netns\":\"/x\",\"netns_ino\":1,\"warp\":[1,{{\"x\":\"]\"}}]}}"
+        );
+        let len = text.len();
+        let e = Entry::read(&Arc::new(text), 0..len, 5).unwrap();
+        let m = Endpoints::from_base(vec![e]).unwrap();
+        assert_eq!(m.len(), 1);
+        assert!(m.keys_of("a").is_some());
+        assert!(m.problem().is_none());
+        assert_eq!(m.values().count(), 0);
+        assert!(matches!(m.problem(), Some(StateProblem::Malformed { line: 5, .. })));
+        assert!(m.decode_all().is_err());
+    }
+
+    #[test]
+    fn base_and_changes_merge_in_id_order() {
+        let recs: Vec<EndpointRecord> = ["d", "b", "f", "a"]
+            .iter()
+            .map(|id| record(id, "/x"))
+            .collect();
+        let (chunk, ranges) = chunk_of(&recs.iter().collect::<Vec<_>>());
+        let base = ranges
+            .into_iter()
+            .map(|r| Entry::read(&chunk, r, 2).unwrap())
+            .collect();
+        let mut m = Endpoints::from_base(base).unwrap();
+        assert_eq!(m.keys().collect::<Vec<_>>(), ["a", "b", "d", "f"]);
+        m.insert(Entry::Owned(Box::new(record("c", "/y"))));
+        assert!(m.remove("d"));
+        assert!(!m.remove("d"));
+        m.insert(Entry::Owned(Box::new(record("b", "/z"))));
+        m.insert(Entry::Owned(Box::new(record("g", "/y"))));
+        assert!(m.remove("g"));
+        assert_eq!(m.keys().collect::<Vec<_>>(), ["a", "b", "c", "f"]);
+        assert_eq!(m.len(), 4);
+        assert_eq!(m.get("b").unwrap().netns, Path::new("/z"));
+        assert!(m.get("d").is_none() && !m.contains_key("g"));
+        let at_y: Vec<&str> = m
+            .matching(|k| k.netns == Path::new("/y"))
+            .map(|e| e.id.as_str())
+            .collect();
+        assert_eq!(at_y, ["c"]);
+        let same: Endpoints = m.values().cloned().collect();
+        assert_eq!(same, m);
+        assert!(Endpoints::from_base(vec![
+            Entry::Owned(Box::new(record("a", "/x"))),
+            Entry::Owned(Box::new(record("a", "/y"))),
+        ])
+        .is_err());
+    }
+}
