@@ -325,7 +325,7 @@ fn states() {
     let mut torn = std::fs::read(&file).unwrap();
     torn.extend_from_slice(br#"{"op":"end","id":"#);
     write("state_file", "torn", &torn);
-    write("state_file", "future", b"{\"brnet_state\":2}\n");
+    write("state_file", "future", b"{\"brnet_state\":99}\n");
     write("state_file", "garbage", b"\x00\xffnot json\n");
     // Every state seed must load (the torn one too).
     for f in std::fs::read_dir("corpus/state_file").unwrap() {

@@ -343,14 +343,9 @@ fn check_shared(dir: &Path, got: &[(String, Ipv4Addr)]) {
     assert!(b.reconcile().unwrap().endpoints_dropped.is_empty());
 }
 
-/// Journal lines of the state file (after its snapshot line).
+/// Journal records of the state file (after its snapshot).
 fn journal_lines(dir: &Path) -> usize {
-    std::fs::read(dir.join(STATE_FILE))
-        .unwrap()
-        .iter()
-        .filter(|b| **b == b'\n')
-        .count()
-        - 1
+    Store::open_unlocked(dir).unwrap().journal_records()
 }
 
 /// Attach and detach a sandbox (one record each) until the journal has

@@ -46,7 +46,9 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use crate::error::{Error, Result};
 use crate::macvlan::{Driver, MacvlanMode};
 use crate::options::{ConnectOptions, MacPolicy, NetworkOptions};
-use crate::state::{EndpointKeys, EndpointRecord, Net, NetworkRecord, Op, PortRecord, Restore, State};
+use crate::state::{
+    EndpointKeys, EndpointRecord, Net, NetworkRecord, Op, PortRecord, Restore, State,
+};
 
 /// Whether a record is a detached endpoint's (no namespace path: see
 /// [`Target::Detached`]).

@@ -98,18 +98,29 @@ pub fn spec(state: &State) -> Spec {
         .iter()
         .filter(|n| n.rec.options.dns == Some(true))
     {
+        // From the records' keys: only an endpoint with aliases is
+        // decoded.
         let entries: Vec<SpecEntry> = state
-            .endpoints_of(&net.rec.id)
-            .map(|ep| SpecEntry {
-                name: ep.container.clone(),
-                container: ep.container_id.clone(),
-                addrs: ep
+            .endpoints
+            .all_keys()
+            .filter(|k| k.network == net.rec.id)
+            .map(|k| SpecEntry {
+                name: k.container.to_owned(),
+                container: k.container_id.to_owned(),
+                addrs: k
                     .ipv4
                     .map(|a| IpAddr::V4(a.addr()))
                     .into_iter()
-                    .chain(ep.ipv6.map(|a| IpAddr::V6(a.addr())))
+                    .chain(k.ipv6.map(|a| IpAddr::V6(a.addr())))
                     .collect(),
-                aliases: ep.aliases.clone(),
+                aliases: match k.aliased {
+                    true => state
+                        .endpoints
+                        .get(k.id)
+                        .map(|e| e.aliases.clone())
+                        .unwrap_or_default(),
+                    false => Vec::new(),
+                },
             })
             .collect();
         if entries.is_empty() {

@@ -131,7 +131,9 @@ pub(super) fn encode_op(op: &Op) -> Result<Vec<u8>, String> {
     serde_json::to_vec(op).map_err(|e| e.to_string())
 }
 
-/// One journal record, as replay applies it.
+/// One journal record, as replay applies it (one at a time: its size does
+/// not matter).
+#[allow(clippy::large_enum_variant)]
 pub(super) enum Change {
     /// Any change, decoded.
     Op(Op),
@@ -173,6 +175,30 @@ pub(super) fn decode_change(
                     Change::Update(e)
                 });
             }
+        }
+    }
+    // The records every connect and disconnect writes, read without
+    // serde's buffering of internally tagged enums.
+    if let Some(inner) = text
+        .strip_prefix(r#"{"op":"begin","intent":"#)
+        .and_then(|t| t.strip_suffix('}'))
+        && let Ok(intent) = serde_json::from_str::<Intent>(inner)
+    {
+        return Ok(Change::Op(Op::Begin { intent }));
+    }
+    for (prefix, op) in [
+        (
+            r#"{"op":"end","id":""#,
+            (|id| Op::End { id }) as fn(String) -> Op,
+        ),
+        (r#"{"op":"disconnect","id":""#, |id| Op::Disconnect { id }),
+    ] {
+        if let Some(id) = text
+            .strip_prefix(prefix)
+            .and_then(|t| t.strip_suffix(r#""}"#))
+            .filter(|id| !id.contains(['"', '\\']))
+        {
+            return Ok(Change::Op(op(id.to_owned())));
         }
     }
     serde_json::from_str(text)
@@ -283,11 +309,23 @@ pub(super) fn decode_snapshot(chunk: &Chunk, version: u32) -> Result<Snapshot, S
                 });
             }
         }
-        state.endpoints =
-            Endpoints::from_base(snap.endpoints.into_iter().map(|e| Entry::Owned(Box::new(e))).collect())
-                .map_err(|detail| StateProblem::Inconsistent { line: 1, detail })?;
-        state.sandboxes = snap.sandboxes.into_iter().map(|s| (s.id.clone(), s)).collect();
-        state.intents = snap.intents.into_iter().map(|i| (i.id.clone(), i)).collect();
+        state.endpoints = Endpoints::from_base(
+            snap.endpoints
+                .into_iter()
+                .map(|e| Entry::Owned(Box::new(e)))
+                .collect(),
+        )
+        .map_err(|detail| StateProblem::Inconsistent { line: 1, detail })?;
+        state.sandboxes = snap
+            .sandboxes
+            .into_iter()
+            .map(|s| (s.id.clone(), s))
+            .collect();
+        state.intents = snap
+            .intents
+            .into_iter()
+            .map(|i| (i.id.clone(), i))
+            .collect();
         return Ok(Snapshot {
             state,
             version,
@@ -302,12 +340,12 @@ pub(super) fn decode_snapshot(chunk: &Chunk, version: u32) -> Result<Snapshot, S
     for i in 0..head.endpoint_lines {
         let lineno = i + 2;
         let nl = newline(&chunk.as_bytes()[at..]).ok_or(StateProblem::Truncated)?;
-        let entry = Entry::read(chunk, at..at + nl, lineno).map_err(malformed(lineno))?;
-        let network = entry.keys().network;
+        let entry = Entry::read_lazily(chunk, at..at + nl, lineno).map_err(malformed(lineno))?;
+        let network = entry.network();
         if state.network_by_id(network).is_none() {
             return Err(StateProblem::Inconsistent {
                 line: lineno,
-                detail: format!("endpoint {} on unknown network {network}", entry.keys().id),
+                detail: format!("endpoint {} on unknown network {network}", entry.id()),
             });
         }
         base.push(entry);
@@ -315,8 +353,16 @@ pub(super) fn decode_snapshot(chunk: &Chunk, version: u32) -> Result<Snapshot, S
     }
     state.endpoints = Endpoints::from_base(base)
         .map_err(|detail| StateProblem::Inconsistent { line: 1, detail })?;
-    state.sandboxes = head.sandboxes.into_iter().map(|s| (s.id.clone(), s)).collect();
-    state.intents = head.intents.into_iter().map(|i| (i.id.clone(), i)).collect();
+    state.sandboxes = head
+        .sandboxes
+        .into_iter()
+        .map(|s| (s.id.clone(), s))
+        .collect();
+    state.intents = head
+        .intents
+        .into_iter()
+        .map(|i| (i.id.clone(), i))
+        .collect();
     Ok(Snapshot {
         state,
         version,
@@ -449,7 +495,11 @@ pub(super) mod tests {
         let head = bytes.iter().position(|b| *b == b'\n').unwrap() + 1;
         let second = head + bytes[head..].iter().position(|b| *b == b'\n').unwrap() + 1;
         for cut in [head, head + 10, second, second + 5] {
-            assert_eq!(State::parse(&bytes[..cut]), Err(StateProblem::Truncated), "{cut}");
+            assert_eq!(
+                State::parse(&bytes[..cut]),
+                Err(StateProblem::Truncated),
+                "{cut}"
+            );
         }
         assert!(State::parse(&v2()).is_ok());
     }
@@ -489,7 +539,12 @@ pub(super) mod tests {
         fresh.endpoints = Endpoints::default();
         let mut bytes = encode_snapshot(&fresh).unwrap();
         for e in st.endpoints.values() {
-            bytes.extend(encode_op(&Op::Connect { endpoint: e.clone() }).unwrap());
+            bytes.extend(
+                encode_op(&Op::Connect {
+                    endpoint: e.clone(),
+                })
+                .unwrap(),
+            );
             bytes.push(b'\n');
         }
         let chunk = complete_lines(bytes.clone(), 1).unwrap();

@@ -45,6 +45,10 @@ pub struct EndpointKeys<'a> {
     pub id: &'a str,
     /// The network's id.
     pub network: &'a str,
+    /// The container's id.
+    pub container_id: &'a str,
+    /// The container's name.
+    pub container: &'a str,
     /// The namespace's path (empty: a detached endpoint).
     pub netns: &'a Path,
     /// See [`EndpointRecord::netns_ino`].
@@ -65,6 +69,8 @@ pub struct EndpointKeys<'a> {
     pub dynamic6: bool,
     /// It publishes ports.
     pub publishes: bool,
+    /// It has extra names ([`EndpointRecord::aliases`]).
+    pub aliased: bool,
 }
 
 impl EndpointKeys<'_> {
@@ -80,6 +86,8 @@ impl<'a> From<&'a EndpointRecord> for EndpointKeys<'a> {
         EndpointKeys {
             id: &e.id,
             network: &e.network,
+            container_id: &e.container_id,
+            container: &e.container,
             netns: &e.netns,
             netns_ino: e.netns_ino,
             netns_dev: e.netns_dev,
@@ -90,6 +98,7 @@ impl<'a> From<&'a EndpointRecord> for EndpointKeys<'a> {
             dynamic4: e.dynamic4,
             dynamic6: e.dynamic6,
             publishes: !e.ports.is_empty(),
+            aliased: !e.aliases.is_empty(),
         }
     }
 }
@@ -111,6 +120,8 @@ impl<'a> From<&EndpointKeys<'a>> for EndpointKeys<'a> {
 struct RawKeys {
     id: Range<usize>,
     network: Range<usize>,
+    container_id: Range<usize>,
+    container: Range<usize>,
     netns: Range<usize>,
     netns_ino: u64,
     netns_dev: u64,
@@ -121,6 +132,7 @@ struct RawKeys {
     dynamic4: bool,
     dynamic6: bool,
     publishes: bool,
+    aliased: bool,
 }
 
 /// A record kept as the text it was read as.
@@ -131,12 +143,20 @@ pub(super) struct RawEntry {
     json: Range<usize>,
     /// The file's line it is on, for errors.
     line: usize,
-    keys: RawKeys,
+    /// Its id and network (within the chunk): read when it is loaded.
+    id: Range<usize>,
+    network: Range<usize>,
+    /// The rest of its keys, read when first asked for (`None` inside:
+    /// not readable plainly; they come from the decoded record).
+    keys: OnceLock<Option<RawKeys>>,
     /// Decoded when first asked for (`None` inside: it did not decode).
     record: OnceLock<Option<Box<EndpointRecord>>>,
 }
 
 /// One endpoint: as read from the file, or built in memory.
+// The raw variant is the one loaded by the thousand, in one vector: boxing
+// it would cost an allocation per record on every load.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone)]
 pub(super) enum Entry {
     /// Read from the file, decoded when asked for.
@@ -172,7 +192,9 @@ impl Entry {
                 chunk: chunk.clone(),
                 json,
                 line,
-                keys,
+                id: keys.id.clone(),
+                network: keys.network.clone(),
+                keys: OnceLock::from(Some(keys)),
                 record: OnceLock::new(),
             })),
             None => serde_json::from_str::<EndpointRecord>(&chunk[json])
@@ -181,16 +203,81 @@ impl Entry {
         }
     }
 
-    /// Its keys.
-    pub(super) fn keys(&self) -> EndpointKeys<'_> {
+    /// As [`read`](Entry::read), but only its id and network are read
+    /// now (when they are written as serde writes them, first), the rest
+    /// of its keys when first asked for: how a snapshot's records load.
+    pub(super) fn read_lazily(
+        chunk: &Chunk,
+        json: Range<usize>,
+        line: usize,
+    ) -> Result<Entry, String> {
+        let Some((id, network)) = serde_id_network(chunk, json.clone()) else {
+            return Entry::read(chunk, json, line);
+        };
+        Ok(Entry::Raw(RawEntry {
+            chunk: chunk.clone(),
+            json,
+            line,
+            id,
+            network,
+            keys: OnceLock::new(),
+            record: OnceLock::new(),
+        }))
+    }
+
+    /// The network's id.
+    pub(super) fn network(&self) -> &str {
+        match self {
+            Entry::Owned(e) => &e.network,
+            Entry::Raw(r) => r.chunk.get(r.network.clone()).unwrap_or_default(),
+        }
+    }
+
+    /// Its keys, for an entry just read with [`read`](Entry::read) or built
+    /// in memory (their keys are known).
+    pub(super) fn own_keys(&self) -> EndpointKeys<'_> {
+        self.keys(&OnceLock::new())
+    }
+
+    /// Its keys (read when first asked for; from the decoded record when
+    /// they cannot be read plainly; only the id and network when it does
+    /// not decode either, said in `problem`).
+    fn keys<'a>(&'a self, problem: &OnceLock<StateProblem>) -> EndpointKeys<'a> {
         match self {
             Entry::Owned(e) => EndpointKeys::from(&**e),
             Entry::Raw(r) => {
-                let k = &r.keys;
                 let s = |range: &Range<usize>| r.chunk.get(range.clone()).unwrap_or_default();
+                let Some(k) = r
+                    .keys
+                    .get_or_init(|| raw_keys(&r.chunk, r.json.clone()))
+                    .as_ref()
+                else {
+                    return match self.record(problem) {
+                        Some(e) => EndpointKeys::from(e),
+                        None => EndpointKeys {
+                            id: s(&r.id),
+                            network: s(&r.network),
+                            container_id: "",
+                            container: "",
+                            netns: Path::new(""),
+                            netns_ino: 0,
+                            netns_dev: 0,
+                            netns_cookie: None,
+                            netns_ctime: 0,
+                            ipv4: None,
+                            ipv6: None,
+                            dynamic4: false,
+                            dynamic6: false,
+                            publishes: false,
+                            aliased: false,
+                        },
+                    };
+                };
                 EndpointKeys {
                     id: s(&k.id),
                     network: s(&k.network),
+                    container_id: s(&k.container_id),
+                    container: s(&k.container),
                     netns: Path::new(s(&k.netns)),
                     netns_ino: k.netns_ino,
                     netns_dev: k.netns_dev,
@@ -201,15 +288,16 @@ impl Entry {
                     dynamic4: k.dynamic4,
                     dynamic6: k.dynamic6,
                     publishes: k.publishes,
+                    aliased: k.aliased,
                 }
             }
         }
     }
 
-    fn id(&self) -> &str {
+    pub(super) fn id(&self) -> &str {
         match self {
             Entry::Owned(e) => &e.id,
-            Entry::Raw(r) => r.chunk.get(r.keys.id.clone()).unwrap_or_default(),
+            Entry::Raw(r) => r.chunk.get(r.id.clone()).unwrap_or_default(),
         }
     }
 
@@ -314,16 +402,25 @@ impl Endpoints {
 
     /// The keys of the record with this id (nothing decoded).
     pub fn keys_of(&self, id: &str) -> Option<EndpointKeys<'_>> {
-        self.entry(id).map(Entry::keys)
+        self.entry(id).map(|e| e.keys(&self.problem))
     }
 
     /// Add or replace.
     pub(super) fn insert(&mut self, entry: Entry) {
-        let id = entry.id().to_owned();
-        if !self.contains_key(&id) {
-            self.len += 1;
+        match self.changed.entry(entry.id().to_owned()) {
+            btree_map::Entry::Occupied(mut o) => {
+                if o.insert(Some(entry)).is_none() {
+                    self.len += 1;
+                }
+            }
+            btree_map::Entry::Vacant(v) => {
+                let id = v.key().as_str();
+                if self.base.binary_search_by(|e| e.id().cmp(id)).is_err() {
+                    self.len += 1;
+                }
+                v.insert(Some(entry));
+            }
         }
-        self.changed.insert(id, Some(entry));
     }
 
     /// Take the one with this id out; `false` when there is none.
@@ -350,7 +447,7 @@ impl Endpoints {
 
     /// The keys of every endpoint, in id order (nothing decoded).
     pub fn all_keys(&self) -> impl Iterator<Item = EndpointKeys<'_>> + '_ {
-        self.entries().map(Entry::keys)
+        self.entries().map(|e| e.keys(&self.problem))
     }
 
     /// The records whose keys pass `f`, decoded, in id order: only those
@@ -360,7 +457,7 @@ impl Endpoints {
         mut f: impl FnMut(&EndpointKeys<'_>) -> bool + 'a,
     ) -> impl Iterator<Item = &'a EndpointRecord> + 'a {
         self.entries()
-            .filter(move |e| f(&e.keys()))
+            .filter(move |e| f(&e.keys(&self.problem)))
             .filter_map(|e| e.record(&self.problem))
     }
 
@@ -587,12 +684,18 @@ impl Scan<'_> {
 /// `None` when they cannot be (a key string with escapes, a value of an
 /// unexpected form, a key missing), and the record must be decoded whole.
 fn raw_keys(text: &str, json: Range<usize>) -> Option<RawKeys> {
+    if let Some(k) = serde_keys(text, json.clone()) {
+        return Some(k);
+    }
     let b = text.as_bytes().get(json.clone())?;
     let base = json.start;
     let at = |r: Range<usize>| r.start + base..r.end + base;
     let plain = |v: &Range<usize>| -> Option<Range<usize>> {
         let s = b.get(v.clone())?;
-        if s.len() < 2 || s[0] != b'"' || s[s.len() - 1] != b'"' || s[1..s.len() - 1].contains(&b'\\')
+        if s.len() < 2
+            || s[0] != b'"'
+            || s[s.len() - 1] != b'"'
+            || s[1..s.len() - 1].contains(&b'\\')
         {
             return None;
         }
@@ -613,9 +716,12 @@ fn raw_keys(text: &str, json: Range<usize>) -> Option<RawKeys> {
         }
     };
     let (mut id, mut network, mut netns, mut ino) = (None, None, None, None);
+    let (mut container_id, mut container) = (None, None);
     let mut k = RawKeys {
         id: 0..0,
         network: 0..0,
+        container_id: 0..0,
+        container: 0..0,
         netns: 0..0,
         netns_ino: 0,
         netns_dev: 0,
@@ -626,11 +732,14 @@ fn raw_keys(text: &str, json: Range<usize>) -> Option<RawKeys> {
         dynamic4: false,
         dynamic6: false,
         publishes: false,
+        aliased: false,
     };
     Scan { b, at: 0 }.object(|key, v| {
         match key {
             b"id" => id = Some(plain(&v)?),
             b"network" => network = Some(plain(&v)?),
+            b"container_id" => container_id = Some(plain(&v)?),
+            b"container" => container = Some(plain(&v)?),
             b"netns" => netns = Some(plain(&v)?),
             b"netns_ino" => ino = Some(number(&v)?),
             b"netns_dev" => k.netns_dev = number(&v)?,
@@ -655,11 +764,18 @@ fn raw_keys(text: &str, json: Range<usize>) -> Option<RawKeys> {
             }
             b"dynamic4" => k.dynamic4 = boolean(&v)?,
             b"dynamic6" => k.dynamic6 = boolean(&v)?,
-            b"ports" => {
+            b"ports" | b"aliases" => {
                 let s = b.get(v)?;
-                k.publishes = s.iter().any(|c| !matches!(c, b'[' | b']' | b' ' | b'\n' | b'\t' | b'\r'));
+                let some = s
+                    .iter()
+                    .any(|c| !matches!(c, b'[' | b']' | b' ' | b'\n' | b'\t' | b'\r'));
                 if s.first() != Some(&b'[') {
                     return None;
+                }
+                if key == b"ports" {
+                    k.publishes = some;
+                } else {
+                    k.aliased = some;
                 }
             }
             _ => {}
@@ -668,9 +784,167 @@ fn raw_keys(text: &str, json: Range<usize>) -> Option<RawKeys> {
     })?;
     k.id = at(id?);
     k.network = at(network?);
+    k.container_id = at(container_id?);
+    k.container = at(container?);
     k.netns = at(netns?);
     k.netns_ino = ino?;
     Some(k)
+}
+
+/// The id and network of a record as serde writes it (first, without
+/// escapes).
+fn serde_id_network(text: &str, json: Range<usize>) -> Option<(Range<usize>, Range<usize>)> {
+    let b = text.as_bytes().get(..json.end)?;
+    let mut at = json.start;
+    let mut field = |lit: &[u8]| -> Option<Range<usize>> {
+        if !b.get(at..)?.starts_with(lit) {
+            return None;
+        }
+        let start = at + lit.len();
+        let q = start + memchr::memchr2(b'"', b'\\', b.get(start..)?)?;
+        if b[q] != b'"' {
+            return None;
+        }
+        at = q + 1;
+        Some(start..q)
+    };
+    let id = field(br#"{"id":""#)?;
+    let network = field(br#","network":""#)?;
+    Some((id, network))
+}
+
+/// `a.b.c.d/p`, the common case, without a general parser.
+fn ipv4_net(s: &str) -> Option<Ipv4Net> {
+    let (addr, prefix) = s.split_once('/')?;
+    Ipv4Net::new(addr.parse().ok()?, prefix.parse().ok()?).ok()
+}
+
+/// The keys of a record as serde writes it (no white space, the members in
+/// [`EndpointRecord`]'s order, empty and default ones left out), read by
+/// position; `None` for anything else (the general scan then reads it).
+fn serde_keys(text: &str, json: Range<usize>) -> Option<RawKeys> {
+    let b = text.as_bytes();
+    let end = json.end;
+    let mut at = json.start;
+    // The literal `lit` next.
+    let lit = |at: &mut usize, lit: &[u8]| -> bool {
+        let hit = b.get(*at..end).is_some_and(|s| s.starts_with(lit));
+        if hit {
+            *at += lit.len();
+        }
+        hit
+    };
+    // A string's contents up to its closing quote (no escapes).
+    let string = |at: &mut usize| -> Option<Range<usize>> {
+        let start = *at;
+        let q = start + memchr::memchr2(b'"', b'\\', b.get(start..end)?)?;
+        if b[q] != b'"' {
+            return None;
+        }
+        *at = q + 1;
+        Some(start..q)
+    };
+    let number = |at: &mut usize| -> Option<u64> {
+        let start = *at;
+        let mut v: u64 = 0;
+        while let Some(d) = b.get(*at).filter(|c| c.is_ascii_digit() && *at < end) {
+            v = v.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
+            *at += 1;
+        }
+        (*at > start).then_some(v)
+    };
+    let boolean = |at: &mut usize| -> Option<bool> {
+        if lit(at, b"true") {
+            Some(true)
+        } else if lit(at, b"false") {
+            Some(false)
+        } else {
+            None
+        }
+    };
+    if !lit(&mut at, br#"{"id":""#) {
+        return None;
+    }
+    let id = string(&mut at)?;
+    lit(&mut at, br#","network":""#).then_some(())?;
+    let network = string(&mut at)?;
+    lit(&mut at, br#","container_id":""#).then_some(())?;
+    let container_id = string(&mut at)?;
+    lit(&mut at, br#","container":""#).then_some(())?;
+    let container = string(&mut at)?;
+    lit(&mut at, br#","netns":""#).then_some(())?;
+    let netns = string(&mut at)?;
+    lit(&mut at, br#","netns_ino":"#).then_some(())?;
+    let netns_ino = number(&mut at)?;
+    let netns_dev = if lit(&mut at, br#","netns_dev":"#) {
+        number(&mut at)?
+    } else {
+        0
+    };
+    let netns_cookie = if lit(&mut at, br#","netns_cookie":"#) {
+        Some(number(&mut at)?)
+    } else {
+        None
+    };
+    let netns_ctime = if lit(&mut at, br#","netns_ctime":"#) {
+        number(&mut at)?
+    } else {
+        0
+    };
+    for field in [&br#","ifname":""#[..], br#","host_veth":""#, br#","mac":""#] {
+        lit(&mut at, field).then_some(())?;
+        string(&mut at)?;
+    }
+    let ipv4 = if lit(&mut at, br#","ipv4":""#) {
+        Some(ipv4_net(text.get(string(&mut at)?)?)?)
+    } else {
+        None
+    };
+    let ipv6 = if lit(&mut at, br#","ipv6":""#) {
+        Some(text.get(string(&mut at)?)?.parse().ok()?)
+    } else {
+        None
+    };
+    lit(&mut at, br#","dynamic4":"#).then_some(())?;
+    let dynamic4 = boolean(&mut at)?;
+    lit(&mut at, br#","dynamic6":"#).then_some(())?;
+    let dynamic6 = boolean(&mut at)?;
+    lit(&mut at, br#","default_route":"#).then_some(())?;
+    boolean(&mut at)?;
+    if lit(&mut at, br#","gw_priority":"#) {
+        lit(&mut at, b"-");
+        number(&mut at)?;
+    }
+    // What follows (gw_priority, ports, aliases, created) holds no key
+    // but whether there are ports and aliases: found by their member names,
+    // which appear nowhere else (`"` inside a string value is escaped).
+    let rest = b.get(at..end)?;
+    let publishes = rest.starts_with(br#","ports":["#);
+    let aliased = if publishes {
+        memchr::memmem::find(rest, br#","aliases":["#).is_some()
+    } else {
+        rest.starts_with(br#","aliases":["#)
+    };
+    if !rest.ends_with(b"\"}") {
+        return None;
+    }
+    Some(RawKeys {
+        id,
+        network,
+        container_id,
+        container,
+        netns,
+        netns_ino,
+        netns_dev,
+        netns_cookie,
+        netns_ctime,
+        ipv4,
+        ipv6,
+        dynamic4,
+        dynamic6,
+        publishes,
+        aliased,
+    })
 }
 
 #[cfg(test)]
@@ -727,15 +1001,21 @@ mod tests {
             container_port_end: 80,
         });
         with_ports.netns_cookie = None;
+        with_ports.aliases.clear();
         let mut detached = record("c", "");
         detached.ipv6 = None;
         detached.netns_dev = 0;
         let recs = [record("a", "/run/netns/a"), with_ports, detached];
         let (chunk, ranges) = chunk_of(&recs.iter().collect::<Vec<_>>());
         for (r, range) in recs.iter().zip(ranges) {
+            assert!(
+                serde_keys(&chunk, range.clone()).is_some(),
+                "read by position: {}",
+                &chunk[range.clone()]
+            );
             let e = Entry::read(&chunk, range, 2).unwrap();
             assert!(matches!(e, Entry::Raw(_)), "read plainly");
-            assert_eq!(e.keys(), EndpointKeys::from(r));
+            assert_eq!(e.own_keys(), EndpointKeys::from(r));
             let problem = OnceLock::new();
             assert_eq!(e.record(&problem), Some(r));
         }
@@ -747,7 +1027,7 @@ mod tests {
         let (chunk, ranges) = chunk_of(&[&r]);
         let e = Entry::read(&chunk, ranges[0].clone(), 2).unwrap();
         assert!(matches!(e, Entry::Owned(_)), "decoded whole");
-        assert_eq!(e.keys(), EndpointKeys::from(&r));
+        assert_eq!(e.own_keys(), EndpointKeys::from(&r));
         // Spaces and another order of members: still plain.
         let text = format!(
             " {{ \"netns_ino\" : 4026532001 , \"network\":\"{}\", \"id\":\"a\",\"container_id\":\"a\",\"container\":\"c\",\"netns\":\"/x\",\"ifname\":\"eth0\",\"host_veth\":\"v\",\"mac\":\"02:42:0a:58:00:02\",\"ports\":[ ],\"created\":\"t\" }} ",
@@ -756,21 +1036,27 @@ mod tests {
         let len = text.len();
         let e = Entry::read(&Arc::new(text), 0..len, 2).unwrap();
         assert!(matches!(e, Entry::Raw(_)));
-        assert_eq!(e.keys().netns, Path::new("/x"));
-        assert!(!e.keys().publishes);
+        assert_eq!(e.own_keys().netns, Path::new("/x"));
+        assert!(!e.own_keys().publishes);
         assert!(e.record(&OnceLock::new()).is_some());
     }
 
     #[test]
     fn a_record_that_does_not_decode_is_an_error_or_left_out_and_said() {
-        for bad in ["{\"id\":", "{\"id\":\"a\"}", "not json", "{\"id\":\"a\",\"netns_ino\":-1}"] {
+        for bad in [
+            "{\"id\":",
+            "{\"id\":\"a\"}",
+            "not json",
+            "{\"id\":\"a\",\"netns_ino\":-1}",
+        ] {
             let len = bad.len();
-            assert!(Entry::read(&Arc::new(bad.to_owned()), 0..len, 3).is_err(), "{bad}");
+            assert!(
+                Entry::read(&Arc::new(bad.to_owned()), 0..len, 3).is_err(),
+                "{bad}"
+            );
         }
         // Keys plain, the rest not a record: found when asked for.
-        let text = format!(
-            "{{\"id\":\"a\",\"network\":\"n\",\"netns\":\"/x\",\"netns_ino\":1,\"warp\":[1,{{\"x\":\"]\"}}]}}"
-        );
+        let text = "{\"id\":\"a\",\"network\":\"n\",\"container_id\":\"a\",\"container\":\"c\",\"netns\":\"/x\",\"netns_ino\":1,\"warp\":[1,{\"x\":\"]\"}]}".to_owned();
         let len = text.len();
         let e = Entry::read(&Arc::new(text), 0..len, 5).unwrap();
         let m = Endpoints::from_base(vec![e]).unwrap();
@@ -778,7 +1064,10 @@ mod tests {
         assert!(m.keys_of("a").is_some());
         assert!(m.problem().is_none());
         assert_eq!(m.values().count(), 0);
-        assert!(matches!(m.problem(), Some(StateProblem::Malformed { line: 5, .. })));
+        assert!(matches!(
+            m.problem(),
+            Some(StateProblem::Malformed { line: 5, .. })
+        ));
         assert!(m.decode_all().is_err());
     }
 
@@ -812,10 +1101,12 @@ mod tests {
         assert_eq!(at_y, ["c"]);
         let same: Endpoints = m.values().cloned().collect();
         assert_eq!(same, m);
-        assert!(Endpoints::from_base(vec![
-            Entry::Owned(Box::new(record("a", "/x"))),
-            Entry::Owned(Box::new(record("a", "/y"))),
-        ])
-        .is_err());
+        assert!(
+            Endpoints::from_base(vec![
+                Entry::Owned(Box::new(record("a", "/x"))),
+                Entry::Owned(Box::new(record("a", "/y"))),
+            ])
+            .is_err()
+        );
     }
 }

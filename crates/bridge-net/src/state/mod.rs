@@ -1,4 +1,4 @@
-//! The state directory: one file, `state.json`, holding a snapshot record
+//! The state directory: one file, `state.json`, holding a snapshot
 //! followed by a journal of changes, under an exclusive lock (`lock`,
 //! `flock(2)`) shared by every process using the directory.
 //!
@@ -6,6 +6,9 @@
 //! - `records`: what is recorded (networks, endpoints,
 //!   network modes, operations under way) and the changes ([`Op`]).
 //! - `format`: what the file's bytes mean, versioned ([`STATE_VERSION`]).
+//! - `lazy`: endpoint records kept as the text they were read as, with
+//!   the keys every-endpoint questions need, decoded when asked for
+//!   ([`Endpoints`], [`EndpointKeys`]).
 //! - `lock`: the directory's lock ([`Locked`]).
 //! - `journal`: which file a handle reads and how far, appending a
 //!   change, replacing the file with a snapshot.
@@ -17,6 +20,13 @@
 //!
 //! Why a journal: a connect appends one small record instead of rewriting
 //! every endpoint, so its cost does not grow with the number of endpoints.
+//! Why lazy records: a process that makes one call touches one endpoint,
+//! so loading reads the networks (their pools saved with them) and, of
+//! each endpoint line, only its keys; the scans a call makes over every
+//! endpoint (dead namespaces, a namespace's other endpoints, who publishes
+//! a port) ask the keys ([`Endpoints::matching`]) and decode only what they
+//! select. A file of an older version is read as it is and rewritten in
+//! this build's format by the first process that takes the lock.
 //! When the journal grows past twice the number of live objects (and at
 //! least [`COMPACT_MIN`] records), the next process to take the lock
 //! writes the whole state, as the file says it, as a new snapshot: temp
@@ -254,8 +264,7 @@ impl Store {
     pub fn write_snapshot(&mut self) -> Result<()> {
         let bytes = format::encode_snapshot(&self.state)
             .map_err(|detail| self.bad(StateProblem::Malformed { line: 1, detail }))?;
-        self.journal
-            .replace(&bytes, 1 + self.state.endpoints.len())
+        self.journal.replace(&bytes, 1 + self.state.endpoints.len())
     }
 }
 
@@ -570,11 +579,19 @@ mod tests {
         // A reader without the lock reads it as it is.
         let mut r = Store::open_unlocked(dir.path()).unwrap();
         assert_eq!(r.state, expect);
-        assert!(std::fs::read(&path).unwrap().starts_with(br#"{"brnet_state":1,"#));
+        assert!(
+            std::fs::read(&path)
+                .unwrap()
+                .starts_with(br#"{"brnet_state":1,"#)
+        );
         // The first writer rewrites it in this build's format, the same
         // state in it.
         let mut w = Store::open(dir.path()).unwrap();
-        assert!(std::fs::read(&path).unwrap().starts_with(br#"{"brnet_state":2,"#));
+        assert!(
+            std::fs::read(&path)
+                .unwrap()
+                .starts_with(br#"{"brnet_state":2,"#)
+        );
         assert_eq!(w.state, expect);
         assert_eq!(w.journal_records(), 0);
         {
@@ -629,7 +646,8 @@ mod tests {
         assert_eq!(decoded(&s), 2);
         {
             let _l = s.lock().unwrap();
-            s.record(Op::Disconnect { id: "e55".into() }, false).unwrap();
+            s.record(Op::Disconnect { id: "e55".into() }, false)
+                .unwrap();
         }
         assert_eq!(decoded(&s), 2, "a disconnect by keys");
         assert_eq!(reopened(dir.path()), s.state);

@@ -231,7 +231,7 @@ impl State {
     /// An endpoint connected (live, or replayed: its record may not be
     /// decoded).
     pub(super) fn connect(&mut self, entry: Entry) -> std::result::Result<(), String> {
-        let k = entry.keys();
+        let k = entry.own_keys();
         let net = self
             .networks
             .iter_mut()
@@ -259,7 +259,7 @@ impl State {
 
     /// An endpoint's record changed, its network and addresses the same.
     pub(super) fn update(&mut self, entry: Entry) -> std::result::Result<(), String> {
-        let k = entry.keys();
+        let k = entry.own_keys();
         let old = self
             .endpoints
             .keys_of(k.id)
@@ -313,4 +313,3 @@ fn release_addrs(
     }
     Ok(())
 }
-
