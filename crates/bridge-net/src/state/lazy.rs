@@ -335,7 +335,11 @@ impl Entry {
     }
 }
 
-/// Endpoints by id, decoded when first asked for (see the [module](self)).
+/// Endpoints by id, decoded when first asked for: each kept as the text it
+/// was read as, with its [`EndpointKeys`] read plainly (by position, as
+/// serde writes them) when first asked for. The snapshot's records are a
+/// sorted vector (no allocation per record to load), the changes since a
+/// map by id; iteration merges them in id order.
 #[derive(Clone, Default)]
 pub struct Endpoints {
     /// Sorted by id, unique: the snapshot's.
