@@ -90,6 +90,9 @@ impl Cni {
         conf["stateDir"] = json!(self.data.join("brnet"));
         conf["capabilities"] = json!({ "ips": true, "portMappings": true });
         conf["runtimeConfig"] = json!({ "portMappings": ports });
+        // No name resolver, as the reference plugins start none (the
+        // plugin's default for users is on).
+        conf["resolver"] = json!(false);
         conf
     }
 

@@ -205,3 +205,40 @@ fn a_disconnect_leaves_the_sockets_wait_to_a_child_and_the_rules_gone() {
         );
     });
 }
+
+/// A handle of a program that exits after its one command (`free_on_drop:
+/// false`: `brnet`, the netavark and CNI binaries) leaves only memory to
+/// the exit: its drop lets go of the lock and the sockets as any handle's
+/// does, and what it did is there for the next handle. `endpoints_at`
+/// finds one namespace's endpoints (what netavark's setup asks) and no
+/// other.
+#[test]
+fn a_handle_that_leaves_its_memory_to_the_exit_still_lets_go() {
+    brnet_testkit::sandboxed(|| {
+        let dir = state_dir();
+        drop(two_containers(dir.path()));
+        let config = Config {
+            free_on_drop: false,
+            ..Config::new(dir.path())
+        };
+        let mut b = BridgeNet::open_with(config.clone()).unwrap();
+        let c1: bridge_net::NetnsRef = "c1".parse().unwrap();
+        let path = c1.path().unwrap();
+        let at = b.endpoints_at(&path).unwrap();
+        assert_eq!(at.len(), 1, "{at:?}");
+        assert_eq!(at[0].netns, path);
+        assert!(
+            b.endpoints_at(Path::new("/run/netns/none-such"))
+                .unwrap()
+                .is_empty()
+        );
+        assert!(b.disconnect("n", &"c2".parse().unwrap()).unwrap());
+        drop(b);
+        // The lock is free and the disconnect recorded: the next handle
+        // (another process, as far as the lock goes) sees one endpoint.
+        let mut next = BridgeNet::open_with(config).unwrap();
+        let left = next.endpoints(None).unwrap();
+        assert_eq!(left.len(), 1, "{left:?}");
+        assert_eq!(left[0].netns, path);
+    });
+}

@@ -1086,7 +1086,7 @@ fn footnotes(plan: &Plan, systems: &Systems, failures: &[Failure]) -> String {
         "- **brnet-netavark**: bridge-net's binary for the netavark contract, called exactly as netavark below (same argv, same JSON on stdin, state under `--config DIR`); what Podman runs with bridge-net. Its teardown takes the veth down and leaves the delete to a forked child: the call returns before the link is gone (see the rows \"until the links are gone\").",
     );
     line(
-        "- **brnet-cni**: bridge-net's CNI plugin, one process per ADD and per DEL, the `bridge` configuration above with `type: brnet`, its state directory, and the port in `runtimeConfig.portMappings` (the plugin publishes it itself: no `portmap` process, unlike the CNI column). DEL leaves the veth delete to a forked child, as brnet-netavark.",
+        "- **brnet-cni**: bridge-net's CNI plugin, one process per ADD and per DEL, the `bridge` configuration above with `type: brnet`, its state directory, `\"resolver\": false` (no name resolver, as the reference plugins; on by default), and the port in `runtimeConfig.portMappings` (the plugin publishes it itself: no `portmap` process, unlike the CNI column). DEL leaves the veth delete to a forked child, as brnet-netavark.",
     );
     line(
         "- **netavark**: `netavark --config DIR --rootless=false setup|teardown /run/netns/cK`, the container's JSON on stdin as Podman 4.3 sends it (static IP chosen by the caller, as Podman's own IPAM does; DNS off; no firewalld, so its iptables driver). One untimed container first: netavark makes the bridge and the network's chains on first use.",

@@ -537,6 +537,24 @@ impl BridgeNet {
             .collect())
     }
 
+    /// The endpoints of the namespace at `netns` (its path as connected,
+    /// byte for byte), on every network: what
+    /// [`endpoints`](BridgeNet::endpoints) would list for it, without
+    /// describing every other endpoint.
+    pub fn endpoints_at(&mut self, netns: &Path) -> Result<Vec<EndpointInfo>> {
+        self.store.refresh_unlocked()?;
+        let st = &self.store.state;
+        // Bytes, not `Path`'s component by component walk: this looks at
+        // every endpoint.
+        let netns = netns.as_os_str();
+        Ok(st
+            .endpoints
+            .values()
+            .filter(|e| e.netns.as_os_str() == netns)
+            .filter_map(|e| st.network_by_id(&e.network).map(|n| EndpointInfo::of(n, e)))
+            .collect())
+    }
+
     /// Give the container `name` a network mode. `Bridge(network)`
     /// connects `netns` like [`connect`](BridgeNet::connect); `None` brings
     /// `lo` up in `netns` and nothing else; `Host` checks that `netns` (if

@@ -8,6 +8,7 @@
 //! API.
 
 pub mod args;
+pub mod fast;
 pub mod template;
 
 /// The whole `brnet` command line, as clap sees it.

@@ -28,15 +28,28 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use brnet_cli::{args, template};
+use brnet_cli::{args, fast, template};
 
 use args::{Cli, Command};
 use failure::{Exit, Failures};
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
-        Err(e) => return usage::report(&e),
+    // The per-container calls without clap's command tree; the rest (and
+    // every mistake) through clap.
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    let cli = match brnet_cli::fast::parse(&argv, |k| std::env::var_os(k)) {
+        Some(fast::Fast::Cli(cli)) => *cli,
+        Some(fast::Fast::Version) => {
+            let mut out = std::io::stdout().lock();
+            return match out.write_all(fast::version().as_bytes()) {
+                Ok(()) => Exit::Ok.into(),
+                Err(e) => report(&vec![failure::Failed::new("write output", e)]),
+            };
+        }
+        None => match Cli::try_parse() {
+            Ok(cli) => cli,
+            Err(e) => return usage::report(&e),
+        },
     };
     brnet_dns::logfile::init_logs(match cli.verbose {
         0 => None,
@@ -59,6 +72,8 @@ fn main() -> ExitCode {
 fn run(cli: &Cli, out: &mut dyn Write) -> Result<(), Failures> {
     let config = bridge_net::Config {
         firewall: cli.firewall.into(),
+        // One command per process: the exit frees the state's memory.
+        free_on_drop: false,
         ..bridge_net::Config::new(&cli.state_dir)
     };
     match &cli.command {

@@ -32,6 +32,12 @@ fn from_networks(config: &Config) -> Result<(Option<String>, Option<IpAddr>), Er
 
 /// Run the agent until killed.
 pub fn agent(a: &OverlayAgentArgs, config: &Config) -> Result<(), Failures> {
+    // It runs until killed, opening handles as it goes: each one's memory
+    // goes back when it drops.
+    let config = &Config {
+        free_on_drop: true,
+        ..config.clone()
+    };
     let fail = |why: crate::failure::Failure| vec![Failed::new("overlay agent", why)];
     let (cluster, vtep) = match (&a.cluster, a.vtep) {
         (Some(c), Some(v)) => (Some(c.clone()), Some(v)),

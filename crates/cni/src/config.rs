@@ -244,6 +244,11 @@ impl NetConf {
                 .map_err(|e| Error::config("mtu", mtu, reason(e)))?;
         }
         let hairpin = o.bool("hairpinMode")?.unwrap_or(false);
+        // bridge-net's name resolver for the network's containers: on
+        // unless `"resolver": false` (the reference plugins have none).
+        if o.bool("resolver")? == Some(false) {
+            options.dns = Some(false);
+        }
 
         let ipam = o.obj("ipam")?.ok_or_else(|| {
             Error::config("ipam", "", "missing: bridge-net allocates from ipam.subnet")

@@ -59,6 +59,8 @@ fn open(state: &Path, reconcile: bool) -> Result<BridgeNet> {
         // The runtime waits for DEL: the veth's kernel delete (an RCU grace
         // period) goes to a helper process; the veth is down at once.
         veth_delete: bridge_net::VethDelete::Background,
+        // One command per process: the exit frees the state's memory.
+        free_on_drop: false,
         ..Config::new(state)
     })
     .map_err(Error::bridge("open state", state.display().to_string()))

@@ -56,11 +56,20 @@ pub fn parse(value: &str) -> Result<FirewallBackend> {
     }
 }
 
-/// The driver: as asked (`asked`, the environment's value), else as
-/// recorded in `state`, else native nftables. A driver other than the
-/// recorded one is refused.
+/// `choose_given` with what `state` records (for the tests).
+#[cfg(test)]
 pub fn choose(state: &Path, asked: Option<&str>) -> Result<FirewallBackend> {
-    let recorded = recorded(state)?;
+    choose_given(state, recorded(state)?, asked)
+}
+
+/// The driver: as asked (`asked`, the environment's value), else as
+/// `recorded` in `state` (read already), else native nftables. A driver
+/// other than the recorded one is refused.
+pub fn choose_given(
+    state: &Path,
+    recorded: Option<FirewallBackend>,
+    asked: Option<&str>,
+) -> Result<FirewallBackend> {
     match asked.map(str::trim).filter(|v| !v.is_empty()) {
         None => Ok(recorded.unwrap_or_default()),
         Some(v) => {
@@ -114,10 +123,21 @@ pub fn forget(state: &Path) -> Result<()> {
     }
 }
 
-/// Record `backend` as the driver of `state`.
+/// `record_over` with what `state` records (for the tests).
+#[cfg(test)]
 pub fn record(state: &Path, backend: FirewallBackend) -> Result<()> {
+    record_over(state, recorded(state)?, backend)
+}
+
+/// Record `backend` as the driver of `state`, where `had` is recorded
+/// already (read before): nothing is written when it is `backend`'s.
+pub fn record_over(
+    state: &Path,
+    had: Option<FirewallBackend>,
+    backend: FirewallBackend,
+) -> Result<()> {
     let path: PathBuf = state.join(FILE);
-    if recorded(state)?.is_some_and(|b| name(b) == name(backend)) {
+    if had.is_some_and(|b| name(b) == name(backend)) {
         return Ok(());
     }
     std::fs::write(&path, format!("{}\n", name(backend))).map_err(|source| Error::State {

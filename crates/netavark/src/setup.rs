@@ -31,22 +31,22 @@ pub fn setup(
 ) -> Result<BTreeMap<String, StatusBlock>> {
     let mut plans = plan(o)?;
     let _lock = crate::state::lock(state)?;
-    let backend = firewall::choose(state, fw)?;
+    let had = firewall::recorded(state)?;
+    let backend = firewall::choose_given(state, had, fw)?;
     let mut brnet = open(state, true, backend)?;
     // Recorded before any rule is written: teardown (with a scrubbed
     // environment) finds them in the same firewall.
-    firewall::record(state, backend)?;
+    firewall::record_over(state, had, backend)?;
     let ns = NetnsRef::Path(netns.to_owned());
     // `podman network connect` sends the container's port mappings again
     // with the new network alone: they are published already.
-    let attached = brnet
-        .endpoints(None)
+    let attached = !brnet
+        .endpoints_at(netns)
         .map_err(Error::bridge(
             "list endpoints of",
             netns.display().to_string(),
         ))?
-        .iter()
-        .any(|e| e.netns == netns);
+        .is_empty();
     if attached {
         for (_, conn) in &mut plans {
             conn.ports.clear();
@@ -88,7 +88,7 @@ pub fn teardown(state: &Path, netns: &Path, o: &NetworkOptions, fw: Option<&str>
     // says.
     let backend = match firewall::recorded(state)? {
         Some(b) => b,
-        None => firewall::choose(state, fw)?,
+        None => firewall::choose_given(state, None, fw)?,
     };
     // No reconcile here: every setup runs it (dropping the endpoints of
     // namespaces that vanished before Podman could hand their addresses
@@ -165,7 +165,7 @@ pub fn update(state: &Path, network: &str, servers: &[String], fw: Option<&str>)
     let _lock = crate::state::lock(state)?;
     let backend = match firewall::recorded(state)? {
         Some(b) => b,
-        None => firewall::choose(state, fw)?,
+        None => firewall::choose_given(state, None, fw)?,
     };
     let mut brnet = open(state, false, backend)?;
     match brnet.set_dns_servers(network, &servers) {
@@ -196,6 +196,8 @@ fn open(state: &Path, reconcile: bool, firewall: bridge_net::FirewallBackend) ->
         // Podman waits for teardown: the veth's kernel delete (an RCU grace
         // period) goes to a helper process; the veth is down at once.
         veth_delete: bridge_net::VethDelete::Background,
+        // One command per process: the exit frees the state's memory.
+        free_on_drop: false,
         ..Config::new(state)
     })
     .map_err(Error::bridge("open state", state.display().to_string()))
