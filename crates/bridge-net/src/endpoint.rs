@@ -544,13 +544,12 @@ impl BridgeNet {
     pub fn endpoints_at(&mut self, netns: &Path) -> Result<Vec<EndpointInfo>> {
         self.store.refresh_unlocked()?;
         let st = &self.store.state;
-        // Bytes, not `Path`'s component by component walk: this looks at
-        // every endpoint.
+        // By keys (nothing else decoded), and bytes rather than `Path`'s
+        // component by component walk: this looks at every endpoint.
         let netns = netns.as_os_str();
         Ok(st
             .endpoints
-            .values()
-            .filter(|e| e.netns.as_os_str() == netns)
+            .matching(|k| k.netns.as_os_str() == netns)
             .filter_map(|e| st.network_by_id(&e.network).map(|n| EndpointInfo::of(n, e)))
             .collect())
     }
