@@ -390,9 +390,13 @@ pub fn connect_disconnect(
     })
 }
 
+/// What the kernel-floor column runs for process start: exec and exit,
+/// nothing else (`true` ignores its arguments).
+pub const TRUE: &str = "/bin/true";
+
 /// Process start: `calls` empty calls of the system's binary (`--version`;
-/// a CNI plugin's `VERSION`), one after the other. Not for the in-process
-/// and kernel-floor columns.
+/// a CNI plugin's `VERSION`), one after the other; for the kernel-floor
+/// column, of [`TRUE`]. Not for the in-process column.
 pub fn process_start(system: &System, calls: usize) -> Result<Duration> {
     let call = match system {
         System::Brnet(bin) | System::Netavark(bin) | System::BrnetNetavark(bin) => {
@@ -407,7 +411,11 @@ pub fn process_start(system: &System, calls: usize) -> Result<Duration> {
                 .env("CNI_COMMAND", "VERSION")
                 .stdin(br#"{"cniVersion":"0.4.0"}"#.to_vec())
         }
-        System::BridgeNet | System::IpBatch | System::Nlbench => {
+        // The floor: the same call of the smallest program there is.
+        System::Nlbench => {
+            Call::new(std::path::Path::new(TRUE), format!("{TRUE} --version")).arg("--version")
+        }
+        System::BridgeNet | System::IpBatch => {
             return Err(failed("process start: no process of its own"));
         }
     };

@@ -925,6 +925,8 @@ fn process_start_row(r: &mut Run<'_>) {
         Col::BrnetCni,
         Col::Netavark,
         Col::Cni,
+        // The floor: `/bin/true`, called the same way.
+        Col::Nlbench,
     ];
     let mut samples = Samples::default();
     for col in Col::ALL {
@@ -1130,7 +1132,7 @@ fn footnotes(plan: &Plan, systems: &Systems, failures: &[Failure]) -> String {
         "⁷ CPU time (user + system) of the disconnects, per container: the in-process column's own thread, and every process the calls started, the ones they left running in the background included (the bench is their subreaper and reaps them once the links are gone). Not the kernel's own threads (namespace cleanup, RCU callbacks), which no column's figure includes.",
     );
     line(&format!(
-        "Process start: {START_CALLS} empty calls one after the other per repetition (`brnet --version`, `brnet-netavark --version`, `netavark --version`; `brnet-cni` and the reference `bridge` with `CNI_COMMAND=VERSION`), per call: what each call of that binary pays before it does any work."
+        "Process start: {START_CALLS} empty calls one after the other per repetition (`brnet --version`, `brnet-netavark --version`, `netavark --version`; `brnet-cni` and the reference `bridge` with `CNI_COMMAND=VERSION`), per call: what each call of that binary pays before it does any work. In the nlbench column, the floor: `/bin/true` called the same way (exec, exit, the pipes)."
     ));
     line("");
     line(&format!("Versions: {}", systems.notes.join(" ")));
