@@ -26,6 +26,7 @@ use brnet_bridge::{BridgeConfig, sysctl};
 use brnet_nat::{Endpoint, Firewall, Network, PortMapping};
 use brnet_netlink::{IfName, LinkChange, Socket, VethSpec};
 use brnet_netns::Errno;
+use brnet_netns::sysctl::NetDir;
 use brnet_veth::{Container, VethConfig};
 use ipnet::IpNet;
 
@@ -165,9 +166,20 @@ pub(crate) struct Kernel<'a> {
     pub(crate) fw: &'a mut Firewall,
     journal: &'a mut Store,
     fault: Option<&'a fault::Armed>,
+    net_sysctl: &'a mut Option<NetDir>,
 }
 
 impl Kernel<'_> {
+    /// `/proc/sys/net` of our namespace, opened once per handle (`None`
+    /// where it cannot be opened: the callers then go by path, as they
+    /// would without it). A veth's host end has its `disable_ipv6` written
+    /// below it, which costs the same whatever the number of containers
+    /// (a path from `/proc/sys` walks past one entry per namespace that
+    /// had a sysctl looked up: see [`NetDir`]).
+    pub(crate) fn net_sysctl(&mut self) -> Option<&NetDir> {
+        open_once(self.net_sysctl)
+    }
+
     /// A named step is done (a test may make it fail, or crash, here).
     pub(crate) fn step(&self, name: &'static str) -> Result<()> {
         fault::hit(self.fault, name)
@@ -182,6 +194,15 @@ impl Kernel<'_> {
             false,
         )
     }
+}
+
+/// What `cache` holds, opened first if it holds nothing (see
+/// [`Kernel::net_sysctl`]).
+fn open_once(cache: &mut Option<NetDir>) -> Option<&NetDir> {
+    if cache.is_none() {
+        *cache = NetDir::open().ok();
+    }
+    cache.as_ref()
 }
 
 /// `net.ipv4.conf.<link>.route_localnet`.
@@ -237,6 +258,7 @@ impl BridgeNet {
             fw: &mut self.fw,
             journal: &mut self.store,
             fault: self.fault.as_ref(),
+            net_sysctl: &mut self.net_sysctl,
         };
         let done = steps(&mut k, &mut intent, &mut undo)
             .and_then(|(commit, value)| k.journal.record(commit, durable).map(|()| value));
@@ -325,8 +347,14 @@ pub(crate) fn connect(
                     routes,
                 });
             }
-            let made = brnet_veth::create(
+            let host_sysctl = if plan.disable_ipv6 {
+                open_once(k.net_sysctl)
+            } else {
+                None
+            };
+            let made = brnet_veth::create_with(
                 k.nl,
+                host_sysctl,
                 &mut inside,
                 &VethConfig {
                     host_name: Some(host.clone()),
@@ -374,7 +402,10 @@ pub(crate) fn connect(
             }
             undo.push(Undo::DeleteLink(host.clone()));
             if plan.disable_ipv6 {
-                sysctl::set_disable_ipv6(host, true)?;
+                match k.net_sysctl() {
+                    Some(dir) => drop(dir.ipv6_off(host.as_str())?),
+                    None => sysctl::set_disable_ipv6(host, true)?,
+                }
                 k.nl.set_up(host)?;
             }
         }

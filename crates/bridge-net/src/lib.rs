@@ -199,6 +199,9 @@ pub struct BridgeNet {
     home: Option<reconcile::Home>,
     /// The state file position this handle last wrote down as verified.
     vouched: Option<(u64, u64, u64)>,
+    /// `/proc/sys/net` of the handle's namespace, opened at the first
+    /// connect that needs it (see `apply::Kernel::net_sysctl`).
+    net_sysctl: Option<brnet_netns::sysctl::NetDir>,
 }
 
 impl BridgeNet {
@@ -222,6 +225,7 @@ impl BridgeNet {
             fault: fault::from_env(),
             home: reconcile::Home::current(),
             vouched: None,
+            net_sysctl: None,
         };
         if brnet.config.reconcile {
             brnet.reconcile()?;

@@ -2,10 +2,19 @@
 //! shows the namespace of the thread that opens it): read, write only
 //! when the value differs (a read-only `/proc` is fine when nothing has to
 //! change), read back; and the one place that turns IPv6 off on a link.
+//!
+//! [`NetDir`] is a namespace's `/proc/sys/net` opened once, for callers
+//! that write sysctls of many links: see there why a path from `/proc/sys`
+//! gets dearer with every namespace on the machine.
 
+use std::fs::File;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
+use nix::fcntl::{OFlag, open, openat};
+use nix::sys::stat::Mode;
 
 use crate::error::ShowErrno;
 
@@ -65,6 +74,14 @@ fn io(op: &'static str, path: &Path, e: &std::io::Error) -> Error {
     }
 }
 
+fn errno(op: &'static str, path: &Path, errno: Errno) -> Error {
+    Error::Io {
+        op,
+        path: path.to_owned(),
+        errno,
+    }
+}
+
 /// Read a sysctl file, trimmed.
 pub fn read(path: impl AsRef<Path>) -> Result<String, Error> {
     let path = path.as_ref();
@@ -77,11 +94,56 @@ pub fn read(path: impl AsRef<Path>) -> Result<String, Error> {
 /// read it back.
 pub fn write(path: impl AsRef<Path>, value: &str) -> Result<(), Error> {
     let path = path.as_ref();
-    if read(path)? == value {
+    update(|flags| open(path, flags, Mode::empty()), path, value)
+}
+
+/// The whole of a sysctl file from its start, trimmed.
+fn read_file(file: &File, path: &Path) -> Result<String, Error> {
+    let mut buf = Vec::with_capacity(64);
+    let mut chunk = [0u8; 256];
+    loop {
+        let n = file
+            .read_at(&mut chunk, buf.len() as u64)
+            .map_err(|e| io("read", path, &e))?;
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    let text = String::from_utf8_lossy(&buf);
+    Ok(text.trim().to_owned())
+}
+
+/// [`write`] through one descriptor that `open` gives (read, write if it
+/// differs, read back, all at offset 0: a sysctl write elsewhere is
+/// ignored under the default `kernel.sysctl_writes_strict`). Opened
+/// read-write first; where that is refused (`/proc` read-only, or not
+/// ours to write) read-only, so that a value already there is fine, and
+/// one that is not gets the refusal as a `write` error, as a separate
+/// open for writing would.
+fn update(
+    open: impl Fn(OFlag) -> nix::Result<OwnedFd>,
+    path: &Path,
+    value: &str,
+) -> Result<(), Error> {
+    let (file, refused) = match open(OFlag::O_RDWR | OFlag::O_CLOEXEC) {
+        Ok(fd) => (File::from(fd), None),
+        Err(e @ (Errno::EROFS | Errno::EACCES | Errno::EPERM)) => {
+            let fd =
+                open(OFlag::O_RDONLY | OFlag::O_CLOEXEC).map_err(|e| errno("read", path, e))?;
+            (File::from(fd), Some(e))
+        }
+        Err(e) => return Err(errno("read", path, e)),
+    };
+    if read_file(&file, path)? == value {
         return Ok(());
     }
-    std::fs::write(path, value).map_err(|e| io("write", path, &e))?;
-    let got = read(path)?;
+    if let Some(e) = refused {
+        return Err(errno("write", path, e));
+    }
+    file.write_all_at(value.as_bytes(), 0)
+        .map_err(|e| io("write", path, &e))?;
+    let got = read_file(&file, path)?;
     if got != value {
         return Err(Error::DidNotTake {
             path: path.to_owned(),
@@ -90,6 +152,111 @@ pub fn write(path: impl AsRef<Path>, value: &str) -> Result<(), Error> {
         });
     }
     Ok(())
+}
+
+/// Where the network sysctls live.
+pub const NET: &str = "/proc/sys/net";
+
+/// A namespace's `/proc/sys/net` and `/proc/sys/net/ipv6/conf`, opened
+/// once (`O_PATH` descriptors), and sysctls opened below them: for a
+/// caller that writes the sysctls of many links, such as IPv6 off on each
+/// new veth.
+///
+/// Why: the kernel keeps one `/proc/sys/net/ipv6` directory entry (and
+/// `ipv4`, `core`...) for every network namespace in which anything below
+/// it was looked up, all with the same parent and name, hence in one hash
+/// chain; a path walk through it compares the name against each of them,
+/// taking a global lock for each comparison. With a thousand containers
+/// on the machine (ours or anyone's), a path from `/proc/sys` costs a walk
+/// past a thousand entries (milliseconds on a busy machine); a path below
+/// an open `NetDir`'s `ipv6/conf` costs what it does on an empty machine.
+///
+/// Everything below it is the namespace's that was the calling thread's
+/// when [`NetDir::open`] ran, seen through the `/proc` mounted then,
+/// whichever namespace the thread is in later.
+#[derive(Debug)]
+pub struct NetDir {
+    net: OwnedFd,
+    /// `ipv6/conf`; `None` without IPv6 (or where it could not be opened:
+    /// its sysctls are then opened by their path below `net`).
+    ipv6_conf: Option<OwnedFd>,
+}
+
+const DIR: OFlag = OFlag::O_PATH
+    .union(OFlag::O_DIRECTORY)
+    .union(OFlag::O_CLOEXEC);
+
+impl NetDir {
+    /// Open `/proc/sys/net` of the calling thread's namespace (one walk
+    /// from `/proc/sys`, and one to its `ipv6/conf`).
+    pub fn open() -> Result<NetDir, Error> {
+        let net = open(NET, DIR, Mode::empty()).map_err(|e| errno("read", Path::new(NET), e))?;
+        let ipv6_conf = openat(net.as_fd(), "ipv6/conf", DIR, Mode::empty()).ok();
+        Ok(NetDir { net, ipv6_conf })
+    }
+
+    /// The full path of `rel` (for messages).
+    fn path(rel: &str) -> PathBuf {
+        Path::new(NET).join(rel)
+    }
+
+    /// Read the sysctl file `rel` (below `/proc/sys/net`), trimmed.
+    pub fn read(&self, rel: &str) -> Result<String, Error> {
+        let path = NetDir::path(rel);
+        let fd = openat(
+            self.net.as_fd(),
+            rel,
+            OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| errno("read", &path, e))?;
+        read_file(&File::from(fd), &path)
+    }
+
+    /// Write the sysctl file `rel` (below `/proc/sys/net`) as [`write`]
+    /// does: only if it does not hold `value` already, and read back.
+    pub fn write(&self, rel: &str, value: &str) -> Result<(), Error> {
+        update(
+            |flags| openat(self.net.as_fd(), rel, flags, Mode::empty()),
+            &NetDir::path(rel),
+            value,
+        )
+    }
+
+    /// Whether the namespace has IPv6 at all.
+    pub fn ipv6_present(&self) -> bool {
+        self.ipv6_conf.is_some()
+            || nix::sys::stat::fstatat(self.net.as_fd(), "ipv6", nix::fcntl::AtFlags::empty())
+                .is_ok()
+    }
+
+    /// [`ipv6_off`], below this directory: the same outcome, the same
+    /// errors.
+    pub fn ipv6_off(&self, link: &str) -> Result<Ipv6Off, Error> {
+        let written = match &self.ipv6_conf {
+            Some(conf) => {
+                let rel = format!("{link}/disable_ipv6");
+                update(
+                    |flags| openat(conf.as_fd(), rel.as_str(), flags, Mode::empty()),
+                    &disable_ipv6_path(link),
+                    "1",
+                )
+            }
+            None => self.write(&format!("ipv6/conf/{link}/disable_ipv6"), "1"),
+        };
+        match written {
+            Ok(()) => Ok(Ipv6Off::Off),
+            Err(e) if !self.ipv6_present() => {
+                tracing::trace!("{e}: no IPv6 in this kernel");
+                Ok(Ipv6Off::NoIpv6)
+            }
+            Err(e) if e.is_read_only() => {
+                tracing::warn!("{e}: IPv6 stays on for {link}");
+                Ok(Ipv6Off::LeftOn)
+            }
+            Err(e) => Err(e),
+        }
+    }
 }
 
 /// Where the IPv6 sysctls live; absent when the kernel runs without IPv6

@@ -47,3 +47,61 @@ fn without_the_ipv6_tree_ipv6_is_off_already() {
         assert!(sysctl::ipv6_is_off("v0").unwrap());
     });
 }
+
+/// [`sysctl::NetDir`] gives what the path functions give (IPv6 off,
+/// written once, read back; a read-only `/proc` fine when nothing has to
+/// change, IPv6 left on otherwise; a missing link an error naming its
+/// file), and stays bound to the namespace it was opened in: a link of
+/// that namespace is reached from a thread inside another one.
+#[test]
+fn a_net_dir_opened_once_does_what_the_paths_do() {
+    brnet_testkit::sandboxed(|| {
+        sh("ip link add v0 type veth peer name v1 && ip link add v2 type veth peer name v3");
+        let dir = sysctl::NetDir::open().unwrap();
+        assert!(dir.ipv6_present());
+        assert_eq!(dir.ipv6_off("v0").unwrap(), Ipv6Off::Off);
+        assert!(sysctl::ipv6_is_off("v0").unwrap());
+        // Written already: the same answer.
+        assert_eq!(dir.ipv6_off("v0").unwrap(), Ipv6Off::Off);
+        dir.write("ipv4/ip_forward", "1").unwrap();
+        assert_eq!(dir.read("ipv4/ip_forward").unwrap(), "1");
+        assert_eq!(sysctl::read(FORWARD).unwrap(), "1");
+        let e = dir.ipv6_off("nope0").unwrap_err();
+        assert_eq!(
+            e.path(),
+            std::path::Path::new("/proc/sys/net/ipv6/conf/nope0/disable_ipv6")
+        );
+
+        // From another namespace, the links of this one.
+        let other = brnet_netns::isolated(|| {
+            assert!(sysctl::ipv6_off("v2").is_err(), "not a link here");
+            dir.ipv6_off("v2").unwrap()
+        })
+        .unwrap();
+        assert_eq!(other, Ipv6Off::Off);
+        assert!(sysctl::ipv6_is_off("v2").unwrap());
+
+        sh("mount -t proc -o ro,nosuid,nodev,noexec proc /proc");
+        let ro = sysctl::NetDir::open().unwrap();
+        assert_eq!(ro.ipv6_off("v0").unwrap(), Ipv6Off::Off);
+        ro.write("ipv4/ip_forward", "1").unwrap();
+        let e = ro.write("ipv4/ip_forward", "0").unwrap_err();
+        assert!(e.is_read_only(), "{e}");
+        assert_eq!(e.path(), std::path::Path::new(FORWARD));
+        assert_eq!(ro.ipv6_off("v1").unwrap(), Ipv6Off::LeftOn);
+        assert!(!sysctl::ipv6_is_off("v1").unwrap());
+    });
+}
+
+/// A `NetDir` opened where `/proc/sys/net/ipv6` is not there: IPv6 is off
+/// on every link already.
+#[test]
+fn a_net_dir_without_the_ipv6_tree_finds_ipv6_off_already() {
+    brnet_testkit::sandboxed(|| {
+        sh("ip link add v0 type veth peer name v1");
+        sh("mount -t tmpfs none /proc/sys/net");
+        let dir = sysctl::NetDir::open().unwrap();
+        assert!(!dir.ipv6_present());
+        assert_eq!(dir.ipv6_off("v0").unwrap(), Ipv6Off::NoIpv6);
+    });
+}

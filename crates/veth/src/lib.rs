@@ -26,7 +26,7 @@ use std::os::fd::AsFd;
 use std::path::PathBuf;
 
 use brnet_netlink::{IfName, LinkRef, MacAddr, Socket, VethSpec};
-use brnet_netns::sysctl::Ipv6Off;
+use brnet_netns::sysctl::{Ipv6Off, NetDir};
 use brnet_netns::{Errno, Netns, ShowErrno};
 use ipnet::IpNet;
 
@@ -247,7 +247,26 @@ fn sysctl_error(op: &'static str, path: &str, e: &std::io::Error) -> Error {
 ///
 /// On failure the pair is deleted (which also removes the peer) and the
 /// first error returned.
+///
+/// The host end's `disable_ipv6` is opened by its path from `/proc/sys`
+/// of the calling thread's namespace; a caller making many pairs opens
+/// that namespace's [`NetDir`] once and calls [`create_with`].
 pub fn create(host: &mut Socket, container: &mut Container, cfg: &VethConfig) -> Result<Veth> {
+    create_with(host, None, container, cfg)
+}
+
+/// [`create`], with the host end's `disable_ipv6` written below
+/// `host_sysctl`, the host namespace's `/proc/sys/net` opened already
+/// (`None`: by its path, as [`create`]). The walk from `/proc/sys` costs
+/// the kernel one comparison per namespace on the machine that ever had a
+/// sysctl looked up (see [`NetDir`]); below an open `NetDir`, it costs the
+/// same with a thousand containers as with one.
+pub fn create_with(
+    host: &mut Socket,
+    host_sysctl: Option<&NetDir>,
+    container: &mut Container,
+    cfg: &VethConfig,
+) -> Result<Veth> {
     let _span = tracing::debug_span!(
         "veth_create",
         host = cfg.host_name.as_ref().map_or("(random)", |n| n.as_str()),
@@ -280,7 +299,16 @@ pub fn create(host: &mut Socket, container: &mut Container, cfg: &VethConfig) ->
     };
     created?;
     let mut lo_raised = false;
-    let result = restored.and_then(|()| finish(host, container, &host_name, cfg, &mut lo_raised));
+    let result = restored.and_then(|()| {
+        finish(
+            host,
+            host_sysctl,
+            container,
+            &host_name,
+            cfg,
+            &mut lo_raised,
+        )
+    });
     match result {
         Ok(peer_index) => Ok(Veth {
             host: host_name,
@@ -301,13 +329,18 @@ pub fn create(host: &mut Socket, container: &mut Container, cfg: &VethConfig) ->
 
 fn finish(
     host: &mut Socket,
+    host_sysctl: Option<&NetDir>,
     container: &mut Container,
     host_name: &IfName,
     cfg: &VethConfig,
     lo_raised: &mut bool,
 ) -> Result<u32> {
     if cfg.disable_ipv6 {
-        match brnet_netns::sysctl::ipv6_off(host_name.as_str())? {
+        let off = match host_sysctl {
+            Some(dir) => dir.ipv6_off(host_name.as_str()),
+            None => brnet_netns::sysctl::ipv6_off(host_name.as_str()),
+        };
+        match off? {
             Ipv6Off::Off | Ipv6Off::NoIpv6 => {
                 if cfg.host_up {
                     host.set_up(host_name)?;
