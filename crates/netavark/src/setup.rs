@@ -96,15 +96,20 @@ pub fn teardown(state: &Path, netns: &Path, o: &NetworkOptions, fw: Option<&str>
     let mut brnet = open(state, false, backend)?;
     let ns = NetnsRef::Path(netns.to_owned());
     let mut errors = Vec::new();
+    let mut all_gone = true;
     for name in o.networks.keys() {
         if let Err(e) = brnet.disconnect(name, &ns) {
             errors.push(Error::bridge("disconnect", name.as_str())(e));
         }
-        if let Err(e) = remove_if_empty(&mut brnet, name) {
-            errors.push(e);
+        match remove_if_empty(&mut brnet, name) {
+            Ok(gone) => all_gone &= gone,
+            Err(e) => errors.push(e),
         }
     }
-    if let Err(e) = forget_firewall_if_empty(state, &mut brnet) {
+    // A network of the container that others still use has rules in the
+    // firewall: only when all of them went can there be none left (and
+    // only then are the networks listed, an endpoint count each).
+    if all_gone && let Err(e) = forget_firewall_if_empty(state, &mut brnet) {
         errors.push(e);
     }
     if errors.is_empty() {
@@ -224,14 +229,17 @@ fn ensure(brnet: &mut BridgeNet, plan: &NetworkPlan) -> Result<()> {
     }
 }
 
-/// Remove `name` if it has no endpoints left.
-fn remove_if_empty(brnet: &mut BridgeNet, name: &str) -> Result<()> {
+/// Remove `name` if it has no endpoints left; `Ok(true)` when it is gone
+/// (removed now, or not there).
+fn remove_if_empty(brnet: &mut BridgeNet, name: &str) -> Result<bool> {
     match brnet.network(name) {
         Ok(n) if n.endpoints == 0 => match brnet.remove_network(name) {
-            Ok(_) | Err(bridge_net::Error::NetworkInUse { .. }) => Ok(()),
+            Ok(_) => Ok(true),
+            Err(bridge_net::Error::NetworkInUse { .. }) => Ok(false),
             Err(e) => Err(Error::bridge("remove network", name)(e)),
         },
-        Ok(_) | Err(bridge_net::Error::NetworkNotFound { .. }) => Ok(()),
+        Ok(_) => Ok(false),
+        Err(bridge_net::Error::NetworkNotFound { .. }) => Ok(true),
         Err(e) => Err(Error::bridge("read network", name)(e)),
     }
 }
