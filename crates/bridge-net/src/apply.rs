@@ -463,18 +463,13 @@ pub const DOOMED_GROUP: u32 = 0x6272_6e64;
 pub(crate) enum VethGone {
     /// Delete it before returning (waits for an RCU grace period).
     Wait,
-    /// Take it down into [`DOOMED_GROUP`] at once, and let a forked child
-    /// delete that group, holding `hold` (a second descriptor of our
-    /// nf_tables socket, so that the kernel's wait for the rule cleanup
-    /// this disconnect left pending falls on the child when it exits).
-    Background {
-        /// Held by the child until it is done.
-        hold: Option<std::os::fd::OwnedFd>,
-    },
-    /// Take it down into [`DOOMED_GROUP`] and leave it there: the caller
-    /// deletes the group once for a whole batch (one grace period for
-    /// all), see `batch.rs`.
+    /// Take it down into [`DOOMED_GROUP`] at once and leave it there: the
+    /// caller deletes the group once for a whole batch (one grace period
+    /// for all), see `batch.rs`.
     Group,
+    /// As `Group`; the caller then leaves the group's delete to a forked
+    /// child, in the same transaction (`VethDelete::Background`).
+    Background,
 }
 
 /// Disconnect: the endpoint's rules go, then its veth (the point of no
@@ -526,17 +521,8 @@ pub(crate) fn disconnect(
             k.nl.delete_link_if_exists(&name)?;
         }
         VethGone::Wait => down(k, None)?,
-        VethGone::Group if plan.netns_alive => down(k, Some(DOOMED_GROUP))?,
-        VethGone::Group => down(k, None)?,
-        VethGone::Background { hold } => {
-            down(k, Some(DOOMED_GROUP))?;
-            let msg = brnet_netlink::msg::delete_group(DOOMED_GROUP)?;
-            crate::sys::request_detached(&msg, hold).map_err(|errno| Error::StateIo {
-                op: "fork the link deleter for",
-                path: PathBuf::from(&plan.record.host_veth),
-                errno,
-            })?;
-        }
+        VethGone::Group | VethGone::Background if plan.netns_alive => down(k, Some(DOOMED_GROUP))?,
+        VethGone::Group | VethGone::Background => down(k, None)?,
     }
     k.step("disconnect.veth")?;
     let promoted = promote(plan);

@@ -219,23 +219,11 @@ impl BridgeNet {
         }
         match self.config.veth_delete {
             VethDelete::Wait => self.delete_grouped(&grouped, errors),
-            VethDelete::Background => {
-                let hold = self.fw.dup_socket().and_then(|r| r.ok());
-                let sent = brnet_netlink::msg::delete_group(DOOMED_GROUP)
-                    .map_err(Error::from)
-                    .and_then(|msg| {
-                        crate::sys::request_detached(&msg, hold).map_err(|errno| Error::StateIo {
-                            op: "fork the link deleter for",
-                            path: PathBuf::from(format!("group {DOOMED_GROUP}")),
-                            errno,
-                        })
-                    });
-                if let Err(e) = sent {
-                    // Not left to anyone: done here, waiting.
-                    tracing::warn!("{e}: deleting the links here");
-                    self.delete_grouped(&grouped, errors);
-                }
-            }
+            VethDelete::Background => match delete_doomed_detached(&self.fw) {
+                Some(release) => self.detached = Some(release),
+                // Not left to anyone: done here, waiting.
+                None => self.delete_grouped(&grouped, errors),
+            },
         }
         self.store.record(Op::End { id: batch }, false)?;
         Ok(done)
@@ -269,6 +257,23 @@ impl BridgeNet {
             tracing::warn!("deleting link group {DOOMED_GROUP}: {e}");
         }
     }
+}
+
+/// Leave the delete of [`DOOMED_GROUP`] to a detached child
+/// ([`crate::sys::request_detached`]), which holds a copy of the nf_tables
+/// socket `fw` until the returned release is dropped: the handle keeps it
+/// until its own copy is closed, so that the child's close is the last and
+/// pays the kernel's wait for the rules this call removed. `None` (logged)
+/// when no child could be forked: the caller deletes the group itself.
+pub(crate) fn delete_doomed_detached(fw: &brnet_nat::Firewall) -> Option<crate::sys::Release> {
+    let hold = fw.dup_socket().and_then(|r| r.ok());
+    let sent = brnet_netlink::msg::delete_group(DOOMED_GROUP)
+        .map_err(|e| e.to_string())
+        .and_then(|msg| crate::sys::request_detached(&msg, hold).map_err(|e| e.to_string()));
+    sent.inspect_err(|e| {
+        tracing::warn!("fork the deleter of link group {DOOMED_GROUP}: {e}; deleting it here")
+    })
+    .ok()
 }
 
 /// The kind of a batch's intent.

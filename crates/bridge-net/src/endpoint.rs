@@ -471,9 +471,7 @@ impl BridgeNet {
     pub(crate) fn disconnect_locked(&mut self, id: &str, netns_alive: bool) -> Result<()> {
         let veth = match self.config.veth_delete {
             VethDelete::Wait => VethGone::Wait,
-            VethDelete::Background => VethGone::Background {
-                hold: self.fw.dup_socket().and_then(|r| r.ok()),
-            },
+            VethDelete::Background => VethGone::Background,
         };
         self.disconnect_with(id, netns_alive, veth)
     }
@@ -494,10 +492,28 @@ impl BridgeNet {
             network: Some(plan.record.network.clone()),
             ..Intent::default()
         };
+        // A veth left in the group for a detached child to delete (the
+        // child's release, kept by the handle until it drops).
+        let detach = matches!(veth, VethGone::Background)
+            && plan.netns_alive
+            && matches!(plan.link, plan::EndpointLink::Veth { .. });
+        let mut release = None;
         let promoted = self.transact(intent, false, |k, _, undo| {
             let promoted = apply::disconnect(k, &plan, veth, undo)?;
+            if detach {
+                release = crate::batch::delete_doomed_detached(k.fw);
+                if release.is_none() {
+                    // Not left to anyone: done here, waiting.
+                    k.nl.delete_link_if_exists(&brnet_netlink::IfName::new(
+                        &plan.record.host_veth,
+                    )?)?;
+                }
+            }
             Ok((plan.commit(), promoted))
         })?;
+        if release.is_some() {
+            self.detached = release;
+        }
         if let Some(net) = self.store.state.network_by_id(&plan.record.network) {
             let ip = plan.record.ipv4.map(|a| std::net::IpAddr::V4(a.addr()));
             crate::overlay::release(self.store.dir(), net, ip);

@@ -202,6 +202,11 @@ pub struct BridgeNet {
     /// `/proc/sys/net` of the handle's namespace, opened at the first
     /// connect that needs it (see `apply::Kernel::net_sysctl`).
     net_sysctl: Option<brnet_netns::sysctl::NetDir>,
+    /// The newest detached child holding a copy of the nf_tables socket
+    /// (a background link delete's): let go at drop, after this handle's
+    /// own copy is closed (see [`sys::request_detached`]). Only the newest
+    /// is kept: an older child lets go when a newer one holds a copy.
+    detached: Option<sys::Release>,
 }
 
 impl BridgeNet {
@@ -226,6 +231,7 @@ impl BridgeNet {
             home: reconcile::Home::current(),
             vouched: None,
             net_sysctl: None,
+            detached: None,
         };
         if brnet.config.reconcile {
             brnet.reconcile()?;
@@ -282,21 +288,27 @@ impl Drop for BridgeNet {
         if !self.fw.released() {
             return;
         }
-        let Some(Ok(fd)) = self.fw.dup_socket() else {
-            return;
-        };
-        match sys::close_detached(fd) {
-            Ok(release) => {
-                // Ours goes first, then the child lets go of its copy: the
-                // last one.
-                if let Ok(none) = brnet_nat::Firewall::new(brnet_nat::Backend::None) {
-                    drop(std::mem::replace(&mut self.fw, none));
+        // A background link delete's child holds a copy already; if there
+        // is none, one is forked to hold it.
+        let release = match self.detached.take() {
+            Some(release) => release,
+            None => {
+                let Some(Ok(fd)) = self.fw.dup_socket() else {
+                    return;
+                };
+                match sys::close_detached(fd) {
+                    Ok(release) => release,
+                    Err(errno) => {
+                        tracing::debug!(%errno, "could not fork to close the nf_tables socket");
+                        return;
+                    }
                 }
-                drop(release);
             }
-            Err(errno) => {
-                tracing::debug!(%errno, "could not fork to close the nf_tables socket");
-            }
+        };
+        // Ours goes first, then the child lets go of its copy: the last one.
+        if let Ok(none) = brnet_nat::Firewall::new(brnet_nat::Backend::None) {
+            drop(std::mem::replace(&mut self.fw, none));
         }
+        drop(release);
     }
 }

@@ -1,5 +1,5 @@
-//! The crate's only `unsafe` code: a request left to a forked child, so
-//! that the kernel's wait for it falls on the child and not on the caller.
+//! The crate's only `unsafe` code: work left to a detached child process,
+//! so that the kernel's waits fall on the child and not on the caller.
 #![allow(unsafe_code)]
 
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -20,29 +20,51 @@ fn above_stdio(fd: OwnedFd) -> Result<OwnedFd, Errno> {
     Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) })
 }
 
-/// Send the rtnetlink request `msg` from a detached child process and
-/// return at once: the child (a grandchild, reparented to init, in a
-/// session of its own) waits for the kernel's answer, then exits, holding
-/// `hold` until then. Nothing is executed: the child runs only
-/// async-signal-safe system calls on memory prepared before the fork.
+/// What a detached child does before it waits to be let go.
+enum Job<'a> {
+    /// Send this rtnetlink request on its descriptor 0 (a socket) and
+    /// wait for the answer.
+    Request(&'a [u8]),
+    /// Nothing: it is there to hold its descriptor.
+    Hold,
+}
+
+/// The pipe's write end that keeps a detached child (see [`detach`])
+/// waiting: dropping it lets the child go, and the child's copy of the
+/// descriptor it holds is then closed, after every copy the caller closed
+/// before. The child goes too when the caller's process exits.
+#[derive(Debug)]
+pub(crate) struct Release(#[allow(dead_code)] OwnedFd);
+
+/// Leave `job` to a detached child process and return at once: the child
+/// (a grandchild, reparented to init, in a session of its own) has `sock`
+/// on its descriptor 0 and `hold` on 1, nothing else of the caller's (not
+/// its pipes, which Podman reads until they close, nor its locks), does
+/// `job`, then waits until the returned [`Release`] is dropped (or the
+/// caller exits) before it exits.
 ///
-/// The request goes to the calling thread's network namespace (the
-/// socket is made here, before the fork). Its outcome is not reported.
-pub(crate) fn request_detached(msg: &[u8], hold: Option<OwnedFd>) -> Result<(), Errno> {
-    let nl = above_stdio(socket(
-        AddressFamily::Netlink,
-        SockType::Raw,
-        SockFlag::SOCK_CLOEXEC,
-        SockProtocol::NetlinkRoute,
-    )?)?;
+/// That wait is what makes the child's copy of `hold` the last one to be
+/// closed, whatever the order of events: a child that exited as soon as
+/// its job was done (the kernel answers a request in microseconds) would
+/// leave the caller's own close last, and the caller would pay the
+/// kernel's wait after all (strace showed it: commit 1ff41bd). The caller
+/// closes its copies of `hold`, then drops the release.
+///
+/// Nothing is executed: between fork and `_exit` the children run only
+/// async-signal-safe system calls on memory prepared before the fork.
+fn detach(sock: Option<OwnedFd>, hold: Option<OwnedFd>, job: Job<'_>) -> Result<Release, Errno> {
+    let sock = sock.map(above_stdio).transpose()?;
     let hold = hold.map(above_stdio).transpose()?;
-    let nl_fd = nl.as_raw_fd();
+    let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+    let rd = above_stdio(rd)?;
+    let sock_fd = sock.as_ref().map_or(-1, AsRawFd::as_raw_fd);
     let hold_fd = hold.as_ref().map_or(-1, AsRawFd::as_raw_fd);
+    let rd_fd = rd.as_raw_fd();
     let mut reply = [0u8; 1024];
     // SAFETY: between fork and _exit the children call only
     // async-signal-safe functions (fork, setsid, dup2, close, syscall,
-    // send, recv, _exit) on descriptors and buffers that exist before the
-    // fork; they never return into Rust code, allocate or unwind.
+    // send, recv, read, _exit) on descriptors and buffers that exist before
+    // the fork; they never return into Rust code, allocate or unwind.
     let pid = unsafe { libc::fork() };
     if pid == 0 {
         // SAFETY: as above.
@@ -53,69 +75,24 @@ pub(crate) fn request_detached(msg: &[u8], hold: Option<OwnedFd>) -> Result<(), 
                 libc::_exit(0);
             }
             libc::setsid();
-            // The socket on 0, the held descriptor on 1, nothing else: the
-            // caller's pipes (Podman reads our stdout until it closes) and
-            // locks are not kept open by the child.
-            libc::dup2(nl_fd, 0);
-            if hold_fd >= 0 {
-                libc::dup2(hold_fd, 1);
-            } else {
-                libc::close(1);
+            // Each on its place, nothing else. dup2 onto itself is a
+            // no-op, and no source is below 3 (above_stdio): no dup2
+            // overwrites a source still to be moved.
+            for (from, to) in [(sock_fd, 0), (hold_fd, 1), (rd_fd, 2)] {
+                if from >= 0 {
+                    libc::dup2(from, to);
+                } else {
+                    libc::close(to);
+                }
             }
-            libc::syscall(libc::SYS_close_range, 2u32, u32::MAX, 0u32);
-            if libc::send(0, msg.as_ptr().cast(), msg.len(), 0) >= 0 {
+            libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
+            if let Job::Request(msg) = job
+                && libc::send(0, msg.as_ptr().cast(), msg.len(), 0) >= 0
+            {
                 libc::recv(0, reply.as_mut_ptr().cast(), reply.len(), 0);
             }
-            libc::_exit(0);
-        }
-    }
-    if pid < 0 {
-        return Err(Errno::last());
-    }
-    drop(nl);
-    drop(hold);
-    loop {
-        match nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None) {
-            Err(Errno::EINTR) => continue,
-            _ => return Ok(()),
-        }
-    }
-}
-
-/// Close `fd` in a detached child process instead of here: the child (a
-/// grandchild, reparented to init, in a session of its own, holding
-/// nothing else) keeps its copy until the returned descriptor (a pipe's
-/// write end) is closed, then exits, and its close, the last, pays
-/// whatever the kernel makes that wait for. For the nf_tables socket
-/// after a removal: an RCU grace period
-/// ([`brnet_nat::Firewall::released`]). The caller closes its own copies
-/// of `fd` first, then the returned descriptor: the child's must be the
-/// last copy to go, or the caller's close waits after all.
-pub(crate) fn close_detached(fd: OwnedFd) -> Result<OwnedFd, Errno> {
-    let fd = above_stdio(fd)?;
-    let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
-    let rd = above_stdio(rd)?;
-    let (raw, raw_rd) = (fd.as_raw_fd(), rd.as_raw_fd());
-    let mut byte = [0u8; 1];
-    // SAFETY: between fork and _exit the children call only
-    // async-signal-safe functions (fork, setsid, dup2, syscall, read,
-    // _exit) on descriptors and a buffer that exist before the fork; they
-    // never return into Rust code, allocate or unwind.
-    let pid = unsafe { libc::fork() };
-    if pid == 0 {
-        // SAFETY: as above.
-        unsafe {
-            if libc::fork() != 0 {
-                libc::_exit(0);
-            }
-            libc::setsid();
-            // The descriptor on 0, the pipe on 1, nothing else: the
-            // caller's pipes and locks are not kept open by the child.
-            libc::dup2(raw, 0);
-            libc::dup2(raw_rd, 1);
-            libc::syscall(libc::SYS_close_range, 2u32, u32::MAX, 0u32);
-            // Until the caller closes the write end (or exits).
-            while libc::read(1, byte.as_mut_ptr().cast(), 1) < 0
+            // Until the caller drops the release (or exits): end of file.
+            while libc::read(2, reply.as_mut_ptr().cast(), 1) < 0
                 && *libc::__errno_location() == libc::EINTR
             {}
             libc::_exit(0);
@@ -124,12 +101,92 @@ pub(crate) fn close_detached(fd: OwnedFd) -> Result<OwnedFd, Errno> {
     if pid < 0 {
         return Err(Errno::last());
     }
-    drop(fd);
-    drop(rd);
+    drop((sock, hold, rd));
     loop {
         match nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None) {
             Err(Errno::EINTR) => continue,
-            _ => return Ok(wr),
+            _ => return Ok(Release(wr)),
+        }
+    }
+}
+
+/// Send the rtnetlink request `msg` from a detached child ([`detach`]),
+/// which holds `hold` until the returned release is dropped. The request
+/// goes to the calling thread's network namespace (the socket is made
+/// here, before the fork). Its outcome is not reported.
+pub(crate) fn request_detached(msg: &[u8], hold: Option<OwnedFd>) -> Result<Release, Errno> {
+    let nl = socket(
+        AddressFamily::Netlink,
+        SockType::Raw,
+        SockFlag::SOCK_CLOEXEC,
+        SockProtocol::NetlinkRoute,
+    )?;
+    detach(Some(nl), hold, Job::Request(msg))
+}
+
+/// Close `fd` in a detached child ([`detach`]) instead of here: its copy
+/// goes when the returned release is dropped, and its close, the last,
+/// pays whatever the kernel makes that wait for. For the nf_tables socket
+/// after a removal: an RCU grace period
+/// ([`brnet_nat::Firewall::released`]).
+pub(crate) fn close_detached(fd: OwnedFd) -> Result<Release, Errno> {
+    detach(None, Some(fd), Job::Hold)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    /// Whether the read end `rd` sees end of file within `wait`: every
+    /// write end closed.
+    fn closed_within(rd: &OwnedFd, wait: Duration) -> bool {
+        use nix::fcntl::OFlag;
+        fcntl(rd, FcntlArg::F_SETFL(OFlag::O_NONBLOCK)).unwrap();
+        let deadline = Instant::now() + wait;
+        let mut b = [0u8; 1];
+        loop {
+            match nix::unistd::read(rd, &mut b) {
+                Ok(0) => return true,
+                Err(Errno::EAGAIN | Errno::EINTR) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                _ => return false,
+            }
+        }
+    }
+
+    /// The child of either job keeps its copy of the held descriptor until
+    /// the release is dropped, however soon its job is done: the caller's
+    /// close is never the last. Seen through a pipe: its read end reports
+    /// end of file only when the child's copy of the write end is gone.
+    #[test]
+    fn the_child_holds_its_copy_until_released_for_both_jobs() {
+        for request in [false, true] {
+            let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+            let release = if request {
+                // A request the kernel answers at once: RTM_GETLINK of
+                // link 1 (`lo`), in the caller's namespace.
+                let mut msg = [0u8; 32];
+                msg[0] = 32; // nlmsg_len
+                msg[4] = libc::RTM_GETLINK as u8; // nlmsg_type
+                msg[6] = libc::NLM_F_REQUEST as u8; // nlmsg_flags
+                msg[20] = 1; // ifi_index
+                request_detached(&msg, Some(wr)).unwrap()
+            } else {
+                close_detached(wr).unwrap()
+            };
+            // The caller's copy is gone (moved in); the child's is not,
+            // even after its request was answered.
+            assert!(
+                !closed_within(&rd, Duration::from_millis(200)),
+                "request {request}: the child let go before its release"
+            );
+            drop(release);
+            assert!(
+                closed_within(&rd, Duration::from_secs(10)),
+                "request {request}: the child kept its copy after its release"
+            );
         }
     }
 }
