@@ -242,3 +242,62 @@ fn a_handle_that_leaves_its_memory_to_the_exit_still_lets_go() {
         assert_eq!(left[0].netns, path);
     });
 }
+
+/// Finding the endpoints whose namespace died is the one per-endpoint cost
+/// of a per-call open (a stat of each namespace's path): with the firewall
+/// vouched for, an open still finds a namespace that was deleted, and one
+/// deleted and made again under the same name (another namespace at the
+/// same path), drops both (addresses, rules), and leaves the living alone.
+#[test]
+fn a_per_call_open_reclaims_dead_namespaces_and_leaves_the_living() {
+    brnet_testkit::sandboxed(|| {
+        let dir = state_dir();
+        let mut b = two_containers(dir.path());
+        NetnsDir::default().create("c3").unwrap();
+        let c3 = b
+            .connect("n", &"c3".parse().unwrap(), &ConnectOptions::default())
+            .unwrap();
+        drop(b);
+        let rules = nft_ruleset();
+        for ip in ["10.61.0.2", "10.61.0.3", "10.61.0.4"] {
+            assert!(rules.contains(ip), "{ip} in {rules}");
+        }
+        NetnsDir::default().delete("c1").unwrap();
+        NetnsDir::default().delete("c2").unwrap();
+        NetnsDir::default().create("c2").unwrap();
+        let (mut b, report) = reconciled(dir.path());
+        assert!(!report.firewall_read_back, "{report:?}");
+        let mut dropped = report.endpoints_dropped.clone();
+        dropped.sort();
+        assert_eq!(dropped.len(), 2, "{report:?}");
+        assert!(dropped[0].contains("/c1"), "{report:?}");
+        assert!(dropped[1].contains("/c2"), "{report:?}");
+        let left = b.endpoints(Some("n")).unwrap();
+        assert_eq!(left.len(), 1, "{left:?}");
+        assert_eq!(left[0].id, c3.id);
+        let rules = nft_ruleset();
+        assert!(
+            !rules.contains("10.61.0.2") && !rules.contains("10.61.0.3"),
+            "{rules}"
+        );
+        assert!(rules.contains("10.61.0.4"), "{rules}");
+        // The addresses are free again: the new c2 can have c1's.
+        let again = b
+            .connect(
+                "n",
+                &"c2".parse().unwrap(),
+                &ConnectOptions {
+                    ipv4: Some("10.61.0.2".parse().unwrap()),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        assert_eq!(again.ipv4.unwrap().addr().to_string(), "10.61.0.2");
+        drop(b);
+        let (_, report) = reconciled(dir.path());
+        assert!(
+            report.is_clean() && !report.firewall_read_back,
+            "{report:?}"
+        );
+    });
+}

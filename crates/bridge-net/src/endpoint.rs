@@ -176,32 +176,33 @@ pub(crate) fn identity(ns: &Netns) -> Result<NsIdentity> {
 
 /// The namespace at a path as it is now: stat(2)ed at once, its cookie
 /// read only when a record needs it (see [`NsIdentity`]).
-pub(crate) struct Seen {
-    path: PathBuf,
+pub(crate) struct Seen<'a> {
+    path: &'a Path,
     id: Option<NsIdentity>,
     cookie: std::cell::OnceCell<Option<u64>>,
 }
 
-impl Seen {
+impl<'a> Seen<'a> {
     /// Look at `path` (one stat(2), following the bind mount or /proc's
     /// link to the nsfs inode).
-    pub(crate) fn at(path: &Path) -> Seen {
-        use std::os::unix::fs::MetadataExt;
-        let id = std::fs::metadata(path).ok().map(|m| NsIdentity {
-            dev: m.dev(),
-            ino: m.ino(),
-            ctime_ns: nanos(m.ctime(), m.ctime_nsec()),
+    pub(crate) fn at(path: &'a Path) -> Seen<'a> {
+        // stat(2) itself (no statx of every field and no conversion, as
+        // `std::fs::metadata` does): reconcile asks once per endpoint.
+        let id = nix::sys::stat::stat(path).ok().map(|m| NsIdentity {
+            dev: m.st_dev,
+            ino: m.st_ino,
+            ctime_ns: nanos(m.st_ctime, m.st_ctime_nsec),
             cookie: None,
         });
         Seen {
-            path: path.to_owned(),
+            path,
             id,
             cookie: std::cell::OnceCell::new(),
         }
     }
 
     /// Whether the namespace there is the one `ep` was made in.
-    pub(crate) fn is_of<'a>(&self, ep: impl Into<EndpointKeys<'a>>) -> bool {
+    pub(crate) fn is_of<'k>(&self, ep: impl Into<EndpointKeys<'k>>) -> bool {
         let ep = ep.into();
         let Some(mut id) = self.id else {
             return false;
@@ -213,7 +214,7 @@ impl Seen {
             return true;
         }
         id.cookie = *self.cookie.get_or_init(|| {
-            Netns::open_path(&self.path)
+            Netns::open_path(self.path)
                 .ok()
                 .and_then(|n| n.cookie().ok().flatten())
         });

@@ -218,13 +218,39 @@ impl BridgeNet {
     }
 }
 
-/// Whether the namespace an endpoint was made in is still at its path:
-/// one stat(2) per path (device, inode and change time), the cookie read
-/// only when the change time says nothing ([`Seen`]).
-fn netns_alive(ep: &EndpointKeys<'_>, seen: &mut HashMap<PathBuf, Seen>) -> bool {
-    seen.entry(ep.netns.to_owned())
-        .or_insert_with(|| Seen::at(ep.netns))
-        .is_of(ep)
+/// The endpoints whose namespace is no longer at its path (detached ones
+/// aside: they have none), as (id, container, path): one stat(2) per
+/// distinct path (device, inode and change time; the cookie read only when
+/// the change time says nothing, see [`Seen`]), nothing allocated for the
+/// endpoints that are alive.
+///
+/// This is the only per-endpoint cost of a reconcile whose firewall is
+/// vouched for: about half a microsecond of kernel time per path at 1000
+/// endpoints (a bind mount's path walk), measured against the one-query
+/// alternatives, which cost more and see less: a link dump (or
+/// `/proc/net/dev`) to find the endpoints whose host veth vanished moves
+/// about 1.5 kB (120 B) per link and took 1.3 to 1.8 ms at 1000 links
+/// where 1000 stats took 0.45 to 0.6 ms; `mountinfo` 0.6 ms and blind to
+/// `/proc/PID/ns/net` paths. And a veth outlives its namespace's file: it
+/// goes when the kernel's cleanup of the namespace runs (later, from a
+/// work queue), or never while a process still holds the namespace; the
+/// path says at once that the namespace the endpoint was made in is gone.
+fn gone_namespaces<'a>(
+    endpoints: impl Iterator<Item = EndpointKeys<'a>>,
+) -> Vec<(String, String, PathBuf)> {
+    use std::os::unix::ffi::OsStrExt;
+    // By the path's bytes: hashing a `Path` walks its components.
+    let mut seen: HashMap<&[u8], Seen<'_>> = HashMap::new();
+    endpoints
+        .filter(|k| !k.is_detached())
+        .filter(|k| {
+            !seen
+                .entry(k.netns.as_os_str().as_bytes())
+                .or_insert_with(|| Seen::at(k.netns))
+                .is_of(*k)
+        })
+        .map(|k| (k.id.to_owned(), k.container.to_owned(), k.netns.to_owned()))
+        .collect()
 }
 
 impl BridgeNet {
@@ -274,28 +300,20 @@ impl BridgeNet {
         report
             .endpoints_dropped
             .extend(self.collect_detached_locked()?);
-        let mut seen = HashMap::new();
-        let gone: Vec<EndpointRecord> = self
-            .store
-            .state
-            .endpoints
-            .matching(|k| !k.is_detached() && !netns_alive(k, &mut seen))
-            .cloned()
-            .collect();
-        for ep in gone {
+        let gone = gone_namespaces(self.store.state.endpoints.all_keys());
+        for (id, container, netns) in gone {
             // The namespace's file is gone, but the namespace may not be (a
             // process still in it): its veth is taken down, so the address
             // the pool gets back cannot be answered by a container left
             // behind; its rules go.
-            let _ = self.disconnect_with(&ep.id, false, VethGone::Wait);
-            if self.store.state.endpoints.contains_key(&ep.id) {
+            let _ = self.disconnect_with(&id, false, VethGone::Wait);
+            if self.store.state.endpoints.contains_key(&id) {
                 // The firewall refused: step 4 sweeps what is left.
-                self.store
-                    .record(Op::Disconnect { id: ep.id.clone() }, false)?;
+                self.store.record(Op::Disconnect { id }, false)?;
             }
             report
                 .endpoints_dropped
-                .push(format!("{} ({})", ep.container, ep.netns.display()));
+                .push(format!("{container} ({})", netns.display()));
         }
 
         // 3. Bridges, and the veths that belong on them. A bridge that was
