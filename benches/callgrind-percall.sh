@@ -32,7 +32,7 @@ done
 ip netns add probe
 cg() {
   name=$1; shift
-  valgrind --tool=callgrind --callgrind-out-file="$OUT/$name.N$N.out" "$BRNET" --state-dir "$STATE" "$@" >/dev/null 2>"$OUT/$name.N$N.log"
+  valgrind --tool=callgrind --child-silent-after-fork=yes --callgrind-out-file="$OUT/$name.N$N.out" "$BRNET" --state-dir "$STATE" "$@" >/dev/null 2>"$OUT/$name.N$N.log"
 }
 cg connect network connect bench probe
 cg disconnect network disconnect bench probe

@@ -817,10 +817,41 @@ fn serde_id_network(text: &str, json: Range<usize>) -> Option<(Range<usize>, Ran
     Some((id, network))
 }
 
-/// `a.b.c.d/p`, the common case, without a general parser.
+/// `a.b.c.d/p` as serde writes an [`Ipv4Net`] (decimal, no leading
+/// zeros), read without a general parser; `None` for anything else (the
+/// general scan then parses it).
 fn ipv4_net(s: &str) -> Option<Ipv4Net> {
-    let (addr, prefix) = s.split_once('/')?;
-    Ipv4Net::new(addr.parse().ok()?, prefix.parse().ok()?).ok()
+    let mut octets = [0u8; 4];
+    let mut i = 0;
+    let mut n: u32 = 0;
+    let mut digits = 0;
+    let mut prefix = None;
+    for &c in s.as_bytes() {
+        match c {
+            b'0'..=b'9' if digits < 3 => {
+                if digits == 1 && n == 0 {
+                    return None;
+                }
+                n = n * 10 + u32::from(c - b'0');
+                digits += 1;
+            }
+            b'.' if i < 3 && digits > 0 => {
+                octets[i] = u8::try_from(n).ok()?;
+                (i, n, digits) = (i + 1, 0, 0);
+            }
+            b'/' if i == 3 && digits > 0 && prefix.is_none() => {
+                octets[3] = u8::try_from(n).ok()?;
+                prefix = Some(());
+                (n, digits) = (0, 0);
+            }
+            _ => return None,
+        }
+    }
+    prefix?;
+    if digits == 0 {
+        return None;
+    }
+    Ipv4Net::new(octets.into(), u8::try_from(n).ok()?).ok()
 }
 
 /// The keys of a record as serde writes it (no white space, the members in
@@ -1073,6 +1104,34 @@ mod tests {
             Some(StateProblem::Malformed { line: 5, .. })
         ));
         assert!(m.decode_all().is_err());
+    }
+
+    #[test]
+    fn addresses_read_by_hand_are_what_the_parser_reads() {
+        for ok in [
+            "10.88.0.2/16",
+            "0.0.0.0/0",
+            "255.255.255.255/32",
+            "172.17.0.10/24",
+        ] {
+            assert_eq!(ipv4_net(ok), ok.parse().ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "10.88.0.2",
+            "10.88.0/16",
+            "10.88.0.2/",
+            "10.88.0.256/16",
+            "10.88.0.2/33",
+            "010.88.0.2/16",
+            "10.88.0.2/16/1",
+            "1.2.3.4.5/8",
+            "a.b.c.d/8",
+            "1..2.3/8",
+            "1.2.3.4/08",
+        ] {
+            assert_eq!(ipv4_net(bad), None, "{bad}");
+        }
     }
 
     #[test]
