@@ -249,7 +249,12 @@ impl Entry {
                 let s = |range: &Range<usize>| r.chunk.get(range.clone()).unwrap_or_default();
                 let Some(k) = r
                     .keys
-                    .get_or_init(|| raw_keys(&r.chunk, r.json.clone()))
+                    .get_or_init(|| {
+                        // Read by position from after the network, found
+                        // already; else from the start, either way.
+                        serde_keys(&r.chunk, r.json.clone(), Some((&r.id, &r.network)))
+                            .or_else(|| raw_keys(&r.chunk, r.json.clone()))
+                    })
                     .as_ref()
                 else {
                     return match self.record(problem) {
@@ -688,7 +693,7 @@ impl Scan<'_> {
 /// `None` when they cannot be (a key string with escapes, a value of an
 /// unexpected form, a key missing), and the record must be decoded whole.
 fn raw_keys(text: &str, json: Range<usize>) -> Option<RawKeys> {
-    if let Some(k) = serde_keys(text, json.clone()) {
+    if let Some(k) = serde_keys(text, json.clone(), None) {
         return Some(k);
     }
     let b = text.as_bytes().get(json.clone())?;
@@ -857,7 +862,13 @@ fn ipv4_net(s: &str) -> Option<Ipv4Net> {
 /// The keys of a record as serde writes it (no white space, the members in
 /// [`EndpointRecord`]'s order, empty and default ones left out), read by
 /// position; `None` for anything else (the general scan then reads it).
-fn serde_keys(text: &str, json: Range<usize>) -> Option<RawKeys> {
+/// `known`: the id and network, read already (by [`serde_id_network`]):
+/// the reading starts after them.
+fn serde_keys(
+    text: &str,
+    json: Range<usize>,
+    known: Option<(&Range<usize>, &Range<usize>)>,
+) -> Option<RawKeys> {
     let b = text.as_bytes();
     let end = json.end;
     let mut at = json.start;
@@ -897,12 +908,20 @@ fn serde_keys(text: &str, json: Range<usize>) -> Option<RawKeys> {
             None
         }
     };
-    if !lit(&mut at, br#"{"id":""#) {
-        return None;
-    }
-    let id = string(&mut at)?;
-    lit(&mut at, br#","network":""#).then_some(())?;
-    let network = string(&mut at)?;
+    let (id, network) = match known {
+        Some((id, network)) => {
+            at = network.end + 1;
+            (id.clone(), network.clone())
+        }
+        None => {
+            if !lit(&mut at, br#"{"id":""#) {
+                return None;
+            }
+            let id = string(&mut at)?;
+            lit(&mut at, br#","network":""#).then_some(())?;
+            (id, string(&mut at)?)
+        }
+    };
     lit(&mut at, br#","container_id":""#).then_some(())?;
     let container_id = string(&mut at)?;
     lit(&mut at, br#","container":""#).then_some(())?;
@@ -1044,10 +1063,13 @@ mod tests {
         let (chunk, ranges) = chunk_of(&recs.iter().collect::<Vec<_>>());
         for (r, range) in recs.iter().zip(ranges) {
             assert!(
-                serde_keys(&chunk, range.clone()).is_some(),
+                serde_keys(&chunk, range.clone(), None).is_some(),
                 "read by position: {}",
                 &chunk[range.clone()]
             );
+            let lazily = Entry::read_lazily(&chunk, range.clone(), 2).unwrap();
+            assert!(matches!(&lazily, Entry::Raw(r) if r.keys.get().is_none()));
+            assert_eq!(lazily.own_keys(), EndpointKeys::from(r), "read lazily");
             let e = Entry::read(&chunk, range, 2).unwrap();
             assert!(matches!(e, Entry::Raw(_)), "read plainly");
             assert_eq!(e.own_keys(), EndpointKeys::from(r));
