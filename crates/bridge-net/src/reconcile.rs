@@ -325,11 +325,6 @@ impl BridgeNet {
         let mut masters: Option<HashMap<String, (u32, Option<u32>)>> = None;
         for net in nets.iter().filter(|n| n.rec.options.driver.is_bridge()) {
             let name = IfName::new(&net.rec.bridge)?;
-            let missing = match self.nl.link(&name) {
-                Ok(_) => false,
-                Err(e) if e.is_not_found() => true,
-                Err(e) => return Err(e.into()),
-            };
             let addresses = net.gateway_cidrs();
             let br = brnet_bridge::ensure(
                 &mut self.nl,
@@ -340,7 +335,8 @@ impl BridgeNet {
                     mac: None,
                 },
             )?;
-            if !missing {
+            // Made again: it was missing (one lookup, ensure's own).
+            if !br.created {
                 continue;
             }
             report.bridges_recreated.push(net.rec.bridge.clone());
