@@ -25,10 +25,9 @@ use std::path::PathBuf;
 use brnet_netlink::IfName;
 
 use crate::apply::{DOOMED_GROUP, VethGone};
-use crate::endpoint::Seen;
+use crate::endpoint::{Seen, same_netns};
 use crate::error::{Error, Result};
 use crate::options::NetnsRef;
-use crate::plan;
 use crate::state::{Intent, Op};
 use crate::{BridgeNet, VethDelete, host};
 
@@ -83,8 +82,8 @@ impl BridgeNet {
             let found = self
                 .store
                 .state
-                .endpoints_of(&net.rec.id)
-                .filter(|e| &e.netns == path)
+                .endpoints
+                .matching(|k| k.network == net.rec.id && same_netns(k.netns, path))
                 .map(|e| Leaving {
                     id: e.id.clone(),
                     alive: now.is_of(e),
@@ -138,8 +137,7 @@ impl BridgeNet {
                 self.store
                     .state
                     .endpoints
-                    .values()
-                    .filter(|e| &e.netns == path && !plan::is_detached(e))
+                    .matching(|k| !k.is_detached() && same_netns(k.netns, path))
                     .filter(|e| leaving.iter().all(|o| o.id != e.id))
                     .map(|e| Leaving {
                         id: e.id.clone(),

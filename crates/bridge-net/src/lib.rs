@@ -152,9 +152,13 @@ pub enum VethDelete {
     /// so its address can be handed out again at once — into bridge-net's
     /// netdev group of links to delete ([`DOOMED_GROUP`]), and leave the
     /// delete to a child forked without exec, which deletes that whole
-    /// group in one request (under one RCU grace period) and exits. No
-    /// binary is needed. For runtimes whose teardown latency counts:
-    /// Podman's and the CNI front ends use it.
+    /// group in one request (under one RCU grace period). No binary is
+    /// needed. The child then keeps a copy of the handle's nf_tables
+    /// socket until the handle drops (or a newer child takes over), so
+    /// that its close, not the caller's, is the last and pays the kernel's
+    /// wait for the removed rules: a handle keeps at most one such child.
+    /// For runtimes whose teardown latency counts: Podman's and the CNI
+    /// front ends use it. A namespace that is gone forks nothing.
     Background,
 }
 
