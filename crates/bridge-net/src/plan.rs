@@ -898,8 +898,9 @@ fn successor(state: &State, ep: &EndpointRecord, net: &Net, netns_alive: bool) -
     }
     let sibs: Vec<&EndpointRecord> = state
         .endpoints
+        // The inode first: a number, where `Path`'s `==` walks components.
         .matching(|k| {
-            k.id != ep.id && !k.is_detached() && k.netns == ep.netns && k.netns_ino == ep.netns_ino
+            k.netns_ino == ep.netns_ino && k.id != ep.id && !k.is_detached() && k.netns == ep.netns
         })
         .collect();
     if ep.gw_priority == 0 && sibs.iter().all(|e| e.gw_priority == 0) {
