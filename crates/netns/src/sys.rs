@@ -1,8 +1,9 @@
-//! The crate's only `unsafe` code: two ioctls, one socket option and
-//! getrandom(2), which neither nix nor libc wrap safely.
+//! The crate's only `unsafe` code: two ioctls, one socket option,
+//! getrandom(2) and the new mount API's three calls, which neither nix nor
+//! libc wrap safely.
 #![allow(unsafe_code)]
 
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
 use nix::sys::socket::{AddressFamily, SockFlag, SockType, socket};
@@ -120,4 +121,52 @@ pub(crate) fn getrandom(buf: &mut [u8]) -> Result<(), Errno> {
         }
     }
     Ok(())
+}
+
+/// A procfs instance of our own, mounted nowhere (`fsopen("proc")`,
+/// `fsconfig(FSCONFIG_CMD_CREATE)`, `fsmount`; Linux 5.2, and an instance
+/// with its own superblock, hence its own directory entries, since 5.8):
+/// `nosuid,nodev,noexec`, and read-only with `read_only`. It goes away
+/// with the last descriptor open through it.
+///
+/// # References
+/// fsopen(2), fsconfig(2), fsmount(2)
+pub(crate) fn private_proc(read_only: bool) -> Result<OwnedFd, Errno> {
+    const FSOPEN_CLOEXEC: libc::c_uint = 1;
+    const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
+    const FSMOUNT_CLOEXEC: libc::c_uint = 1;
+    const MOUNT_ATTR_RDONLY: libc::c_uint = 0x01;
+    const MOUNT_ATTR_NOSUID: libc::c_uint = 0x02;
+    const MOUNT_ATTR_NODEV: libc::c_uint = 0x04;
+    const MOUNT_ATTR_NOEXEC: libc::c_uint = 0x08;
+    // SAFETY: fsopen reads the NUL-terminated file system name and returns
+    // a new descriptor, or -1.
+    let fs = Errno::result(unsafe {
+        libc::syscall(libc::SYS_fsopen, c"proc".as_ptr(), FSOPEN_CLOEXEC)
+    })?;
+    // SAFETY: a descriptor fsopen just returned, owned by nothing else.
+    let fs = unsafe { OwnedFd::from_raw_fd(fs as RawFd) };
+    // SAFETY: FSCONFIG_CMD_CREATE takes no key, value or aux (null, null,
+    // 0); it only reads the context behind the descriptor.
+    Errno::result(unsafe {
+        libc::syscall(
+            libc::SYS_fsconfig,
+            fs.as_raw_fd(),
+            FSCONFIG_CMD_CREATE,
+            std::ptr::null::<libc::c_char>(),
+            std::ptr::null::<libc::c_void>(),
+            0,
+        )
+    })?;
+    let mut attrs = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC;
+    if read_only {
+        attrs |= MOUNT_ATTR_RDONLY;
+    }
+    // SAFETY: fsmount takes the configured context's descriptor and two
+    // flag words, and returns a new descriptor, or -1.
+    let mnt = Errno::result(unsafe {
+        libc::syscall(libc::SYS_fsmount, fs.as_raw_fd(), FSMOUNT_CLOEXEC, attrs)
+    })?;
+    // SAFETY: a descriptor fsmount just returned, owned by nothing else.
+    Ok(unsafe { OwnedFd::from_raw_fd(mnt as RawFd) })
 }

@@ -157,6 +157,118 @@ fn update(
 /// Where the network sysctls live.
 pub const NET: &str = "/proc/sys/net";
 
+/// How many namespaces' sysctls are looked up through one private procfs
+/// instance before it is replaced (see [`open_net_file`]).
+const PRIVATE_USES: u32 = 64;
+
+/// The private procfs instance of [`open_net_file`]: its mount descriptor,
+/// whether it is read-only, how many lookups went through it.
+struct Private {
+    mnt: OwnedFd,
+    read_only: bool,
+    uses: u32,
+}
+
+static PRIVATE: std::sync::Mutex<Option<Private>> = std::sync::Mutex::new(None);
+/// Set once making an instance failed (no privilege, a seccomp filter, an
+/// old kernel): not tried again by this process.
+static NO_PRIVATE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether `/proc/sys/net` is the plain `/proc`'s (no other file system
+/// mounted on it or on `/proc/sys`), and if so whether it is read-only:
+/// what a private instance must match to show what `/proc` shows.
+/// `None`: it is not plain, or cannot be looked at.
+fn plain_proc_sys() -> Option<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let proc = std::fs::metadata("/proc").ok()?;
+    let net = std::fs::metadata(NET).ok()?;
+    if proc.dev() != net.dev() {
+        return None;
+    }
+    let fs = nix::sys::statvfs::statvfs(NET).ok()?;
+    Some(fs.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY))
+}
+
+/// Open the sysctl file `rel` (below `/proc/sys/net`) of the calling
+/// thread's namespace, for reading, or reading and writing with `write`,
+/// where the kernel's lookup does not grow with the namespaces on the
+/// machine.
+///
+/// A path through `/proc/sys/net/ipv6` (or `ipv4`, `core`...) walks a hash
+/// chain with one entry per namespace that ever had such a sysctl looked up
+/// (see [`NetDir`]); in a namespace that never had, the walk finds nothing
+/// and is made three times over, before the entry is added. This looks the
+/// file up through a procfs instance of the process's own, mounted
+/// nowhere, whose chain holds only the namespaces looked up through it,
+/// and which is replaced after 64 of them: the lookup costs the same with
+/// a thousand containers on the machine as with one.
+///
+/// The instance shows what `/proc` does: read-only where `/proc/sys/net`
+/// is, and not used where another file system is mounted on `/proc/sys`
+/// or `/proc/sys/net` (a kernel without IPv6 shown by hiding a directory)
+/// or where it cannot be made (no `CAP_SYS_ADMIN`, a seccomp filter, a
+/// kernel before 5.2): the path is opened then, as it always was.
+pub fn open_net_file(rel: &str, write: bool) -> Result<File, Error> {
+    let flags = if write {
+        OFlag::O_RDWR
+    } else {
+        OFlag::O_RDONLY
+    };
+    open_net(rel, flags).map(File::from)
+}
+
+/// [`open_net_file`] with `flags`.
+fn open_net(rel: &str, flags: OFlag) -> Result<OwnedFd, Error> {
+    let path = NetDir::path(rel);
+    let via_private = || -> Option<nix::Result<OwnedFd>> {
+        if NO_PRIVATE.load(std::sync::atomic::Ordering::Relaxed) {
+            return None;
+        }
+        let read_only = plain_proc_sys()?;
+        let mut private = PRIVATE.lock().unwrap_or_else(|p| p.into_inner());
+        if private
+            .as_ref()
+            .is_some_and(|p| p.read_only != read_only || p.uses >= PRIVATE_USES)
+        {
+            *private = None;
+        }
+        if private.is_none() {
+            match crate::sys::private_proc(read_only) {
+                Ok(mnt) => {
+                    *private = Some(Private {
+                        mnt,
+                        read_only,
+                        uses: 0,
+                    })
+                }
+                Err(e) => {
+                    tracing::debug!("no private procfs instance ({e}): sysctls by their path");
+                    NO_PRIVATE.store(true, std::sync::atomic::Ordering::Relaxed);
+                    return None;
+                }
+            }
+        }
+        let p = private.as_mut()?;
+        p.uses += 1;
+        Some(openat(
+            p.mnt.as_fd(),
+            Path::new("sys/net").join(rel).as_path(),
+            flags | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        ))
+    };
+    let fd = match via_private() {
+        Some(fd) => fd,
+        None => open(&path, flags | OFlag::O_CLOEXEC, Mode::empty()),
+    };
+    let op = if flags.intersects(OFlag::O_WRONLY | OFlag::O_RDWR) {
+        "write"
+    } else {
+        "read"
+    };
+    fd.map_err(|e| errno(op, &path, e))
+}
+
 /// A namespace's `/proc/sys/net` and `/proc/sys/net/ipv6/conf`, opened
 /// once (`O_PATH` descriptors), and sysctls opened below them: for a
 /// caller that writes the sysctls of many links, such as IPv6 off on each
@@ -190,7 +302,10 @@ impl NetDir {
     /// Open `/proc/sys/net` of the calling thread's namespace (one walk
     /// from `/proc/sys`, and one to its `ipv6/conf`).
     pub fn open() -> Result<NetDir, Error> {
-        let net = open(NET, DIR, Mode::empty()).map_err(|e| errno("read", Path::new(NET), e))?;
+        // "" is `/proc/sys/net` itself; through a private instance where
+        // there is one (see [`open_net_file`]), so that its `ipv6/conf`
+        // below costs no walk past every namespace's `ipv6`.
+        let net = open_net("", DIR)?;
         let ipv6_conf = openat(net.as_fd(), "ipv6/conf", DIR, Mode::empty()).ok();
         Ok(NetDir { net, ipv6_conf })
     }

@@ -105,3 +105,44 @@ fn a_net_dir_without_the_ipv6_tree_finds_ipv6_off_already() {
         assert_eq!(dir.ipv6_off("v0").unwrap(), Ipv6Off::NoIpv6);
     });
 }
+
+/// [`sysctl::open_net_file`] opens the calling thread's namespace's file
+/// (through a procfs instance of the process's own, replaced every 64
+/// lookups: the value read is each namespace's own, past the
+/// replacements), read-only where `/proc` is, and not at all where the
+/// path shows nothing.
+#[test]
+fn open_net_file_opens_the_calling_threads_namespaces_file() {
+    use std::io::Read;
+    const DEFAULT: &str = "ipv6/conf/default/disable_ipv6";
+    let read = |write: bool| {
+        let mut s = String::new();
+        sysctl::open_net_file(DEFAULT, write)
+            .unwrap()
+            .read_to_string(&mut s)
+            .unwrap();
+        s.trim().to_owned()
+    };
+    brnet_testkit::sandboxed(|| {
+        sysctl::write(format!("{NET}/{DEFAULT}", NET = sysctl::NET), "1").unwrap();
+        assert_eq!(read(true), "1");
+        for _ in 0..70 {
+            // A fresh namespace has its own default: IPv6 on.
+            assert_eq!(brnet_netns::isolated(|| read(true)).unwrap(), "0");
+            assert_eq!(read(false), "1");
+        }
+
+        sh("mount -t proc -o ro,nosuid,nodev,noexec proc /proc");
+        assert_eq!(read(false), "1");
+        let e = sysctl::open_net_file(DEFAULT, true).unwrap_err();
+        assert!(e.is_read_only(), "{e}");
+        assert_eq!(
+            e.path(),
+            std::path::Path::new("/proc/sys/net/ipv6/conf/default/disable_ipv6")
+        );
+    });
+    brnet_testkit::sandboxed(|| {
+        sh("mount -t tmpfs none /proc/sys/net");
+        assert!(sysctl::open_net_file(DEFAULT, false).is_err());
+    });
+}

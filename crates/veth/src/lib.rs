@@ -171,7 +171,11 @@ impl Container {
         let ns = ns?;
         let socket = Socket::new()?;
         // Absent when the kernel runs without IPv6: nothing to disable then.
-        let ipv6_default = File::options().read(true).write(true).open(V6_DEFAULT).ok();
+        // Opened where its lookup does not walk past every namespace on the
+        // machine that ever had an IPv6 sysctl looked up (this one never
+        // had): see `open_net_file`.
+        let ipv6_default =
+            brnet_netns::sysctl::open_net_file("ipv6/conf/default/disable_ipv6", true).ok();
         Ok(Container {
             ns,
             socket,
