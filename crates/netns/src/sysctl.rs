@@ -328,7 +328,7 @@ impl NetDir {
         read_file(&File::from(fd), &path)
     }
 
-    /// Write the sysctl file `rel` (below `/proc/sys/net`) as [`write`]
+    /// Write the sysctl file `rel` (below `/proc/sys/net`) as [`write()`]
     /// does: only if it does not hold `value` already, and read back.
     pub fn write(&self, rel: &str, value: &str) -> Result<(), Error> {
         update(
