@@ -269,12 +269,16 @@ fn disconnect(a: &DisconnectArgs, config: &Config) -> Result<(), Failure> {
     let mut net = open(config)?;
     // An unknown network is an error (a typo, as docker says); a namespace
     // that is not connected, or is gone, is nothing to do.
-    net.network(&a.network)?;
     match namespaces.as_slice() {
         [one] => {
-            net.disconnect(&a.network, one)?;
+            // Nothing disconnected: then (only then: it counts the
+            // network's endpoints) whether the network exists says which.
+            if !net.disconnect(&a.network, one)? {
+                net.network(&a.network)?;
+            }
         }
         many => {
+            net.network(&a.network)?;
             net.disconnect_many(many.iter().map(|ns| (a.network.as_str(), ns)))?;
         }
     }
