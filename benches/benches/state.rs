@@ -3,8 +3,11 @@
 //! does anything. No kernel: the records are written through the store
 //! alone, in a temporary directory.
 //!
-//! - `state/open/{snapshot,journal}/N`: `Store::open` (lock and load) of
-//!   N endpoints all in the snapshot, or all in the journal after it.
+//! - `state/open/snapshot/N`: `Store::open` (lock and load) of N
+//!   endpoints, all in the snapshot.
+//! - `state/open-unlocked/journal/N`: loading N endpoints all in the
+//!   journal after the snapshot (without the lock, which would compact it):
+//!   what a journal record costs a load beside a snapshot record.
 //! - `state/open+touch-one/snapshot/N`: the same, then one endpoint asked
 //!   for by id (what a disconnect decodes).
 //! - `state/parse-all/snapshot/N`: `State::parse`, which decodes every
@@ -105,9 +108,21 @@ fn load(c: &mut Criterion) {
     for n in [100, 1000] {
         for (layout, compacted) in [("snapshot", true), ("journal", false)] {
             let dir = state_dir(n, compacted);
-            g.bench_with_input(BenchmarkId::new(format!("open/{layout}"), n), &n, |b, _| {
-                b.iter(|| black_box(open(dir.path())));
-            });
+            if compacted {
+                g.bench_with_input(BenchmarkId::new(format!("open/{layout}"), n), &n, |b, _| {
+                    b.iter(|| black_box(open(dir.path())));
+                });
+            } else {
+                // Without the lock: taking it would compact the journal
+                // (once, and every later load would read a snapshot).
+                g.bench_with_input(
+                    BenchmarkId::new(format!("open-unlocked/{layout}"), n),
+                    &n,
+                    |b, _| {
+                        b.iter(|| black_box(Store::open_unlocked(dir.path()).expect("open")));
+                    },
+                );
+            }
             if compacted {
                 let one = endpoint(n / 2, &network()).id;
                 g.bench_with_input(
