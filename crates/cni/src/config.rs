@@ -185,10 +185,20 @@ impl<'a> Obj<'a> {
 }
 
 impl NetConf {
-    /// Parse the config on stdin; `cni_args` are `CNI_ARGS`' pairs.
+    /// Parse the config text; `cni_args` are `CNI_ARGS`' pairs (for the
+    /// tests: the binary reads its stdin as JSON once, see `from_json`).
+    #[cfg(test)]
     pub fn parse(text: &str, cni_args: &[(String, String)]) -> Result<NetConf> {
-        let v: Value =
-            serde_json::from_str(text).map_err(|source| Error::Decode { cause: source })?;
+        NetConf::from_json(serde_json::from_str(text), cni_args)
+    }
+
+    /// The config on stdin, read as JSON already (once, for the answer's
+    /// version too); `cni_args` are `CNI_ARGS`' pairs.
+    pub fn from_json(
+        v: std::result::Result<Value, serde_json::Error>,
+        cni_args: &[(String, String)],
+    ) -> Result<NetConf> {
+        let v = v.map_err(|source| Error::Decode { cause: source })?;
         let o = Obj::new(&v, "")?;
         let version = o
             .str("cniVersion")?

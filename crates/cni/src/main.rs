@@ -39,14 +39,17 @@ fn main() -> ExitCode {
     let mut stdin = String::new();
     let read = std::io::stdin().read_to_string(&mut stdin);
     let get = |k: &str| std::env::var(k).ok();
-    // The version to answer in: the config's, when it has one we speak.
-    let answer_version = serde_json::from_str::<serde_json::Value>(&stdin)
+    // Read as JSON once: for the version to answer in (the config's, when
+    // it has one we speak) and for the command.
+    let doc = serde_json::from_str::<serde_json::Value>(&stdin);
+    let answer_version = doc
+        .as_ref()
         .ok()
         .and_then(|v| v.get("cniVersion")?.as_str().map(str::to_owned))
         .filter(|v| version::SUPPORTED.contains(&v.as_str()))
         .unwrap_or_else(|| version::LATEST.to_owned());
     let result = match read {
-        Ok(_) => run(&get, &stdin, &answer_version),
+        Ok(_) => run(&get, doc, &answer_version),
         Err(source) => Err(Error::Read { cause: source }),
     };
     let mut out = std::io::stdout().lock();
@@ -70,7 +73,7 @@ fn main() -> ExitCode {
 /// One command; `Some(json)` to print on success.
 fn run(
     get: &dyn Fn(&str) -> Option<String>,
-    stdin: &str,
+    stdin: serde_json::Result<serde_json::Value>,
     answer_version: &str,
 ) -> Result<Option<serde_json::Value>> {
     let env = Env::read(get)?;
@@ -80,7 +83,7 @@ fn run(
             "supportedVersions": version::SUPPORTED,
         })));
     }
-    let conf = NetConf::parse(stdin, &env.args)?;
+    let conf = NetConf::from_json(stdin, &env.args)?;
     match env.command {
         Command::Add => {
             let r = plugin::add(&env, &conf)?;
