@@ -180,8 +180,22 @@ pub(crate) fn identity(ns: &Netns) -> Result<NsIdentity> {
 /// walks both component by component: about 700 instructions, per
 /// endpoint, for a question asked of every endpoint.
 pub(crate) fn same_netns(recorded: &Path, asked: &Path) -> bool {
-    recorded.as_os_str() == asked.as_os_str()
-        || (recorded.file_name() == asked.file_name() && recorded == asked)
+    use std::os::unix::ffi::OsStrExt;
+    let (r, a) = (
+        recorded.as_os_str().as_bytes(),
+        asked.as_os_str().as_bytes(),
+    );
+    if r == a {
+        return true;
+    }
+    // A path whose last byte is neither `/` nor `.` ends in a plain
+    // component ending with that byte: two such last bytes that differ are
+    // two last components that differ. Nothing to parse.
+    let plain = |b: Option<&u8>| b.is_some_and(|&b| b != b'/' && b != b'.');
+    if plain(r.last()) && plain(a.last()) && r.last() != a.last() {
+        return false;
+    }
+    recorded.file_name() == asked.file_name() && recorded == asked
 }
 
 /// The namespace at a path as it is now: stat(2)ed at once, its cookie
@@ -718,6 +732,12 @@ mod tests {
             ("/run/..", "/run/.."),
             ("/run/..", "/var/.."),
             ("", "/run/netns/c1"),
+            ("/run/netns/c1/.", "/run/netns/c1"),
+            ("/run/netns/c1/..", "/run/netns"),
+            ("/run/netns/c11", "/run/netns/c21"),
+            ("/run/netns/c1//", "/run/netns/c1"),
+            ("run/netns/c1", "/run/netns/c1"),
+            ("./c1", "c1"),
         ];
         for (a, b) in cases {
             let (a, b) = (Path::new(a), Path::new(b));

@@ -220,8 +220,8 @@ impl BridgeNet {
 
 /// The endpoints whose namespace is no longer at its path (detached ones
 /// aside: they have none), as (id, container, path): one stat(2) per
-/// distinct path (device, inode and change time; the cookie read only when
-/// the change time says nothing, see [`Seen`]), nothing allocated for the
+/// endpoint (device, inode and change time; the cookie read only when the
+/// change time says nothing, see [`Seen`]), nothing allocated for the
 /// endpoints that are alive.
 ///
 /// This is the only per-endpoint cost of a reconcile whose firewall is
@@ -238,17 +238,13 @@ impl BridgeNet {
 fn gone_namespaces<'a>(
     endpoints: impl Iterator<Item = EndpointKeys<'a>>,
 ) -> Vec<(String, String, PathBuf)> {
-    use std::os::unix::ffi::OsStrExt;
-    // By the path's bytes: hashing a `Path` walks its components.
-    let mut seen: HashMap<&[u8], Seen<'_>> = HashMap::new();
+    // Each endpoint looks for itself: a path shared by several endpoints
+    // (a container on several networks) is stat(2)ed once per endpoint,
+    // which costs less than remembering every path (hashing ~370
+    // instructions per endpoint at 1000 endpoints, for a namespace that
+    // mostly has one).
     endpoints
-        .filter(|k| !k.is_detached())
-        .filter(|k| {
-            !seen
-                .entry(k.netns.as_os_str().as_bytes())
-                .or_insert_with(|| Seen::at(k.netns))
-                .is_of(*k)
-        })
+        .filter(|k| !k.is_detached() && !Seen::at(k.netns).is_of(*k))
         .map(|k| (k.id.to_owned(), k.container.to_owned(), k.netns.to_owned()))
         .collect()
 }
