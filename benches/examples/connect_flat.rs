@@ -4,7 +4,9 @@
 //! sizes and systems taking turns: `connect_flat [REPS] [N...]` (default
 //! 3 repetitions of N = 100 and 1000). Prints per run the ms per
 //! container (and, for ours, the process's system CPU ms per container),
-//! then the medians and the ratio of each N to the first.
+//! then the medians and the ratio of each N to the first. After each
+//! sandbox, a pause (1 s + 3 ms per container) lets the kernel finish
+//! tearing it down before the next run starts.
 use std::time::Duration;
 
 fn sys_cpu() -> Duration {
@@ -12,6 +14,12 @@ fn sys_cpu() -> Duration {
         .expect("getrusage");
     let t = u.system_time();
     Duration::from_micros(t.tv_sec() as u64 * 1_000_000 + t.tv_usec() as u64)
+}
+
+/// Let the kernel finish tearing down a sandbox of `n` containers (it
+/// holds the RTNL lock meanwhile, which the next run would wait for).
+fn settle(n: usize) {
+    std::thread::sleep(Duration::from_millis(1000 + 3 * n as u64));
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -40,12 +48,14 @@ fn main() {
             })
             .expect("sandbox");
             let sys = sys_cpu() - s0;
+            settle(n);
             let nl = brnet_netns::isolated(|| {
                 brnet_benches::prepare_sandbox(true);
                 brnet_benches::run_nlbench("setup", n, true)
             })
             .expect("sandbox")
             .expect("nlbench");
+            settle(n);
             println!(
                 "rep {rep} N={n:5}: bridge-net {:.3} ms (sys {:.3})  nlbench {:.3} ms",
                 ms(took, n),
