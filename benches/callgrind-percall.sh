@@ -8,12 +8,16 @@
 #
 #   sudo benches/callgrind-percall.sh target/release/brnet 1000 /tmp/cg
 #
+# Options for `network create` (e.g. a DNS-enabled network:
+# BRNET_CREATE_OPTS="-o brnet.dns=true") come from BRNET_CREATE_OPTS.
+#
 # Prints one line per call and phase: instructions (inclusive), and
 # leaves the callgrind files in OUTDIR.
 set -eu
 BRNET=$(realpath "$1")
 N=$2
 OUT=$(realpath -m "$3")
+export BRNET_CREATE_OPTS="${BRNET_CREATE_OPTS:-}"
 mkdir -p "$OUT"
 exec unshare --net --mount --propagation private sh -eu -c '
 BRNET=$1; N=$2; OUT=$3
@@ -22,7 +26,7 @@ mkdir -p /run/netns
 ip link set lo up
 STATE=$(mktemp -d)
 trap "rm -rf $STATE" EXIT
-"$BRNET" --state-dir "$STATE" network create bench >/dev/null
+"$BRNET" --state-dir "$STATE" network create $BRNET_CREATE_OPTS bench >/dev/null
 i=0
 while [ "$i" -lt "$N" ]; do
   ip netns add "c$i"

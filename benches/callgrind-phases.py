@@ -22,6 +22,8 @@ PHASES = [
     ("connect (plan, kernel, record)", r"bridge_net::endpoint::<impl bridge_net::BridgeNet>::connect \["),
     ("disconnect (plan, kernel, record)", r"bridge_net::endpoint::<impl bridge_net::BridgeNet>::disconnect \["),
     ("  of it: the resolver's spec", r"bridge_net::resolver::<impl bridge_net::BridgeNet>::sync_resolver \["),
+    ("  of it: the resolver, per endpoint", r"bridge_net::resolver::<impl bridge_net::BridgeNet>::sync_resolver_endpoint \["),
+    ("    of it: the spec written whole", r"bridge_net::resolver::<impl bridge_net::BridgeNet>::write_spec \["),
     ("  of it: writing records", r"bridge_net::state::Store::record \["),
     ("freeing at exit", r"core::ptr::drop_in_place<bridge_net::BridgeNet> \["),
 ]

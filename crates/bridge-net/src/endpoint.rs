@@ -399,7 +399,7 @@ impl BridgeNet {
         // Names on DNS-enabled networks: the resolver knows this endpoint
         // before connect returns (or there is none).
         if plan.dns.is_some() {
-            let warning = match self.sync_resolver() {
+            let warning = match self.sync_resolver_endpoint(&record, true) {
                 Ok(true) => None,
                 // Turned off by the caller: no names, no warning.
                 Ok(false) if matches!(self.config.resolver, ResolverCommand::Off) => None,
@@ -553,7 +553,7 @@ impl BridgeNet {
         }
         if plan.dns {
             // The name is gone before disconnect returns.
-            let _ = self.sync_resolver();
+            let _ = self.sync_resolver_endpoint(&plan.record, false);
         }
         Ok(())
     }

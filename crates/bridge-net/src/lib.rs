@@ -92,8 +92,8 @@ pub use overlay_options::{
 };
 pub use reconcile::{Report, VERIFIED_FILE};
 pub use resolver::{
-    RESOLVER_LOCK, RESOLVER_LOG, RESOLVER_PID, RESOLVER_SOCKET, RESOLVER_SPEC, ResolverCommand,
-    spec as resolver_spec, tell as tell_resolver,
+    RESOLVER_JOURNAL, RESOLVER_LOCK, RESOLVER_LOG, RESOLVER_PID, RESOLVER_SOCKET, RESOLVER_SPEC,
+    ResolverCommand, spec as resolver_spec, tell as tell_resolver,
 };
 pub use {
     brnet_bridge, brnet_ipam, brnet_nat, brnet_netlink, brnet_netns, brnet_overlay, brnet_veth,

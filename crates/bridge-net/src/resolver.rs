@@ -7,10 +7,20 @@
 //!
 //! bridge-net starts it when a DNS-enabled network gets its first
 //! endpoint, and after every change to such a network writes what to serve
-//! ([`brnet_dns::serve::Spec`], `resolver.json` in the state directory) and
-//! tells it to read it again over a control socket (`resolver.sock`),
+//! and tells it to read it again over a control socket (`resolver.sock`),
 //! waiting for its answer: when `connect` returns, the new name resolves;
-//! when `disconnect` returns, it no longer does. The resolver exits by
+//! when `disconnect` returns, it no longer does. What to serve is on disk,
+//! where a resolver (re)started later reads it: the spec
+//! ([`brnet_dns::serve::Spec`], `resolver.json` in the state directory),
+//! written whole when a network's names change as a whole (its first
+//! endpoint, its last, its settings, other hosts' names), and the journal
+//! (`resolver.journal`), one line appended per endpoint connected or
+//! disconnected in between, so that a connect or disconnect costs the
+//! same with 1000 endpoints as with one. When the journal outgrows the
+//! spec, the next change writes the spec whole instead (amortised: a
+//! constant per call). With no resolver to tell (none running, and no
+//! binary to start), the journal is still kept: one started later serves
+//! every name. The resolver exits by
 //! itself when no DNS-enabled network has an endpoint left, or when its
 //! state directory goes away; a lock (`resolver.lock`) ensures there is
 //! never two, and reconcile starts it again if it died. The protocol is
@@ -22,15 +32,21 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use brnet_dns::serve::{Spec, SpecEntry, SpecNetwork};
+use brnet_dns::serve::{Change, Journal, Spec, SpecEntry, SpecNetwork};
 
 use crate::BridgeNet;
 use crate::error::{Error, Result};
-use crate::state::State;
+use crate::state::{EndpointRecord, State};
+
+/// The journal is folded into a new spec once it is this many bytes
+/// longer than the spec (a spec line is ~100 bytes per endpoint, a journal
+/// line ~150): the whole rewrite, O(endpoints), comes at most once per
+/// O(endpoints) changes.
+const JOURNAL_SLACK: u64 = 64 * 1024;
 
 pub use brnet_dns::serve::{
-    LOCK as RESOLVER_LOCK, LOG as RESOLVER_LOG, PID as RESOLVER_PID, SOCKET as RESOLVER_SOCKET,
-    SPEC_FILE as RESOLVER_SPEC,
+    JOURNAL_FILE as RESOLVER_JOURNAL, LOCK as RESOLVER_LOCK, LOG as RESOLVER_LOG,
+    PID as RESOLVER_PID, SOCKET as RESOLVER_SOCKET, SPEC_FILE as RESOLVER_SPEC,
 };
 
 /// The resolver binaries looked for, in order: the DNS side's own, then
@@ -139,6 +155,21 @@ pub fn spec(state: &State) -> Spec {
     spec
 }
 
+/// What the resolver serves for one endpoint (as [`spec`] has it).
+fn entry(ep: &EndpointRecord) -> SpecEntry {
+    SpecEntry {
+        name: ep.container.clone(),
+        container: ep.container_id.clone(),
+        addrs: ep
+            .ipv4
+            .map(|a| IpAddr::V4(a.addr()))
+            .into_iter()
+            .chain(ep.ipv6.map(|a| IpAddr::V6(a.addr())))
+            .collect(),
+        aliases: ep.aliases.clone(),
+    }
+}
+
 impl BridgeNet {
     /// Whether some DNS-enabled network has an endpoint.
     pub(crate) fn dns_wanted(&self) -> bool {
@@ -153,16 +184,86 @@ impl BridgeNet {
     /// one to re-read it, or start one when it is wanted. `Ok(false)` when
     /// names cannot be served (no resolver binary, or it did not start).
     pub(crate) fn sync_resolver(&mut self) -> Result<bool> {
-        let dir = self.store.dir().to_owned();
         if matches!(self.config.resolver, ResolverCommand::Off) {
             return Ok(false);
         }
+        self.write_spec()?;
+        self.wake_resolver()
+    }
+
+    /// [`Self::sync_resolver`] after endpoint `ep` was connected (`added`)
+    /// or disconnected, the state already saying so: one line appended to
+    /// the journal, unless the endpoint is its network's first or last
+    /// (the network appears in or leaves the spec: its listeners) or the
+    /// journal has outgrown the spec; then the spec is written whole.
+    pub(crate) fn sync_resolver_endpoint(
+        &mut self,
+        ep: &EndpointRecord,
+        added: bool,
+    ) -> Result<bool> {
+        if matches!(self.config.resolver, ResolverCommand::Off) {
+            return Ok(false);
+        }
+        let dir = self.store.dir();
+        // Others on the network besides it (connect: it is in the state).
+        let others = self
+            .store
+            .state
+            .endpoints
+            .all_keys()
+            .filter(|k| k.network == ep.network && k.id != ep.id)
+            .nth(0)
+            .is_some();
+        let spec_len = std::fs::metadata(dir.join(RESOLVER_SPEC)).map(|m| m.len());
+        let appended = match (others, spec_len) {
+            (true, Ok(spec_len)) => {
+                let change = match added {
+                    true => Change::Add {
+                        network: self.network_name(&ep.network),
+                        entry: entry(ep),
+                    },
+                    false => Change::Remove {
+                        network: self.network_name(&ep.network),
+                        entry: entry(ep),
+                    },
+                };
+                let file = dir.join(RESOLVER_JOURNAL);
+                let len = Journal::append(dir, &change)
+                    .map_err(|e| Error::state_io("append to", &file, &e))?;
+                len <= spec_len + JOURNAL_SLACK
+            }
+            _ => false,
+        };
+        if !appended {
+            self.write_spec()?;
+        }
+        self.wake_resolver()
+    }
+
+    fn network_name(&self, id: &str) -> String {
+        self.store
+            .state
+            .network_by_id(id)
+            .map(|n| n.rec.name.clone())
+            .unwrap_or_default()
+    }
+
+    /// Write the spec whole, from the state, and empty the journal.
+    fn write_spec(&mut self) -> Result<()> {
+        let dir = self.store.dir();
         let file = dir.join(RESOLVER_SPEC);
         let mut spec = spec(&self.store.state);
         // Overlay networks: the names of other hosts' endpoints too.
-        crate::overlay::add_remote_names(&mut spec, &dir);
+        crate::overlay::add_remote_names(&mut spec, dir);
         spec.write(&file)
             .map_err(|e| Error::state_io("write", &file, &e))?;
+        Journal::reset(dir).map_err(|e| Error::state_io("empty", dir.join(RESOLVER_JOURNAL), &e))
+    }
+
+    /// Tell the resolver to read what is new, or start one when it is
+    /// wanted (it reads everything on disk).
+    fn wake_resolver(&mut self) -> Result<bool> {
+        let dir = self.store.dir().to_owned();
         let ask = || tell(&dir, "sync", Duration::from_secs(3)).unwrap_or(false);
         for _attempt in 0..3 {
             if ask() {

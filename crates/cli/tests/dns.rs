@@ -243,6 +243,132 @@ fn reconcile_restarts_a_resolver_that_died() {
     .unwrap();
 }
 
+/// Connect and disconnect append a line to the resolver's journal (the
+/// spec is written whole only for a network's first endpoint): each name
+/// still resolves as soon as connect returns and is gone as soon as
+/// disconnect returns, at many endpoints; a resolver killed and started
+/// again (by the next connect, from the spec and the journal on disk; by
+/// reconcile) serves every name.
+#[test]
+fn names_come_and_go_through_the_journal_and_survive_a_killed_resolver() {
+    if !privileged_test() {
+        return;
+    }
+    isolated(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = open(dir.path());
+        b.create_network("n", &custom("172.23.0.0/16")).unwrap();
+        let gw: IpAddr = "172.23.0.1".parse().unwrap();
+        let nsd = NetnsDir::default();
+        let asker = nsd.create("asker").unwrap();
+        b.connect("n", &"asker".parse().unwrap(), &ConnectOptions::default())
+            .unwrap();
+        let spec = dir.path().join(bridge_net::RESOLVER_SPEC);
+        let journal = dir.path().join(bridge_net::RESOLVER_JOURNAL);
+        let spec_written = std::fs::metadata(&spec).unwrap().modified().unwrap();
+        let lines = || {
+            std::fs::read_to_string(&journal)
+                .unwrap_or_default()
+                .lines()
+                .filter(|l| !l.is_empty())
+                .count()
+        };
+        let resolves = |name: &str| -> Vec<String> {
+            let r = ask(&asker, gw, &format!("{name}."), RecordType::A);
+            match r.metadata.response_code {
+                ResponseCode::NXDomain => Vec::new(),
+                ResponseCode::NoError => addrs(&r),
+                other => panic!("{name}: {other:?}"),
+            }
+        };
+        let mut ips = std::collections::BTreeMap::new();
+        for k in 0..60 {
+            let name = format!("j{k}");
+            nsd.create(&name).unwrap();
+            let ep = b
+                .connect(
+                    "n",
+                    &name.parse().unwrap(),
+                    &ConnectOptions {
+                        aliases: vec![format!("alias{k}")],
+                        ..Default::default()
+                    },
+                )
+                .unwrap();
+            assert!(ep.dns_warning.is_none(), "{:?}", ep.dns_warning);
+            let ip = ep.ipv4.unwrap().addr().to_string();
+            assert_eq!(resolves(&name), [ip.as_str()], "{name} right after connect");
+            assert_eq!(resolves(&format!("alias{k}")), [ip.as_str()]);
+            ips.insert(name, ip);
+        }
+        assert_eq!(lines(), 60, "one journal line per connect");
+        for k in (0..60).step_by(3) {
+            let name = format!("j{k}");
+            assert!(b.disconnect("n", &name.parse().unwrap()).unwrap());
+            assert!(resolves(&name).is_empty(), "{name} right after disconnect");
+            assert!(resolves(&format!("alias{k}")).is_empty());
+            ips.remove(&name);
+        }
+        assert_eq!(lines(), 80, "one journal line per disconnect");
+        assert_eq!(
+            std::fs::metadata(&spec).unwrap().modified().unwrap(),
+            spec_written,
+            "the spec was written once, for the network's first endpoint"
+        );
+        let check_all = |ips: &std::collections::BTreeMap<String, String>, what: &str| {
+            for (name, ip) in ips {
+                assert_eq!(resolves(name), [ip.as_str()], "{name} {what}");
+            }
+            for k in (0..60).step_by(3) {
+                assert!(resolves(&format!("j{k}")).is_empty(), "j{k} {what}");
+            }
+        };
+
+        // Killed: the next connect starts one, which reads the spec and
+        // the journal.
+        let kill = || {
+            let pid: i32 = std::fs::read_to_string(dir.path().join(bridge_net::RESOLVER_PID))
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap();
+            // The resolver this test started, by its pid.
+            let st = std::process::Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status()
+                .unwrap();
+            assert!(st.success());
+            for _ in 0..200 {
+                if !b_running(dir.path()) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            panic!("the resolver {pid} does not die");
+        };
+        kill();
+        nsd.create("late").unwrap();
+        let ep = b
+            .connect("n", &"late".parse().unwrap(), &ConnectOptions::default())
+            .unwrap();
+        assert!(ep.dns_warning.is_none(), "{:?}", ep.dns_warning);
+        ips.insert("late".into(), ep.ipv4.unwrap().addr().to_string());
+        assert_eq!(lines(), 81, "started from the journal, not a new spec");
+        check_all(&ips, "after a restart from the journal");
+
+        // Killed again: reconcile starts it (and writes the spec whole).
+        kill();
+        assert!(b.reconcile().unwrap().resolver_started);
+        check_all(&ips, "after reconcile restarted it");
+        b.stop_resolver().unwrap();
+    })
+    .unwrap();
+}
+
+fn b_running(dir: &std::path::Path) -> bool {
+    bridge_net::tell_resolver(dir, "ping", Duration::from_secs(1)).unwrap_or(false)
+}
+
 #[test]
 fn background_veth_delete_returns_first_and_the_veth_goes_soon() {
     if !privileged_test() {

@@ -7,9 +7,20 @@
 //! - [`SPEC_FILE`] (`resolver.json`): the [`Spec`] — the networks, their
 //!   names and addresses, the addresses to listen on. The embedder
 //!   (bridge-net) writes it whole, atomically (a temp file renamed), under
-//!   its own lock, whenever a DNS-enabled network changes.
-//! - [`SOCKET`] (`resolver.sock`), one line each way: `sync` → read the
-//!   spec again, update records and listeners → `ok`; `ping` → `ok`;
+//!   its own lock, when a DNS-enabled network changes as a whole (its
+//!   first endpoint or its last, its settings), then replaces the journal
+//!   with an empty one ([`Journal::reset`]).
+//! - [`JOURNAL_FILE`] (`resolver.journal`): what changed since the spec
+//!   was written, one [`Change`] (an endpoint added to or removed from a
+//!   network the spec has) a line, appended ([`Journal::append`]) under
+//!   the embedder's lock: a connect or disconnect costs one short write,
+//!   whatever the number of endpoints. What the resolver serves is always
+//!   the spec, then the journal's changes in order; the embedder folds the
+//!   journal into a new spec when it outgrows it.
+//! - [`SOCKET`] (`resolver.sock`), one line each way: `sync` → read what
+//!   is new (the journal's lines past those already read; everything
+//!   again when the journal was replaced), update records and listeners
+//!   → `ok`; `ping` → `ok`;
 //!   `stop` → `ok`, then exit. After a sync that leaves no network with a
 //!   name to serve, the resolver exits; it also exits when the spec file
 //!   goes away (its directory was removed).
@@ -36,6 +47,8 @@ use crate::table::{Entry, Network, Table};
 
 /// The spec, in the directory.
 pub const SPEC_FILE: &str = "resolver.json";
+/// The changes since the spec, in the directory.
+pub const JOURNAL_FILE: &str = "resolver.journal";
 /// The control socket, in the directory.
 pub const SOCKET: &str = "resolver.sock";
 /// The resolver's lock, in the directory.
@@ -177,6 +190,171 @@ impl Spec {
     }
 }
 
+/// A change to a [`Spec`], a line of the journal ([`JOURNAL_FILE`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Change {
+    /// An endpoint joins a network the spec has.
+    Add {
+        /// The network's name.
+        network: String,
+        /// The endpoint.
+        entry: SpecEntry,
+    },
+    /// An endpoint leaves a network: the entry of the same name and
+    /// container goes.
+    Remove {
+        /// The network's name.
+        network: String,
+        /// The endpoint.
+        entry: SpecEntry,
+    },
+}
+
+impl Spec {
+    /// Apply a change. `false` (and nothing changed) when its network is
+    /// not in the spec, or the entry to remove is not there.
+    pub fn apply(&mut self, change: Change) -> bool {
+        let (Change::Add { network, .. } | Change::Remove { network, .. }) = &change;
+        let Some(net) = self.networks.iter_mut().find(|n| n.name == *network) else {
+            return false;
+        };
+        match change {
+            Change::Add { entry, .. } => {
+                net.entries.push(entry);
+                true
+            }
+            Change::Remove { entry, .. } => {
+                // The latest first: a name added again replaces the older.
+                match net
+                    .entries
+                    .iter()
+                    .rposition(|e| e.name == entry.name && e.container == entry.container)
+                {
+                    Some(i) => {
+                        net.entries.remove(i);
+                        true
+                    }
+                    None => false,
+                }
+            }
+        }
+    }
+}
+
+/// The journal of a directory ([`JOURNAL_FILE`]), as its writer (the
+/// embedder, under its own lock) sees it.
+pub struct Journal;
+
+impl Journal {
+    /// Append a change to the journal of `dir` (made when missing), in one
+    /// write. Returns the journal's size after it, in bytes.
+    ///
+    /// Each line starts with a newline too: a line a crash cut short is
+    /// ended by the next one, and read as one bad line (logged, skipped)
+    /// rather than spoiling the next.
+    pub fn append(dir: &Path, change: &Change) -> std::io::Result<u64> {
+        let path = dir.join(JOURNAL_FILE);
+        let mut line = Vec::with_capacity(256);
+        line.push(b'\n');
+        serde_json::to_writer(&mut line, change).map_err(std::io::Error::other)?;
+        line.push(b'\n');
+        let mut f = File::options().create(true).append(true).open(&path)?;
+        f.write_all(&line)?;
+        Ok(f.metadata()?.len())
+    }
+
+    /// Replace the journal of `dir` with an empty one (a new file: a
+    /// resolver that had read the old one reads the spec again). Called
+    /// right after the spec was written whole.
+    pub fn reset(dir: &Path) -> std::io::Result<()> {
+        let path = dir.join(JOURNAL_FILE);
+        let tmp = dir.join(format!("{JOURNAL_FILE}.tmp"));
+        File::create(&tmp)?;
+        std::fs::rename(&tmp, &path)
+    }
+}
+
+/// What a resolver serves, as read from a directory: the spec and the
+/// journal's changes, and where it stopped reading the journal.
+#[derive(Default)]
+pub struct Served {
+    /// The spec with the journal's changes applied.
+    pub spec: Spec,
+    /// The journal read (kept open: its identity tells a replaced one).
+    journal: Option<File>,
+    /// How far it was read: the byte after its last full line.
+    offset: u64,
+}
+
+impl Served {
+    /// Read the spec and the journal of `dir` from the start.
+    pub fn load(dir: &Path) -> Result<Served> {
+        let jpath = dir.join(JOURNAL_FILE);
+        // The journal first: one replaced in between (with a newer spec)
+        // is noticed by the next refresh, which reads both again.
+        let journal = match File::open(&jpath) {
+            Ok(f) => Some(f),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(io("open", &jpath)(e)),
+        };
+        let mut served = Served {
+            spec: Spec::read(&dir.join(SPEC_FILE))?,
+            journal,
+            offset: 0,
+        };
+        served.read_journal(&jpath)?;
+        Ok(served)
+    }
+
+    /// Bring it up to date with `dir`: the journal's new lines, or
+    /// everything again when the journal was replaced (or went away).
+    pub fn refresh(&mut self, dir: &Path) -> Result<()> {
+        use std::os::unix::fs::MetadataExt;
+        let jpath = dir.join(JOURNAL_FILE);
+        let now = std::fs::metadata(&jpath).ok().map(|m| (m.dev(), m.ino()));
+        let held = match &self.journal {
+            Some(f) => Some(f.metadata().map_err(io("stat", &jpath))?).map(|m| (m.dev(), m.ino())),
+            None => None,
+        };
+        if now.is_none() || now != held {
+            *self = Served::load(dir)?;
+            return Ok(());
+        }
+        self.read_journal(&jpath)
+    }
+
+    fn read_journal(&mut self, jpath: &Path) -> Result<()> {
+        use std::io::{Read, Seek, SeekFrom};
+        let Some(f) = self.journal.as_mut() else {
+            return Ok(());
+        };
+        let mut buf = Vec::new();
+        f.seek(SeekFrom::Start(self.offset))
+            .and_then(|_| f.read_to_end(&mut buf))
+            .map_err(io("read", jpath))?;
+        // Only whole lines: a line still being written is read next time.
+        let Some(end) = buf.iter().rposition(|b| *b == b'\n') else {
+            return Ok(());
+        };
+        for line in buf[..end].split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            match serde_json::from_slice::<Change>(line) {
+                Ok(change) => {
+                    if !self.spec.apply(change.clone()) {
+                        tracing::warn!("{}: {change:?} does not apply", jpath.display());
+                    }
+                }
+                Err(e) => tracing::warn!(
+                    "{}: a line that is not a change, skipped: {e}",
+                    jpath.display()
+                ),
+            }
+        }
+        self.offset += end as u64 + 1;
+        Ok(())
+    }
+}
+
 /// How to serve.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServeOptions {
@@ -289,8 +467,17 @@ pub fn serve(dir: &Path, opts: &ServeOptions) -> Result<()> {
     let resolver = Resolver::start(config(dir, opts))?;
     let spec_path = dir.join(SPEC_FILE);
     let port = opts.port;
-    let apply = |resolver: &Resolver| -> Result<bool> {
-        let spec = Spec::read(&spec_path)?;
+    let mut served: Option<Served> = None;
+    let mut apply = |resolver: &Resolver| -> Result<bool> {
+        // After a failure, everything is read again next time.
+        let now = match served.take() {
+            Some(mut s) => {
+                s.refresh(dir)?;
+                s
+            }
+            None => Served::load(dir)?,
+        };
+        let spec = &served.insert(now).spec;
         resolver.set_records(spec.table());
         let listen: Vec<SocketAddr> = spec
             .listen
@@ -512,6 +699,90 @@ mod tests {
             let argv: Vec<String> = bad.iter().map(|s| s.to_string()).collect();
             assert!(parse_args(&argv).is_err(), "{bad:?}");
         }
+    }
+
+    fn entry(name: &str, ip: &str) -> SpecEntry {
+        SpecEntry {
+            name: name.into(),
+            container: format!("k-{name}"),
+            addrs: vec![ip.parse().unwrap()],
+            aliases: vec![],
+        }
+    }
+
+    fn names(s: &Served) -> Vec<String> {
+        s.spec
+            .networks
+            .iter()
+            .flat_map(|n| n.entries.iter().map(|e| format!("{}/{}", n.name, e.name)))
+            .collect()
+    }
+
+    #[test]
+    fn the_journal_is_read_past_the_spec_and_a_reset_reads_everything_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let spec = |entries: Vec<SpecEntry>| Spec {
+            listen: vec!["10.89.0.1".parse().unwrap()],
+            networks: vec![SpecNetwork {
+                name: "web".into(),
+                domain: None,
+                forward: true,
+                entries,
+                upstreams: vec![],
+            }],
+        };
+        spec(vec![entry("a", "10.89.0.2")])
+            .write(&d.join(SPEC_FILE))
+            .unwrap();
+        Journal::reset(d).unwrap();
+        let add = |name: &str, ip: &str| Change::Add {
+            network: "web".into(),
+            entry: entry(name, ip),
+        };
+        let remove = |name: &str, ip: &str| Change::Remove {
+            network: "web".into(),
+            entry: entry(name, ip),
+        };
+        Journal::append(d, &add("b", "10.89.0.3")).unwrap();
+        let mut s = Served::load(d).unwrap();
+        assert_eq!(names(&s), ["web/a", "web/b"]);
+        // Only what is new is read.
+        Journal::append(d, &add("c", "10.89.0.4")).unwrap();
+        Journal::append(d, &remove("a", "10.89.0.2")).unwrap();
+        s.refresh(d).unwrap();
+        assert_eq!(names(&s), ["web/b", "web/c"]);
+        s.refresh(d).unwrap();
+        assert_eq!(names(&s), ["web/b", "web/c"], "nothing new: the same");
+        // A line a crash cut short: skipped, and the next one still read.
+        let jpath = d.join(JOURNAL_FILE);
+        let mut f = File::options().append(true).open(&jpath).unwrap();
+        f.write_all(b"\n{\"add\":{\"netw").unwrap();
+        s.refresh(d).unwrap();
+        assert_eq!(names(&s), ["web/b", "web/c"]);
+        Journal::append(d, &add("e", "10.89.0.6")).unwrap();
+        // A change for a network the spec does not have: skipped.
+        Journal::append(
+            d,
+            &Change::Add {
+                network: "nope".into(),
+                entry: entry("x", "10.0.0.9"),
+            },
+        )
+        .unwrap();
+        s.refresh(d).unwrap();
+        assert_eq!(names(&s), ["web/b", "web/c", "web/e"]);
+        assert_eq!(names(&Served::load(d).unwrap()), names(&s), "from scratch");
+        // The spec written whole and the journal reset: read again.
+        spec(vec![entry("z", "10.89.0.9")])
+            .write(&d.join(SPEC_FILE))
+            .unwrap();
+        Journal::reset(d).unwrap();
+        s.refresh(d).unwrap();
+        assert_eq!(names(&s), ["web/z"]);
+        Journal::append(d, &remove("z", "10.89.0.9")).unwrap();
+        s.refresh(d).unwrap();
+        assert!(!s.spec.wanted());
     }
 
     #[test]
