@@ -135,15 +135,34 @@ impl Listener {
     }
 }
 
+/// A peer's address, when it is an IP one.
+fn socket_addr(a: &nix::sys::socket::SockaddrStorage) -> Option<SocketAddr> {
+    if let Some(v4) = a.as_sockaddr_in() {
+        return Some(SocketAddr::V4((*v4).into()));
+    }
+    a.as_sockaddr_in6().map(|v6| SocketAddr::V6((*v6).into()))
+}
+
 fn serve_udp(ctx: &Arc<Context>, udp: &Arc<UdpSocket>, stop: &AtomicBool) {
     let mut buf = vec![0u8; 65536];
     loop {
-        let got = udp.recv_from(&mut buf);
+        // nix's recvfrom, not std's: woken by stop()'s shutdown, it
+        // returns 0 bytes and no address, which std's asserts against (a
+        // panic of this thread, and a failed stop).
+        let got = nix::sys::socket::recvfrom::<nix::sys::socket::SockaddrStorage>(
+            udp.as_raw_fd(),
+            &mut buf,
+        )
+        .map_err(io::Error::from);
         if stop.load(Ordering::SeqCst) {
             return;
         }
         let (n, peer) = match got {
-            Ok(got) => got,
+            Ok((n, Some(peer))) => match socket_addr(&peer) {
+                Some(peer) => (n, peer),
+                None => continue,
+            },
+            Ok((_, None)) => continue,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => {
                 ctx.log.line(Kind::Socket, || {
