@@ -301,3 +301,140 @@ fn a_per_call_open_reclaims_dead_namespaces_and_leaves_the_living() {
         );
     });
 }
+
+/// A handle that does not reconcile on open (`brnet-netavark teardown`,
+/// CNI `DEL`).
+fn unreconciled(dir: &Path) -> BridgeNet {
+    BridgeNet::open_with(Config {
+        reconcile: false,
+        ..Config::new(dir)
+    })
+    .unwrap()
+}
+
+/// What a reconcile finds with the mark gone: the rules as they are, read
+/// back in full, must need nothing.
+fn read_back_is_clean(dir: &Path) {
+    std::fs::remove_file(dir.join(VERIFIED_FILE)).unwrap();
+    let (_, report) = reconciled(dir);
+    assert!(report.firewall_read_back && report.is_clean(), "{report:?}");
+}
+
+/// A handle opened without reconcile that finds the mark holding moves it
+/// on with its own changes, as a reconciling one does: the next
+/// reconciling open (Podman's next `setup`) trusts the rules.
+#[test]
+fn a_handle_without_reconcile_keeps_a_holding_mark_moving() {
+    brnet_testkit::sandboxed(|| {
+        let dir = state_dir();
+        drop(two_containers(dir.path()));
+        let mut b = unreconciled(dir.path());
+        assert!(b.disconnect("n", &"c2".parse().unwrap()).unwrap());
+        NetnsDir::default().create("c3").unwrap();
+        b.connect("n", &"c3".parse().unwrap(), &ConnectOptions::default())
+            .unwrap();
+        drop(b);
+        let rules = nft_ruleset();
+        let (_, report) = reconciled(dir.path());
+        assert!(
+            !report.firewall_read_back && report.is_clean(),
+            "{report:?}"
+        );
+        assert_eq!(nft_ruleset(), rules);
+        // What the mark vouched for is what is there.
+        read_back_is_clean(dir.path());
+        assert_eq!(nft_ruleset(), rules);
+    });
+}
+
+/// A handle opened without reconcile vouches for nothing it did not find
+/// vouched for: a mark that no longer held when it opened (the ruleset
+/// changed by hand, the state changed by hand) stays unvouched after its
+/// own changes, and the next reconcile reads the rules back and repairs
+/// them.
+#[test]
+fn a_handle_without_reconcile_leaves_a_stale_mark_stale() {
+    brnet_testkit::sandboxed(|| {
+        let dir = state_dir();
+        drop(two_containers(dir.path()));
+        let rules = nft_ruleset();
+        // The ruleset changed: our table flushed by hand.
+        sh("nft flush table inet brnet");
+        let mut b = unreconciled(dir.path());
+        assert!(b.disconnect("n", &"c2".parse().unwrap()).unwrap());
+        drop(b);
+        let (_, report) = reconciled(dir.path());
+        assert!(report.firewall_read_back, "{report:?}");
+        assert_eq!(report.firewall_restored, vec!["n".to_string()]);
+        assert_ne!(nft_ruleset(), rules);
+        assert!(nft_ruleset().contains("10.61.0.2"));
+        // The state changed: a record appended by hand (no firewall
+        // change) after the mark was written.
+        let mut line = String::from(
+            r#"{"op":"sandbox","sandbox":{"id":"eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee","container":"h","mode":"host","netns":"/proc/thread-self/ns/net","netns_ino":1,"created":"2026-11-22T19:47:03Z"}}"#,
+        );
+        line.push('\n');
+        use std::io::Write;
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(dir.path().join("state.json"))
+            .unwrap()
+            .write_all(line.as_bytes())
+            .unwrap();
+        let mut b = unreconciled(dir.path());
+        NetnsDir::default().create("c3").unwrap();
+        b.connect("n", &"c3".parse().unwrap(), &ConnectOptions::default())
+            .unwrap();
+        drop(b);
+        let (_, report) = reconciled(dir.path());
+        assert!(report.firewall_read_back, "{report:?}");
+        assert!(report.is_clean(), "{report:?}");
+    });
+}
+
+/// A handle opened without reconcile whose mark held on open, but which
+/// is not the only one to change things before its own change — a commit
+/// to the ruleset by someone else, a record by another handle — does not
+/// move the mark on: the next reconcile reads the rules back.
+#[test]
+fn a_handle_without_reconcile_vouches_for_nobody_else() {
+    brnet_testkit::sandboxed(|| {
+        let dir = state_dir();
+        drop(two_containers(dir.path()));
+        // A foreign nft commit between the open and the disconnect.
+        let mut b = unreconciled(dir.path());
+        sh("nft add table inet someone_else");
+        assert!(b.disconnect("n", &"c2".parse().unwrap()).unwrap());
+        drop(b);
+        let (_, report) = reconciled(dir.path());
+        assert!(report.firewall_read_back && report.is_clean(), "{report:?}");
+        // ... or a repair it hides: the rules flushed by hand after the
+        // open are restored by the next reconcile.
+        let rules = nft_ruleset();
+        let mut b = unreconciled(dir.path());
+        sh(&format!("nft flush {}", a_set_with_elements()));
+        NetnsDir::default().create("c3").unwrap();
+        b.connect("n", &"c3".parse().unwrap(), &ConnectOptions::default())
+            .unwrap();
+        assert!(b.disconnect("n", &"c3".parse().unwrap()).unwrap());
+        drop(b);
+        let (_, report) = reconciled(dir.path());
+        assert!(report.firewall_read_back, "{report:?}");
+        assert_eq!(report.firewall_restored, vec!["n".to_string()]);
+        assert_eq!(nft_ruleset(), rules);
+        // Another handle records (and commits) between the open and the
+        // disconnect.
+        let mut b = unreconciled(dir.path());
+        let mut other = BridgeNet::open(dir.path()).unwrap();
+        NetnsDir::default().create("c4").unwrap();
+        other
+            .connect("n", &"c4".parse().unwrap(), &ConnectOptions::default())
+            .unwrap();
+        drop(other);
+        assert!(b.disconnect("n", &"c1".parse().unwrap()).unwrap());
+        drop(b);
+        let (_, report) = reconciled(dir.path());
+        assert!(report.firewall_read_back && report.is_clean(), "{report:?}");
+        read_back_is_clean(dir.path());
+    });
+}

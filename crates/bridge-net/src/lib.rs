@@ -122,6 +122,9 @@ pub struct Config {
     /// Docker's, 172.17–31.0.0/16 then 192.168.0.0/16 in /20s).
     pub default_pools: Vec<DefaultPool>,
     /// Reconcile the kernel with the state when opening (default true).
+    /// A handle that does not still keeps the firewall's verification mark
+    /// ([`VERIFIED_FILE`]) moving with its own changes when the mark held
+    /// as it opened, so the next reconcile need not read the rules back.
     pub reconcile: bool,
     /// The program that serves names on DNS-enabled networks (default:
     /// `brnet-dns` found next to the running program or on `PATH`).
@@ -239,6 +242,8 @@ impl BridgeNet {
         };
         if brnet.config.reconcile {
             brnet.reconcile()?;
+        } else {
+            brnet.adopt_verified();
         }
         Ok(brnet)
     }

@@ -89,7 +89,9 @@ impl Home {
 /// (device, inode, length) and the ruleset at `generation`": written at
 /// the end of a reconcile that checked (or repaired) every network's
 /// rules, and moved on by every transaction whose firewall commits were
-/// the only ones since ([`brnet_nat::Firewall::watch`]). While both are
+/// the only ones since ([`brnet_nat::Firewall::watch`]), in a handle that
+/// reconciled or found the mark holding when it opened
+/// ([`BridgeNet::adopt_verified`]). While both are
 /// unchanged, nothing can differ — any commit by anyone (another program,
 /// `nft flush ruleset` by hand) moves the generation, any record by anyone
 /// moves the state file — and reconcile skips reading the ruleset back,
@@ -171,6 +173,40 @@ impl BridgeNet {
     fn read_verified(&self) -> Option<Verified> {
         let text = std::fs::read_to_string(self.verified_path()).ok()?;
         Verified::decode(&text)
+    }
+
+    /// For a handle opened without reconcile: vouch on, as a reconciling
+    /// handle does, if the mark holds as this handle found things (its
+    /// boot and namespace, the state file where this handle loaded it, the
+    /// ruleset at the mark's generation, which is watched from here). Its
+    /// own transactions then move the mark on, so a `teardown` or a CNI
+    /// `DEL` does not leave the next reconcile a ruleset to read back. A
+    /// mark that does not hold is left alone: this handle vouches for
+    /// nothing and its first transaction removes nothing it did not write
+    /// (the next reconcile reads the rules back).
+    ///
+    /// No lock needed: the mark was true when written; the generation read
+    /// here, after the mark, equal to the mark's means nobody committed
+    /// since; the state file only grows (or is replaced), and a
+    /// transaction vouches only if it is still at the position loaded on
+    /// open when the transaction takes the lock ([`BridgeNet::vouched`]),
+    /// so it was there all along. An error reading either (the generation
+    /// included) only means no shortcut.
+    pub(crate) fn adopt_verified(&mut self) {
+        let (Some(home), Some(state)) = (&self.home, self.store.position()) else {
+            return;
+        };
+        let Some(mark) = self.read_verified() else {
+            return;
+        };
+        if mark.home != *home || mark.state != state {
+            return;
+        }
+        if let Ok(Some(generation)) = self.fw.watch()
+            && generation == mark.generation
+        {
+            self.vouched = Some(state);
+        }
     }
 
     /// Whether the state file is where this handle last vouched for it
