@@ -859,6 +859,28 @@ fn ipv4_net(s: &str) -> Option<Ipv4Net> {
     Ipv4Net::new(octets.into(), u8::try_from(n).ok()?).ok()
 }
 
+/// The decimal digits `s` starts with: their value and how many there
+/// are; `None` when there is none or the value does not fit in a `u64`.
+/// Up to 19 digits always fit: summed without checks.
+fn digits(s: &[u8]) -> Option<(u64, usize)> {
+    let mut v: u64 = 0;
+    let mut n = 0;
+    for &c in s.iter().take(19) {
+        if !c.is_ascii_digit() {
+            break;
+        }
+        v = v * 10 + u64::from(c - b'0');
+        n += 1;
+    }
+    if n == 19 && s.get(19).is_some_and(u8::is_ascii_digit) {
+        for &c in s[19..].iter().take_while(|c| c.is_ascii_digit()) {
+            v = v.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
+            n += 1;
+        }
+    }
+    (n > 0).then_some((v, n))
+}
+
 /// The keys of a record as serde writes it (no white space, the members in
 /// [`EndpointRecord`]'s order, empty and default ones left out), read by
 /// position; `None` for anything else (the general scan then reads it).
@@ -891,13 +913,9 @@ fn serde_keys(
         Some(start..q)
     };
     let number = |at: &mut usize| -> Option<u64> {
-        let start = *at;
-        let mut v: u64 = 0;
-        while let Some(d) = b.get(*at).filter(|c| c.is_ascii_digit() && *at < end) {
-            v = v.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
-            *at += 1;
-        }
-        (*at > start).then_some(v)
+        let (v, len) = digits(b.get(*at..end)?)?;
+        *at += len;
+        Some(v)
     };
     let boolean = |at: &mut usize| -> Option<bool> {
         if lit(at, b"true") {
@@ -1126,6 +1144,34 @@ mod tests {
             Some(StateProblem::Malformed { line: 5, .. })
         ));
         assert!(m.decode_all().is_err());
+    }
+
+    #[test]
+    fn digits_read_by_hand_are_what_the_parser_reads() {
+        for (s, want) in [
+            ("0", Some((0, 1))),
+            ("7,", Some((7, 1))),
+            (
+                "1700000000000000123}",
+                Some((1_700_000_000_000_000_123, 19)),
+            ),
+            ("9999999999999999999", Some((9_999_999_999_999_999_999, 19))),
+            ("18446744073709551615,", Some((u64::MAX, 20))),
+            ("18446744073709551616", None),
+            ("000000000000000000000042", Some((42, 24))),
+            ("", None),
+            (",1", None),
+            ("-1", None),
+        ] {
+            assert_eq!(digits(s.as_bytes()), want, "{s}");
+            assert_eq!(
+                digits(s.as_bytes()).map(|(v, _)| v),
+                s.split(|c: char| !c.is_ascii_digit())
+                    .next()
+                    .and_then(|d| d.parse::<u64>().ok()),
+                "{s}"
+            );
+        }
     }
 
     #[test]
