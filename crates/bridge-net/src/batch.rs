@@ -24,7 +24,7 @@ use std::path::PathBuf;
 
 use brnet_netlink::IfName;
 
-use crate::apply::{DOOMED_GROUP, VethGone};
+use crate::apply::{DOOMED_GROUP, VethGone, delete_doomed_detached};
 use crate::endpoint::{Seen, same_netns};
 use crate::error::{Error, Result};
 use crate::options::NetnsRef;
@@ -255,23 +255,6 @@ impl BridgeNet {
             tracing::warn!("deleting link group {DOOMED_GROUP}: {e}");
         }
     }
-}
-
-/// Leave the delete of [`DOOMED_GROUP`] to a detached child
-/// ([`crate::sys::request_detached`]), which holds a copy of the nf_tables
-/// socket `fw` until the returned release is dropped: the handle keeps it
-/// until its own copy is closed, so that the child's close is the last and
-/// pays the kernel's wait for the rules this call removed. `None` (logged)
-/// when no child could be forked: the caller deletes the group itself.
-pub(crate) fn delete_doomed_detached(fw: &brnet_nat::Firewall) -> Option<crate::sys::Release> {
-    let hold = fw.dup_socket().and_then(|r| r.ok());
-    let sent = brnet_netlink::msg::delete_group(DOOMED_GROUP)
-        .map_err(|e| e.to_string())
-        .and_then(|msg| crate::sys::request_detached(&msg, hold).map_err(|e| e.to_string()));
-    sent.inspect_err(|e| {
-        tracing::warn!("fork the deleter of link group {DOOMED_GROUP}: {e}; deleting it here")
-    })
-    .ok()
 }
 
 /// The kind of a batch's intent.

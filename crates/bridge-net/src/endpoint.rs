@@ -526,7 +526,7 @@ impl BridgeNet {
         let promoted = self.transact(intent, false, |k, _, undo| {
             let promoted = apply::disconnect(k, &plan, veth, undo)?;
             if detach {
-                release = crate::batch::delete_doomed_detached(k.fw);
+                release = apply::delete_doomed_detached(k.fw);
                 if release.is_none() {
                     // Not left to anyone: done here, waiting.
                     k.nl.delete_link_if_exists(&brnet_netlink::IfName::new(

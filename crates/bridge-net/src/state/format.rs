@@ -420,13 +420,13 @@ impl State {
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
-    use crate::state::release;
+    use crate::state::query::release;
     use std::net::IpAddr;
 
     /// A version 1 file as the first release wrote it: a network with one
     /// endpoint in the snapshot, then a connect, a network mode and an
     /// operation under way in the journal.
-    pub(in crate::state) const V1: &str = concat!(
+    pub(crate) const V1: &str = concat!(
         r#"{"brnet_state":1,"networks":[{"network":{"id":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","name":"n","created":"2026-11-22T19:47:00Z","bridge":"br-aaaaaaaaaaaa","options":{"ipv4":{"subnet":"10.88.0.0/16","gateway":"10.88.0.1"},"icc":true,"masquerade":true,"order":"serial","dns":false}},"pool4":{"version":1,"subnet":"10.88.0.0/16","gateway":"10.88.0.1","order":"serial","cursor":"10.88.0.2","allocated":["10.88.0.2"]}}],"endpoints":[{"id":"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb","network":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","container_id":"cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc","container":"c1","netns":"/run/netns/c1","netns_ino":4026532001,"ifname":"eth0","host_veth":"veth1a2b3c4d","mac":"02:42:0a:58:00:02","ipv4":"10.88.0.2/16","dynamic4":true,"default_route":true,"created":"2026-11-22T19:47:01Z"}]}"#,
         "\n",
         r#"{"op":"connect","endpoint":{"id":"dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd","network":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","container_id":"eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee","container":"c2","netns":"/run/netns/c2","netns_ino":4026532002,"ifname":"eth0","host_veth":"veth5e6f7a8b","mac":"02:42:0a:58:00:03","ipv4":"10.88.0.3/16","dynamic4":true,"default_route":true,"ports":[{"protocol":"tcp","host_port":8080,"host_port_end":8080,"container_port":80,"container_port_end":80}],"created":"2026-11-22T19:47:02Z"}}"#,
