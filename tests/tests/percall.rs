@@ -21,6 +21,22 @@ fn reconciled(dir: &Path) -> (BridgeNet, Report) {
     (b, report)
 }
 
+/// Append to the state file by hand, as another program would, a record
+/// with no firewall change: a network mode (host) whose id is `c` 64 times.
+fn append_by_hand(dir: &Path, c: char) {
+    use std::io::Write;
+    let id: String = std::iter::repeat_n(c, 64).collect();
+    let line = format!(
+        r#"{{"op":"sandbox","sandbox":{{"id":"{id}","container":"h","mode":"host","netns":"/proc/thread-self/ns/net","netns_ino":1,"created":"2026-11-22T19:47:03Z"}}}}"#
+    ) + "\n";
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(dir.join("state.json"))
+        .unwrap()
+        .write_all(line.as_bytes())
+        .unwrap();
+}
+
 /// One network `n` with two containers, one with a published port.
 fn two_containers(dir: &Path) -> BridgeNet {
     let mut b = BridgeNet::open(dir).unwrap();
@@ -149,17 +165,7 @@ fn a_change_to_the_state_by_another_handle_is_read_back() {
         assert!(!report.firewall_read_back, "{report:?}");
         // A state file appended to by hand (a record with no firewall
         // change: a network mode) is read back against.
-        let mut line = String::from(
-            r#"{"op":"sandbox","sandbox":{"id":"ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff","container":"h","mode":"host","netns":"/proc/thread-self/ns/net","netns_ino":1,"created":"2026-11-22T19:47:03Z"}}"#,
-        );
-        line.push('\n');
-        use std::io::Write;
-        std::fs::OpenOptions::new()
-            .append(true)
-            .open(dir.path().join("state.json"))
-            .unwrap()
-            .write_all(line.as_bytes())
-            .unwrap();
+        append_by_hand(dir.path(), 'f');
         let (_, report) = reconciled(dir.path());
         assert!(report.firewall_read_back, "{report:?}");
         assert!(report.is_clean(), "{report:?}");
@@ -370,17 +376,7 @@ fn a_handle_without_reconcile_leaves_a_stale_mark_stale() {
         assert!(nft_ruleset().contains("10.61.0.2"));
         // The state changed: a record appended by hand (no firewall
         // change) after the mark was written.
-        let mut line = String::from(
-            r#"{"op":"sandbox","sandbox":{"id":"eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee","container":"h","mode":"host","netns":"/proc/thread-self/ns/net","netns_ino":1,"created":"2026-11-22T19:47:03Z"}}"#,
-        );
-        line.push('\n');
-        use std::io::Write;
-        std::fs::OpenOptions::new()
-            .append(true)
-            .open(dir.path().join("state.json"))
-            .unwrap()
-            .write_all(line.as_bytes())
-            .unwrap();
+        append_by_hand(dir.path(), 'e');
         let mut b = unreconciled(dir.path());
         NetnsDir::default().create("c3").unwrap();
         b.connect("n", &"c3".parse().unwrap(), &ConnectOptions::default())

@@ -195,19 +195,24 @@ impl Records {
 mod tests {
     use super::*;
 
-    #[test]
-    fn put_get_all_remove() {
-        let dir = std::env::temp_dir().join(format!("brnet-cni-rec-{}", std::process::id()));
-        let r = Records::of(&dir, "net");
-        assert!(r.get("c1", "eth0").is_none());
-        let rec = Record {
+    /// Container c1's attached eth0 with one IPv4 address.
+    fn record() -> Record {
+        Record {
             container_id: "c1".into(),
             ifname: "eth0".into(),
             netns: "/run/netns/x".into(),
             attached: true,
             ipv4: Some("10.0.0.2".parse().unwrap()),
             ipv6: None,
-        };
+        }
+    }
+
+    #[test]
+    fn put_get_all_remove() {
+        let dir = std::env::temp_dir().join(format!("brnet-cni-rec-{}", std::process::id()));
+        let r = Records::of(&dir, "net");
+        assert!(r.get("c1", "eth0").is_none());
+        let rec = record();
         r.put(&rec).unwrap();
         assert_eq!(r.get("c1", "eth0").unwrap(), rec);
         assert_eq!(r.all().unwrap(), std::slice::from_ref(&rec));
@@ -235,14 +240,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("brnet-cni-det-{}", std::process::id()));
         let r = Records::of(&dir, "net");
         let net = dir.join("cni").join("net");
-        let rec = Record {
-            container_id: "c1".into(),
-            ifname: "eth0".into(),
-            netns: "/run/netns/x".into(),
-            attached: true,
-            ipv4: Some("10.0.0.2".parse().unwrap()),
-            ipv6: None,
-        };
+        let rec = record();
         r.put(&rec).unwrap();
         assert!(net.join("c1.eth0").is_file());
         // DEL: the record moves among the detached ones, and back on ADD.
