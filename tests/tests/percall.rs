@@ -434,3 +434,112 @@ fn a_handle_without_reconcile_vouches_for_nobody_else() {
         read_back_is_clean(dir.path());
     });
 }
+
+/// A change recorded outside a transaction moves a holding mark on as a
+/// transaction does, whether the handle reconciled on open or found the
+/// mark holding: the next reconcile has nothing to read back, and what the
+/// mark vouched for is what is there. `change` makes the change on a
+/// handle opened on two containers plus `c3` (all alive).
+fn keeps_a_holding_mark_moving(reconcile: bool, change: impl FnOnce(&mut BridgeNet) + Send) {
+    brnet_testkit::sandboxed(|| {
+        let dir = state_dir();
+        let mut b = two_containers(dir.path());
+        NetnsDir::default().create("c3").unwrap();
+        b.connect("n", &"c3".parse().unwrap(), &ConnectOptions::default())
+            .unwrap();
+        drop(b);
+        let mut b = if reconcile {
+            reconciled(dir.path()).0
+        } else {
+            unreconciled(dir.path())
+        };
+        change(&mut b);
+        drop(b);
+        let rules = nft_ruleset();
+        let (_, report) = reconciled(dir.path());
+        assert!(
+            !report.firewall_read_back && report.is_clean(),
+            "{report:?}"
+        );
+        assert_eq!(nft_ruleset(), rules);
+        read_back_is_clean(dir.path());
+        assert_eq!(nft_ruleset(), rules);
+    });
+}
+
+fn netns(name: &str) -> bridge_net::NetnsRef {
+    name.parse().unwrap()
+}
+
+/// A batch of disconnects of live namespaces: its own intent, written
+/// first and closed last, around the endpoints' transactions.
+#[test]
+fn a_batch_disconnect_keeps_a_holding_mark_moving() {
+    keeps_a_holding_mark_moving(false, |b| {
+        assert_eq!(b.disconnect_many([("n", netns("c3"))]).unwrap(), 1);
+    });
+}
+
+/// Every endpoint of a namespace (netavark's `teardown`), and its network
+/// modes forgotten.
+#[test]
+fn a_namespace_disconnect_keeps_a_holding_mark_moving() {
+    keeps_a_holding_mark_moving(false, |b| {
+        b.attach("c2", &bridge_net::NetworkMode::None, Some(&netns("c2")))
+            .unwrap();
+        assert_eq!(b.disconnect_namespaces([netns("c2")]).unwrap(), 1);
+    });
+}
+
+/// A network's name servers (netavark's `update`): a new snapshot.
+#[test]
+fn new_name_servers_keep_a_holding_mark_moving() {
+    keeps_a_holding_mark_moving(true, |b| {
+        let servers = ["192.0.2.53".parse().unwrap()];
+        assert!(b.set_dns_servers("n", &servers).unwrap());
+    });
+}
+
+/// The same changes after someone else's, since the handle last vouched —
+/// a commit to the ruleset, a rule set emptied by hand, a record appended
+/// by hand — do not move the mark on: the next reconcile reads the rules
+/// back (and restores what was lost).
+#[test]
+fn changes_recorded_outside_a_transaction_vouch_for_nobody_else() {
+    brnet_testkit::sandboxed(|| {
+        let dir = state_dir();
+        let mut b = two_containers(dir.path());
+        for name in ["c3", "c4"] {
+            NetnsDir::default().create(name).unwrap();
+            b.connect("n", &name.parse().unwrap(), &ConnectOptions::default())
+                .unwrap();
+        }
+        drop(b);
+        // A foreign nft commit between the open and the batch.
+        let mut b = unreconciled(dir.path());
+        sh("nft add table inet someone_else");
+        assert_eq!(b.disconnect_many([("n", netns("c4"))]).unwrap(), 1);
+        drop(b);
+        let (_, report) = reconciled(dir.path());
+        assert!(report.firewall_read_back && report.is_clean(), "{report:?}");
+        // A set emptied by hand after the open: restored.
+        let mut b = unreconciled(dir.path());
+        sh(&format!("nft flush {}", a_set_with_elements()));
+        assert_eq!(b.disconnect_namespaces([netns("c3")]).unwrap(), 1);
+        drop(b);
+        let (_, report) = reconciled(dir.path());
+        assert!(report.firewall_read_back, "{report:?}");
+        assert_eq!(report.firewall_restored, vec!["n".to_string()]);
+        assert!(!nft_ruleset().contains("10.61.0.4"));
+        // A record appended by hand after the open, then the name servers.
+        let (mut b, report) = reconciled(dir.path());
+        assert!(!report.firewall_read_back, "{report:?}");
+        append_by_hand(dir.path(), 'd');
+        let servers = ["192.0.2.53".parse().unwrap()];
+        assert!(b.set_dns_servers("n", &servers).unwrap());
+        drop(b);
+        let (_, report) = reconciled(dir.path());
+        assert!(report.firewall_read_back && report.is_clean(), "{report:?}");
+        read_back_is_clean(dir.path());
+    });
+}

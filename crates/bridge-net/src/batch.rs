@@ -25,10 +25,10 @@ use std::path::PathBuf;
 use brnet_netlink::IfName;
 
 use crate::apply::{DOOMED_GROUP, VethGone, delete_doomed_detached};
-use crate::endpoint::{Seen, same_netns};
+use crate::endpoint::Seen;
 use crate::error::{Error, Result};
 use crate::options::NetnsRef;
-use crate::state::{Intent, Op};
+use crate::state::{Intent, Op, same_netns};
 use crate::{BridgeNet, VethDelete, host};
 
 /// One endpoint of a batch: its id, whether its namespace lives, its veth.
@@ -83,7 +83,7 @@ impl BridgeNet {
                 .store
                 .state
                 .endpoints
-                .matching(|k| k.network == net.rec.id && same_netns(k.netns, path))
+                .matching_netns(|k| k.network == net.rec.id && same_netns(k.netns, path))
                 .map(|e| Leaving {
                     id: e.id.clone(),
                     alive: now.is_of(e),
@@ -137,7 +137,7 @@ impl BridgeNet {
                 self.store
                     .state
                     .endpoints
-                    .matching(|k| !k.is_detached() && same_netns(k.netns, path))
+                    .matching_netns(|k| !k.is_detached() && same_netns(k.netns, path))
                     .filter(|e| leaving.iter().all(|o| o.id != e.id))
                     .map(|e| Leaving {
                         id: e.id.clone(),
@@ -158,7 +158,7 @@ impl BridgeNet {
             .map(|s| s.id.clone())
             .collect();
         for id in sandboxes {
-            self.store.record(Op::RemoveSandbox { id }, false)?;
+            self.record_vouched(Op::RemoveSandbox { id }, false)?;
         }
         teardown_result(leaving.len(), errors, || {
             asked
@@ -188,7 +188,7 @@ impl BridgeNet {
         // Written first and closed last: a crash in between leaves the
         // next open to delete the group.
         let batch = host::random_id();
-        self.store.record(
+        self.record_vouched(
             Op::Begin {
                 intent: Intent {
                     id: batch.clone(),
@@ -223,7 +223,7 @@ impl BridgeNet {
                 None => self.delete_grouped(&grouped, errors),
             },
         }
-        self.store.record(Op::End { id: batch }, false)?;
+        self.record_vouched(Op::End { id: batch }, false)?;
         Ok(done)
     }
 

@@ -164,7 +164,7 @@ impl BridgeNet {
             .store
             .state
             .endpoints
-            .matching(|k| k.is_detached())
+            .matching_netns(|k| k.is_detached())
             .cloned()
             .collect();
         if detached.is_empty() {

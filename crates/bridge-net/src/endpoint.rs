@@ -15,7 +15,7 @@ use crate::apply::{self, VethGone};
 use crate::error::{Error, Result};
 use crate::options::{ConnectOptions, NetnsRef, NetworkMode};
 use crate::plan::{self, NsIdentity, Target};
-use crate::state::{EndpointKeys, EndpointRecord, Intent, Net, Op, SandboxRecord};
+use crate::state::{EndpointRecord, Intent, Net, NetnsKeys, Op, SandboxRecord, same_netns};
 use crate::{
     BridgeNet, DEFAULT_DNS_DOMAIN, DEFAULT_NETWORK, ResolverCommand, VethDelete, fw, host,
 };
@@ -174,30 +174,6 @@ pub(crate) fn identity(ns: &Netns) -> Result<NsIdentity> {
     })
 }
 
-/// Whether the namespace path `recorded` (an endpoint's) is `asked`: their
-/// bytes, or else (another spelling of the same path) their components,
-/// compared only when their last components match. `Path`'s own `==`
-/// walks both component by component: about 700 instructions, per
-/// endpoint, for a question asked of every endpoint.
-pub(crate) fn same_netns(recorded: &Path, asked: &Path) -> bool {
-    use std::os::unix::ffi::OsStrExt;
-    let (r, a) = (
-        recorded.as_os_str().as_bytes(),
-        asked.as_os_str().as_bytes(),
-    );
-    if r == a {
-        return true;
-    }
-    // A path whose last byte is neither `/` nor `.` ends in a plain
-    // component ending with that byte: two such last bytes that differ are
-    // two last components that differ. Nothing to parse.
-    let plain = |b: Option<&u8>| b.is_some_and(|&b| b != b'/' && b != b'.');
-    if plain(r.last()) && plain(a.last()) && r.last() != a.last() {
-        return false;
-    }
-    recorded.file_name() == asked.file_name() && recorded == asked
-}
-
 /// The namespace at a path as it is now: stat(2)ed at once, its cookie
 /// read only when a record needs it (see [`NsIdentity`]).
 pub(crate) struct Seen<'a> {
@@ -211,8 +187,12 @@ impl<'a> Seen<'a> {
     /// link to the nsfs inode).
     pub(crate) fn at(path: &'a Path) -> Seen<'a> {
         // stat(2) itself (no statx of every field and no conversion, as
-        // `std::fs::metadata` does): reconcile asks once per endpoint.
-        let id = nix::sys::stat::stat(path).ok().map(|m| NsIdentity {
+        // `std::fs::metadata` does).
+        Seen::of(path, nix::sys::stat::stat(path).ok())
+    }
+
+    fn of(path: &'a Path, st: Option<nix::sys::stat::FileStat>) -> Seen<'a> {
+        let id = st.map(|m| NsIdentity {
             dev: m.st_dev,
             ino: m.st_ino,
             ctime_ns: nanos(m.st_ctime, m.st_ctime_nsec),
@@ -226,7 +206,7 @@ impl<'a> Seen<'a> {
     }
 
     /// Whether the namespace there is the one `ep` was made in.
-    pub(crate) fn is_of<'k>(&self, ep: impl Into<EndpointKeys<'k>>) -> bool {
+    pub(crate) fn is_of<'k>(&self, ep: impl Into<NetnsKeys<'k>>) -> bool {
         let ep = ep.into();
         let Some(mut id) = self.id else {
             return false;
@@ -243,6 +223,61 @@ impl<'a> Seen<'a> {
                 .and_then(|n| n.cookie().ok().flatten())
         });
         id.cookie.is_some() && id.is_of(ep)
+    }
+}
+
+/// Looks at many namespace paths, one after the other (reconcile: every
+/// endpoint's): a path in the same directory as the one before is
+/// stat(2)ed relative to that directory, opened once (`fstatat`), so the
+/// kernel walks its last component only, not the whole path again (about
+/// 30% less kernel time per path: `benches/netns-liveness.sh`). A path in
+/// another directory than the one before is stat(2)ed as [`Seen::at`]
+/// does, so paths that share no directory (`/proc/PID/ns/net`) cost no
+/// more than they did.
+#[derive(Default)]
+pub(crate) struct Looker {
+    /// The directory of the path looked at last.
+    parent: Vec<u8>,
+    /// It, opened (`O_PATH`), once a second path in it came.
+    dir: Option<std::os::fd::OwnedFd>,
+    /// It could not be opened: paths in it are stat(2)ed whole.
+    unopened: bool,
+}
+
+impl Looker {
+    /// Look at `path`, as [`Seen::at`] does.
+    pub(crate) fn look<'a>(&mut self, path: &'a Path) -> Seen<'a> {
+        Seen::of(path, self.stat(path))
+    }
+
+    fn stat(&mut self, path: &Path) -> Option<nix::sys::stat::FileStat> {
+        use nix::fcntl::OFlag;
+        use std::os::unix::ffi::OsStrExt;
+        let bytes = path.as_os_str().as_bytes();
+        // `DIR/NAME`, both non-empty (not `/NAME`, nor a trailing `/`).
+        if let Some(i) = memchr::memrchr(b'/', bytes).filter(|&i| i > 0 && i + 1 < bytes.len()) {
+            let (parent, name) = (&bytes[..i], &bytes[i + 1..]);
+            if parent == self.parent.as_slice() {
+                if self.dir.is_none() && !self.unopened {
+                    self.dir = nix::fcntl::open(
+                        parent,
+                        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+                        nix::sys::stat::Mode::empty(),
+                    )
+                    .ok();
+                    self.unopened = self.dir.is_none();
+                }
+                if let Some(dir) = &self.dir {
+                    return nix::sys::stat::fstatat(dir, name, nix::fcntl::AtFlags::empty()).ok();
+                }
+            } else {
+                self.parent.clear();
+                self.parent.extend_from_slice(parent);
+                self.dir = None;
+                self.unopened = false;
+            }
+        }
+        nix::sys::stat::stat(path).ok()
     }
 }
 
@@ -381,7 +416,7 @@ impl BridgeNet {
                 "the default route moves (gateway priority {})",
                 record.gw_priority
             );
-            self.store.record(
+            self.record_vouched(
                 Op::Update {
                     endpoint: d.record.clone(),
                 },
@@ -450,7 +485,7 @@ impl BridgeNet {
             .store
             .state
             .endpoints
-            .all_keys()
+            .all_netns()
             .filter(|k| k.network == net.rec.id && same_netns(k.netns, &path))
             .map(|k| (k.id.to_owned(), now.is_of(k)))
             .max_by_key(|(_, alive)| *alive)
@@ -544,7 +579,7 @@ impl BridgeNet {
             crate::overlay::release(self.store.dir(), net, ip);
         }
         if let Some(p) = plan.promote.as_ref().filter(|_| promoted) {
-            self.store.record(
+            self.record_vouched(
                 Op::Update {
                     endpoint: p.record.clone(),
                 },
@@ -590,7 +625,7 @@ impl BridgeNet {
         let netns = netns.as_os_str();
         Ok(st
             .endpoints
-            .matching(|k| k.netns.as_os_str() == netns)
+            .matching_netns(|k| k.netns.as_os_str() == netns)
             .filter_map(|e| st.network_by_id(&e.network).map(|n| EndpointInfo::of(n, e)))
             .collect())
     }
@@ -687,7 +722,7 @@ impl BridgeNet {
                 )
             }
         };
-        self.store.record(Op::Sandbox { sandbox }, false)?;
+        self.record_vouched(Op::Sandbox { sandbox }, false)?;
         Ok(attachment)
     }
 
@@ -706,43 +741,8 @@ impl BridgeNet {
             .map(|s| s.id.clone())
             .collect();
         for id in &ids {
-            self.store
-                .record(Op::RemoveSandbox { id: id.clone() }, false)?;
+            self.record_vouched(Op::RemoveSandbox { id: id.clone() }, false)?;
         }
         Ok(ids.len())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// `same_netns` answers as `Path`'s `==` does, spelling and all.
-    #[test]
-    fn same_netns_is_paths_equality() {
-        let cases = [
-            ("/run/netns/c1", "/run/netns/c1"),
-            ("/run/netns/c1", "/run/netns/c2"),
-            ("/run/netns//c1", "/run/netns/c1"),
-            ("/run/netns/./c1", "/run/netns/c1"),
-            ("/run/netns/c1/", "/run/netns/c1"),
-            ("/run/netns/c1", "/var/run/netns/c1"),
-            ("/proc/1/ns/net", "/proc/12/ns/net"),
-            ("/", "/"),
-            ("/run/..", "/run/.."),
-            ("/run/..", "/var/.."),
-            ("", "/run/netns/c1"),
-            ("/run/netns/c1/.", "/run/netns/c1"),
-            ("/run/netns/c1/..", "/run/netns"),
-            ("/run/netns/c11", "/run/netns/c21"),
-            ("/run/netns/c1//", "/run/netns/c1"),
-            ("run/netns/c1", "/run/netns/c1"),
-            ("./c1", "c1"),
-        ];
-        for (a, b) in cases {
-            let (a, b) = (Path::new(a), Path::new(b));
-            assert_eq!(same_netns(a, b), a == b, "{a:?} {b:?}");
-            assert_eq!(same_netns(b, a), a == b, "{b:?} {a:?}");
-        }
     }
 }

@@ -503,7 +503,7 @@ impl BridgeNet {
         let mut network = net.rec.clone();
         network.options.dns_servers = servers.to_vec();
         let dns = network.options.dns == Some(true);
-        self.store.record(Op::UpdateNetwork { network }, true)?;
+        self.record_vouched(Op::UpdateNetwork { network }, true)?;
         if dns && self.dns_wanted() {
             self.sync_resolver()?;
         }

@@ -47,7 +47,7 @@ use crate::error::{Error, Result};
 use crate::macvlan::{Driver, MacvlanMode};
 use crate::options::{ConnectOptions, MacPolicy, NetworkOptions};
 use crate::state::{
-    EndpointKeys, EndpointRecord, Net, NetworkRecord, Op, PortRecord, Restore, State,
+    EndpointRecord, Net, NetnsKeys, NetworkRecord, Op, PortRecord, Restore, State, same_netns,
 };
 
 /// Whether a record is a detached endpoint's (no namespace path: see
@@ -88,7 +88,7 @@ pub struct NsIdentity {
 impl NsIdentity {
     /// Whether the namespace this identity was read from is the one `ep`
     /// recorded.
-    pub fn is_of<'a>(&self, ep: impl Into<EndpointKeys<'a>>) -> bool {
+    pub fn is_of<'a>(&self, ep: impl Into<NetnsKeys<'a>>) -> bool {
         let ep = ep.into();
         if self.ino != ep.netns_ino || (ep.netns_dev != 0 && self.dev != ep.netns_dev) {
             return false;
@@ -242,7 +242,7 @@ fn siblings<'a>(
 ) -> impl Iterator<Item = &'a EndpointRecord> + 'a {
     state
         .endpoints
-        .matching(move |k| !k.is_detached() && k.netns == path && id.is_of(k))
+        .matching_netns(move |k| !k.is_detached() && same_netns(k.netns, path) && id.is_of(k))
 }
 
 /// Plan connecting `target` to the network `network` with `opts`.
@@ -899,8 +899,11 @@ fn successor(state: &State, ep: &EndpointRecord, net: &Net, netns_alive: bool) -
     let sibs: Vec<&EndpointRecord> = state
         .endpoints
         // The inode first: a number, where `Path`'s `==` walks components.
-        .matching(|k| {
-            k.netns_ino == ep.netns_ino && k.id != ep.id && !k.is_detached() && k.netns == ep.netns
+        .matching_netns(|k| {
+            k.netns_ino == ep.netns_ino
+                && k.id != ep.id
+                && !k.is_detached()
+                && same_netns(k.netns, &ep.netns)
         })
         .collect();
     if ep.gw_priority == 0 && sibs.iter().all(|e| e.gw_priority == 0) {

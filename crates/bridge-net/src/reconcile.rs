@@ -10,10 +10,10 @@ use ipnet::IpNet;
 use serde::Serialize;
 
 use crate::apply::{self, VethGone};
-use crate::endpoint::Seen;
+use crate::endpoint::{Looker, Seen};
 use crate::error::Result;
 use crate::plan;
-use crate::state::{EndpointKeys, EndpointRecord, Intent, Op};
+use crate::state::{EndpointRecord, Intent, NetnsKeys, Op};
 use crate::{BridgeNet, fw};
 
 /// What reconcile found and did.
@@ -216,6 +216,20 @@ impl BridgeNet {
         self.vouched.is_some() && self.vouched == self.store.position()
     }
 
+    /// Record `op` outside a transaction (the caller holds the state lock),
+    /// moving the mark on with it as a transaction does: if this handle
+    /// vouched for the state as it was just before (nobody else recorded
+    /// since), it vouches for it with `op` too; otherwise the claim ends.
+    /// A change recorded this way without it (a batch's own intent, a
+    /// network's name servers, a network mode) left the mark behind, and
+    /// the next reconcile read the whole ruleset back.
+    pub(crate) fn record_vouched(&mut self, op: Op, durable: bool) -> Result<()> {
+        let clean = self.vouched();
+        self.store.record(op, durable)?;
+        self.vouch(clean);
+        Ok(())
+    }
+
     /// Write down that the firewall matches the state as it is now, if this
     /// handle can vouch for it: it verified the ruleset (or found it
     /// verified), every record since was its own (`clean`, see
@@ -257,8 +271,10 @@ impl BridgeNet {
 /// The endpoints whose namespace is no longer at its path (detached ones
 /// aside: they have none), as (id, container, path): one stat(2) per
 /// endpoint (device, inode and change time; the cookie read only when the
-/// change time says nothing, see [`Seen`]), nothing allocated for the
-/// endpoints that are alive.
+/// change time says nothing, see [`Seen`]; relative to the directory of
+/// the path before when it is the same, see [`Looker`]), nothing
+/// allocated for the endpoints that are alive, of each record only its
+/// namespace keys read ([`NetnsKeys`]).
 ///
 /// This is the only per-endpoint cost of a reconcile whose firewall is
 /// vouched for: about half a microsecond of kernel time per path at 1000
@@ -271,18 +287,30 @@ impl BridgeNet {
 /// goes when the kernel's cleanup of the namespace runs (later, from a
 /// work queue), or never while a process still holds the namespace; the
 /// path says at once that the namespace the endpoint was made in is gone.
+///
+/// Also says whether any endpoint is detached (the same pass: those are
+/// looked for, by their veth, only when there are some).
 fn gone_namespaces<'a>(
-    endpoints: impl Iterator<Item = EndpointKeys<'a>>,
-) -> Vec<(String, String, PathBuf)> {
+    endpoints: impl Iterator<Item = NetnsKeys<'a>>,
+) -> (Vec<(String, String, PathBuf)>, bool) {
     // Each endpoint looks for itself: a path shared by several endpoints
     // (a container on several networks) is stat(2)ed once per endpoint,
     // which costs less than remembering every path (hashing ~370
     // instructions per endpoint at 1000 endpoints, for a namespace that
-    // mostly has one).
-    endpoints
-        .filter(|k| !k.is_detached() && !Seen::at(k.netns).is_of(*k))
+    // mostly has one). Of each record only its namespace keys are read.
+    let mut looker = Looker::default();
+    let mut detached = false;
+    let gone = endpoints
+        .filter(|k| {
+            if k.is_detached() {
+                detached = true;
+                return false;
+            }
+            !looker.look(k.netns).is_of(*k)
+        })
         .map(|k| (k.id.to_owned(), k.container.to_owned(), k.netns.to_owned()))
-        .collect()
+        .collect();
+    (gone, detached)
 }
 
 impl BridgeNet {
@@ -329,10 +357,12 @@ impl BridgeNet {
 
         // 2. Endpoints whose namespace is gone (detached ones: whose veth
         // is gone).
-        report
-            .endpoints_dropped
-            .extend(self.collect_detached_locked()?);
-        let gone = gone_namespaces(self.store.state.endpoints.all_keys());
+        let (gone, detached) = gone_namespaces(self.store.state.endpoints.all_netns());
+        if detached {
+            report
+                .endpoints_dropped
+                .extend(self.collect_detached_locked()?);
+        }
         for (id, container, netns) in gone {
             // The namespace's file is gone, but the namespace may not be (a
             // process still in it): its veth is taken down, so the address

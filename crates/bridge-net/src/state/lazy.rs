@@ -12,6 +12,14 @@
 //! endpoint (dead namespaces, the other endpoints of a namespace): a call
 //! that touches one endpoint decodes one record, whatever their number.
 //!
+//! The keys are read in two parts, each once and kept: the namespace keys
+//! ([`NetnsKeys`]: the container and the namespace's path and identity,
+//! what every call asks of every endpoint, [`Endpoints::all_netns`]),
+//! read by position from after the network up to the interface; the rest
+//! (addresses, ports, aliases) read on from there when first asked for.
+//! A call that asks only which namespaces are gone, or which endpoints
+//! are in one namespace, reads a third of each record and never again.
+//!
 //! [`Endpoints`] is a map by id with the parts of `BTreeMap`'s interface
 //! the crate uses (iteration in id order). Its records are a sorted base
 //! (the snapshot's, in the order the file has them: no per-record
@@ -115,11 +123,85 @@ impl<'a> From<&EndpointKeys<'a>> for EndpointKeys<'a> {
     }
 }
 
-/// The keys of a record kept as text: its strings as ranges of the chunk.
+/// The part of an endpoint's keys that says which namespace it is in: what
+/// a call asks of every endpoint (is its namespace still there? is it in
+/// this one?). Read, by position, from the start of the record alone, and
+/// kept: the rest of the keys ([`EndpointKeys`]) are read on from where
+/// this stopped, when first asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NetnsKeys<'a> {
+    /// The endpoint's id.
+    pub id: &'a str,
+    /// The network's id.
+    pub network: &'a str,
+    /// The container's id.
+    pub container_id: &'a str,
+    /// The container's name.
+    pub container: &'a str,
+    /// The namespace's path (empty: a detached endpoint).
+    pub netns: &'a Path,
+    /// See [`EndpointRecord::netns_ino`].
+    pub netns_ino: u64,
+    /// See [`EndpointRecord::netns_dev`].
+    pub netns_dev: u64,
+    /// See [`EndpointRecord::netns_cookie`].
+    pub netns_cookie: Option<u64>,
+    /// See [`EndpointRecord::netns_ctime`].
+    pub netns_ctime: u64,
+}
+
+impl NetnsKeys<'_> {
+    /// A detached endpoint (no namespace: see
+    /// [`plan::is_detached`](crate::plan::is_detached)).
+    pub fn is_detached(&self) -> bool {
+        self.netns.as_os_str().is_empty()
+    }
+}
+
+impl<'a> From<EndpointKeys<'a>> for NetnsKeys<'a> {
+    fn from(k: EndpointKeys<'a>) -> Self {
+        NetnsKeys {
+            id: k.id,
+            network: k.network,
+            container_id: k.container_id,
+            container: k.container,
+            netns: k.netns,
+            netns_ino: k.netns_ino,
+            netns_dev: k.netns_dev,
+            netns_cookie: k.netns_cookie,
+            netns_ctime: k.netns_ctime,
+        }
+    }
+}
+
+impl<'a> From<&EndpointKeys<'a>> for NetnsKeys<'a> {
+    fn from(k: &EndpointKeys<'a>) -> Self {
+        NetnsKeys::from(*k)
+    }
+}
+
+impl<'a> From<&NetnsKeys<'a>> for NetnsKeys<'a> {
+    fn from(k: &NetnsKeys<'a>) -> Self {
+        *k
+    }
+}
+
+impl<'a> From<&'a EndpointRecord> for NetnsKeys<'a> {
+    fn from(e: &'a EndpointRecord) -> Self {
+        NetnsKeys::from(EndpointKeys::from(e))
+    }
+}
+
+impl<'a> From<&&'a EndpointRecord> for NetnsKeys<'a> {
+    fn from(e: &&'a EndpointRecord) -> Self {
+        NetnsKeys::from(*e)
+    }
+}
+
+/// The namespace keys of a record kept as text: its strings as ranges of
+/// the chunk.
 #[derive(Debug, Clone)]
-struct RawKeys {
-    id: Range<usize>,
-    network: Range<usize>,
+struct RawNs {
     container_id: Range<usize>,
     container: Range<usize>,
     netns: Range<usize>,
@@ -127,12 +209,29 @@ struct RawKeys {
     netns_dev: u64,
     netns_cookie: Option<u64>,
     netns_ctime: u64,
+    /// Where a reading by position stopped (the rest of the keys are
+    /// read on from here); `None`: read otherwise.
+    end: Option<usize>,
+}
+
+/// The rest of a record's keys.
+#[derive(Debug, Clone)]
+struct RawTail {
     ipv4: Option<Ipv4Net>,
     ipv6: Option<Ipv6Net>,
     dynamic4: bool,
     dynamic6: bool,
     publishes: bool,
     aliased: bool,
+}
+
+/// All the keys of a record kept as text.
+#[derive(Debug, Clone)]
+struct RawKeys {
+    id: Range<usize>,
+    network: Range<usize>,
+    ns: RawNs,
+    tail: RawTail,
 }
 
 /// A record kept as the text it was read as.
@@ -146,9 +245,12 @@ pub(super) struct RawEntry {
     /// Its id and network (within the chunk): read when it is loaded.
     id: Range<usize>,
     network: Range<usize>,
+    /// Its namespace keys, read when first asked for (`None` inside: not
+    /// readable plainly; they come from the decoded record).
+    ns: OnceLock<Option<RawNs>>,
     /// The rest of its keys, read when first asked for (`None` inside:
     /// not readable plainly; they come from the decoded record).
-    keys: OnceLock<Option<RawKeys>>,
+    tail: OnceLock<Option<RawTail>>,
     /// Decoded when first asked for (`None` inside: it did not decode).
     record: OnceLock<Option<Box<EndpointRecord>>>,
 }
@@ -180,6 +282,53 @@ impl RawEntry {
     pub(super) fn is_decoded(&self) -> bool {
         self.record.get().is_some()
     }
+
+    /// Its text at `range`.
+    fn text(&self, range: &Range<usize>) -> &str {
+        self.chunk.get(range.clone()).unwrap_or_default()
+    }
+
+    /// Its namespace keys as read (once): by position, after the id and
+    /// network found at load; else by the general scan, which reads the
+    /// rest of the keys too (kept). `None`: not readable plainly.
+    fn raw_ns(&self) -> Option<&RawNs> {
+        self.ns
+            .get_or_init(|| {
+                serde_ns(&self.chunk, self.json.clone(), self.network.end).or_else(|| {
+                    let k = raw_keys(&self.chunk, self.json.clone())?;
+                    let _ = self.tail.set(Some(k.tail));
+                    Some(k.ns)
+                })
+            })
+            .as_ref()
+    }
+
+    /// The rest of its keys as read (once): by position from where the
+    /// namespace keys stopped; else by the general scan.
+    fn raw_tail(&self) -> Option<&RawTail> {
+        self.tail
+            .get_or_init(|| {
+                let end = self.raw_ns()?.end;
+                end.and_then(|at| serde_tail(&self.chunk, self.json.clone(), at))
+                    .or_else(|| raw_keys(&self.chunk, self.json.clone()).map(|k| k.tail))
+            })
+            .as_ref()
+    }
+
+    /// The namespace keys, `ns` read from this entry.
+    fn netns_keys_of<'a>(&'a self, ns: &RawNs) -> NetnsKeys<'a> {
+        NetnsKeys {
+            id: self.text(&self.id),
+            network: self.text(&self.network),
+            container_id: self.text(&ns.container_id),
+            container: self.text(&ns.container),
+            netns: Path::new(self.text(&ns.netns)),
+            netns_ino: ns.netns_ino,
+            netns_dev: ns.netns_dev,
+            netns_cookie: ns.netns_cookie,
+            netns_ctime: ns.netns_ctime,
+        }
+    }
 }
 
 impl Entry {
@@ -192,9 +341,10 @@ impl Entry {
                 chunk: chunk.clone(),
                 json,
                 line,
-                id: keys.id.clone(),
-                network: keys.network.clone(),
-                keys: OnceLock::from(Some(keys)),
+                id: keys.id,
+                network: keys.network,
+                ns: OnceLock::from(Some(keys.ns)),
+                tail: OnceLock::from(Some(keys.tail)),
                 record: OnceLock::new(),
             })),
             None => serde_json::from_str::<EndpointRecord>(&chunk[json])
@@ -220,7 +370,8 @@ impl Entry {
             line,
             id,
             network,
-            keys: OnceLock::new(),
+            ns: OnceLock::new(),
+            tail: OnceLock::new(),
             record: OnceLock::new(),
         }))
     }
@@ -239,63 +390,73 @@ impl Entry {
         self.keys(&OnceLock::new())
     }
 
-    /// Its keys (read when first asked for; from the decoded record when
-    /// they cannot be read plainly; only the id and network when it does
-    /// not decode either, said in `problem`).
+    /// Its namespace keys (read, by position, when first asked for; from
+    /// the decoded record when they cannot be read plainly; only the id
+    /// and network when it does not decode either, said in `problem`).
+    fn netns_keys<'a>(&'a self, problem: &OnceLock<StateProblem>) -> NetnsKeys<'a> {
+        let r = match self {
+            Entry::Owned(e) => return NetnsKeys::from(&**e),
+            Entry::Raw(r) => r,
+        };
+        match r.raw_ns() {
+            Some(ns) => r.netns_keys_of(ns),
+            None => self.decoded_keys(problem).into(),
+        }
+    }
+
+    /// Its keys (read when first asked for, the namespace keys first;
+    /// from the decoded record when they cannot be read plainly; only the
+    /// id and network when it does not decode either, said in `problem`).
     fn keys<'a>(&'a self, problem: &OnceLock<StateProblem>) -> EndpointKeys<'a> {
-        match self {
-            Entry::Owned(e) => EndpointKeys::from(&**e),
-            Entry::Raw(r) => {
-                let s = |range: &Range<usize>| r.chunk.get(range.clone()).unwrap_or_default();
-                let Some(k) = r
-                    .keys
-                    .get_or_init(|| {
-                        // Read by position from after the network, found
-                        // already; else from the start, either way.
-                        serde_keys(&r.chunk, r.json.clone(), Some((&r.id, &r.network)))
-                            .or_else(|| raw_keys(&r.chunk, r.json.clone()))
-                    })
-                    .as_ref()
-                else {
-                    return match self.record(problem) {
-                        Some(e) => EndpointKeys::from(e),
-                        None => EndpointKeys {
-                            id: s(&r.id),
-                            network: s(&r.network),
-                            container_id: "",
-                            container: "",
-                            netns: Path::new(""),
-                            netns_ino: 0,
-                            netns_dev: 0,
-                            netns_cookie: None,
-                            netns_ctime: 0,
-                            ipv4: None,
-                            ipv6: None,
-                            dynamic4: false,
-                            dynamic6: false,
-                            publishes: false,
-                            aliased: false,
-                        },
-                    };
-                };
-                EndpointKeys {
-                    id: s(&k.id),
-                    network: s(&k.network),
-                    container_id: s(&k.container_id),
-                    container: s(&k.container),
-                    netns: Path::new(s(&k.netns)),
-                    netns_ino: k.netns_ino,
-                    netns_dev: k.netns_dev,
-                    netns_cookie: k.netns_cookie,
-                    netns_ctime: k.netns_ctime,
-                    ipv4: k.ipv4,
-                    ipv6: k.ipv6,
-                    dynamic4: k.dynamic4,
-                    dynamic6: k.dynamic6,
-                    publishes: k.publishes,
-                    aliased: k.aliased,
-                }
-            }
+        let r = match self {
+            Entry::Owned(e) => return EndpointKeys::from(&**e),
+            Entry::Raw(r) => r,
+        };
+        let (Some(ns), Some(t)) = (r.raw_ns(), r.raw_tail()) else {
+            return self.decoded_keys(problem);
+        };
+        let k = r.netns_keys_of(ns);
+        EndpointKeys {
+            id: k.id,
+            network: k.network,
+            container_id: k.container_id,
+            container: k.container,
+            netns: k.netns,
+            netns_ino: k.netns_ino,
+            netns_dev: k.netns_dev,
+            netns_cookie: k.netns_cookie,
+            netns_ctime: k.netns_ctime,
+            ipv4: t.ipv4,
+            ipv6: t.ipv6,
+            dynamic4: t.dynamic4,
+            dynamic6: t.dynamic6,
+            publishes: t.publishes,
+            aliased: t.aliased,
+        }
+    }
+
+    /// The keys of a raw entry that cannot be read plainly: from the
+    /// decoded record, or only its id and network.
+    fn decoded_keys<'a>(&'a self, problem: &OnceLock<StateProblem>) -> EndpointKeys<'a> {
+        if let Some(e) = self.record(problem) {
+            return EndpointKeys::from(e);
+        }
+        EndpointKeys {
+            id: self.id(),
+            network: self.network(),
+            container_id: "",
+            container: "",
+            netns: Path::new(""),
+            netns_ino: 0,
+            netns_dev: 0,
+            netns_cookie: None,
+            netns_ctime: 0,
+            ipv4: None,
+            ipv6: None,
+            dynamic4: false,
+            dynamic6: false,
+            publishes: false,
+            aliased: false,
         }
     }
 
@@ -467,6 +628,24 @@ impl Endpoints {
     ) -> impl Iterator<Item = &'a EndpointRecord> + 'a {
         self.entries()
             .filter(move |e| f(&e.keys(&self.problem)))
+            .filter_map(|e| e.record(&self.problem))
+    }
+
+    /// The namespace keys of every endpoint, in id order (nothing
+    /// decoded, and of each record only what comes before its interface
+    /// read: see [`NetnsKeys`]).
+    pub fn all_netns(&self) -> impl Iterator<Item = NetnsKeys<'_>> + '_ {
+        self.entries().map(|e| e.netns_keys(&self.problem))
+    }
+
+    /// The records whose namespace keys pass `f`, decoded, in id order:
+    /// only those are decoded (see [`matching`](Endpoints::matching)).
+    pub fn matching_netns<'a>(
+        &'a self,
+        mut f: impl FnMut(&NetnsKeys<'_>) -> bool + 'a,
+    ) -> impl Iterator<Item = &'a EndpointRecord> + 'a {
+        self.entries()
+            .filter(move |e| f(&e.netns_keys(&self.problem)))
             .filter_map(|e| e.record(&self.problem))
     }
 
@@ -693,7 +872,7 @@ impl Scan<'_> {
 /// `None` when they cannot be (a key string with escapes, a value of an
 /// unexpected form, a key missing), and the record must be decoded whole.
 fn raw_keys(text: &str, json: Range<usize>) -> Option<RawKeys> {
-    if let Some(k) = serde_keys(text, json.clone(), None) {
+    if let Some(k) = serde_keys(text, json.clone()) {
         return Some(k);
     }
     let b = text.as_bytes().get(json.clone())?;
@@ -729,19 +908,24 @@ fn raw_keys(text: &str, json: Range<usize>) -> Option<RawKeys> {
     let mut k = RawKeys {
         id: 0..0,
         network: 0..0,
-        container_id: 0..0,
-        container: 0..0,
-        netns: 0..0,
-        netns_ino: 0,
-        netns_dev: 0,
-        netns_cookie: None,
-        netns_ctime: 0,
-        ipv4: None,
-        ipv6: None,
-        dynamic4: false,
-        dynamic6: false,
-        publishes: false,
-        aliased: false,
+        ns: RawNs {
+            container_id: 0..0,
+            container: 0..0,
+            netns: 0..0,
+            netns_ino: 0,
+            netns_dev: 0,
+            netns_cookie: None,
+            netns_ctime: 0,
+            end: None,
+        },
+        tail: RawTail {
+            ipv4: None,
+            ipv6: None,
+            dynamic4: false,
+            dynamic6: false,
+            publishes: false,
+            aliased: false,
+        },
     };
     Scan { b, at: 0 }.object(|key, v| {
         match key {
@@ -751,28 +935,28 @@ fn raw_keys(text: &str, json: Range<usize>) -> Option<RawKeys> {
             b"container" => container = Some(plain(&v)?),
             b"netns" => netns = Some(plain(&v)?),
             b"netns_ino" => ino = Some(number(&v)?),
-            b"netns_dev" => k.netns_dev = number(&v)?,
+            b"netns_dev" => k.ns.netns_dev = number(&v)?,
             b"netns_cookie" => {
-                k.netns_cookie = match b.get(v.clone())? {
+                k.ns.netns_cookie = match b.get(v.clone())? {
                     b"null" => None,
                     _ => Some(number(&v)?),
                 }
             }
-            b"netns_ctime" => k.netns_ctime = number(&v)?,
+            b"netns_ctime" => k.ns.netns_ctime = number(&v)?,
             b"ipv4" => {
-                k.ipv4 = match b.get(v.clone())? {
+                k.tail.ipv4 = match b.get(v.clone())? {
                     b"null" => None,
                     _ => Some(text.get(at(plain(&v)?))?.parse().ok()?),
                 }
             }
             b"ipv6" => {
-                k.ipv6 = match b.get(v.clone())? {
+                k.tail.ipv6 = match b.get(v.clone())? {
                     b"null" => None,
                     _ => Some(text.get(at(plain(&v)?))?.parse().ok()?),
                 }
             }
-            b"dynamic4" => k.dynamic4 = boolean(&v)?,
-            b"dynamic6" => k.dynamic6 = boolean(&v)?,
+            b"dynamic4" => k.tail.dynamic4 = boolean(&v)?,
+            b"dynamic6" => k.tail.dynamic6 = boolean(&v)?,
             b"ports" | b"aliases" => {
                 let s = b.get(v)?;
                 let some = s
@@ -782,9 +966,9 @@ fn raw_keys(text: &str, json: Range<usize>) -> Option<RawKeys> {
                     return None;
                 }
                 if key == b"ports" {
-                    k.publishes = some;
+                    k.tail.publishes = some;
                 } else {
-                    k.aliased = some;
+                    k.tail.aliased = some;
                 }
             }
             _ => {}
@@ -793,10 +977,10 @@ fn raw_keys(text: &str, json: Range<usize>) -> Option<RawKeys> {
     })?;
     k.id = at(id?);
     k.network = at(network?);
-    k.container_id = at(container_id?);
-    k.container = at(container?);
-    k.netns = at(netns?);
-    k.netns_ino = ino?;
+    k.ns.container_id = at(container_id?);
+    k.ns.container = at(container?);
+    k.ns.netns = at(netns?);
+    k.ns.netns_ino = ino?;
     Some(k)
 }
 
@@ -865,11 +1049,12 @@ fn ipv4_net(s: &str) -> Option<Ipv4Net> {
 fn digits(s: &[u8]) -> Option<(u64, usize)> {
     let mut v: u64 = 0;
     let mut n = 0;
-    for &c in s.iter().take(19) {
-        if !c.is_ascii_digit() {
+    while n < 19 && n < s.len() {
+        let d = s[n].wrapping_sub(b'0');
+        if d > 9 {
             break;
         }
-        v = v * 10 + u64::from(c - b'0');
+        v = v * 10 + u64::from(d);
         n += 1;
     }
     if n == 19 && s.get(19).is_some_and(u8::is_ascii_digit) {
@@ -881,116 +1066,207 @@ fn digits(s: &[u8]) -> Option<(u64, usize)> {
     (n > 0).then_some((v, n))
 }
 
-/// The keys of a record as serde writes it (no white space, the members in
-/// [`EndpointRecord`]'s order, empty and default ones left out), read by
-/// position; `None` for anything else (the general scan then reads it).
-/// `known`: the id and network, read already (by [`serde_id_network`]):
-/// the reading starts after them.
-fn serde_keys(
-    text: &str,
-    json: Range<usize>,
-    known: Option<(&Range<usize>, &Range<usize>)>,
-) -> Option<RawKeys> {
-    let b = text.as_bytes();
-    let end = json.end;
-    let mut at = json.start;
-    // The literal `lit` next.
-    let lit = |at: &mut usize, lit: &[u8]| -> bool {
-        let hit = b.get(*at..end).is_some_and(|s| s.starts_with(lit));
+/// A reading, by position, of a record as serde writes it (no white
+/// space, the members in [`EndpointRecord`]'s order, empty and default
+/// ones left out): each step `None` (or `false`) where the text is not
+/// what serde would have written there.
+struct Reader<'a> {
+    b: &'a [u8],
+    end: usize,
+    at: usize,
+}
+
+impl Reader<'_> {
+    /// The literal `lit` next.
+    fn lit(&mut self, lit: &[u8]) -> bool {
+        let hit = self
+            .b
+            .get(self.at..self.end)
+            .is_some_and(|s| s.starts_with(lit));
         if hit {
-            *at += lit.len();
+            self.at += lit.len();
         }
         hit
-    };
-    // A string's contents up to its closing quote (no escapes).
-    let string = |at: &mut usize| -> Option<Range<usize>> {
-        let start = *at;
-        let q = start + memchr::memchr2(b'"', b'\\', b.get(start..end)?)?;
-        if b[q] != b'"' {
+    }
+
+    /// The literal `lit` next, or `None`.
+    fn expect(&mut self, lit: &[u8]) -> Option<()> {
+        self.lit(lit).then_some(())
+    }
+
+    /// A string's contents up to its closing quote (no escapes). Short
+    /// strings (names, paths, addresses) are looked through a word at a
+    /// time ([`quote_or_escape`]), which costs less than setting up a
+    /// vector search; ids by `memchr`.
+    fn string(&mut self) -> Option<Range<usize>> {
+        let start = self.at;
+        let s = self.b.get(start..self.end)?;
+        let q = quote_or_escape(s)?;
+        if s[q] != b'"' {
             return None;
         }
-        *at = q + 1;
+        self.at = start + q + 1;
+        Some(start..start + q)
+    }
+
+    /// A string known to be long (an id): by `memchr` at once.
+    fn long_string(&mut self) -> Option<Range<usize>> {
+        let start = self.at;
+        let q = start + memchr::memchr2(b'"', b'\\', self.b.get(start..self.end)?)?;
+        if self.b[q] != b'"' {
+            return None;
+        }
+        self.at = q + 1;
         Some(start..q)
-    };
-    let number = |at: &mut usize| -> Option<u64> {
-        let (v, len) = digits(b.get(*at..end)?)?;
-        *at += len;
+    }
+
+    fn number(&mut self) -> Option<u64> {
+        let (v, len) = digits(self.b.get(self.at..self.end)?)?;
+        self.at += len;
         Some(v)
-    };
-    let boolean = |at: &mut usize| -> Option<bool> {
-        if lit(at, b"true") {
+    }
+
+    fn boolean(&mut self) -> Option<bool> {
+        if self.lit(b"true") {
             Some(true)
-        } else if lit(at, b"false") {
+        } else if self.lit(b"false") {
             Some(false)
         } else {
             None
         }
-    };
-    let (id, network) = match known {
-        Some((id, network)) => {
-            at = network.end + 1;
-            (id.clone(), network.clone())
+    }
+}
+
+/// Where the first `"` or `\\` of `s` is, looked for eight bytes at a time
+/// (a word's bytes equal to either found with the borrow trick: the lowest
+/// flagged byte is always a true one).
+fn quote_or_escape(s: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let zero_byte = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+    let mut i = 0;
+    while let Some(word) = s.get(i..i + 8) {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(word);
+        let x = u64::from_le_bytes(w);
+        let hit =
+            zero_byte(x ^ (ONES * u64::from(b'"'))) | zero_byte(x ^ (ONES * u64::from(b'\\')));
+        if hit != 0 {
+            return Some(i + (hit.trailing_zeros() / 8) as usize);
         }
-        None => {
-            if !lit(&mut at, br#"{"id":""#) {
-                return None;
-            }
-            let id = string(&mut at)?;
-            lit(&mut at, br#","network":""#).then_some(())?;
-            (id, string(&mut at)?)
-        }
+        i += 8;
+    }
+    s[i..]
+        .iter()
+        .position(|&c| c == b'"' || c == b'\\')
+        .map(|p| i + p)
+}
+
+/// The keys of a record as serde writes it (see [`Reader`]), read by
+/// position; `None` for anything else (the general scan then reads it).
+fn serde_keys(text: &str, json: Range<usize>) -> Option<RawKeys> {
+    let mut r = Reader {
+        b: text.as_bytes(),
+        end: json.end,
+        at: json.start,
     };
-    lit(&mut at, br#","container_id":""#).then_some(())?;
-    let container_id = string(&mut at)?;
-    lit(&mut at, br#","container":""#).then_some(())?;
-    let container = string(&mut at)?;
-    lit(&mut at, br#","netns":""#).then_some(())?;
-    let netns = string(&mut at)?;
-    lit(&mut at, br#","netns_ino":"#).then_some(())?;
-    let netns_ino = number(&mut at)?;
-    let netns_dev = if lit(&mut at, br#","netns_dev":"#) {
-        number(&mut at)?
+    r.expect(br#"{"id":""#)?;
+    let id = r.long_string()?;
+    r.expect(br#","network":""#)?;
+    let network = r.long_string()?;
+    let ns = serde_ns(text, json.clone(), r.at - 1)?;
+    let tail = serde_tail(text, json, ns.end?)?;
+    Some(RawKeys {
+        id,
+        network,
+        ns,
+        tail,
+    })
+}
+
+/// The namespace keys of a record as serde writes it, read by position
+/// from `network_end` (the closing quote of its network's id, found at
+/// load) up to its interface; `None` for anything else.
+fn serde_ns(text: &str, json: Range<usize>, network_end: usize) -> Option<RawNs> {
+    let mut r = Reader {
+        b: text.as_bytes(),
+        end: json.end,
+        at: network_end + 1,
+    };
+    if r.at <= json.start || r.b.get(network_end) != Some(&b'"') {
+        return None;
+    }
+    r.expect(br#","container_id":""#)?;
+    let container_id = r.long_string()?;
+    r.expect(br#","container":""#)?;
+    let container = r.string()?;
+    r.expect(br#","netns":""#)?;
+    let netns = r.string()?;
+    r.expect(br#","netns_ino":"#)?;
+    let netns_ino = r.number()?;
+    let netns_dev = if r.lit(br#","netns_dev":"#) {
+        r.number()?
     } else {
         0
     };
-    let netns_cookie = if lit(&mut at, br#","netns_cookie":"#) {
-        Some(number(&mut at)?)
+    let netns_cookie = if r.lit(br#","netns_cookie":"#) {
+        Some(r.number()?)
     } else {
         None
     };
-    let netns_ctime = if lit(&mut at, br#","netns_ctime":"#) {
-        number(&mut at)?
+    let netns_ctime = if r.lit(br#","netns_ctime":"#) {
+        r.number()?
     } else {
         0
+    };
+    Some(RawNs {
+        container_id,
+        container,
+        netns,
+        netns_ino,
+        netns_dev,
+        netns_cookie,
+        netns_ctime,
+        end: Some(r.at),
+    })
+}
+
+/// The rest of the keys of a record as serde writes it, read by position
+/// from `at` (where [`serde_ns`] stopped); `None` for anything else.
+fn serde_tail(text: &str, json: Range<usize>, at: usize) -> Option<RawTail> {
+    let mut r = Reader {
+        b: text.as_bytes(),
+        end: json.end,
+        at,
     };
     for field in [&br#","ifname":""#[..], br#","host_veth":""#, br#","mac":""#] {
-        lit(&mut at, field).then_some(())?;
-        string(&mut at)?;
+        r.expect(field)?;
+        r.string()?;
     }
-    let ipv4 = if lit(&mut at, br#","ipv4":""#) {
-        Some(ipv4_net(text.get(string(&mut at)?)?)?)
+    let ipv4 = if r.lit(br#","ipv4":""#) {
+        Some(ipv4_net(text.get(r.string()?)?)?)
     } else {
         None
     };
-    let ipv6 = if lit(&mut at, br#","ipv6":""#) {
-        Some(text.get(string(&mut at)?)?.parse().ok()?)
+    let ipv6 = if r.lit(br#","ipv6":""#) {
+        Some(text.get(r.string()?)?.parse().ok()?)
     } else {
         None
     };
-    lit(&mut at, br#","dynamic4":"#).then_some(())?;
-    let dynamic4 = boolean(&mut at)?;
-    lit(&mut at, br#","dynamic6":"#).then_some(())?;
-    let dynamic6 = boolean(&mut at)?;
-    lit(&mut at, br#","default_route":"#).then_some(())?;
-    boolean(&mut at)?;
-    if lit(&mut at, br#","gw_priority":"#) {
-        lit(&mut at, b"-");
-        number(&mut at)?;
+    r.expect(br#","dynamic4":"#)?;
+    let dynamic4 = r.boolean()?;
+    r.expect(br#","dynamic6":"#)?;
+    let dynamic6 = r.boolean()?;
+    r.expect(br#","default_route":"#)?;
+    r.boolean()?;
+    if r.lit(br#","gw_priority":"#) {
+        r.lit(b"-");
+        r.number()?;
     }
     // What follows (gw_priority, ports, aliases, created) holds no key
     // but whether there are ports and aliases: found by their member names,
     // which appear nowhere else (`"` inside a string value is escaped).
-    let rest = b.get(at..end)?;
+    let rest = r.b.get(r.at..r.end)?;
     let publishes = rest.starts_with(br#","ports":["#);
     let aliased = if publishes {
         memchr::memmem::find(rest, br#","aliases":["#).is_some()
@@ -1000,16 +1276,7 @@ fn serde_keys(
     if !rest.ends_with(b"\"}") {
         return None;
     }
-    Some(RawKeys {
-        id,
-        network,
-        container_id,
-        container,
-        netns,
-        netns_ino,
-        netns_dev,
-        netns_cookie,
-        netns_ctime,
+    Some(RawTail {
         ipv4,
         ipv6,
         dynamic4,
@@ -1017,6 +1284,30 @@ fn serde_keys(
         publishes,
         aliased,
     })
+}
+
+/// Whether the namespace path `recorded` (an endpoint's) is `asked`: their
+/// bytes, or else (another spelling of the same path) their components,
+/// compared only when their last components match. `Path`'s own `==`
+/// walks both component by component: about 700 instructions, per
+/// endpoint, for a question asked of every endpoint.
+pub(crate) fn same_netns(recorded: &Path, asked: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let (r, a) = (
+        recorded.as_os_str().as_bytes(),
+        asked.as_os_str().as_bytes(),
+    );
+    if r == a {
+        return true;
+    }
+    // A path whose last byte is neither `/` nor `.` ends in a plain
+    // component ending with that byte: two such last bytes that differ are
+    // two last components that differ. Nothing to parse.
+    let plain = |b: Option<&u8>| b.is_some_and(|&b| b != b'/' && b != b'.');
+    if plain(r.last()) && plain(a.last()) && r.last() != a.last() {
+        return false;
+    }
+    recorded.file_name() == asked.file_name() && recorded == asked
 }
 
 #[cfg(test)]
@@ -1081,12 +1372,14 @@ mod tests {
         let (chunk, ranges) = chunk_of(&recs.iter().collect::<Vec<_>>());
         for (r, range) in recs.iter().zip(ranges) {
             assert!(
-                serde_keys(&chunk, range.clone(), None).is_some(),
+                serde_keys(&chunk, range.clone()).is_some(),
                 "read by position: {}",
                 &chunk[range.clone()]
             );
             let lazily = Entry::read_lazily(&chunk, range.clone(), 2).unwrap();
-            assert!(matches!(&lazily, Entry::Raw(r) if r.keys.get().is_none()));
+            assert!(
+                matches!(&lazily, Entry::Raw(r) if r.ns.get().is_none() && r.tail.get().is_none())
+            );
             assert_eq!(lazily.own_keys(), EndpointKeys::from(r), "read lazily");
             let e = Entry::read(&chunk, range, 2).unwrap();
             assert!(matches!(e, Entry::Raw(_)), "read plainly");
@@ -1175,6 +1468,37 @@ mod tests {
     }
 
     #[test]
+    fn a_quote_or_escape_is_found_where_a_byte_search_finds_it() {
+        let mut cases: Vec<Vec<u8>> = vec![Vec::new(), b"\"".to_vec(), b"\\".to_vec()];
+        // Every length around a word, the quote or escape at every place,
+        // among bytes that set off the borrow trick (0x00, 0x21, 0x23,
+        // 0x5b, 0x5d, 0xa2, 0xdc, 0xff) and plain ones.
+        for len in 0..20 {
+            for at in 0..=len {
+                for hit in [b'"', b'\\'] {
+                    for fill in [b'a', 0x00, 0x21, 0x23, 0x5b, 0x5d, 0xa2, 0xdc, 0xff] {
+                        let mut s = vec![fill; len];
+                        if at < len {
+                            s[at] = hit;
+                        }
+                        if at + 2 < len {
+                            s[at + 2] = if hit == b'"' { b'\\' } else { b'"' };
+                        }
+                        cases.push(s);
+                    }
+                }
+            }
+        }
+        for s in cases {
+            assert_eq!(
+                quote_or_escape(&s),
+                s.iter().position(|&c| c == b'"' || c == b'\\'),
+                "{s:?}"
+            );
+        }
+    }
+
+    #[test]
     fn addresses_read_by_hand_are_what_the_parser_reads() {
         for ok in [
             "10.88.0.2/16",
@@ -1239,5 +1563,34 @@ mod tests {
             ])
             .is_err()
         );
+    }
+
+    /// `same_netns` answers as `Path`'s `==` does, spelling and all.
+    #[test]
+    fn same_netns_is_paths_equality() {
+        let cases = [
+            ("/run/netns/c1", "/run/netns/c1"),
+            ("/run/netns/c1", "/run/netns/c2"),
+            ("/run/netns//c1", "/run/netns/c1"),
+            ("/run/netns/./c1", "/run/netns/c1"),
+            ("/run/netns/c1/", "/run/netns/c1"),
+            ("/run/netns/c1", "/var/run/netns/c1"),
+            ("/proc/1/ns/net", "/proc/12/ns/net"),
+            ("/", "/"),
+            ("/run/..", "/run/.."),
+            ("/run/..", "/var/.."),
+            ("", "/run/netns/c1"),
+            ("/run/netns/c1/.", "/run/netns/c1"),
+            ("/run/netns/c1/..", "/run/netns"),
+            ("/run/netns/c11", "/run/netns/c21"),
+            ("/run/netns/c1//", "/run/netns/c1"),
+            ("run/netns/c1", "/run/netns/c1"),
+            ("./c1", "c1"),
+        ];
+        for (a, b) in cases {
+            let (a, b) = (Path::new(a), Path::new(b));
+            assert_eq!(same_netns(a, b), a == b, "{a:?} {b:?}");
+            assert_eq!(same_netns(b, a), a == b, "{b:?} {a:?}");
+        }
     }
 }

@@ -62,7 +62,8 @@ use std::path::{Path, PathBuf};
 
 pub use format::STATE_VERSION;
 pub use journal::STATE_FILE;
-pub use lazy::{EndpointKeys, Endpoints};
+pub(crate) use lazy::same_netns;
+pub use lazy::{EndpointKeys, Endpoints, NetnsKeys};
 pub use lock::{LOCK_FILE, Locked};
 pub use query::{Net, State, release};
 pub use records::{EndpointRecord, Intent, NetworkRecord, Op, PortRecord, Restore, SandboxRecord};

@@ -159,7 +159,7 @@ impl State {
         path: &'a std::path::Path,
     ) -> impl Iterator<Item = &'a EndpointRecord> + 'a {
         self.endpoints
-            .matching(move |k| !k.is_detached() && k.netns == path)
+            .matching_netns(move |k| !k.is_detached() && super::lazy::same_netns(k.netns, path))
     }
 
     /// Apply one record, live or replayed: the journal is the only writer
