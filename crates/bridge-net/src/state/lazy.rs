@@ -631,6 +631,12 @@ impl Endpoints {
             .filter_map(|e| e.record(&self.problem))
     }
 
+    /// The network of every endpoint, in id order (nothing read: known
+    /// since the record was loaded).
+    pub fn networks(&self) -> impl Iterator<Item = &str> + '_ {
+        self.entries().map(Entry::network)
+    }
+
     /// The namespace keys of every endpoint, in id order (nothing
     /// decoded, and of each record only what comes before its interface
     /// read: see [`NetnsKeys`]).
@@ -1049,6 +1055,17 @@ fn ipv4_net(s: &str) -> Option<Ipv4Net> {
 fn digits(s: &[u8]) -> Option<(u64, usize)> {
     let mut v: u64 = 0;
     let mut n = 0;
+    // Eight at a time while there are (twice at most: the rest of 19
+    // one by one).
+    while n < 16 {
+        match s.get(n..).and_then(eight_digits) {
+            Some(e) => {
+                v = v * 100_000_000 + e;
+                n += 8;
+            }
+            None => break,
+        }
+    }
     while n < 19 && n < s.len() {
         let d = s[n].wrapping_sub(b'0');
         if d > 9 {
@@ -1160,6 +1177,28 @@ fn quote_or_escape(s: &[u8]) -> Option<usize> {
         .iter()
         .position(|&c| c == b'"' || c == b'\\')
         .map(|p| i + p)
+}
+
+/// The eight ASCII digits `s` starts with, as a number, read as one word;
+/// `None` when it is shorter or one of them is not a digit.
+fn eight_digits(s: &[u8]) -> Option<u64> {
+    const NIBBLES: u64 = 0xF0F0_F0F0_F0F0_F0F0;
+    let mut w = [0u8; 8];
+    w.copy_from_slice(s.get(..8)?);
+    let x = u64::from_le_bytes(w);
+    // Each byte 0x30..=0x39: its high nibble is 3, and still 3 with 6
+    // added (a byte that carries is not one: its own nibble says so).
+    if (x & NIBBLES) | ((x.wrapping_add(0x0606_0606_0606_0606) & NIBBLES) >> 4)
+        != 0x3333_3333_3333_3333
+    {
+        return None;
+    }
+    // The first digit is the lowest byte: pairs, then fours, then eight.
+    let mut v = x & 0x0F0F_0F0F_0F0F_0F0F;
+    v = (v.wrapping_mul(10) + (v >> 8)) & 0x00FF_00FF_00FF_00FF;
+    v = (v.wrapping_mul(100) + (v >> 16)) & 0x0000_FFFF_0000_FFFF;
+    v = v.wrapping_mul(10_000).wrapping_add(v >> 32);
+    Some(v & 0xFFFF_FFFF)
 }
 
 /// The keys of a record as serde writes it (see [`Reader`]), read by
@@ -1452,6 +1491,16 @@ mod tests {
             ("18446744073709551615,", Some((u64::MAX, 20))),
             ("18446744073709551616", None),
             ("000000000000000000000042", Some((42, 24))),
+            ("12345678", Some((12_345_678, 8))),
+            ("98765432,", Some((98_765_432, 8))),
+            ("123456789}", Some((123_456_789, 9))),
+            ("4026532001", Some((4_026_532_001, 10))),
+            ("1234567812345678", Some((1_234_567_812_345_678, 16))),
+            ("12345678123456789", Some((12_345_678_123_456_789, 17))),
+            ("1234567:", Some((1_234_567, 7))),
+            ("1234567/", Some((1_234_567, 7))),
+            ("12345678\u{fa}", Some((12_345_678, 8))),
+            ("0000000099999999", Some((99_999_999, 16))),
             ("", None),
             (",1", None),
             ("-1", None),
@@ -1496,6 +1545,24 @@ mod tests {
                 "{s:?}"
             );
         }
+    }
+
+    #[test]
+    fn eight_digits_read_as_a_word_are_what_the_parser_reads() {
+        for at in 0..8 {
+            for byte in 0..=255u8 {
+                let mut s = *b"40265320";
+                s[at] = byte;
+                let want = std::str::from_utf8(&s)
+                    .ok()
+                    .filter(|t| t.bytes().all(|c| c.is_ascii_digit()))
+                    .and_then(|t| t.parse::<u64>().ok());
+                assert_eq!(eight_digits(&s), want, "{s:?}");
+            }
+        }
+        assert_eq!(eight_digits(b"99999999"), Some(99_999_999));
+        assert_eq!(eight_digits(b"00000000"), Some(0));
+        assert_eq!(eight_digits(b"1234567"), None);
     }
 
     #[test]

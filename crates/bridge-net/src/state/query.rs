@@ -144,12 +144,10 @@ impl State {
         self.endpoints.matching(move |k| k.network == id)
     }
 
-    /// How many endpoints network `id` has (none decoded).
+    /// How many endpoints network `id` has (none decoded, no keys read:
+    /// each endpoint's network is known from its load).
     pub fn endpoint_count(&self, id: &str) -> usize {
-        self.endpoints
-            .all_keys()
-            .filter(|k| k.network == id)
-            .count()
+        self.endpoints.networks().filter(|n| *n == id).count()
     }
 
     /// The endpoints recorded in the namespace at `path` (detached ones
