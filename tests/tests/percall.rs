@@ -212,6 +212,108 @@ fn a_disconnect_leaves_the_sockets_wait_to_a_child_and_the_rules_gone() {
     });
 }
 
+/// The nf_tables sockets of disconnects (each left to a detached child, so
+/// that no caller waits for the kernel's deferred freeing of what it
+/// removed) end up with one closer per namespace, `@brnet-nft-closer`,
+/// which closes them all once the ruleset has been quiet for two RCU grace
+/// periods: a close then waits for nothing, and holds the nf_tables commit
+/// mutex for no time, where a child that closed its copy at once held it
+/// for a grace period and the next call's commit waited (issue 16). After
+/// back to back disconnects (handles dropped as a process's are at exit),
+/// the removals took effect at once, and in the end no socket of ours is
+/// left open in the namespace and the closer is gone.
+#[test]
+fn back_to_back_disconnects_leave_their_sockets_to_one_closer_that_ends() {
+    brnet_testkit::sandboxed(|| {
+        let dir = state_dir();
+        drop(two_containers(dir.path()));
+        for name in ["c1", "c2"] {
+            NetnsDir::default().delete(name).unwrap();
+            let mut b = BridgeNet::open_with(Config {
+                free_on_drop: false,
+                ..Config::new(dir.path())
+            })
+            .unwrap();
+            // (Its open's reconcile may have dropped it already.)
+            b.disconnect("n", &name.parse().unwrap()).unwrap();
+        }
+        let rules = nft_ruleset();
+        assert!(!rules.contains("10.61.0.2"), "{rules}");
+        assert!(!rules.contains("10.61.0.3"), "{rules}");
+        // User-space nf_tables sockets (protocol 12, a port id other than
+        // the kernel's 0) in this namespace, and the closer's address.
+        let ours = || {
+            let netlink = std::fs::read_to_string("/proc/thread-self/net/netlink").unwrap();
+            let sockets = netlink
+                .lines()
+                .skip(1)
+                .filter(|l| {
+                    let f: Vec<&str> = l.split_whitespace().collect();
+                    f.get(1) == Some(&"12") && f.get(2) != Some(&"0")
+                })
+                .count();
+            let unix = std::fs::read_to_string("/proc/thread-self/net/unix").unwrap();
+            (sockets, unix.contains("@brnet-nft-closer"))
+        };
+        // The closer's limit is 10 s; a quiet ruleset lets it go sooner.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while ours() != (0, false) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "still open after 60 s (sockets, closer): {:?}",
+                ours()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    });
+}
+
+/// A disconnect whose namespace's file is gone asks the host veth's state
+/// without the RTNL lock (the kernel's cleanup of the namespace holds it
+/// while it takes the veth down and deletes it) and sends nothing when the
+/// veth is down or gone already; a namespace that outlives its file (a
+/// process still holds it) keeps its veth up, and the disconnect takes
+/// that down, so that the address it frees is answered by nobody; the
+/// kernel deletes the veth once the namespace goes.
+#[test]
+fn a_gone_namespace_held_by_someone_still_has_its_veth_taken_down() {
+    brnet_testkit::sandboxed(|| {
+        let dir = state_dir();
+        let mut b = two_containers(dir.path());
+        let eps = b.endpoints(None).unwrap();
+        let veth = |c: &str| {
+            eps.iter()
+                .find(|e| e.netns.ends_with(c))
+                .unwrap()
+                .host_veth
+                .clone()
+        };
+        let (v1, v2) = (veth("c1"), veth("c2"));
+        drop(b);
+        // c1 is held (an open descriptor keeps a namespace alive), c2 not.
+        let held = std::fs::File::open("/run/netns/c1").unwrap();
+        for name in ["c1", "c2"] {
+            NetnsDir::default().delete(name).unwrap();
+            let mut b = BridgeNet::open_with(Config {
+                free_on_drop: false,
+                ..Config::new(dir.path())
+            })
+            .unwrap();
+            b.disconnect("n", &name.parse().unwrap()).unwrap();
+        }
+        let mut b = BridgeNet::open(dir.path()).unwrap();
+        assert!(b.endpoints(None).unwrap().is_empty());
+        let link = b.netlink().link(&brnet_netlink::IfName::new(&v1).unwrap());
+        assert!(!link.unwrap().is_up(), "{v1} is still up");
+        // c2's veth went with its namespace (or is on its way, down).
+        match b.netlink().link(&brnet_netlink::IfName::new(&v2).unwrap()) {
+            Ok(l) => assert!(!l.is_up(), "{v2} is still up"),
+            Err(e) => assert!(e.is_not_found(), "{e}"),
+        }
+        drop(held);
+    });
+}
+
 /// A handle of a program that exits after its one command (`free_on_drop:
 /// false`: `brnet`, the netavark and CNI binaries) leaves only memory to
 /// the exit: its drop lets go of the lock and the sockets as any handle's

@@ -533,13 +533,21 @@ pub(crate) fn disconnect(
     // grace period). A namespace whose file is gone takes its veth along,
     // asynchronously, but may outlive its file (a process still in it):
     // hence the down.
+    //
+    // With the namespace gone, the kernel's cleanup of it takes the veth
+    // down first (then deletes it), holding the RTNL lock that a request
+    // to take it down would wait for: the link is asked first, without
+    // that lock, and left alone when it is down or gone already.
     match veth {
         VethGone::Wait if plan.netns_alive => {
             k.nl.delete_link_if_exists(&name)?;
         }
-        VethGone::Wait => down(k, None)?,
         VethGone::Group | VethGone::Background if plan.netns_alive => down(k, Some(DOOMED_GROUP))?,
-        VethGone::Group | VethGone::Background => down(k, None)?,
+        VethGone::Wait | VethGone::Group | VethGone::Background => {
+            if crate::sys::link_up(name.as_str()) != Some(false) {
+                down(k, None)?;
+            }
+        }
     }
     k.step("disconnect.veth")?;
     let promoted = promote(plan);
