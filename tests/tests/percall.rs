@@ -303,10 +303,10 @@ fn a_gone_namespace_held_by_someone_still_has_its_veth_taken_down() {
         }
         let mut b = BridgeNet::open(dir.path()).unwrap();
         assert!(b.endpoints(None).unwrap().is_empty());
-        let link = b.netlink().link(&brnet_netlink::IfName::new(&v1).unwrap());
+        let link = b.netlink().link(brnet_netlink::IfName::new(&v1).unwrap());
         assert!(!link.unwrap().is_up(), "{v1} is still up");
         // c2's veth went with its namespace (or is on its way, down).
-        match b.netlink().link(&brnet_netlink::IfName::new(&v2).unwrap()) {
+        match b.netlink().link(brnet_netlink::IfName::new(&v2).unwrap()) {
             Ok(l) => assert!(!l.is_up(), "{v2} is still up"),
             Err(e) => assert!(e.is_not_found(), "{e}"),
         }
