@@ -8,7 +8,10 @@
 # Runs itself inside `unshare --net --mount` with a private /run/netns (the
 # machine's own network and namespaces are never touched). Connects N
 # namespaces with the first BIN, then K rounds: for each BIN, delete one
-# namespace, wait 50 ms (the kernel's cleanup of it), and time the
+# namespace, wait GAP_MS ms (default 50: the kernel's cleanup of it; 0:
+# back to back, as `cargo xtask bench` does: then give each BIN a run of
+# its own, since one binary's close of its nf_tables socket can hold up
+# the next call's firewall commit, whichever binary made it), and time the
 # disconnect: task clock (perf stat, the process and its detached children)
 # and wall clock, medians. CG=1: then one callgrind run per BIN (total
 # instructions; files in $CG_DIR, default /tmp). Needs perf, valgrind, ip.
@@ -35,7 +38,7 @@ perf_out=$(mktemp)
 for _ in $(seq 1 "$K"); do
     for b in "${BINS[@]}"; do
         ip netns del "c$i"
-        sleep 0.05
+        [ "${GAP_MS:-50}" = 0 ] || sleep "$(awk "BEGIN{print ${GAP_MS:-50}/1000}")"
         s=$(date +%s%N)
         perf stat -x, -e task-clock -o "$perf_out" "$b" --state-dir "$ST" network disconnect bench "c$i"
         e=$(date +%s%N)
