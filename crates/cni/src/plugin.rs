@@ -224,7 +224,7 @@ fn finish(
     if !extra.is_empty() {
         let ns = Netns::open_path(netns)
             .map_err(|e| Error::bridge("open", netns.display().to_string())(e.into()))?;
-        let mut inside = Socket::open_in(&ns).map_err(Error::netlink(
+        let mut inside = socket_in(&ns).map_err(Error::netlink(
             "open netlink in",
             netns.display().to_string(),
         ))?;
@@ -546,7 +546,7 @@ pub fn check(env: &Env, conf: &NetConf) -> Result<()> {
         )));
     }
     let ns = Netns::open_path(&rec.netns).map_err(|e| fail(e.to_string()))?;
-    let mut inside = Socket::open_in(&ns).map_err(|e| fail(e.to_string()))?;
+    let mut inside = socket_in(&ns).map_err(|e| fail(e.to_string()))?;
     let link = inside
         .link_by_name(&env.ifname)
         .map_err(|e| fail(format!("{} in the namespace: {e}", env.ifname)))?;
@@ -644,13 +644,26 @@ pub fn gc(conf: &NetConf) -> Result<()> {
     many(errors)
 }
 
+/// A netlink socket in `ns`, opened by entering the namespace on this
+/// thread for the `socket(2)` call only (the guard switches back before
+/// anything else runs). The plugin runs one command on one thread, so it
+/// needs no helper thread, which is what [`Socket::open_in`] starts for
+/// callers on shared threads: a thread start (its stack, a malloc arena)
+/// per call.
+fn socket_in(ns: &Netns) -> bridge_net::brnet_netlink::Result<Socket> {
+    let guard = ns.enter()?;
+    let socket = Socket::new();
+    guard.exit();
+    socket
+}
+
 /// Whether the namespace has a default route already (IPv4 or IPv6, main
 /// table). A namespace that cannot be read says no: connect reports why.
 fn has_default_route(netns: &Path) -> bool {
     let Ok(ns) = Netns::open_path(netns) else {
         return false;
     };
-    let Ok(mut nl) = Socket::open_in(&ns) else {
+    let Ok(mut nl) = socket_in(&ns) else {
         return false;
     };
     [Family::V4, Family::V6].into_iter().any(|f| {
