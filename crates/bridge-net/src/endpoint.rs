@@ -254,8 +254,14 @@ impl Looker {
         use nix::fcntl::OFlag;
         use std::os::unix::ffi::OsStrExt;
         let bytes = path.as_os_str().as_bytes();
-        // `DIR/NAME`, both non-empty (not `/NAME`, nor a trailing `/`).
-        if let Some(i) = memchr::memrchr(b'/', bytes).filter(|&i| i > 0 && i + 1 < bytes.len()) {
+        // `DIR/NAME`, both non-empty (not `/NAME`, nor a trailing `/`). A
+        // plain loop over a short path: memchr would probe the CPU's
+        // features first (CPUIDs, see `state::scan`).
+        if let Some(i) = bytes
+            .iter()
+            .rposition(|&b| b == b'/')
+            .filter(|&i| i > 0 && i + 1 < bytes.len())
+        {
             let (parent, name) = (&bytes[..i], &bytes[i + 1..]);
             if parent == self.parent.as_slice() {
                 if self.dir.is_none() && !self.unopened {

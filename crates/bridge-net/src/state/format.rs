@@ -208,7 +208,7 @@ pub(super) fn decode_change(
 
 /// Where the first newline of `bytes` is (a word at a time).
 pub(super) fn newline(bytes: &[u8]) -> Option<usize> {
-    memchr::memchr(b'\n', bytes)
+    super::scan::find(b'\n', bytes)
 }
 
 /// The `brnet_state` version a snapshot record declares, without building
@@ -375,7 +375,7 @@ pub(super) fn decode_snapshot(chunk: &Chunk, version: u32) -> Result<Snapshot, S
 /// follows it is a record being written, or torn), checked to be UTF-8.
 /// `first_line`: the number of `bytes`' first line in the file.
 pub(super) fn complete_lines(mut bytes: Vec<u8>, first_line: usize) -> Result<Chunk, StateProblem> {
-    let end = memchr::memrchr(b'\n', &bytes).map_or(0, |i| i + 1);
+    let end = super::scan::rfind(b'\n', &bytes).map_or(0, |i| i + 1);
     bytes.truncate(end);
     match String::from_utf8(bytes) {
         Ok(text) => Ok(std::sync::Arc::new(text)),

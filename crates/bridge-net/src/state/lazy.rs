@@ -791,7 +791,7 @@ impl Scan<'_> {
         let mut i = start;
         let mut escaped = false;
         loop {
-            let j = i + memchr::memchr2(b'"', b'\\', self.b.get(i..)?)?;
+            let j = i + super::scan::find2(b'"', b'\\', self.b.get(i..)?)?;
             if self.b[j] == b'\\' {
                 escaped = true;
                 i = j + 2;
@@ -1000,7 +1000,7 @@ fn serde_id_network(text: &str, json: Range<usize>) -> Option<(Range<usize>, Ran
             return None;
         }
         let start = at + lit.len();
-        let q = start + memchr::memchr2(b'"', b'\\', b.get(start..)?)?;
+        let q = start + super::scan::find2(b'"', b'\\', b.get(start..)?)?;
         if b[q] != b'"' {
             return None;
         }
@@ -1114,7 +1114,7 @@ impl Reader<'_> {
     /// A string's contents up to its closing quote (no escapes). Short
     /// strings (names, paths, addresses) are looked through a word at a
     /// time ([`quote_or_escape`]), which costs less than setting up a
-    /// vector search; ids by `memchr`.
+    /// vector search; ids by `scan::find2`.
     fn string(&mut self) -> Option<Range<usize>> {
         let start = self.at;
         let s = self.b.get(start..self.end)?;
@@ -1126,10 +1126,10 @@ impl Reader<'_> {
         Some(start..start + q)
     }
 
-    /// A string known to be long (an id): by `memchr` at once.
+    /// A string known to be long (an id): by a vector search at once.
     fn long_string(&mut self) -> Option<Range<usize>> {
         let start = self.at;
-        let q = start + memchr::memchr2(b'"', b'\\', self.b.get(start..self.end)?)?;
+        let q = start + super::scan::find2(b'"', b'\\', self.b.get(start..self.end)?)?;
         if self.b[q] != b'"' {
             return None;
         }
@@ -1308,7 +1308,7 @@ fn serde_tail(text: &str, json: Range<usize>, at: usize) -> Option<RawTail> {
     let rest = r.b.get(r.at..r.end)?;
     let publishes = rest.starts_with(br#","ports":["#);
     let aliased = if publishes {
-        memchr::memmem::find(rest, br#","aliases":["#).is_some()
+        super::scan::contains(rest, br#","aliases":["#)
     } else {
         rest.starts_with(br#","aliases":["#)
     };

@@ -57,6 +57,7 @@ mod lazy;
 mod lock;
 mod query;
 mod records;
+mod scan;
 
 use std::path::{Path, PathBuf};
 
