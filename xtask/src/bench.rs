@@ -231,6 +231,14 @@ pub struct BenchArgs {
     /// `--quick` 100): 100 leaves out the N=1000 rows.
     #[arg(long, value_name = "N")]
     pub max_n: Option<usize>,
+    /// The target triple the per-call binaries (`brnet`, `brnet-netavark`,
+    /// `brnet-cni`) are built for. Default: `x86_64-unknown-linux-musl`
+    /// (static, no dynamic loader, none of glibc's start-up CPUID probes)
+    /// when its standard library is installed (`rustup target add
+    /// x86_64-unknown-linux-musl`), else the host's; `host` for the
+    /// host's.
+    #[arg(long, value_name = "TRIPLE")]
+    pub cli_target: Option<String>,
 }
 
 impl BenchArgs {
@@ -256,6 +264,9 @@ impl BenchArgs {
         }
         if let Some(n) = self.max_n {
             args.extend(["--max-n".to_owned(), n.to_string()]);
+        }
+        if let Some(t) = &self.cli_target {
+            args.extend(["--cli-target".to_owned(), t.clone()]);
         }
         args
     }
@@ -298,7 +309,7 @@ pub fn run(a: &BenchArgs) -> Res<()> {
         plan.sizes.retain(|n| *n <= max);
         plan.table_sizes.retain(|n| *n <= max);
     }
-    let systems = find_systems();
+    let systems = find_systems(a.cli_target.as_deref());
     let mut load = machine::Load::default();
     load.sample();
     let started = Instant::now();
@@ -432,9 +443,42 @@ fn install_peers() -> Res<()> {
     apt(&install)
 }
 
+/// The static target the per-call binaries are built for by default.
+const STATIC_CLI_TARGET: &str = "x86_64-unknown-linux-musl";
+
+/// Whether rustc has the standard library of `triple` (`rustup target
+/// add`).
+fn target_installed(triple: &str) -> bool {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    Command::new(rustc)
+        .current_dir(root())
+        .args(["--print", "target-libdir", "--target", triple])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| std::fs::read_dir(String::from_utf8_lossy(&o.stdout).trim()).ok())
+        .is_some_and(|mut d| {
+            d.any(|e| e.is_ok_and(|e| e.file_name().to_string_lossy().starts_with("libstd-")))
+        })
+}
+
 /// Build our per-call binaries (`brnet`, `brnet-netavark`, `brnet-cni`)
-/// with cargo; the directory they are in.
-fn build_cli() -> Res<PathBuf> {
+/// with cargo, for `triple` (see [`BenchArgs::cli_target`]); the directory
+/// they are in and the target they were built for.
+///
+/// Why static musl by default: every glibc process starts by probing the
+/// CPU's caches with about 90 CPUID instructions (`init_cpu_features`,
+/// `handle_intel`), and CPUID traps to the hypervisor in a virtual
+/// machine (7.5 µs each on the machine of the README's table: 0.7 ms
+/// before `main`, more than the rest of an empty call); then the dynamic
+/// loader maps, relocates and binds libc and libgcc_s (whose constructor
+/// probes the CPU again). A static musl binary does neither.
+fn build_cli(triple: Option<&str>) -> Res<(PathBuf, String)> {
+    let triple = match triple {
+        Some("host") => None,
+        Some(t) => Some(t.to_owned()),
+        None => target_installed(STATIC_CLI_TARGET).then(|| STATIC_CLI_TARGET.to_owned()),
+    };
     let meta = cargo()
         .args(["metadata", "--format-version", "1", "--no-deps"])
         .output()
@@ -451,33 +495,47 @@ fn build_cli() -> Res<PathBuf> {
         .as_str()
         .map(PathBuf::from)
         .ok_or("cargo metadata: no target_directory")?;
-    eprintln!("==> bench: cargo build --release -p brnet-cli -p brnet-netavark -p brnet-cni");
+    let mut args = vec!["build", "--release", "--quiet"];
+    if let Some(t) = &triple {
+        args.extend(["--target", t]);
+    }
+    args.extend(["-p", "brnet-cli", "-p", "brnet-netavark", "-p", "brnet-cni"]);
+    let shown = format!("cargo {}", args.join(" ").replace(" --quiet", ""));
+    eprintln!("==> bench: {shown}");
     let status = cargo()
-        .args(["build", "--release", "--quiet"])
-        .args(["-p", "brnet-cli", "-p", "brnet-netavark", "-p", "brnet-cni"])
+        .args(&args)
         .status()
         .map_err(|e| format!("cargo build: {e}"))?;
     if !status.success() {
-        return Err(format!(
-            "cargo build --release -p brnet-cli -p brnet-netavark -p brnet-cni failed ({status})"
-        ));
+        return Err(format!("{shown} failed ({status})"));
     }
-    let dir = target.join("release");
+    let dir = match &triple {
+        Some(t) => target.join(t).join("release"),
+        None => target.join("release"),
+    };
     match ["brnet", "brnet-netavark", "brnet-cni"]
         .iter()
         .map(|b| dir.join(b))
         .find(|b| !process::is_executable(b))
     {
         Some(missing) => Err(format!("{} missing after the build", missing.display())),
-        None => Ok(dir),
+        None => Ok((dir, triple.unwrap_or_else(|| "the host".into()))),
     }
 }
 
-fn find_systems() -> Systems {
+fn find_systems(cli_target: Option<&str>) -> Systems {
     let mut notes = Vec::new();
     let mut cols = vec![(Col::BridgeNet, Ok(System::BridgeNet))];
-    match build_cli() {
-        Ok(dir) => {
+    match build_cli(cli_target) {
+        Ok((dir, triple)) => {
+            let why = if triple.contains("musl") {
+                ": static, no dynamic loader, none of glibc's start-up CPUID probes"
+            } else {
+                ""
+            };
+            notes.push(format!(
+                "brnet, brnet-netavark, brnet-cni built --release for {triple} (`--cli-target`{why})."
+            ));
             cols.push((Col::Brnet, Ok(System::Brnet(dir.join("brnet")))));
             cols.push((
                 Col::BrnetNetavark,

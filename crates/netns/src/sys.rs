@@ -46,13 +46,21 @@ pub(crate) fn set_link_up(name: &str) -> Result<(), Errno> {
     }
     // SAFETY: `req` is a valid, NUL-terminated ifreq that outlives the call;
     // SIOCGIFFLAGS writes only ifr_flags inside it.
-    Errno::result(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) })?;
+    Errno::result(unsafe {
+        libc::ioctl(
+            sock.as_raw_fd(),
+            libc::SIOCGIFFLAGS as libc::Ioctl,
+            &mut req,
+        )
+    })?;
     // SAFETY: SIOCGIFFLAGS just initialised the ifr_flags member of the union.
     unsafe {
         req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
     }
     // SAFETY: as above; SIOCSIFFLAGS only reads `req`.
-    Errno::result(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) })?;
+    Errno::result(unsafe {
+        libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS as libc::Ioctl, &req)
+    })?;
     Ok(())
 }
 
