@@ -1419,7 +1419,16 @@ mod tests {
             assert!(
                 matches!(&lazily, Entry::Raw(r) if r.ns.get().is_none() && r.tail.get().is_none())
             );
+            // The namespace keys alone first: the rest is not read.
+            let problem = OnceLock::new();
+            assert_eq!(lazily.netns_keys(&problem), NetnsKeys::from(r));
+            assert!(
+                matches!(&lazily, Entry::Raw(r) if r.ns.get().is_some() && r.tail.get().is_none())
+            );
+            // The rest, read on from there.
             assert_eq!(lazily.own_keys(), EndpointKeys::from(r), "read lazily");
+            assert_eq!(lazily.netns_keys(&problem), NetnsKeys::from(r));
+            assert!(problem.get().is_none());
             let e = Entry::read(&chunk, range, 2).unwrap();
             assert!(matches!(e, Entry::Raw(_)), "read plainly");
             assert_eq!(e.own_keys(), EndpointKeys::from(r));
@@ -1435,6 +1444,13 @@ mod tests {
         let e = Entry::read(&chunk, ranges[0].clone(), 2).unwrap();
         assert!(matches!(e, Entry::Owned(_)), "decoded whole");
         assert_eq!(e.own_keys(), EndpointKeys::from(&r));
+        // Read lazily (its id and network are plain), its namespace keys
+        // come from the decoded record.
+        let lazily = Entry::read_lazily(&chunk, ranges[0].clone(), 2).unwrap();
+        let problem = OnceLock::new();
+        assert_eq!(lazily.netns_keys(&problem), NetnsKeys::from(&r));
+        assert_eq!(lazily.keys(&problem), EndpointKeys::from(&r));
+        assert!(problem.get().is_none());
         // Spaces and another order of members: still plain.
         let text = format!(
             " {{ \"netns_ino\" : 4026532001 , \"network\":\"{}\", \"id\":\"a\",\"container_id\":\"a\",\"container\":\"c\",\"netns\":\"/x\",\"ifname\":\"eth0\",\"host_veth\":\"v\",\"mac\":\"02:42:0a:58:00:02\",\"ports\":[ ],\"created\":\"t\" }} ",
