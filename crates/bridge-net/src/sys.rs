@@ -165,7 +165,13 @@ pub(crate) fn link_up(name: &str) -> Option<bool> {
     }
     // SAFETY: SIOCGIFFLAGS reads the NUL-terminated name (IFNAMSIZ bytes at
     // most, checked above) and writes the flags into the ifreq we own.
-    let r = unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) };
+    let r = unsafe {
+        libc::ioctl(
+            sock.as_raw_fd(),
+            libc::SIOCGIFFLAGS as libc::Ioctl,
+            &mut req,
+        )
+    };
     if r < 0 {
         return match Errno::last() {
             Errno::ENODEV => Some(false),
