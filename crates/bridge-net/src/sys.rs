@@ -32,9 +32,10 @@ enum Job<'a> {
 /// The pipe's write end that keeps a detached child (see [`detach`])
 /// waiting: dropping it lets the child go, and the child's copy of the
 /// descriptor it holds is then closed, after every copy the caller closed
-/// before. The child goes too when the caller's process exits.
+/// before. The child goes too when the caller's process exits. `None`: no
+/// child; the descriptor went to the namespace's closer at once.
 #[derive(Debug)]
-pub(crate) struct Release(#[allow(dead_code)] OwnedFd);
+pub(crate) struct Release(#[allow(dead_code)] Option<OwnedFd>);
 
 /// Leave `job` to a detached child process and return at once: the child
 /// (a grandchild, reparented to init, in a session of its own) has `sock`
@@ -111,7 +112,7 @@ fn detach(sock: Option<OwnedFd>, hold: Option<OwnedFd>, job: Job<'_>) -> Result<
     loop {
         match nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None) {
             Err(Errno::EINTR) => continue,
-            _ => return Ok(Release(wr)),
+            _ => return Ok(Release(Some(wr))),
         }
     }
 }
@@ -130,12 +131,20 @@ pub(crate) fn request_detached(msg: &[u8], hold: Option<OwnedFd>) -> Result<Rele
     detach(Some(nl), hold, Job::Request(msg))
 }
 
-/// Close `fd` in a detached child ([`detach`]) instead of here: its copy
-/// goes when the returned release is dropped, and its close, the last,
-/// pays whatever the kernel makes that wait for. For the nf_tables socket
-/// after a removal: an RCU grace period
-/// ([`brnet_nat::Firewall::released`]).
+/// Close `fd` elsewhere than here: handed at once to the namespace's
+/// closer ([`closer`]) when there is one (no process made: back to back
+/// calls find the previous call's closer), else to a detached child
+/// ([`detach`]), which gives it to the closer or becomes it. Either way its
+/// close, the last, pays whatever the kernel makes that wait for, once
+/// there is nothing left to wait for. For the nf_tables socket after a
+/// removal: an RCU grace period ([`brnet_nat::Firewall::released`]).
 pub(crate) fn close_detached(fd: OwnedFd) -> Result<Release, Errno> {
+    let rendezvous = closer::Closer::new();
+    // SAFETY: hand_over makes system calls on its own socket and on `fd`,
+    // which is open (owned here) for the whole call.
+    if unsafe { closer::hand_over(&rendezvous, fd.as_raw_fd()) } {
+        return Ok(Release(None));
+    }
     detach(None, Some(fd), Job::Hold)
 }
 
@@ -355,9 +364,9 @@ mod closer {
     #[repr(C, align(8))]
     struct Control([u8; 32]);
 
-    /// Hand our descriptor 1 to the closer: `true` once it is on its way
-    /// (the message holds it from then on). Never blocks.
-    unsafe fn hand_over(c: &Closer) -> bool {
+    /// Hand our descriptor `fd` to the closer: `true` once it is on its
+    /// way (the message holds it from then on). Never blocks.
+    pub(super) unsafe fn hand_over(c: &Closer, fd: libc::c_int) -> bool {
         // SAFETY (the whole function): system calls on a socket made here,
         // with structures and buffers on this stack.
         unsafe {
@@ -407,7 +416,7 @@ mod closer {
                 (*cmsg).cmsg_len = libc::CMSG_LEN(size_of::<libc::c_int>() as u32) as _;
                 libc::CMSG_DATA(cmsg)
                     .cast::<libc::c_int>()
-                    .write_unaligned(1);
+                    .write_unaligned(fd);
                 libc::sendmsg(s, &msg, libc::MSG_NOSIGNAL) == 1
             })();
             libc::close(s);
@@ -533,7 +542,7 @@ mod closer {
         // SAFETY: see hand_over and serve.
         unsafe {
             for _ in 0..3 {
-                if hand_over(c) || serve(c, buf) {
+                if hand_over(c, 1) || serve(c, buf) {
                     return;
                 }
             }
@@ -623,7 +632,9 @@ mod tests {
                 msg[20] = 1; // ifi_index
                 request_detached(&msg, Some(wr)).unwrap()
             } else {
-                close_detached(wr).unwrap()
+                // (close_detached would hand it straight to a closer, if
+                // one were running in this namespace.)
+                detach(None, Some(wr), Job::Hold).unwrap()
             };
             // The caller's copy is gone (moved in); the child's is not,
             // even after its request was answered.
@@ -632,8 +643,11 @@ mod tests {
                 "request {request}: the child let go before its release"
             );
             drop(release);
+            // Then the closer's: at once here (a pipe has no ruleset to
+            // wait for), unless another closer runs in this namespace,
+            // which lets go within its limit.
             assert!(
-                closed_within(&rd, Duration::from_secs(10)),
+                closed_within(&rd, closer::LIMIT + Duration::from_secs(20)),
                 "request {request}: the child kept its copy after its release"
             );
         }
