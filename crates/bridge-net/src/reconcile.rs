@@ -464,7 +464,7 @@ impl BridgeNet {
         }
         // 5. The resolver, when a DNS-enabled network has endpoints.
         if self.dns_wanted()
-            && !self.resolver_running()
+            && !self.resolver_listening()
             && self.config.resolver.binary().is_some()
             && self.sync_resolver()?
         {

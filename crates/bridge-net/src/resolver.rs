@@ -337,4 +337,12 @@ impl BridgeNet {
     pub fn resolver_running(&self) -> bool {
         tell(self.store.dir(), "ping", Duration::from_secs(1)).unwrap_or(false)
     }
+
+    /// Whether a resolver listens for this state directory: a connect to
+    /// its control socket, without waiting for an answer (reconcile's
+    /// check on every call; a dead resolver, even killed, leaves no
+    /// listener).
+    pub(crate) fn resolver_listening(&self) -> bool {
+        brnet_dns::serve::listening(self.store.dir())
+    }
 }

@@ -84,6 +84,7 @@ mod context;
 mod error;
 mod forward;
 mod listener;
+mod live;
 pub mod logfile;
 mod records;
 mod report;

@@ -175,7 +175,9 @@ fn serve_udp(ctx: &Arc<Context>, udp: &Arc<UdpSocket>, stop: &AtomicBool) {
         Counters::bump(&ctx.stats.udp_queries);
         let packet = &buf[..n];
         let asker = peer.ip().to_canonical();
-        match ctx.records().answer(asker, packet, Proto::Udp) {
+        // The records let go before anything else happens.
+        let answer = ctx.records().answer(asker, packet, Proto::Udp);
+        match answer {
             Answer::Reply(bytes) => {
                 Counters::bump(&ctx.stats.local_replies);
                 let _ = udp.send_to(&bytes, peer);
@@ -281,7 +283,9 @@ fn serve_conn(ctx: &Arc<Context>, mut stream: TcpStream, peer: SocketAddr) {
             return;
         }
         Counters::bump(&ctx.stats.tcp_queries);
-        let reply = match ctx.records().answer(asker, &msg, Proto::Tcp) {
+        // The records let go before a forward is waited for.
+        let answer = ctx.records().answer(asker, &msg, Proto::Tcp);
+        let reply = match answer {
             Answer::Reply(bytes) => {
                 Counters::bump(&ctx.stats.local_replies);
                 bytes

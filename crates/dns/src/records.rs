@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use hickory_proto::rr::Name;
 
-use crate::table::Table;
+use crate::table::{Entry, Network, Table};
 
 /// Index of a network in [`Records`].
 pub(crate) type NetIdx = u32;
@@ -39,25 +39,43 @@ impl Default for Policy {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct NetInfo {
     pub(crate) forward: bool,
     /// The network's own upstreams (`None`: the resolver's).
     pub(crate) upstreams: Option<Arc<[SocketAddr]>>,
+    /// Its search domain, as checked (case kept: the PTR targets').
+    pub(crate) domain: String,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct EntryInfo {
     pub(crate) net: NetIdx,
     /// `name.domain.` as given (the PTR target).
     pub(crate) fqdn: Name,
     pub(crate) v4: Vec<Ipv4Addr>,
     pub(crate) v6: Vec<Ipv6Addr>,
+    /// Its place among its network's entries: lists of entries (a name's,
+    /// an address's) are in (network, place) order, the table's.
+    pub(crate) seq: u64,
+    /// Its keys in [`Records::names`], distinct.
+    keys: Vec<Box<str>>,
+    /// Its addresses, canonical, distinct (its keys in
+    /// [`Records::reverse`] and [`Records::askers`]).
+    addrs: Vec<IpAddr>,
+    /// Its container key.
+    container: Box<str>,
+}
+
+impl EntryInfo {
+    fn order(&self) -> (NetIdx, u64) {
+        (self.net, self.seq)
+    }
 }
 
 /// The networks an asker's container is on, and the network of the
 /// address it asked from (listed first in answers).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub(crate) struct Asker {
     pub(crate) nets: Vec<NetIdx>,
     pub(crate) home: Vec<NetIdx>,
@@ -69,47 +87,72 @@ impl Asker {
     }
 }
 
-/// A [`Table`] compiled for answering: built once per change, shared by
-/// every listener thread, never modified.
+/// A [`Table`] compiled for answering, shared by every listener thread.
+/// A change to one entry ([`Records::insert`], [`Records::remove`])
+/// touches only the lookups of that entry (and of its container's other
+/// entries when the set of networks of its container changes): the
+/// resolver process applies its journal to it line by line instead of
+/// compiling every entry again.
 ///
 /// [`Records::answer`] is the whole query path without I/O: bytes in,
 /// what to do out.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Records {
     pub(crate) policy: Policy,
     pub(crate) networks: Vec<NetInfo>,
-    pub(crate) entries: Vec<EntryInfo>,
+    /// By [`EntryIdx`]; `None`: a free slot (in `free`).
+    pub(crate) entries: Vec<Option<EntryInfo>>,
+    free: Vec<EntryIdx>,
+    live: usize,
     /// Lowercase name, bare and under its network's domain, without the
-    /// trailing dot → entries.
+    /// trailing dot → entries, in (network, place) order.
     pub(crate) names: HashMap<Box<str>, Vec<EntryIdx>>,
-    /// Address → entries that have it.
+    /// Address → entries that have it, in (network, place) order.
     pub(crate) reverse: HashMap<IpAddr, Vec<EntryIdx>>,
     /// Endpoint address → the networks of its container.
     pub(crate) askers: HashMap<IpAddr, Asker>,
     /// The distinct search domains (names under them are ours).
     pub(crate) domains: Vec<Name>,
+    /// Container key → its entries.
+    containers: HashMap<Box<str>, Vec<EntryIdx>>,
 }
 
 impl Records {
     /// Compile a table.
     pub fn new(table: &Table, policy: Policy) -> Self {
+        let mut records = Records::with_networks(table.networks(), policy);
+        for (net_idx, net) in table.networks().enumerate() {
+            for (place, entry) in net.entries.iter().enumerate() {
+                records.insert(to_idx(net_idx), place as u64, entry);
+            }
+        }
+        records
+    }
+
+    /// Records of these networks (indices in this order), no entry yet.
+    /// Their entries are not read.
+    pub(crate) fn with_networks<'a>(
+        networks: impl IntoIterator<Item = &'a Network>,
+        policy: Policy,
+    ) -> Self {
         let mut records = Records {
             policy,
             networks: Vec::new(),
             entries: Vec::new(),
+            free: Vec::new(),
+            live: 0,
             names: HashMap::new(),
             reverse: HashMap::new(),
             askers: HashMap::new(),
             domains: Vec::new(),
+            containers: HashMap::new(),
         };
-        // container key → networks it is on
-        let mut containers: HashMap<&str, Vec<NetIdx>> = HashMap::new();
         let mut domains = HashSet::new();
-        for (net_idx, net) in table.networks().enumerate() {
-            let net_idx = to_idx(net_idx);
+        for net in networks {
             records.networks.push(NetInfo {
                 forward: net.forward,
                 upstreams: (!net.upstreams.is_empty()).then(|| Arc::from(net.upstreams.as_slice())),
+                domain: net.domain.clone(),
             });
             let domain = net.domain.to_ascii_lowercase();
             if domains.insert(domain.clone())
@@ -117,67 +160,180 @@ impl Records {
             {
                 records.domains.push(name);
             }
-            for entry in &net.entries {
-                let idx = to_idx(records.entries.len());
-                let fqdn = Name::from_ascii(format!("{}.{}.", entry.name, net.domain))
-                    .unwrap_or_else(|_| Name::root());
-                let mut info = EntryInfo {
-                    net: net_idx,
-                    fqdn,
-                    v4: Vec::new(),
-                    v6: Vec::new(),
-                };
-                for addr in &entry.addrs {
-                    match addr.to_canonical() {
-                        IpAddr::V4(a) if !info.v4.contains(&a) => info.v4.push(a),
-                        IpAddr::V6(a) if !info.v6.contains(&a) => info.v6.push(a),
-                        _ => {}
-                    }
-                }
-                records.entries.push(info);
-                for name in std::iter::once(&entry.name).chain(&entry.aliases) {
-                    let bare = name.to_ascii_lowercase();
-                    let qualified = format!("{bare}.{domain}");
-                    for key in [bare, qualified] {
-                        let hits = records.names.entry(key.into_boxed_str()).or_default();
-                        if !hits.contains(&idx) {
-                            hits.push(idx);
-                        }
-                    }
-                }
-                for addr in &entry.addrs {
-                    let hits = records.reverse.entry(addr.to_canonical()).or_default();
-                    if !hits.contains(&idx) {
-                        hits.push(idx);
-                    }
-                }
-                let nets = containers.entry(entry.container_key()).or_default();
-                if !nets.contains(&net_idx) {
-                    nets.push(net_idx);
-                }
-            }
-        }
-        for (net_idx, net) in table.networks().enumerate() {
-            let net_idx = to_idx(net_idx);
-            for entry in &net.entries {
-                let nets = containers
-                    .get(entry.container_key())
-                    .map(Vec::as_slice)
-                    .unwrap_or_default();
-                for addr in &entry.addrs {
-                    let asker = records.askers.entry(addr.to_canonical()).or_default();
-                    for n in nets {
-                        if !asker.nets.contains(n) {
-                            asker.nets.push(*n);
-                        }
-                    }
-                    if !asker.home.contains(&net_idx) {
-                        asker.home.push(net_idx);
-                    }
-                }
-            }
         }
         records
+    }
+
+    /// Add an entry (checked already) to network `net`, at place `seq`
+    /// among its entries (lists of entries follow that order: an entry
+    /// added at the end of the table gets a larger one than every other
+    /// entry of its network). Returns its index, for [`Records::remove`].
+    /// Costs the entry's names and addresses, not the number of entries.
+    pub(crate) fn insert(&mut self, net: NetIdx, seq: u64, entry: &Entry) -> EntryIdx {
+        let (domain, qualified_under) = match self.networks.get(net as usize) {
+            Some(n) => (n.domain.as_str(), n.domain.to_ascii_lowercase()),
+            None => ("", String::new()),
+        };
+        let fqdn = Name::from_ascii(format!("{}.{}.", entry.name, domain))
+            .unwrap_or_else(|_| Name::root());
+        let mut info = EntryInfo {
+            net,
+            fqdn,
+            v4: Vec::new(),
+            v6: Vec::new(),
+            seq,
+            keys: Vec::new(),
+            addrs: Vec::new(),
+            container: entry.container_key().into(),
+        };
+        for addr in &entry.addrs {
+            let addr = addr.to_canonical();
+            match addr {
+                IpAddr::V4(a) if !info.v4.contains(&a) => info.v4.push(a),
+                IpAddr::V6(a) if !info.v6.contains(&a) => info.v6.push(a),
+                _ => {}
+            }
+            if !info.addrs.contains(&addr) {
+                info.addrs.push(addr);
+            }
+        }
+        for name in std::iter::once(&entry.name).chain(&entry.aliases) {
+            let bare = name.to_ascii_lowercase();
+            let qualified = format!("{bare}.{qualified_under}");
+            for key in [bare, qualified] {
+                if !info.keys.iter().any(|k| **k == *key) {
+                    info.keys.push(key.into_boxed_str());
+                }
+            }
+        }
+        let idx = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                self.entries.push(None);
+                to_idx(self.entries.len() - 1)
+            }
+        };
+        let order = info.order();
+        for key in &info.keys {
+            let hits = self.names.entry(key.clone()).or_default();
+            place(&self.entries, hits, idx, order);
+        }
+        for addr in &info.addrs {
+            let hits = self.reverse.entry(*addr).or_default();
+            place(&self.entries, hits, idx, order);
+        }
+        let container = info.container.clone();
+        let mut affected = info.addrs.clone();
+        self.entries[idx as usize] = Some(info);
+        self.live += 1;
+        let before = self.nets_of(&container);
+        self.containers
+            .entry(container.clone())
+            .or_default()
+            .push(idx);
+        if self.nets_of(&container) != before {
+            affected.extend(self.addrs_of(&container));
+        }
+        for addr in affected {
+            self.refresh_asker(addr);
+        }
+        idx
+    }
+
+    /// Remove the entry [`Records::insert`] returned `idx` for. Costs
+    /// its names and addresses, not the number of entries.
+    pub(crate) fn remove(&mut self, idx: EntryIdx) {
+        let Some(info) = self.entries.get_mut(idx as usize).and_then(Option::take) else {
+            return;
+        };
+        self.free.push(idx);
+        self.live -= 1;
+        for key in &info.keys {
+            if let Some(hits) = self.names.get_mut(key) {
+                hits.retain(|h| *h != idx);
+                if hits.is_empty() {
+                    self.names.remove(key);
+                }
+            }
+        }
+        for addr in &info.addrs {
+            if let Some(hits) = self.reverse.get_mut(addr) {
+                hits.retain(|h| *h != idx);
+                if hits.is_empty() {
+                    self.reverse.remove(addr);
+                }
+            }
+        }
+        let mut affected = info.addrs;
+        let mut before = self.nets_of(&info.container);
+        if !before.contains(&info.net) {
+            before.push(info.net);
+            before.sort_unstable();
+        }
+        if let Some(list) = self.containers.get_mut(&info.container) {
+            list.retain(|h| *h != idx);
+            if list.is_empty() {
+                self.containers.remove(&info.container);
+            }
+        }
+        if self.nets_of(&info.container) != before {
+            affected.extend(self.addrs_of(&info.container));
+        }
+        for addr in affected {
+            self.refresh_asker(addr);
+        }
+    }
+
+    /// The networks a container's entries are on, ascending.
+    fn nets_of(&self, container: &str) -> Vec<NetIdx> {
+        let mut nets: Vec<NetIdx> = self
+            .containers
+            .get(container)
+            .into_iter()
+            .flatten()
+            .filter_map(|i| self.entry(*i))
+            .map(|e| e.net)
+            .collect();
+        nets.sort_unstable();
+        nets.dedup();
+        nets
+    }
+
+    /// The addresses of a container's entries.
+    fn addrs_of(&self, container: &str) -> Vec<IpAddr> {
+        self.containers
+            .get(container)
+            .into_iter()
+            .flatten()
+            .filter_map(|i| self.entry(*i))
+            .flat_map(|e| e.addrs.iter().copied())
+            .collect()
+    }
+
+    /// Compute the asker of `addr` again from the entries that have it,
+    /// in their order: its networks are those of their containers (each
+    /// container's ascending), its home those of the entries.
+    fn refresh_asker(&mut self, addr: IpAddr) {
+        let Some(hits) = self.reverse.get(&addr) else {
+            self.askers.remove(&addr);
+            return;
+        };
+        let mut asker = Asker::default();
+        for e in hits.iter().filter_map(|i| self.entry(*i)) {
+            for n in self.nets_of(&e.container) {
+                if !asker.nets.contains(&n) {
+                    asker.nets.push(n);
+                }
+            }
+            if !asker.home.contains(&e.net) {
+                asker.home.push(e.net);
+            }
+        }
+        self.askers.insert(addr, asker);
+    }
+
+    pub(crate) fn entry(&self, idx: EntryIdx) -> Option<&EntryInfo> {
+        self.entries.get(idx as usize).and_then(Option::as_ref)
     }
 
     /// An empty set of records: every name is forwarded (or refused).
@@ -192,12 +348,12 @@ impl Records {
 
     /// How many entries (endpoints) there are, over all networks.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.live
     }
 
     /// Whether there is no entry.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.live == 0
     }
 
     pub(crate) fn asker(&self, addr: IpAddr) -> Option<&Asker> {
@@ -212,7 +368,7 @@ impl Records {
         };
         let mut found: Vec<&EntryInfo> = hits
             .iter()
-            .filter_map(|i| self.entries.get(*i as usize))
+            .filter_map(|i| self.entry(*i))
             .filter(|e| asker.shares(e.net))
             .collect();
         found.sort_by_key(|e| !asker.home.contains(&e.net));
@@ -224,7 +380,7 @@ impl Records {
         let hits = self.reverse.get(&addr.to_canonical())?;
         Some(
             hits.iter()
-                .filter_map(|i| self.entries.get(*i as usize))
+                .filter_map(|i| self.entry(*i))
                 .filter(|e| asker.is_some_and(|a| a.shares(e.net)))
                 .collect(),
         )
@@ -268,14 +424,73 @@ impl Records {
     }
 }
 
+/// Put `idx` (at `order`) in its place in `hits`, sorted by order.
+fn place(
+    entries: &[Option<EntryInfo>],
+    hits: &mut Vec<EntryIdx>,
+    idx: EntryIdx,
+    order: (NetIdx, u64),
+) {
+    let at = hits.partition_point(|h| {
+        entries
+            .get(*h as usize)
+            .and_then(Option::as_ref)
+            .is_some_and(|e| e.order() < order)
+    });
+    if hits.get(at) != Some(&idx) {
+        hits.insert(at, idx);
+    }
+}
+
 fn to_idx(i: usize) -> u32 {
     u32::try_from(i).unwrap_or(u32::MAX)
 }
 
 #[cfg(test)]
+impl Records {
+    /// What answers are made of, without entry indices (which differ
+    /// between records built whole and changed in place): each name's
+    /// and address's entries in order, each asker's networks.
+    pub(crate) fn view(&self) -> String {
+        use std::collections::BTreeMap;
+        use std::fmt::Write;
+        let show = |hits: &[EntryIdx]| -> Vec<String> {
+            hits.iter()
+                .map(|i| match self.entry(*i) {
+                    Some(e) => format!("{}:{}:{:?}:{:?}", e.net, e.fqdn, e.v4, e.v6),
+                    None => format!("dangling {i}"),
+                })
+                .collect()
+        };
+        let mut out = String::new();
+        let names: BTreeMap<_, _> = self.names.iter().map(|(k, v)| (k, show(v))).collect();
+        let reverse: BTreeMap<_, _> = self.reverse.iter().map(|(k, v)| (k, show(v))).collect();
+        let askers: BTreeMap<_, _> = self.askers.iter().collect();
+        let mut domains: Vec<String> = self.domains.iter().map(ToString::to_string).collect();
+        domains.sort();
+        let nets: Vec<_> = self
+            .networks
+            .iter()
+            .map(|n| {
+                (
+                    n.forward,
+                    n.upstreams.clone(),
+                    n.domain.to_ascii_lowercase(),
+                )
+            })
+            .collect();
+        let _ = write!(
+            out,
+            "len {}\nnets {nets:?}\ndomains {domains:?}\nnames {names:#?}\nreverse {reverse:#?}\naskers {askers:?}",
+            self.len()
+        );
+        out
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
-    use crate::table::{Entry, Network};
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
@@ -319,7 +534,10 @@ mod tests {
                 "www.dns.brnet"
             ]
         );
-        assert_eq!(r.entries[0].fqdn.to_string(), "Web.dns.brnet.");
+        assert_eq!(
+            r.entries[0].as_ref().unwrap().fqdn.to_string(),
+            "Web.dns.brnet."
+        );
     }
 
     #[test]

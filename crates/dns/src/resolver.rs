@@ -181,6 +181,28 @@ impl Resolver {
             .unwrap_or(false)
     }
 
+    /// Change the compiled records in place (the resolver process, which
+    /// keeps its own account of what it serves: [`crate::serve::Served`]);
+    /// the table [`Resolver::records`] returns is not. Queries in flight
+    /// finish with the records they started with (the records are copied
+    /// first when one still holds them); the next one sees the change.
+    pub(crate) fn patch_records(&self, f: impl FnOnce(&mut Records)) {
+        let mut current = self
+            .ctx
+            .records
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        match Arc::get_mut(&mut current) {
+            Some(records) => f(records),
+            None => {
+                let mut records = Records::clone(&current);
+                f(&mut records);
+                *current = Arc::new(records);
+            }
+        }
+        Counters::bump(&self.ctx.stats.record_updates);
+    }
+
     /// A copy of the records' table.
     pub fn records(&self) -> Table {
         self.table

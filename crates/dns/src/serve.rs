@@ -42,6 +42,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, RESOLV_CONF};
 use crate::error::{Error, Result};
+use crate::records::Records;
 use crate::resolver::Resolver;
 use crate::table::{Entry, Network, Table};
 
@@ -277,14 +278,29 @@ impl Journal {
 
 /// What a resolver serves, as read from a directory: the spec and the
 /// journal's changes, and where it stopped reading the journal.
-#[derive(Default)]
+///
+/// [`Served::refresh`] reads what is new; [`Served::update`] brings the
+/// resolver's records in step: one journal line costs one entry's names
+/// and addresses, whatever the number of entries; a spec written whole
+/// (the journal replaced) is compiled whole.
 pub struct Served {
-    /// The spec with the journal's changes applied.
-    pub spec: Spec,
+    /// The addresses to listen on.
+    listen: Vec<IpAddr>,
+    what: What,
     /// The journal read (kept open: its identity tells a replaced one).
     journal: Option<File>,
     /// How far it was read: the byte after its last full line.
     offset: u64,
+    /// Changes read, not yet in the records.
+    pending: Vec<Change>,
+}
+
+enum What {
+    /// Kept change by change.
+    Live(crate::live::Live),
+    /// A spec with two networks of the same name: compiled whole each
+    /// time, as [`Spec::table`] has it.
+    Whole(Spec),
 }
 
 impl Served {
@@ -298,10 +314,17 @@ impl Served {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(io("open", &jpath)(e)),
         };
+        let spec = Spec::read(&dir.join(SPEC_FILE))?;
+        let what = match crate::live::Live::load(&spec) {
+            Some(live) => What::Live(live),
+            None => What::Whole(spec.clone()),
+        };
         let mut served = Served {
-            spec: Spec::read(&dir.join(SPEC_FILE))?,
+            listen: spec.listen,
+            what,
             journal,
             offset: 0,
+            pending: Vec::new(),
         };
         served.read_journal(&jpath)?;
         Ok(served)
@@ -324,6 +347,47 @@ impl Served {
         self.read_journal(&jpath)
     }
 
+    /// Bring `records` in step with what was read: the changes read
+    /// since the last update applied to them one by one, or compiled
+    /// whole after a load (and when the set of networks with names
+    /// changed).
+    pub fn update(&mut self, records: &mut Records) {
+        let pending = std::mem::take(&mut self.pending);
+        match &mut self.what {
+            What::Live(live) => {
+                for change in &pending {
+                    if !live.apply(change, Some(&mut *records)) {
+                        tracing::warn!("{JOURNAL_FILE}: {change:?} does not apply");
+                    }
+                }
+                if live.stale() {
+                    *records = live.build(records.policy());
+                }
+            }
+            What::Whole(spec) => {
+                for change in pending {
+                    if !spec.apply(change.clone()) {
+                        tracing::warn!("{JOURNAL_FILE}: {change:?} does not apply");
+                    }
+                }
+                *records = Records::new(&spec.table(), records.policy());
+            }
+        }
+    }
+
+    /// Whether there is a name to serve (after [`Served::update`]).
+    pub fn wanted(&self) -> bool {
+        match &self.what {
+            What::Live(live) => live.wanted(),
+            What::Whole(spec) => spec.wanted(),
+        }
+    }
+
+    /// The addresses to listen on (the port is the resolver's).
+    pub fn listen(&self) -> &[IpAddr] {
+        &self.listen
+    }
+
     fn read_journal(&mut self, jpath: &Path) -> Result<()> {
         use std::io::{Read, Seek, SeekFrom};
         let Some(f) = self.journal.as_mut() else {
@@ -339,11 +403,7 @@ impl Served {
         };
         for line in buf[..end].split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
             match serde_json::from_slice::<Change>(line) {
-                Ok(change) => {
-                    if !self.spec.apply(change.clone()) {
-                        tracing::warn!("{}: {change:?} does not apply", jpath.display());
-                    }
-                }
+                Ok(change) => self.pending.push(change),
                 Err(e) => tracing::warn!(
                     "{}: a line that is not a change, skipped: {e}",
                     jpath.display()
@@ -477,10 +537,10 @@ pub fn serve(dir: &Path, opts: &ServeOptions) -> Result<()> {
             }
             None => Served::load(dir)?,
         };
-        let spec = &served.insert(now).spec;
-        resolver.set_records(spec.table());
-        let listen: Vec<SocketAddr> = spec
-            .listen
+        let now = served.insert(now);
+        resolver.patch_records(|records| now.update(records));
+        let listen: Vec<SocketAddr> = now
+            .listen()
             .iter()
             .collect::<BTreeSet<_>>()
             .into_iter()
@@ -489,12 +549,8 @@ pub fn serve(dir: &Path, opts: &ServeOptions) -> Result<()> {
         if let Err(e) = resolver.set_listeners(&listen) {
             tracing::warn!("{e}");
         }
-        tracing::debug!(
-            networks = spec.networks.len(),
-            ?listen,
-            "serving the names of the state directory"
-        );
-        Ok(spec.wanted())
+        tracing::debug!(?listen, "serving the names of the state directory");
+        Ok(now.wanted())
     };
     apply(&resolver)?;
     tracing::info!(pid = std::process::id(), "serving {}", dir.display());
@@ -536,6 +592,8 @@ pub fn serve(dir: &Path, opts: &ServeOptions) -> Result<()> {
             "ping" => {
                 let _ = conn.write_all(b"ok\n");
             }
+            // A connection closed without a word: [`listening`]'s probe.
+            "" => {}
             "stop" => {
                 let _ = conn.write_all(b"ok\n");
                 break;
@@ -571,6 +629,14 @@ pub fn tell(dir: &Path, what: &str, timeout: Duration) -> std::io::Result<bool> 
     let mut line = String::new();
     BufReader::new(&s).read_line(&mut line)?;
     Ok(line.trim() == "ok")
+}
+
+/// Whether a resolver listens on the control socket of `dir`, without
+/// waiting for it: a connect (a resolver that died, even killed, leaves
+/// no listener: refused), closed at once. Cheaper than [`tell`]'s `ping`,
+/// which waits for the resolver to be scheduled and answer.
+pub fn listening(dir: &Path) -> bool {
+    std::os::unix::net::UnixStream::connect(dir.join(SOCKET)).is_ok()
 }
 
 /// The command line of the resolver binaries (`brnet-dns`, and `brnet`'s
@@ -622,6 +688,7 @@ pub fn parse_upstream(s: &str) -> std::result::Result<SocketAddr, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Policy;
 
     fn args(extra: &[&str]) -> ServeOptions {
         let mut argv: Vec<String> = ["--state-dir", "/x", "dns", "serve"]
@@ -710,12 +777,12 @@ mod tests {
         }
     }
 
-    fn names(s: &Served) -> Vec<String> {
-        s.spec
-            .networks
-            .iter()
-            .flat_map(|n| n.entries.iter().map(|e| format!("{}/{}", n.name, e.name)))
-            .collect()
+    /// The names served, in order, once `s` is brought in step.
+    fn names(s: &mut Served, r: &mut Records) -> Vec<String> {
+        s.update(r);
+        let mut entries: Vec<_> = r.entries.iter().flatten().collect();
+        entries.sort_by_key(|e| (e.net, e.seq));
+        entries.iter().map(|e| e.fqdn.to_string()).collect()
     }
 
     #[test]
@@ -746,20 +813,25 @@ mod tests {
         };
         Journal::append(d, &add("b", "10.89.0.3")).unwrap();
         let mut s = Served::load(d).unwrap();
-        assert_eq!(names(&s), ["web/a", "web/b"]);
+        let mut r = Records::empty(Policy::default());
+        assert_eq!(names(&mut s, &mut r), ["a.dns.brnet.", "b.dns.brnet."]);
         // Only what is new is read.
         Journal::append(d, &add("c", "10.89.0.4")).unwrap();
         Journal::append(d, &remove("a", "10.89.0.2")).unwrap();
         s.refresh(d).unwrap();
-        assert_eq!(names(&s), ["web/b", "web/c"]);
+        assert_eq!(names(&mut s, &mut r), ["b.dns.brnet.", "c.dns.brnet."]);
         s.refresh(d).unwrap();
-        assert_eq!(names(&s), ["web/b", "web/c"], "nothing new: the same");
+        assert_eq!(
+            names(&mut s, &mut r),
+            ["b.dns.brnet.", "c.dns.brnet."],
+            "nothing new: the same"
+        );
         // A line a crash cut short: skipped, and the next one still read.
         let jpath = d.join(JOURNAL_FILE);
         let mut f = File::options().append(true).open(&jpath).unwrap();
         f.write_all(b"\n{\"add\":{\"netw").unwrap();
         s.refresh(d).unwrap();
-        assert_eq!(names(&s), ["web/b", "web/c"]);
+        assert_eq!(names(&mut s, &mut r), ["b.dns.brnet.", "c.dns.brnet."]);
         Journal::append(d, &add("e", "10.89.0.6")).unwrap();
         // A change for a network the spec does not have: skipped.
         Journal::append(
@@ -771,18 +843,29 @@ mod tests {
         )
         .unwrap();
         s.refresh(d).unwrap();
-        assert_eq!(names(&s), ["web/b", "web/c", "web/e"]);
-        assert_eq!(names(&Served::load(d).unwrap()), names(&s), "from scratch");
+        assert_eq!(
+            names(&mut s, &mut r),
+            ["b.dns.brnet.", "c.dns.brnet.", "e.dns.brnet."]
+        );
+        assert_eq!(
+            names(
+                &mut Served::load(d).unwrap(),
+                &mut Records::empty(Policy::default())
+            ),
+            names(&mut s, &mut r),
+            "from scratch"
+        );
         // The spec written whole and the journal reset: read again.
         spec(vec![entry("z", "10.89.0.9")])
             .write(&d.join(SPEC_FILE))
             .unwrap();
         Journal::reset(d).unwrap();
         s.refresh(d).unwrap();
-        assert_eq!(names(&s), ["web/z"]);
+        assert_eq!(names(&mut s, &mut r), ["z.dns.brnet."]);
         Journal::append(d, &remove("z", "10.89.0.9")).unwrap();
         s.refresh(d).unwrap();
-        assert!(!s.spec.wanted());
+        s.update(&mut r);
+        assert!(!s.wanted());
     }
 
     #[test]

@@ -58,7 +58,7 @@ impl Entry {
         self.container.as_deref().unwrap_or(&self.name)
     }
 
-    fn check(&self, network: &str, domain: &str) -> Result<()> {
+    pub(crate) fn check(&self, network: &str, domain: &str) -> Result<()> {
         for name in std::iter::once(&self.name).chain(&self.aliases) {
             check_name(name, domain).map_err(|problem| Error::InvalidName {
                 network: network.to_owned(),
@@ -133,7 +133,7 @@ impl Network {
         self
     }
 
-    fn check(&mut self) -> Result<()> {
+    pub(crate) fn check(&mut self) -> Result<()> {
         if self.id.is_empty() {
             return Err(Error::EmptyNetworkId);
         }
