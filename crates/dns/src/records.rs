@@ -1,7 +1,9 @@
 //! A [`Table`] compiled into lookup maps: names to entries, addresses to
 //! entries (for PTR), and askers' addresses to the networks their
-//! containers are on. Immutable: the resolver swaps a whole new `Records`
-//! in when the table changes.
+//! containers are on. The resolver swaps a whole new `Records` in when
+//! the table changes; its process (`dns serve`) changes them entry by
+//! entry as its journal says (crate::live), in place when no query holds
+//! them.
 
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -88,7 +90,7 @@ impl Asker {
 }
 
 /// A [`Table`] compiled for answering, shared by every listener thread.
-/// A change to one entry ([`Records::insert`], [`Records::remove`])
+/// A change to one entry (`Records::insert`, `Records::remove`)
 /// touches only the lookups of that entry (and of its container's other
 /// entries when the set of networks of its container changes): the
 /// resolver process applies its journal to it line by line instead of
