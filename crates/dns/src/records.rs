@@ -116,7 +116,14 @@ pub struct Records {
     /// The distinct search domains (names under them are ours).
     pub(crate) domains: Vec<Name>,
     /// Container key → its entries.
-    containers: HashMap<Box<str>, Vec<EntryIdx>>,
+    containers: HashMap<Box<str>, Container>,
+}
+
+/// A container's entries, and how many of them are on each network.
+#[derive(Debug, Clone, Default)]
+struct Container {
+    entries: HashSet<EntryIdx>,
+    nets: std::collections::BTreeMap<NetIdx, u32>,
 }
 
 impl Records {
@@ -228,12 +235,13 @@ impl Records {
         let mut affected = info.addrs.clone();
         self.entries[idx as usize] = Some(info);
         self.live += 1;
-        let before = self.nets_of(&container);
-        self.containers
-            .entry(container.clone())
-            .or_default()
-            .push(idx);
-        if self.nets_of(&container) != before {
+        let c = self.containers.entry(container.clone()).or_default();
+        c.entries.insert(idx);
+        let count = c.nets.entry(net).or_default();
+        *count += 1;
+        // A network new to the container: every address of it asks
+        // from one more network.
+        if *count == 1 {
             affected.extend(self.addrs_of(&container));
         }
         for addr in affected {
@@ -267,18 +275,21 @@ impl Records {
             }
         }
         let mut affected = info.addrs;
-        let mut before = self.nets_of(&info.container);
-        if !before.contains(&info.net) {
-            before.push(info.net);
-            before.sort_unstable();
-        }
-        if let Some(list) = self.containers.get_mut(&info.container) {
-            list.retain(|h| *h != idx);
-            if list.is_empty() {
+        let mut net_gone = false;
+        if let Some(c) = self.containers.get_mut(&info.container) {
+            c.entries.remove(&idx);
+            if let Some(count) = c.nets.get_mut(&info.net) {
+                *count -= 1;
+                if *count == 0 {
+                    c.nets.remove(&info.net);
+                    net_gone = true;
+                }
+            }
+            if c.entries.is_empty() {
                 self.containers.remove(&info.container);
             }
         }
-        if self.nets_of(&info.container) != before {
+        if net_gone {
             affected.extend(self.addrs_of(&info.container));
         }
         for addr in affected {
@@ -287,18 +298,11 @@ impl Records {
     }
 
     /// The networks a container's entries are on, ascending.
-    fn nets_of(&self, container: &str) -> Vec<NetIdx> {
-        let mut nets: Vec<NetIdx> = self
-            .containers
+    fn nets_of(&self, container: &str) -> impl Iterator<Item = NetIdx> + '_ {
+        self.containers
             .get(container)
             .into_iter()
-            .flatten()
-            .filter_map(|i| self.entry(*i))
-            .map(|e| e.net)
-            .collect();
-        nets.sort_unstable();
-        nets.dedup();
-        nets
+            .flat_map(|c| c.nets.keys().copied())
     }
 
     /// The addresses of a container's entries.
@@ -306,7 +310,7 @@ impl Records {
         self.containers
             .get(container)
             .into_iter()
-            .flatten()
+            .flat_map(|c| &c.entries)
             .filter_map(|i| self.entry(*i))
             .flat_map(|e| e.addrs.iter().copied())
             .collect()
