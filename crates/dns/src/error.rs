@@ -85,7 +85,7 @@ pub enum Error {
         /// The system's error.
         cause: io::Error,
     },
-    /// The spec file is not what [`crate::serve::Spec`] reads.
+    /// The spec file is not what [`crate::spec::Spec`] reads.
     #[error("{}: {detail}", .path.display())]
     Spec {
         /// The file.

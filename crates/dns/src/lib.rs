@@ -90,6 +90,7 @@ mod records;
 mod report;
 mod resolver;
 pub mod serve;
+mod spec;
 mod stats;
 mod table;
 

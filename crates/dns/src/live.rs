@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
 
 use crate::records::{EntryIdx, NetIdx, Records};
-use crate::serve::{Change, Spec, SpecEntry, SpecNetwork};
+use crate::spec::{Change, Spec, SpecEntry, SpecNetwork};
 use crate::table::{Entry, Network};
 
 /// The spec's networks, by name (the table's order).
