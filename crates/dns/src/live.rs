@@ -15,10 +15,9 @@
 //! compiled again.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::net::SocketAddr;
 
 use crate::records::{EntryIdx, NetIdx, Records};
-use crate::spec::{Change, Spec, SpecEntry, SpecNetwork};
+use crate::spec::{Change, Spec, SpecEntry, entry_of, network_of};
 use crate::table::{Entry, Network};
 
 /// The spec's networks, by name (the table's order).
@@ -53,40 +52,6 @@ struct Slot {
     valid: bool,
     /// Its index in the records, when served.
     served: Option<EntryIdx>,
-}
-
-/// The network a spec's network is served as (as [`Spec::table`] has
-/// it): `None` when it cannot be served at all.
-pub(crate) fn network_of(n: &SpecNetwork) -> Option<Network> {
-    let upstreams: Vec<SocketAddr> = n
-        .upstreams
-        .iter()
-        .map(|a| SocketAddr::new(*a, 53))
-        .collect();
-    let mut network = Network::new(n.name.clone())
-        .forward(n.forward)
-        .upstreams(upstreams.iter().copied());
-    if let Some(d) = &n.domain {
-        network = network.domain(d.clone());
-    }
-    if network.check().is_ok() {
-        return Some(network);
-    }
-    tracing::warn!(
-        "network {:?}: its search domain is not a DNS name; serving it without one",
-        n.name
-    );
-    let mut plain = Network::new(n.name.clone())
-        .forward(n.forward)
-        .upstreams(upstreams);
-    plain.check().ok().map(|()| plain)
-}
-
-/// An endpoint of the spec as a table entry.
-pub(crate) fn entry_of(e: &SpecEntry) -> Entry {
-    let mut entry = Entry::new(e.name.clone(), e.addrs.clone()).container(e.container.clone());
-    entry.aliases.clone_from(&e.aliases);
-    entry
 }
 
 impl Live {
@@ -280,6 +245,8 @@ impl LiveNet {
 #[cfg(test)]
 mod tests {
     use std::net::IpAddr;
+
+    use crate::spec::SpecNetwork;
 
     use hickory_proto::op::{Message, Query};
     use hickory_proto::rr::{Name, RecordType};

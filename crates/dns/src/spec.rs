@@ -108,34 +108,11 @@ impl Spec {
     pub fn table(&self) -> Table {
         let mut table = Table::new();
         for n in self.networks.iter().filter(|n| !n.entries.is_empty()) {
-            let upstreams: Vec<SocketAddr> = n
-                .upstreams
-                .iter()
-                .map(|a| SocketAddr::new(*a, 53))
-                .collect();
-            let mut network = Network::new(n.name.clone())
-                .forward(n.forward)
-                .upstreams(upstreams.iter().copied());
-            if let Some(d) = &n.domain {
-                network = network.domain(d.clone());
-            }
-            if table.insert(network).is_err() {
-                tracing::warn!(
-                    "network {:?}: its search domain is not a DNS name; serving it without one",
-                    n.name
-                );
-                let _ = table.insert(
-                    Network::new(n.name.clone())
-                        .forward(n.forward)
-                        .upstreams(upstreams),
-                );
+            if let Some(network) = network_of(n) {
+                let _ = table.insert(network);
             }
             for e in &n.entries {
-                let mut entry =
-                    Entry::new(e.name.clone(), e.addrs.clone()).container(e.container.clone());
-                for a in &e.aliases {
-                    entry = entry.alias(a.clone());
-                }
+                let entry = entry_of(e);
                 if let Err(err) = table.add_entry(&n.name, entry) {
                     tracing::warn!("network {:?}: {:?} is not served: {err}", n.name, e.name);
                 }
@@ -195,4 +172,38 @@ impl Spec {
             }
         }
     }
+}
+
+/// The network a spec's network is served as (as [`Spec::table`] has
+/// it): `None` when it cannot be served at all.
+pub(crate) fn network_of(n: &SpecNetwork) -> Option<Network> {
+    let upstreams: Vec<SocketAddr> = n
+        .upstreams
+        .iter()
+        .map(|a| SocketAddr::new(*a, 53))
+        .collect();
+    let mut network = Network::new(n.name.clone())
+        .forward(n.forward)
+        .upstreams(upstreams.iter().copied());
+    if let Some(d) = &n.domain {
+        network = network.domain(d.clone());
+    }
+    if network.check().is_ok() {
+        return Some(network);
+    }
+    tracing::warn!(
+        "network {:?}: its search domain is not a DNS name; serving it without one",
+        n.name
+    );
+    let mut plain = Network::new(n.name.clone())
+        .forward(n.forward)
+        .upstreams(upstreams);
+    plain.check().ok().map(|()| plain)
+}
+
+/// An endpoint of the spec as a table entry.
+pub(crate) fn entry_of(e: &SpecEntry) -> Entry {
+    let mut entry = Entry::new(e.name.clone(), e.addrs.clone()).container(e.container.clone());
+    entry.aliases.clone_from(&e.aliases);
+    entry
 }
